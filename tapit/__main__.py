@@ -1,0 +1,3 @@
+from tapit.cli import main
+
+raise SystemExit(main())
