@@ -1,0 +1,121 @@
+"""tapit's command line: the fixed grammar, dispatched to the command modules.
+
+Only the standard library is imported here; each command imports what it
+needs when it runs, so `tapit --help` stays fast and never pays for the TUI,
+SSH or the agent's HTTP server.
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """\
+usage:
+  tapit create task 'command' [-w|--wait] [--json] [key=value ...]
+        keys: memory (GB), cpu (vCPUs), max_hours, ephemeral_storage_gb (GB),
+              docker_tag, image, initiated_by
+  tapit run 'command' [key=value ...]        interactive console (keys as above but initiated_by)
+  tapit list tasks [--json]
+  tapit show task task=<id> [--json]
+  tapit show logs task=<id> [-f|--follow] [--replay]
+  tapit stop task task=<id>
+  tapit delete task task=<id>
+  tapit agent [status|stop|env]              the embedded single-node Nomad agent
+  tapit config                               effective configuration and where each value came from
+  tapit [tui]                                the full-screen interface
+
+Tasks run on Nomad at $NOMAD_ADDR (with $NOMAD_TOKEN, $NOMAD_NAMESPACE, $NOMAD_REGION),
+or on the embedded agent, started on first use, when NOMAD_ADDR is unset.
+Exit codes: 0 ok; the task's own code with --wait/--follow; 2 bad input; 3 Nomad unreachable or refusing."""
+
+# verb -> (nouns it takes, flags it accepts)
+FLAGS = {
+    ("create", "task"): {"-w": "wait", "--wait": "wait", "--json": "json"},
+    ("show", "task"): {"--json": "json"},
+    ("show", "logs"): {"-f": "follow", "--follow": "follow", "--replay": "replay"},
+    ("list", "tasks"): {"--json": "json"},
+    ("stop", "task"): {},
+    ("delete", "task"): {},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from tapit.errors import TapitError  # small, stdlib-only module
+
+    try:
+        return dispatch(argv)
+    except TapitError as exc:
+        print(f"tapit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def dispatch(argv: list[str]) -> int:
+    from tapit.errors import UsageError
+
+    if not argv or argv == ["tui"]:
+        from tapit.commands.tui import run_tui
+
+        return run_tui()
+    if argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] == "--version":
+        from tapit import __version__
+
+        print(f"tapit {__version__}")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if "-h" in rest or "--help" in rest:
+        print(USAGE)
+        return 0
+    if verb == "agent":
+        from tapit.commands.agent import agent_command
+
+        return agent_command(rest)
+    if verb == "config":
+        from tapit.commands.config import config_command
+
+        return config_command(rest)
+    if verb == "run":
+        from tapit.commands.console import run_command
+
+        return run_command(rest)
+    if not rest:
+        raise UsageError(f"{verb!r} needs what to act on; see tapit --help")
+    noun, words = rest[0], rest[1:]
+    if (verb, noun) not in FLAGS:
+        raise UsageError(f"unknown command {' '.join(argv[:2])!r}; see tapit --help")
+    flags, positional = split_flags(words, FLAGS[(verb, noun)], f"{verb} {noun}")
+    from tapit.commands import tasks
+
+    handler = getattr(tasks, f"{verb}_{noun}")
+    return handler(positional, flags)
+
+
+def split_flags(words: list[str], accepted: dict[str, str], command: str) -> tuple[set[str], list[str]]:
+    from tapit.errors import UsageError
+
+    flags: set[str] = set()
+    positional: list[str] = []
+    for word in words:
+        if word.startswith("-") and not _is_number_like(word):
+            if word not in accepted:
+                allowed = ", ".join(accepted) or "none"
+                raise UsageError(f"unknown option {word!r} for `tapit {command}`; options: {allowed}")
+            flags.add(accepted[word])
+        else:
+            positional.append(word)
+    return flags, positional
+
+
+def _is_number_like(word: str) -> bool:
+    return word[1:2].isdigit()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""`create task`, `list tasks`, `show task`, `show logs`, `stop task`, `delete task`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+from tapit.errors import UsageError
+from tapit.params import TASK_KEYS, build_spec, parse_assignments
+
+
+def create_task(words: list[str], flags: set[str]) -> int:
+    if not words:
+        raise UsageError("the command is missing; use tapit create task 'command' [key=value ...]")
+    command, assignments = words[0], words[1:]
+    values = parse_assignments(assignments, TASK_KEYS)
+    service = _service()
+    from tapit.service import default_initiator, exit_status
+
+    spec = build_spec(command, values, service.config, default_initiator())
+    record = service.create(spec)
+    if "json" in flags and "wait" not in flags:
+        _print_json(record)
+        return 0
+    if "wait" not in flags:
+        print(f"Created task {record.id} (Nomad job {record.nomad_job_id}).")
+        print(f"Follow it:  tapit show logs task={record.id} --follow")
+        return 0
+    record = _wait(service, record.id)
+    if "json" in flags:
+        _print_json(record)
+    return exit_status(record)
+
+
+def list_tasks(words: list[str], flags: set[str]) -> int:
+    _no_arguments(words, "list tasks")
+    service = _service()
+    records = service.list()
+    if "json" in flags:
+        from tapit.output import dumps, task_json
+
+        print(dumps([task_json(r) for r in records]))
+    else:
+        from tapit.output import task_table
+
+        print(task_table(records, width=shutil.get_terminal_size().columns))
+    return 0
+
+
+def show_task(words: list[str], flags: set[str]) -> int:
+    service = _service()
+    record = service.show(_task_id(words, "show task"))
+    if "json" in flags:
+        _print_json(record)
+    else:
+        from tapit.output import task_details
+
+        print(task_details(record))
+    return 0
+
+
+def show_logs(words: list[str], flags: set[str]) -> int:
+    task_id = _task_id(words, "show logs")
+    service = _service()
+    if "replay" in flags:
+        from tapit.commands.console import replay_transcript
+
+        return replay_transcript(service, task_id)
+    if "follow" in flags:
+        from tapit.service import exit_status
+
+        return exit_status(_wait(service, task_id))
+    service.logs(task_id, write_output)
+    return 0
+
+
+def stop_task(words: list[str], flags: set[str]) -> int:
+    task_id = _task_id(words, "stop task")
+    record = _service().stop(task_id)
+    print(f"Task {record.id} is {record.status}" + (f" ({record.reason})." if record.reason else "."))
+    return 0
+
+
+def delete_task(words: list[str], flags: set[str]) -> int:
+    task_id = _task_id(words, "delete task")
+    record = _service().delete(task_id)
+    print(f"Deleted task {record.id} and purged Nomad job {record.nomad_job_id}.")
+    return 0
+
+
+def write_output(log_type: str, data: bytes) -> None:
+    stream = sys.stdout if log_type == "stdout" else sys.stderr
+    stream.buffer.write(data)
+    stream.buffer.flush()
+
+
+def _wait(service, task_id: str):
+    """Follow a task to its end; Ctrl-C leaves it running and says how to rejoin."""
+    try:
+        record = service.wait(task_id, write_output)
+    except KeyboardInterrupt:
+        print(f"\ntapit: stopped following; task {task_id} keeps running. "
+              f"Rejoin: tapit show logs task={task_id} --follow  Stop: tapit stop task task={task_id}",
+              file=sys.stderr)
+        raise
+    if record.status != "complete":
+        detail = f" ({record.reason})" if record.reason else ""
+        print(f"tapit: task {record.id} {record.status}{detail}", file=sys.stderr)
+    return record
+
+
+def _service():
+    from tapit.service import TaskService
+
+    return TaskService.from_environment()
+
+
+def _task_id(words: list[str], command: str) -> str:
+    values = parse_assignments(words, ("task",))
+    if "task" not in values:
+        raise UsageError(f"which task? use tapit {command} task=<id>")
+    if not values["task"]:
+        raise UsageError(f"task= is empty; use tapit {command} task=<id>")
+    return values["task"]
+
+
+def _no_arguments(words: list[str], command: str) -> None:
+    if words:
+        raise UsageError(f"unexpected argument {words[0]!r}; use tapit {command}")
+
+
+def _print_json(record) -> None:
+    from tapit.output import dumps, task_json
+
+    print(dumps(task_json(record)))

@@ -1,0 +1,102 @@
+"""The app's configuration: task defaults and how tasks become Nomad jobs.
+
+Values come from built-in defaults, then the user's file
+(`$XDG_CONFIG_HOME/tapit/config.toml`), then the app's `tapit.toml` found by
+walking up from the working directory; a later source wins. Loading is pure
+apart from reading those two files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from tapit.errors import UsageError
+
+APP_FILE = "tapit.toml"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    app: str = "app"
+    # The app's own image; tasks run `<image_repository>:<docker_tag>` unless `image=` replaces it.
+    image_repository: str | None = None
+    docker_tag: str = "latest"
+    memory_gb: float = 0.5
+    cpu: float = 0.25
+    max_hours: float | None = None
+    ephemeral_storage_gb: float = 1.0
+    # Nomad counts CPU in MHz; a vCPU is this many. Match it to your nodes' `cpu.frequency`.
+    mhz_per_vcpu: int = 1000
+    kill_timeout_s: float = 10.0
+    # A console with no exec session for this long is stopped, so a killed client leaks nothing.
+    console_idle_timeout_s: float = 600.0
+    # A console never outlives this, even when `max_hours` is not given.
+    console_max_hours: float = 12.0
+    # None: raw_exec on the embedded agent, docker on a cluster.
+    driver: str | None = None
+    datacenters: tuple[str, ...] = ("*",)
+    node_pool: str | None = None
+    namespace: str | None = None
+    job_prefix: str = "tapit-"
+    # Where each value came from, for `tapit config`.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "sources"}
+
+
+def find_app_file(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / APP_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def user_config_file(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tapit" / "config.toml"
+
+
+def load_config(cwd: Path | None = None, environ: Mapping[str, str] = os.environ) -> AppConfig:
+    values: dict[str, Any] = {}
+    sources = {name: "default" for name in _FIELDS}
+    for path in (user_config_file(environ), find_app_file(cwd or Path.cwd())):
+        if path is None or not path.is_file():
+            continue
+        for key, value in _read_file(path).items():
+            values[key] = value
+            sources[key] = str(path)
+    return AppConfig(**values, sources=sources)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return {key: _check_value(path, key, value) for key, value in data.items()}
+
+
+def _check_value(path: Path, key: str, value: Any) -> Any:
+    spec = _FIELDS.get(key)
+    if spec is None:
+        known = ", ".join(sorted(_FIELDS))
+        raise UsageError(f"{path}: unknown key {key!r}; known keys: {known}")
+    kind = str(spec.type)
+    if "tuple" in kind:
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UsageError(f"{path}: {key} must be a list of strings")
+        return tuple(value)
+    if "float" in kind or "int" in kind:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise UsageError(f"{path}: {key} must be a number greater than 0")
+        return int(value) if kind == "int" else float(value)
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{path}: {key} must be a non-empty string")
+    return value

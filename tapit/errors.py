@@ -1,0 +1,36 @@
+"""The errors a user can meet, each with the exit code the CLI gives it.
+
+Everything else that escapes is a bug; the CLI still reports it in one line.
+"""
+
+
+class TapitError(Exception):
+    """An error with a one-line message meant for the user."""
+
+    exit_code = 1
+
+
+class UsageError(TapitError):
+    """Bad input: an unknown key, a malformed or out-of-range value, a missing task.
+
+    Raised before anything is submitted or recorded.
+    """
+
+    exit_code = 2
+
+
+class TaskNotFound(UsageError):
+    def __init__(self, task_id: str):
+        super().__init__(f"no task {task_id!r}; `tapit list tasks` shows the tasks there are")
+
+
+class RuntimeUnavailable(TapitError):
+    """Nomad (or the embedded agent) could not be reached, or refused the request."""
+
+    exit_code = 3
+
+
+class Refused(TapitError):
+    """A valid request that the task's current state does not allow (delete while running)."""
+
+    exit_code = 1

@@ -1,0 +1,122 @@
+"""The audit trail: every task tapit starts, in TinyDB, safe across processes.
+
+Every read-modify-write happens under a file lock, and each write replaces the
+file atomically, so concurrent tapit processes never lose or corrupt a record
+and a reader never sees half a file. Archived logs live beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+
+from tapit.errors import TaskNotFound
+from tapit.model import TaskRecord
+
+LOCK_TIMEOUT_S = 30
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that writes a temporary file and renames it over the old one."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def read(self):
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        return json.loads(text) if text else None
+
+    def write(self, data) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".history-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        pass
+
+
+class History:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.path = directory / "history.json"
+        self.logs_dir = directory / "logs"
+        self._lock = FileLock(str(directory / "history.lock"), timeout=LOCK_TIMEOUT_S)
+
+    @contextmanager
+    def _table(self, write: bool) -> Iterator:
+        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        try:
+            if write:
+                with self._lock:
+                    yield db.table("tasks")
+            else:
+                yield db.table("tasks")
+        finally:
+            db.close()
+
+    def add(self, record: TaskRecord) -> None:
+        with self._table(write=True) as table:
+            table.insert(record.to_dict())
+
+    def get(self, task_id: str) -> TaskRecord:
+        with self._table(write=False) as table:
+            found = table.get(Query().id == task_id)
+        if found is None:
+            raise TaskNotFound(task_id)
+        return TaskRecord.from_dict(dict(found))
+
+    def all(self) -> list[TaskRecord]:
+        with self._table(write=False) as table:
+            return [TaskRecord.from_dict(dict(doc)) for doc in table.all()]
+
+    def update(self, task_id: str, changes: dict) -> None:
+        """Write only the fields that changed, so concurrent writers of other fields lose nothing."""
+        if changes:
+            with self._table(write=True) as table:
+                table.update(changes, Query().id == task_id)
+
+    def remove(self, task_id: str) -> None:
+        with self._table(write=True) as table:
+            table.remove(Query().id == task_id)
+
+    def log_path(self, task_id: str, log_type: str) -> Path:
+        return self.logs_dir / task_id / log_type
+
+    def archive_logs(self, task_id: str, logs: dict[str, bytes]) -> None:
+        directory = self.logs_dir / task_id
+        directory.mkdir(parents=True, exist_ok=True)
+        for log_type, data in logs.items():
+            tmp = directory / f".{log_type}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, directory / log_type)
+
+    def archived_logs(self, task_id: str, log_type: str) -> bytes | None:
+        try:
+            return self.log_path(task_id, log_type).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def remove_logs(self, task_id: str) -> None:
+        directory = self.logs_dir / task_id
+        for child in directory.glob("*"):
+            child.unlink()
+        if directory.exists():
+            directory.rmdir()

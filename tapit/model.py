@@ -1,0 +1,68 @@
+"""The task record: one entry of the audit trail, and what `--json` prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+STATUSES = ("pending", "running", "complete", "failed", "stopped", "timed_out", "lost")
+TERMINAL = frozenset({"complete", "failed", "stopped", "timed_out", "lost"})
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    command: str
+    status: str
+    image: str | None
+    docker_tag: str | None
+    memory_gb: float
+    cpu: float
+    max_hours: float | None
+    ephemeral_storage_gb: float
+    initiated_by: str
+    created_at: str
+    nomad_job_id: str
+    nomad_namespace: str
+    kind: str = "task"  # "task" or "console"
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    nomad_alloc_id: str | None = None
+    node_name: str | None = None
+    # Why it ended, or why it has not started, in words (OOM kill, placement failure, deadline…).
+    reason: str | None = None
+    # Set when submission itself failed: the task stays in the trail with the error.
+    error: str | None = None
+    # tapit's own deadline, enforced even where Nomad has no max_run_duration.
+    deadline_at: str | None = None
+    stop_requested_by: str | None = None
+    logs_archived: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TaskRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def new_task_id() -> str:
+    """Eight hex digits: short enough to type, and 4 billion values make collisions negligible."""
+    return secrets.token_hex(4)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

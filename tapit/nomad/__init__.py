@@ -1,0 +1,1 @@
+"""Talking to Nomad: job translation, status reading, and the HTTP client."""

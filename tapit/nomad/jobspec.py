@@ -1,0 +1,122 @@
+"""A task as a Nomad batch job: the JSON tapit registers (pure).
+
+`jobs/tapit-task.nomad.hcl` is the same job in HCL for admins; a test keeps the
+two in agreement. Field names and units follow Nomad's api structs
+(reference §2.3-§2.6): durations are integer nanoseconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tapit import __version__
+from tapit.config import AppConfig
+from tapit.params import TaskSpec
+
+GROUP_NAME = "task"
+TASK_NAME = "task"
+NANOS_PER_SECOND = 1_000_000_000
+# Meta keys an admin sees in `nomad job status`; prefixed so they never collide with the app's own.
+META_TASK_ID = "tapit_task_id"
+META_INITIATED_BY = "tapit_initiated_by"
+META_COMMAND = "tapit_command"
+META_KIND = "tapit_kind"
+META_VERSION = "tapit_version"
+META_CREATED_AT = "tapit_created_at"
+
+# The embedded agent runs tasks as host processes; a cluster runs the app image.
+HOST_DRIVER = "raw_exec"
+IMAGE_DRIVER = "docker"
+
+
+def job_id_for(task_id: str, config: AppConfig) -> str:
+    return f"{config.job_prefix}{task_id}"
+
+
+def choose_driver(spec: TaskSpec, config: AppConfig, embedded: bool) -> str:
+    if config.driver:
+        return config.driver
+    if spec.image or spec.docker_tag or not embedded:
+        return IMAGE_DRIVER
+    return HOST_DRIVER
+
+
+def image_for(spec: TaskSpec, config: AppConfig) -> str | None:
+    """The image reference a docker task runs: `image=` as given, else the app image at a tag."""
+    if spec.image:
+        return spec.image
+    if config.image_repository:
+        return f"{config.image_repository}:{spec.docker_tag or config.docker_tag}"
+    return None
+
+
+def memory_mb(gb: float) -> int:
+    return max(1, math.ceil(gb * 1024))
+
+
+def cpu_mhz(vcpus: float, config: AppConfig) -> int:
+    return max(1, round(vcpus * config.mhz_per_vcpu))
+
+
+def build_job(
+    *,
+    task_id: str,
+    spec: TaskSpec,
+    config: AppConfig,
+    driver: str,
+    namespace: str,
+    created_at: str,
+    kind: str = "task",
+    argv: list[str] | None = None,
+) -> dict:
+    """The `Job` object for one task: one group, one task, run exactly once.
+
+    `argv` overrides what the task executes (a console's keep-alive); by default
+    it is the user's command under `/bin/sh -c`.
+    """
+    argv = argv or ["/bin/sh", "-c", spec.command]
+    job_id = job_id_for(task_id, config)
+    task_config: dict = {"command": argv[0], "args": argv[1:]}
+    if driver == IMAGE_DRIVER:
+        task_config["image"] = image_for(spec, config)
+    group: dict = {
+        "Name": GROUP_NAME,
+        "Count": 1,
+        # Attempts 0 in "fail" mode: a failed task is not restarted on its node...
+        "RestartPolicy": {"Attempts": 0, "Mode": "fail", "Interval": 24 * 3600 * NANOS_PER_SECOND,
+                          "Delay": 15 * NANOS_PER_SECOND},
+        # ...and Attempts 0 without Unlimited disables rescheduling elsewhere (reference §2.4).
+        "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+        "EphemeralDisk": {"SizeMB": memory_mb(spec.ephemeral_storage_gb)},
+        "Tasks": [{
+            "Name": TASK_NAME,
+            "Driver": driver,
+            "Config": task_config,
+            "Resources": {"CPU": cpu_mhz(spec.cpu, config), "MemoryMB": memory_mb(spec.memory_gb)},
+            "KillTimeout": round(config.kill_timeout_s * NANOS_PER_SECOND),
+            "LogConfig": {"MaxFiles": 10, "MaxFileSizeMB": 10},
+        }],
+    }
+    if spec.max_hours is not None:
+        # Honoured by Nomad >= 2.0.3; tapit enforces the same deadline itself for older clusters.
+        group["MaxRunDuration"] = round(spec.max_hours * 3600 * NANOS_PER_SECOND)
+    job: dict = {
+        "ID": job_id,
+        "Name": job_id,
+        "Type": "batch",
+        "Namespace": namespace,
+        "Datacenters": list(config.datacenters),
+        "Priority": 50,
+        "Meta": {
+            META_TASK_ID: task_id,
+            META_INITIATED_BY: spec.initiated_by,
+            META_COMMAND: spec.command,
+            META_KIND: kind,
+            META_VERSION: __version__,
+            META_CREATED_AT: created_at,
+        },
+        "TaskGroups": [group],
+    }
+    if config.node_pool:
+        job["NodePool"] = config.node_pool
+    return job

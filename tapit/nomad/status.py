@@ -1,0 +1,137 @@
+"""What Nomad says about a task's job, read as a tapit status (pure).
+
+Status values, event types and descriptions are Nomad's (reference §2.4, §3.3,
+§3.5, §8); the exit code comes from the task's `Terminated` event, never from
+its output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tapit.nomad.jobspec import TASK_NAME
+
+MAX_RUN_DURATION_EXCEEDED = "allocation exceeded max_run_duration"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Observation:
+    status: str
+    exit_code: int | None = None
+    signal: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    alloc_id: str | None = None
+    node_name: str | None = None
+    reason: str | None = None
+
+
+def latest_allocation(allocs: list[dict]) -> dict | None:
+    return max(allocs, key=lambda a: a.get("CreateIndex", 0), default=None)
+
+
+def observe(allocs: list[dict], evals: list[dict]) -> Observation:
+    """The task's status from its job's allocations (and evaluations, for placement failures)."""
+    alloc = latest_allocation(allocs)
+    if alloc is None:
+        return Observation("pending", reason=placement_failure(evals))
+    state = (alloc.get("TaskStates") or {}).get(TASK_NAME) or {}
+    events = state.get("Events") or []
+    terminated = _last(events, "Terminated")
+    exit_code = signal = None
+    if terminated is not None:
+        exit_code = _int(terminated, "ExitCode", "exit_code")
+        signal = _int(terminated, "Signal", "signal") or None
+    common = dict(
+        exit_code=exit_code,
+        signal=signal,
+        started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")),
+        alloc_id=alloc.get("ID"),
+        node_name=alloc.get("NodeName"),
+    )
+    client_status = alloc.get("ClientStatus")
+    if client_status == "pending":
+        return Observation("pending", **common)
+    if client_status == "running":
+        return Observation("running", **common)
+    if client_status == "lost" or client_status == "unknown":
+        return Observation("lost", reason=alloc.get("ClientDescription") or "the node lost the task", **common)
+    if client_status == "complete":
+        if alloc.get("ClientDescription") == MAX_RUN_DURATION_EXCEEDED:
+            return Observation("timed_out", reason="killed: exceeded max_hours", **common)
+        if _last(events, "Killing") is not None:
+            return Observation("stopped", reason="stopped on request", **common)
+        return Observation("complete", **common)
+    if client_status == "failed":
+        return Observation("failed", reason=failure_reason(events, alloc), **common)
+    return Observation("pending", **common)
+
+
+def failure_reason(events: list[dict], alloc: dict) -> str | None:
+    terminated = _last(events, "Terminated")
+    if terminated is not None and (terminated.get("Details") or {}).get("oom_killed") == "true":
+        limit = (((alloc.get("AllocatedResources") or {}).get("Tasks") or {}).get(TASK_NAME) or {})
+        limit_mb = ((limit.get("Memory") or {}).get("MemoryMB"))
+        return f"killed: out of memory (limit {limit_mb} MB)" if limit_mb else "killed: out of memory"
+    for kind in ("Disk Resources Exceeded", "Driver Failure", "Setup Failure", "Failed Validation"):
+        event = _last(events, kind)
+        if event is not None:
+            return event.get("DisplayMessage") or kind
+    if terminated is not None:
+        return terminated.get("DisplayMessage") or None
+    return alloc.get("ClientDescription") or None
+
+
+def placement_failure(evals: list[dict]) -> str | None:
+    """Why Nomad could not place the task, in one line, from the evaluation's AllocMetric (§3.6)."""
+    for evaluation in sorted(evals, key=lambda e: e.get("CreateIndex", 0), reverse=True):
+        for metric in (evaluation.get("FailedTGAllocs") or {}).values():
+            return describe_metric(metric)
+    return None
+
+
+def describe_metric(metric: dict) -> str:
+    constraints = metric.get("ConstraintFiltered") or {}
+    if "missing drivers" in constraints:
+        return "no node offers the task's driver (missing drivers)"
+    if constraints:
+        return "no node satisfies: " + ", ".join(sorted(constraints))
+    exhausted = metric.get("DimensionExhausted") or {}
+    if exhausted:
+        return "not enough " + ", ".join(sorted(exhausted)) + " on any node"
+    if not metric.get("NodesEvaluated") and not metric.get("NodesInPool"):
+        return "no node is available in the job's datacenters and node pool"
+    return "no node could place the task"
+
+
+def _last(events: list[dict], kind: str) -> dict | None:
+    for event in reversed(events):
+        if event.get("Type") == kind:
+            return event
+    return None
+
+
+def _int(event: dict, field: str, detail: str) -> int:
+    details = event.get("Details") or {}
+    if detail in details:
+        try:
+            return int(details[detail])
+        except ValueError:
+            pass
+    return int(event.get(field) or 0)
+
+
+def _time(value: str | None) -> str | None:
+    """Nomad's RFC3339Nano with zero meaning unset, as a millisecond ISO string or None."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    head, _, rest = value.partition(".")
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits):]
+        value = f"{head}.{digits[:6]}{zone}"
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

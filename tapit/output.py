@@ -1,0 +1,107 @@
+"""How tasks look on a terminal and in `--json` (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from tapit.model import TaskRecord, parse_iso
+
+# What `--json` promises scripts; extra record fields stay internal.
+JSON_FIELDS = (
+    "id", "status", "exit_code", "command", "image", "docker_tag", "memory_gb", "cpu", "max_hours",
+    "ephemeral_storage_gb", "initiated_by", "created_at", "started_at", "finished_at", "nomad_job_id",
+    "nomad_namespace", "nomad_alloc_id", "node_name", "kind", "reason", "error",
+)
+
+
+def task_json(record: TaskRecord) -> dict:
+    data = record.to_dict()
+    return {key: data[key] for key in JSON_FIELDS}
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2)
+
+
+def age(iso: str | None, now: datetime | None = None) -> str:
+    if not iso:
+        return "-"
+    return human_duration(((now or datetime.now(timezone.utc)) - parse_iso(iso)).total_seconds())
+
+
+def duration(record: TaskRecord, now: datetime | None = None) -> str:
+    if not record.started_at:
+        return "-"
+    end = parse_iso(record.finished_at) if record.finished_at else (now or datetime.now(timezone.utc))
+    return human_duration((end - parse_iso(record.started_at)).total_seconds())
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def resources(record: TaskRecord) -> str:
+    return f"{record.cpu:g} vCPU / {record.memory_gb:g} GB"
+
+
+def exit_text(record: TaskRecord) -> str:
+    return "-" if record.exit_code is None else str(record.exit_code)
+
+
+def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None = None) -> str:
+    headers = ("ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES", "INITIATED BY", "COMMAND")
+    rows = [
+        (r.id, r.status, exit_text(r), age(r.created_at, now), duration(r, now), resources(r),
+         r.initiated_by, r.command.replace("\n", " "))
+        for r in records
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fixed = sum(widths[:-1]) + 2 * (len(headers) - 1)
+    widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
+    lines = []
+    for row in (headers, *rows):
+        cells = [cell.ljust(w) if i < len(row) - 1 else _clip(cell, w) for i, (cell, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def task_details(record: TaskRecord, now: datetime | None = None) -> str:
+    fields = [
+        ("Task", record.id),
+        ("Kind", record.kind),
+        ("Status", record.status + (f" ({record.reason})" if record.reason else "")),
+        ("Exit code", exit_text(record)),
+        ("Command", record.command),
+        ("Initiated by", record.initiated_by),
+        ("Image", record.image or "- (host process)"),
+        ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, "
+                      f"{record.ephemeral_storage_gb:g} GB disk"),
+        ("Max hours", "no limit" if record.max_hours is None else f"{record.max_hours:g}"),
+        ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
+        ("Started", record.started_at or "-"),
+        ("Finished", record.finished_at or "-"),
+        ("Duration", duration(record, now)),
+        ("Nomad job", f"{record.nomad_job_id} (namespace {record.nomad_namespace})"),
+        ("Allocation", record.nomad_alloc_id or "-"),
+        ("Node", record.node_name or "-"),
+    ]
+    if record.error:
+        fields.append(("Error", record.error))
+    label = max(len(name) for name, _ in fields)
+    return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

@@ -1,0 +1,437 @@
+"""The service layer: create, wait, list, show, stop, delete and logs.
+
+The CLI and the TUI both call this and nothing else to touch Nomad or the
+history. It records a task before submitting it, keeps the record in step with
+what Nomad reports, enforces tapit's own deadline where Nomad has none, and
+archives a task's output when it ends so its logs outlive the Nomad job.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Mapping
+
+from tapit.config import AppConfig, load_config
+from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError
+from tapit.history import History
+from tapit.model import TERMINAL, TaskRecord, new_task_id, now_iso, parse_iso
+from tapit.nomad import jobspec
+from tapit.nomad.client import NomadClient, NomadError, NomadNotFound
+from tapit.nomad.settings import NomadSettings
+from tapit.nomad.status import Observation, observe
+from tapit.params import TaskSpec
+from tapit.paths import state_dir
+
+LOG_TYPES = ("stdout", "stderr")
+OutputSink = Callable[[str, bytes], None]
+# How long Nomad may take to act on max_run_duration itself before tapit steps in.
+DEADLINE_GRACE_S = 5.0
+BLOCKING_WAIT_S = 30.0
+
+
+def default_initiator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    settings: NomadSettings
+    embedded: bool
+
+
+def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connection:
+    """NOMAD_ADDR when set; otherwise the embedded agent, started on first use."""
+    if environ.get("NOMAD_ADDR"):
+        settings = NomadSettings.from_env(environ)
+        if config.namespace and "NOMAD_NAMESPACE" not in environ:
+            settings = replace(settings, namespace=config.namespace)
+        return Connection(settings, embedded=False)
+    from tapit.agent.daemon import AgentStartError, ensure_running
+
+    try:
+        agent = ensure_running()
+    except AgentStartError as exc:
+        raise RuntimeUnavailable(f"could not start the embedded agent: {exc}") from None
+    settings = replace(NomadSettings.from_env(environ, default_address=agent.address), token=agent.token)
+    return Connection(settings, embedded=True)
+
+
+@contextmanager
+def nomad_errors() -> Iterator[None]:
+    """Nomad unreachable or refusing: one line naming the address, exit code 3."""
+    try:
+        yield
+    except NomadNotFound as exc:
+        raise RuntimeUnavailable(str(exc)) from None
+    except NomadError as exc:
+        raise RuntimeUnavailable(str(exc)) from None
+
+
+class TaskService:
+    def __init__(self, history: History, config: AppConfig, connect: Callable[[], Connection]):
+        self.history = history
+        self.config = config
+        self._connect = connect
+        self._connection: Connection | None = None
+        self._client: NomadClient | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TaskService":
+        config = load_config(environ=environ)
+        return cls(History(state_dir()), config, lambda: resolve_connection(environ, config))
+
+    # Connecting is deferred so that bad input is refused without touching Nomad.
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    @property
+    def nomad(self) -> NomadClient:
+        if self._client is None:
+            self._client = NomadClient(self.connection.settings)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- create -------------------------------------------------------------
+
+    def create(self, spec: TaskSpec, kind: str = "task", argv: list[str] | None = None) -> TaskRecord:
+        """Record the task, then register its job. A failed submission stays in the trail with its error."""
+        connection = self.connection
+        driver = jobspec.choose_driver(spec, self.config, connection.embedded)
+        if driver == jobspec.IMAGE_DRIVER and jobspec.image_for(spec, self.config) is None:
+            raise UsageError("no image to run: give image=<ref>, or set image_repository in tapit.toml")
+        task_id = new_task_id()
+        created_at = now_iso()
+        namespace = connection.settings.namespace
+        job = jobspec.build_job(task_id=task_id, spec=spec, config=self.config, driver=driver,
+                                namespace=namespace, created_at=created_at, kind=kind, argv=argv)
+        record = TaskRecord(
+            id=task_id, command=spec.command, status="pending",
+            image=jobspec.image_for(spec, self.config) if driver == jobspec.IMAGE_DRIVER else None,
+            docker_tag=spec.docker_tag, memory_gb=spec.memory_gb, cpu=spec.cpu, max_hours=spec.max_hours,
+            ephemeral_storage_gb=spec.ephemeral_storage_gb, initiated_by=spec.initiated_by,
+            created_at=created_at, nomad_job_id=job["ID"], nomad_namespace=namespace, kind=kind,
+            deadline_at=_deadline(created_at, spec.max_hours),
+        )
+        self.history.add(record)
+        try:
+            with nomad_errors():
+                self.nomad.register_job(job)
+        except RuntimeUnavailable as exc:
+            self.history.update(task_id, {"status": "failed", "error": str(exc), "reason": "submission failed"})
+            raise
+        return record
+
+    # --- read ---------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord:
+        """The task from the history, or from Nomad when a teammate started it."""
+        if not task_id:
+            raise UsageError("task= is empty; use task=<id> as printed by `tapit list tasks`")
+        try:
+            return self.history.get(task_id)
+        except TaskNotFound:
+            for record in self._remote_records():
+                if record.id == task_id:
+                    return record
+            raise
+
+    def show(self, task_id: str) -> TaskRecord:
+        return self.refresh(self.get(task_id))
+
+    def list(self) -> list[TaskRecord]:
+        records = self.history.all()
+        known = {r.id for r in records}
+        refreshed = [self.refresh(r) if not r.terminal else r for r in records]
+        refreshed += [r for r in self._remote_records() if r.id not in known]
+        return sorted(refreshed, key=lambda r: r.created_at, reverse=True)
+
+    def _remote_records(self) -> list[TaskRecord]:
+        """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
+        with nomad_errors():
+            stubs = self.nomad.list_jobs(prefix=self.config.job_prefix)
+        return [r for r in (record_from_stub(s, self.config) for s in stubs) if r is not None]
+
+    # --- keep records in step with Nomad --------------------------------------
+
+    def refresh(self, record: TaskRecord) -> TaskRecord:
+        """Bring a record up to date with Nomad; enforce the deadline; archive logs when it ends."""
+        if record.terminal and (record.logs_archived or record.error):
+            return record
+        with nomad_errors():
+            try:
+                allocs = self.nomad.job_allocations(record.nomad_job_id)
+                evals = self.nomad.job_evaluations(record.nomad_job_id) if not allocs else []
+            except NomadNotFound:
+                allocs, evals = [], []
+        if not allocs and not evals and not self._job_exists(record):
+            changes = {} if record.terminal else {
+                "status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
+            return self._apply(record, changes)
+        seen = observe(allocs, evals)
+        changes = changes_from(record, seen)
+        status = changes.get("status", record.status)
+        if status in TERMINAL and not record.logs_archived and seen.alloc_id:
+            self._archive(record.id, seen.alloc_id)
+            changes["logs_archived"] = True
+        elif status == "running" and _past(record.deadline_at, DEADLINE_GRACE_S):
+            self._stop_job(record)
+            changes["stop_requested_by"] = "deadline"
+        return self._apply(record, changes)
+
+    def _job_exists(self, record: TaskRecord) -> bool:
+        with nomad_errors():
+            return self.nomad.get_job(record.nomad_job_id) is not None
+
+    def _apply(self, record: TaskRecord, changes: dict) -> TaskRecord:
+        self.history.update(record.id, changes)
+        for key, value in changes.items():
+            setattr(record, key, value)
+        return record
+
+    def _archive(self, task_id: str, alloc_id: str) -> None:
+        logs = {}
+        for log_type in LOG_TYPES:
+            try:
+                with nomad_errors():
+                    logs[log_type] = self.nomad.read_logs(alloc_id, jobspec.TASK_NAME, log_type)
+            except RuntimeUnavailable:
+                logs[log_type] = b""  # the task never started, so it wrote nothing
+        self.history.archive_logs(task_id, logs)
+
+    # --- wait and follow ------------------------------------------------------
+
+    def wait(self, task_id: str, sink: OutputSink) -> TaskRecord:
+        """Stream the task's output from its start until it ends; return the final record."""
+        record = self.get(task_id)
+        if record.terminal and record.logs_archived:
+            self._replay_archive(record, sink)
+            return record
+        alloc = self._wait_for_placement(record)
+        if alloc is None:
+            return self.refresh(record)
+        alloc, index = self._wait_while(alloc, {"pending"}, record)
+        followers = [LogFollower(self.nomad, alloc["ID"], t, sink) for t in LOG_TYPES]
+        if alloc["ClientStatus"] == "running":
+            for follower in followers:
+                follower.start()
+            self._wait_while(alloc, {"running"}, record, index)
+        for follower in followers:
+            follower.finish()
+        return self.refresh(record)
+
+    def _wait_for_placement(self, record: TaskRecord) -> dict | None:
+        """The task's allocation once Nomad places it, or None when placement failed (the job is then stopped)."""
+        index = 0
+        while True:
+            with nomad_errors():
+                allocs, index = self.nomad.wait_job_allocations(record.nomad_job_id, index, BLOCKING_WAIT_S)
+                if allocs:
+                    return max(allocs, key=lambda a: a.get("CreateIndex", 0))
+                seen = observe([], self.nomad.job_evaluations(record.nomad_job_id))
+            if seen.reason:
+                self._stop_job(record)
+                self._apply(record, {"status": "failed", "reason": f"not placed: {seen.reason}"})
+                return None
+
+    def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, index: int = 0) -> tuple[dict, int]:
+        """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
+        while alloc.get("ClientStatus") in statuses:
+            wait = BLOCKING_WAIT_S
+            if record.deadline_at and not record.stop_requested_by:
+                remaining = (parse_iso(record.deadline_at) - datetime.now(timezone.utc)).total_seconds()
+                if remaining + DEADLINE_GRACE_S <= 0:
+                    self._stop_job(record)
+                    self._apply(record, {"stop_requested_by": "deadline"})
+                wait = max(0.5, min(wait, remaining + DEADLINE_GRACE_S))
+            with nomad_errors():
+                alloc, index = self.nomad.wait_allocation(alloc["ID"], index, wait)
+        return alloc, index
+
+    def _replay_archive(self, record: TaskRecord, sink: OutputSink) -> None:
+        for log_type in LOG_TYPES:
+            data = self.history.archived_logs(record.id, log_type)
+            if data:
+                sink(log_type, data)
+
+    def logs(self, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
+        """Print the task's output; with follow, keep going until it ends (same as waiting on it)."""
+        if follow:
+            return self.wait(task_id, sink)
+        record = self.show(task_id)
+        if record.logs_archived:
+            self._replay_archive(record, sink)
+        elif record.nomad_alloc_id:
+            for log_type in LOG_TYPES:
+                with nomad_errors():
+                    try:
+                        data = self.nomad.read_logs(record.nomad_alloc_id, jobspec.TASK_NAME, log_type)
+                    except NomadNotFound:
+                        data = b""  # not started yet
+                if data:
+                    sink(log_type, data)
+        return record
+
+    # --- stop and delete --------------------------------------------------------
+
+    def stop(self, task_id: str, requested_by: str | None = None) -> TaskRecord:
+        """Stop a running task and wait until it has ended.
+
+        Nomad sends the task's kill signal, then SIGKILL after its kill timeout.
+        """
+        record = self.show(task_id)
+        if record.terminal:
+            return record
+        self._apply(record, {"stop_requested_by": requested_by or default_initiator()})
+        self._stop_job(record)
+        if not record.nomad_alloc_id:  # never placed: nothing ran
+            return self._apply(record, {"status": "stopped", "reason": f"stopped by {record.stop_requested_by}"})
+        with nomad_errors():
+            alloc = self.nomad.get_allocation(record.nomad_alloc_id)
+        self._wait_while(alloc, {"pending", "running"}, record)
+        return self.refresh(record)
+
+    def _stop_job(self, record: TaskRecord) -> None:
+        with nomad_errors():
+            self.nomad.deregister_job(record.nomad_job_id, purge=False)
+
+    def delete(self, task_id: str) -> TaskRecord:
+        """Remove a finished task's record and archived logs, and purge its Nomad job."""
+        record = self.show(task_id)
+        if not record.terminal:
+            raise Refused(f"task {task_id} is {record.status}; stop it first: tapit stop task task={task_id}")
+        with nomad_errors():
+            self.nomad.deregister_job(record.nomad_job_id, purge=True)
+        self.history.remove(task_id)
+        self.history.remove_logs(task_id)
+        return record
+
+
+class LogFollower:
+    """Follows one log of an allocation in a thread, handing data to the sink as it arrives.
+
+    Nomad's follow stream never ends by itself (reference §5.1), so `finish()`
+    stops it once the task has ended and reads whatever is left from the byte
+    offset reached: nothing is lost and nothing is printed twice.
+    """
+
+    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink):
+        self.nomad, self.alloc_id, self.log_type, self.sink = nomad, alloc_id, log_type, sink
+        self.received = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"follow-{log_type}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type,
+                                               follow=True, stop=self._stop):
+                self._deliver(data)
+        except NomadError:
+            pass  # finish() reads what the stream missed
+
+    def _deliver(self, data: bytes) -> None:
+        with self._lock:
+            if not self._stop.is_set():
+                self.received += len(data)
+                self.sink(self.log_type, data)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._stop.set()
+            offset = self.received
+        with nomad_errors():
+            try:
+                for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type,
+                                                   follow=False, offset=offset):
+                    self.sink(self.log_type, data)
+            except NomadNotFound:
+                pass  # the task wrote nothing to this log
+
+
+def changes_from(record: TaskRecord, seen: Observation) -> dict:
+    """The record fields that differ from what Nomad now reports."""
+    status = seen.status
+    if record.stop_requested_by == "deadline" and status in ("stopped", "complete", "failed"):
+        status, reason = "timed_out", "killed: exceeded max_hours"
+    elif record.status == "failed" and record.reason and record.reason.startswith("not placed"):
+        status, reason = record.status, record.reason
+    else:
+        reason = seen.reason
+    if status == "stopped" and record.stop_requested_by:
+        reason = f"stopped by {record.stop_requested_by}"
+    fresh = {
+        "status": status, "exit_code": seen.exit_code, "started_at": seen.started_at,
+        "finished_at": seen.finished_at, "nomad_alloc_id": seen.alloc_id, "node_name": seen.node_name,
+        "reason": reason,
+    }
+    return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+
+
+def record_from_stub(stub: dict, config: AppConfig) -> TaskRecord | None:
+    """A task record from a tapit job's list stub and Meta, for tasks started elsewhere."""
+    meta = stub.get("Meta") or {}
+    task_id = meta.get(jobspec.META_TASK_ID)
+    if not task_id:
+        return None
+    counts = ((stub.get("JobSummary") or {}).get("Summary") or {}).get(jobspec.GROUP_NAME) or {}
+    if stub.get("Status") != "dead":
+        status = "running" if counts.get("Running") else "pending"
+    elif counts.get("Failed"):
+        status = "failed"
+    elif counts.get("Lost"):
+        status = "lost"
+    else:
+        status = "complete"
+    return TaskRecord(
+        id=task_id, command=meta.get(jobspec.META_COMMAND, ""), status=status, image=None, docker_tag=None,
+        memory_gb=0.0, cpu=0.0, max_hours=None, ephemeral_storage_gb=0.0,
+        initiated_by=meta.get(jobspec.META_INITIATED_BY, ""),
+        created_at=meta.get(jobspec.META_CREATED_AT, ""), nomad_job_id=stub["ID"],
+        nomad_namespace=stub.get("Namespace", "default"), kind=meta.get(jobspec.META_KIND, "task"),
+    )
+
+
+def exit_status(record: TaskRecord) -> int:
+    """The exit code tapit gives for a finished task: its own code, or the shell convention for a kill."""
+    if record.status == "complete":
+        return record.exit_code or 0
+    if record.status == "timed_out":
+        return 124  # as coreutils `timeout` does
+    if record.exit_code and record.exit_code > 0:
+        return record.exit_code
+    if record.status == "stopped":
+        return 143  # 128 + SIGTERM, as a shell reports a terminated job
+    return 1
+
+
+def _deadline(created_at: str, max_hours: float | None) -> str | None:
+    if max_hours is None:
+        return None
+    moment = parse_iso(created_at) + timedelta(hours=max_hours)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _past(deadline_at: str | None, grace_s: float) -> bool:
+    if not deadline_at:
+        return False
+    return datetime.now(timezone.utc) > parse_iso(deadline_at) + timedelta(seconds=grace_s)
