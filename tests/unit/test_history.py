@@ -1,0 +1,49 @@
+"""The history under concurrent writers: real processes, the real file lock."""
+
+import multiprocessing
+
+from tapit.history import History
+from tapit.model import TaskRecord
+
+
+def record(task_id: str) -> TaskRecord:
+    return TaskRecord(id=task_id, command="true", status="pending", image=None, docker_tag=None, memory_gb=0.5,
+                      cpu=0.25, max_hours=None, ephemeral_storage_gb=1, initiated_by="t",
+                      created_at="2026-01-01T00:00:00.000Z", nomad_job_id=f"tapit-{task_id}",
+                      nomad_namespace="default")
+
+
+def _add_and_update(directory, n):
+    history = History(directory)
+    history.add(record(f"{n:08x}"))
+    history.update(f"{n:08x}", {"status": "running"})
+
+
+def test_concurrent_processes_lose_nothing(tmp_path):
+    processes = [multiprocessing.Process(target=_add_and_update, args=(tmp_path, n)) for n in range(20)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(30)
+        assert p.exitcode == 0
+    records = History(tmp_path).all()
+    assert sorted(r.id for r in records) == [f"{n:08x}" for n in range(20)]
+    assert {r.status for r in records} == {"running"}
+
+
+def test_update_writes_only_the_given_fields(tmp_path):
+    history = History(tmp_path)
+    history.add(record("00000001"))
+    history.update("00000001", {"stop_requested_by": "alice"})
+    history.update("00000001", {"status": "stopped"})
+    got = history.get("00000001")
+    assert (got.status, got.stop_requested_by) == ("stopped", "alice")
+
+
+def test_archived_logs_round_trip(tmp_path):
+    history = History(tmp_path)
+    history.archive_logs("00000001", {"stdout": b"out\n", "stderr": b""})
+    assert history.archived_logs("00000001", "stdout") == b"out\n"
+    assert history.archived_logs("00000001", "stderr") == b""
+    history.remove_logs("00000001")
+    assert history.archived_logs("00000001", "stdout") is None

@@ -1,0 +1,69 @@
+"""The Nomad job JSON for a task, checked against the wire reference (§2.3-§2.6)."""
+
+from tapit.config import AppConfig
+from tapit.nomad.jobspec import build_job, choose_driver
+from tapit.params import build_spec
+
+NS = 1_000_000_000
+
+
+def job_for(words=None, config=None, driver="raw_exec"):
+    config = config or AppConfig()
+    spec = build_spec("echo 'hi there'", words or {}, config, "alice@host")
+    return build_job(task_id="abcd1234", spec=spec, config=config, driver=driver, namespace="default",
+                     created_at="2026-11-28T00:00:00.000Z")
+
+
+def test_one_batch_group_and_task_run_exactly_once():
+    job = job_for()
+    assert job["ID"] == job["Name"] == "tapit-abcd1234"
+    assert job["Type"] == "batch"
+    (group,) = job["TaskGroups"]
+    assert group["Count"] == 1
+    assert group["RestartPolicy"]["Attempts"] == 0 and group["RestartPolicy"]["Mode"] == "fail"
+    assert group["RestartPolicy"]["Interval"] >= 5 * NS  # Nomad refuses a shorter interval
+    assert group["ReschedulePolicy"] == {"Attempts": 0, "Unlimited": False}
+    assert "MaxRunDuration" not in group
+
+
+def test_command_runs_under_sh_c():
+    task = job_for()["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"] == {"command": "/bin/sh", "args": ["-c", "echo 'hi there'"]}
+
+
+def test_resources_in_nomad_units():
+    config = AppConfig(mhz_per_vcpu=2400, kill_timeout_s=7)
+    group = job_for({"memory": "1.5", "cpu": "0.5", "ephemeral_storage_gb": "2", "max_hours": "0.5"},
+                    config)["TaskGroups"][0]
+    task = group["Tasks"][0]
+    assert task["Resources"] == {"CPU": 1200, "MemoryMB": 1536}
+    assert group["EphemeralDisk"] == {"SizeMB": 2048}
+    assert task["KillTimeout"] == 7 * NS
+    assert group["MaxRunDuration"] == 1800 * NS
+
+
+def test_meta_tells_an_admin_who_ran_what():
+    meta = job_for()["Meta"]
+    assert meta["tapit_task_id"] == "abcd1234"
+    assert meta["tapit_initiated_by"] == "alice@host"
+    assert meta["tapit_command"] == "echo 'hi there'"
+    assert all(isinstance(v, str) for v in meta.values())  # Nomad's Meta is map[string]string
+
+
+def test_docker_driver_runs_the_app_image_at_a_tag():
+    config = AppConfig(image_repository="reg/app", docker_tag="stable")
+    task = job_for({"docker_tag": "v9"}, config, driver="docker")["TaskGroups"][0]["Tasks"][0]
+    assert task["Driver"] == "docker"
+    assert task["Config"]["image"] == "reg/app:v9"
+    task = job_for({}, config, driver="docker")["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"]["image"] == "reg/app:stable"
+
+
+def test_driver_choice():
+    config = AppConfig()
+    plain = build_spec("x", {}, config, "a")
+    imaged = build_spec("x", {"image": "ubuntu:24.04"}, config, "a")
+    assert choose_driver(plain, config, embedded=True) == "raw_exec"
+    assert choose_driver(imaged, config, embedded=True) == "docker"
+    assert choose_driver(plain, config, embedded=False) == "docker"
+    assert choose_driver(plain, AppConfig(driver="exec"), embedded=True) == "exec"

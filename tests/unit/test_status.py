@@ -1,0 +1,85 @@
+"""Reading Nomad's allocation and evaluation shapes (reference §2.4, §3.3, §3.5, §3.6, §8) as tapit statuses.
+
+The fixtures are written from the reference's documented shapes, not from the agent.
+"""
+
+from tapit.nomad.status import observe
+
+T0 = 1495755675956923000
+
+
+def alloc(client_status, events, description="", state="dead", failed=False, index=10):
+    return {
+        "ID": "a-1", "NodeName": "node1", "CreateIndex": index, "ClientStatus": client_status,
+        "ClientDescription": description, "DesiredStatus": "run",
+        "TaskStates": {"task": {
+            "State": state, "Failed": failed, "Restarts": 0, "LastRestart": "0001-01-01T00:00:00Z",
+            "StartedAt": "2017-05-25T23:41:23.240184101Z", "FinishedAt": "2017-05-25T23:41:25.5Z", "Events": events}},
+    }
+
+
+def event(kind, **fields):
+    return {"Type": kind, "Time": T0, "Details": {}, "ExitCode": 0, "Signal": 0, "DisplayMessage": "", **fields}
+
+
+RECEIVED = [event("Received"), event("Task Setup", Message="Building Task Directory"), event("Started")]
+
+
+def test_success():
+    seen = observe([alloc("complete", RECEIVED + [event("Terminated", Details={"exit_code": "0"})],
+                          "All tasks have completed")], [])
+    assert (seen.status, seen.exit_code) == ("complete", 0)
+    assert seen.started_at == "2017-05-25T23:41:23.240Z" and seen.finished_at == "2017-05-25T23:41:25.500Z"
+
+
+def test_failure_keeps_the_tasks_own_exit_code():
+    events = RECEIVED + [event("Terminated", ExitCode=7, Details={"exit_code": "7"}),
+                         event("Not Restarting", FailsTask=True, RestartReason="Policy allows no restarts")]
+    seen = observe([alloc("failed", events, "Failed tasks", failed=True)], [])
+    assert (seen.status, seen.exit_code) == ("failed", 7)
+
+
+def test_oom_kill_names_the_limit():
+    events = RECEIVED + [event("Terminated", ExitCode=137, Details={"exit_code": "137", "oom_killed": "true"})]
+    a = alloc("failed", events, "Failed tasks", failed=True)
+    a["AllocatedResources"] = {"Tasks": {"task": {"Memory": {"MemoryMB": 512}}}}
+    assert observe([a], []).reason == "killed: out of memory (limit 512 MB)"
+
+
+def test_stopped_by_job_stop():
+    events = RECEIVED + [event("Killing"), event("Terminated", ExitCode=143), event("Killed")]
+    assert observe([alloc("complete", events)], []).status == "stopped"
+
+
+def test_max_run_duration():
+    events = RECEIVED + [event("Killing", DisplayMessage="allocation exceeded max_run_duration"), event("Terminated")]
+    seen = observe([alloc("complete", events, "allocation exceeded max_run_duration")], [])
+    assert seen.status == "timed_out"
+
+
+def test_running_pending_and_lost():
+    assert observe([alloc("running", RECEIVED, "Tasks are running", state="running")], []).status == "running"
+    assert observe([alloc("pending", [event("Received")], "No tasks have started", state="pending")],
+                   []).status == "pending"
+    assert observe([alloc("lost", RECEIVED)], []).status == "lost"
+
+
+def test_latest_allocation_wins():
+    old = alloc("failed", RECEIVED, index=5)
+    new = alloc("running", RECEIVED, state="running", index=9)
+    assert observe([new, old], []).status == "running"
+
+
+def test_placement_failure_from_the_blocked_evaluation():
+    evals = [{"ID": "e1", "Status": "complete", "CreateIndex": 3, "FailedTGAllocs": {"task": {
+        "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "ConstraintFiltered": {"missing drivers": 1},
+        "DimensionExhausted": None}}},
+        {"ID": "e2", "Status": "blocked", "CreateIndex": 4, "TriggeredBy": "queued-allocs"}]
+    seen = observe([], evals)
+    assert seen.status == "pending"
+    assert "missing drivers" in seen.reason
+
+
+def test_exhausted_dimension():
+    evals = [{"CreateIndex": 1, "FailedTGAllocs": {"task": {"NodesEvaluated": 1, "DimensionExhausted": {"memory": 1}}}}]
+    assert observe([], evals).reason == "not enough memory on any node"
