@@ -85,8 +85,10 @@ def dispatch(argv: list[str]) -> int:
         from tapit.commands.console import run_command
 
         return run_command(rest)
+    if verb not in {v for v, _ in FLAGS}:
+        raise UsageError(f"unknown command {verb!r}; see tapit --help")
     if not rest:
-        raise UsageError(f"{verb!r} needs what to act on; see tapit --help")
+        raise UsageError(f"`tapit {verb}` needs what to act on; see tapit --help")
     noun, words = rest[0], rest[1:]
     if (verb, noun) not in FLAGS:
         raise UsageError(f"unknown command {' '.join(argv[:2])!r}; see tapit --help")

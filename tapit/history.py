@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
@@ -58,14 +57,17 @@ class History:
         self.directory = directory
         self.path = directory / "history.json"
         self.logs_dir = directory / "logs"
-        self._lock = FileLock(str(directory / "history.lock"), timeout=LOCK_TIMEOUT_S)
+        self._lock_path = directory / "history.lock"
 
     @contextmanager
     def _table(self, write: bool) -> Iterator:
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         try:
             if write:
-                with self._lock:
+                # Imported here: filelock is slow to import and read-only commands never need it.
+                from filelock import FileLock
+
+                with FileLock(str(self._lock_path), timeout=LOCK_TIMEOUT_S):
                     yield db.table("tasks")
             else:
                 yield db.table("tasks")

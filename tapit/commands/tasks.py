@@ -26,7 +26,8 @@ def create_task(words: list[str], flags: set[str]) -> int:
         print(f"Created task {record.id} (Nomad job {record.nomad_job_id}).")
         print(f"Follow it:  tapit show logs task={record.id} --follow")
         return 0
-    record = _wait(service, record.id)
+    # With --json, stdout carries only the JSON; the task's output goes to stderr.
+    record = _wait(service, record.id, sink=write_to_stderr if "json" in flags else write_output)
     if "json" in flags:
         _print_json(record)
     return exit_status(record)
@@ -94,10 +95,15 @@ def write_output(log_type: str, data: bytes) -> None:
     stream.buffer.flush()
 
 
-def _wait(service, task_id: str):
+def write_to_stderr(log_type: str, data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()
+
+
+def _wait(service, task_id: str, sink=write_output):
     """Follow a task to its end; Ctrl-C leaves it running and says how to rejoin."""
     try:
-        record = service.wait(task_id, write_output)
+        record = service.wait(task_id, sink)
     except KeyboardInterrupt:
         print(f"\ntapit: stopped following; task {task_id} keeps running. "
               f"Rejoin: tapit show logs task={task_id} --follow  Stop: tapit stop task task={task_id}",

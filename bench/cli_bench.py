@@ -1,0 +1,70 @@
+"""CLI budgets (issue 2): medians of `tapit --help`, `tapit list tasks` over 1,000 records,
+and `tapit create task 'true' --wait` on a warm embedded agent.
+
+Run: .venv/bin/python bench/cli_bench.py [--runs N]
+It uses a throwaway TAPIT_HOME and stops the agent (and its tasks) at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(cmd: list[str], env: dict, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def fill_history(home: Path, count: int) -> None:
+    from tapit.history import History
+    from tapit.model import TaskRecord
+
+    records = [
+        TaskRecord(id=f"{n:08x}", command=f"bin/job --n {n}", status="complete", image=None, docker_tag=None,
+                   memory_gb=0.5, cpu=0.25, max_hours=None, ephemeral_storage_gb=1, initiated_by="bench@host",
+                   created_at="2026-11-01T00:00:00.000Z", started_at="2026-11-01T00:00:01.000Z",
+                   finished_at="2026-11-01T00:00:02.000Z", nomad_job_id=f"tapit-bench-{n:08x}",
+                   nomad_namespace="default", exit_code=0, logs_archived=True)
+        for n in range(count)
+    ]
+    history = History(home)
+    with history._table(write=True) as table:
+        table.insert_multiple(r.to_dict() for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    tapit = [sys.executable, "-m", "tapit"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOMAD_")}
+        env["TAPIT_HOME"] = tmp
+        os.environ["TAPIT_HOME"] = tmp
+        try:
+            print(f"tapit --help:                      {timed([*tapit, '--help'], env, args.runs):7.1f} ms median")
+            subprocess.run([*tapit, "agent", "env"], env=env, check=True, stdout=subprocess.DEVNULL)
+            timed([*tapit, "create", "task", "true", "--wait"], env, 2)  # warm up
+            wait_ms = timed([*tapit, "create", "task", "true", "--wait"], env, args.runs)
+            print(f"tapit create task 'true' --wait:   {wait_ms:7.1f} ms median (warm agent)")
+            fill_history(Path(tmp), 1000)
+            print(f"tapit list tasks (1,000 records):  {timed([*tapit, 'list', 'tasks'], env, args.runs):7.1f} ms median")
+        finally:
+            from tapit.agent import daemon
+
+            daemon.stop(kill_tasks=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""Lifecycle of the embedded agent: start it in the background (once, even when many tapit
+processes ask at the same time), find it, stop it, or run it in the foreground.
+
+Imported by the CLI on every invocation, so it imports nothing heavy at module level: aiohttp
+and the server are only imported by serve_foreground().
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tapit.paths import agent_dir
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class AgentInfo:
+    address: str  # "http://127.0.0.1:PORT"
+    token: str
+    pid: int
+
+
+class AgentStartError(RuntimeError):
+    pass
+
+
+def token() -> str:
+    """The agent's ACL token, created on first use; only the owner may read it."""
+    path = agent_dir() / "token"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = str(uuid.uuid4())
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    try:
+        os.link(path.with_suffix(".tmp"), path)  # first writer wins if two race here
+    except FileExistsError:
+        pass
+    os.unlink(path.with_suffix(".tmp"))
+    return path.read_text().strip()
+
+
+def _answers(address: str, secret: str, timeout: float = 1.0) -> bool:
+    host, port = address.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", "/v1/agent/self", headers={"X-Nomad-Token": secret})
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status() -> AgentInfo | None:
+    """The background agent of this agent_dir(), if one runs and answers."""
+    try:
+        record = json.loads((agent_dir() / "agent.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(record["pid"]):
+        return None
+    secret = token()
+    if not _answers(record["address"], secret):
+        return None
+    return AgentInfo(record["address"], secret, record["pid"])
+
+
+def ensure_running() -> AgentInfo:
+    from filelock import FileLock
+
+    info = status()
+    if info:
+        return info
+    directory = agent_dir()
+    with FileLock(str(directory / "agent.lock")):
+        info = status()  # another process may have started it while we waited for the lock
+        if info:
+            return info
+        (directory / "agent.json").unlink(missing_ok=True)
+        log_path = directory / "agent.log"
+        with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
+            proc = subprocess.Popen([sys.executable, "-m", "tapit.agent.daemon"], stdin=null, stdout=log,
+                                    stderr=log, start_new_session=True, close_fds=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            info = status()
+            if info:
+                return info
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise AgentStartError(f"the embedded agent did not start: {_last_line(log_path)}")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return "no log written"
+    return lines[-1] if lines else "no log written"
+
+
+def _live_supervisors() -> list[int]:
+    """Supervisor pids recorded under run/ that still run (checked against their start time)."""
+    pids = []
+    for path in (agent_dir() / "run").glob("*.status"):
+        fields = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        if "finished" in fields or "sup_pid" not in fields:
+            continue
+        pid = int(fields["sup_pid"])
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                start = int(f.read().rsplit(b")", 1)[1].split()[19])
+        except OSError:
+            continue
+        if start == int(fields["sup_start"]):
+            pids.append(pid)
+    return pids
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p) and not _zombie(p)]
+        time.sleep(0.02)
+    return pids
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def stop(kill_tasks: bool = False) -> bool:
+    """Stop the background agent; with kill_tasks also SIGKILL every task's process tree."""
+    stopped = False
+    try:
+        record = json.loads((agent_dir() / "agent.json").read_text())
+    except (FileNotFoundError, ValueError):
+        record = None
+    if record and _alive(record["pid"]):
+        os.kill(record["pid"], signal.SIGTERM)
+        if _wait_gone([record["pid"]], STOP_TIMEOUT):
+            os.kill(record["pid"], signal.SIGKILL)
+            _wait_gone([record["pid"]], STOP_TIMEOUT)
+        stopped = True
+    if kill_tasks:
+        supervisors = _live_supervisors()
+        for pid in supervisors:
+            os.kill(pid, signal.SIGUSR1)  # the supervisor SIGKILLs its task tree and exits
+        for pid in _wait_gone(supervisors, STOP_TIMEOUT):
+            os.kill(pid, signal.SIGKILL)
+        stopped = stopped or bool(supervisors)
+    return stopped
+
+
+def serve_foreground(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Run the agent in this process until SIGINT or SIGTERM."""
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(_serve(host, port))
+
+
+async def _serve(host: str, port: int) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from tapit.agent.server import Agent
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the embedded agent listens on loopback only")
+    directory = agent_dir()
+    agent = Agent(directory, token())
+    runner = web.AppRunner(agent.app(), shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    address = f"http://{host}:{bound_port}"
+    agent.set_address(address)
+    agent.runner.reattach()
+    from tapit.agent.state import write_atomic
+
+    write_atomic(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
+    print(f"tapit agent listening on {address}", flush=True)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    try:
+        await done.wait()
+    finally:
+        try:
+            record = json.loads((directory / "agent.json").read_text())
+            if record["pid"] == os.getpid():
+                (directory / "agent.json").unlink()
+        except (FileNotFoundError, ValueError):
+            pass
+        await runner.cleanup()
+        agent.store.flush()
+
+
+if __name__ == "__main__":
+    serve_foreground()

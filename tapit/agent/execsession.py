@@ -1,0 +1,166 @@
+"""GET /v1/client/allocation/:id/exec — Nomad's alloc exec websocket (reference §6).
+
+Frames are JSON text messages with snake_case keys and base64 data.  With tty=true the command
+gets a real pseudo-terminal (stderr merged into stdout, resized with TIOCSWINSZ); otherwise
+three pipes.  The command runs with the task's environment, working directory and cgroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import termios
+
+from aiohttp import WSMsgType, web
+
+READ_SIZE = 64 * 1024
+
+
+class ExecError(Exception):
+    """Sent to the client as a close frame: 1011 for a 500, 1008 for anything else (toWsCode)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+async def close_with_error(ws: web.WebSocketResponse, err: ExecError) -> None:
+    await ws.close(code=1011 if err.code == 500 else 1008, message=str(err).encode()[:123])
+
+
+def _frame(key: str, **body) -> str:
+    return json.dumps({key: body}, separators=(",", ":"))
+
+
+async def _ready(fd: int, writable: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    add, remove = (loop.add_writer, loop.remove_writer) if writable else (loop.add_reader, loop.remove_reader)
+    add(fd, ready.set_result, None)
+    try:
+        await ready
+    finally:
+        remove(fd)
+
+
+async def _read(fd: int) -> bytes:
+    """One read from a non-blocking fd once it is readable; b"" at EOF (EIO on a closed pty)."""
+    while True:
+        try:
+            return os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            await _ready(fd, writable=False)
+        except OSError:
+            return b""
+
+
+async def _write_all(fd: int, data: bytes) -> None:
+    """Write without blocking the loop when the command does not read its input fast enough."""
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            await _ready(fd, writable=True)
+        except OSError:
+            return  # the command closed its input or exited
+
+
+async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, cwd: str, procs: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def prepare_child() -> None:  # runs in the child between fork and exec
+        for path in procs:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+        if tty:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    if tty:
+        master, slave = pty.openpty()
+        stdin = stdout = stderr = slave
+    else:
+        stdin = stdout = stderr = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
+                                start_new_session=True, preexec_fn=prepare_child)
+    except OSError as exc:
+        if tty:
+            os.close(master)
+            os.close(slave)
+        raise ExecError(500, f"failed to start command: {exc}") from exc
+    if tty:
+        os.close(slave)
+        outputs = {"stdout": master}
+        stdin_fd = master
+    else:
+        outputs = {"stdout": proc.stdout.fileno(), "stderr": proc.stderr.fileno()}
+        stdin_fd = proc.stdin.fileno()
+    for fd in (*outputs.values(), stdin_fd):
+        os.set_blocking(fd, False)
+
+    async def pump(name: str, fd: int) -> None:
+        while data := await _read(fd):
+            await ws.send_str(_frame(name, data=base64.b64encode(data).decode()))
+
+    async def feed() -> None:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            stdin_frame = frame.get("stdin") or {}
+            if stdin_frame.get("data"):
+                await _write_all(stdin_fd, base64.b64decode(stdin_frame["data"]))
+            if stdin_frame.get("close"):
+                if tty:
+                    await _write_all(stdin_fd, b"\x04")  # EOF at the start of a line, as a terminal would
+                else:
+                    proc.stdin.close()
+            size = frame.get("tty_size")
+            if tty and size:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size.get("height", 0),
+                                                                     size.get("width", 0), 0, 0))
+
+    pumps = [loop.create_task(pump(name, fd)) for name, fd in outputs.items()]
+    feeder = loop.create_task(feed())
+    exited = loop.create_future()
+    pidfd = os.pidfd_open(proc.pid)
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await asyncio.wait([exited, feeder], return_when=asyncio.FIRST_COMPLETED)
+        if not exited.done():  # the client went away first: the command goes too
+            os.killpg(proc.pid, signal.SIGKILL)
+            await exited
+        status = proc.wait()
+        if tty:
+            # The pty's output ends when its last holder exits; don't wait on escaped children.
+            await asyncio.wait(pumps, timeout=0.5)
+        else:
+            await asyncio.gather(*pumps)
+        if not ws.closed:
+            await ws.send_str(_frame("stdout", close=True))
+            await ws.send_str(_frame("stderr", close=True))
+            result = {}
+            if status < 0:
+                result = {"exit_code": 128 - status, "signal": -status}
+            elif status:
+                result = {"exit_code": status}
+            await ws.send_str(json.dumps({"exited": True, "result": result}, separators=(",", ":")))
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        feeder.cancel()
+        for task in pumps:
+            task.cancel()
+        if tty:
+            os.close(master)
+        else:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if not stream.closed:
+                    stream.close()

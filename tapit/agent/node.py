@@ -1,0 +1,109 @@
+"""The single client node: identity, fingerprinted attributes, drivers, capacity."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+
+from . import wire
+
+DATACENTER = "dc1"
+NODE_POOL = "default"
+VERSION = "2.0.5"  # the Nomad release whose API this agent speaks (max_run_duration needs >= 2.0.3)
+UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--"]
+
+
+def _mhz_per_core() -> int:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return int(float(line.split(":")[1]))
+    except OSError:
+        pass
+    return 1000
+
+
+def _memory_mb() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def _namespaces_work() -> bool:
+    """The exec driver isolates pid and mount namespaces; only offer it where that works."""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class Node:
+    def __init__(self, node_id: str, unenforced: list[str], cgroup_version: str, data_dir: str, http_addr: str):
+        self.id = node_id
+        self.name = socket.gethostname()
+        self.cores = os.cpu_count() or 1
+        self.mhz_per_core = _mhz_per_core()
+        self.memory_mb = _memory_mb()
+        self.data_dir = data_dir
+        self.http_addr = http_addr
+        self.drivers = {"raw_exec": True, "exec": _namespaces_work()}
+        self.create_time = wire.now_ns()
+        self.attributes = {
+            "kernel.name": platform.system().lower(), "kernel.version": platform.release(),
+            "kernel.arch": platform.machine(), "os.name": platform.system().lower(),
+            "cpu.arch": platform.machine(), "cpu.numcores": str(self.cores),
+            "cpu.frequency": str(self.mhz_per_core), "cpu.totalcompute": str(self.cores * self.mhz_per_core),
+            "memory.totalbytes": str(self.memory_mb * 1024 * 1024), "unique.hostname": self.name,
+            "nomad.version": VERSION, "nomad.advertise.address": http_addr.removeprefix("http://"),
+            "unique.cgroup.version": cgroup_version, "tapit.limits.unenforced": ",".join(unenforced),
+        }
+        self.attributes.update({f"driver.{d}": "1" for d, ok in self.drivers.items() if ok})
+
+    @property
+    def total_cpu(self) -> int:
+        return self.cores * self.mhz_per_core
+
+    def free_disk_mb(self) -> int:
+        return shutil.disk_usage(self.data_dir).free // (1024 * 1024)
+
+    def as_dict(self, index: int) -> dict:
+        """structs.Node, sanitized (SecretID blank) as the HTTP API returns it."""
+        drivers = {
+            name: {"Attributes": {f"driver.{name}": "1"} if ok else None, "Detected": ok, "Healthy": ok,
+                   "HealthDescription": "Healthy" if ok else "Driver not available on this machine",
+                   "UpdateTime": wire.rfc3339nano(self.create_time)}
+            for name, ok in self.drivers.items()
+        }
+        return {
+            "ID": self.id, "SecretID": "", "Datacenter": DATACENTER, "Name": self.name, "CgroupParent": "",
+            "HTTPAddr": self.http_addr.removeprefix("http://"), "TLSEnabled": False, "Attributes": self.attributes,
+            "NodeResources": {
+                "Cpu": {"CpuShares": self.total_cpu, "TotalCpuCores": self.cores, "ReservableCpuCores": None},
+                "Processors": None, "Memory": {"MemoryMB": self.memory_mb}, "Disk": {"DiskMB": self.free_disk_mb()},
+                "Devices": None, "NodeNetworks": None, "Networks": None, "MinDynamicPort": 20000,
+                "MaxDynamicPort": 32000},
+            "ReservedResources": None, "Links": None, "Meta": None, "NodeClass": "", "NodePool": NODE_POOL,
+            "ComputedClass": "", "DrainStrategy": None, "SchedulingEligibility": "eligible", "Status": "ready",
+            "StatusDescription": "", "IdentitySigningKeyID": "", "StatusUpdatedAt": self.create_time // wire.SECOND,
+            "Events": None, "Drivers": drivers, "CSIControllerPlugins": None, "CSINodePlugins": None,
+            "HostVolumes": None, "GCVolumesOnNodeGC": False, "HostNetworks": None, "LastDrain": None,
+            "NodeMaxAllocs": 0, "LastMissedHeartbeatIndex": 0, "LastAllocUpdateIndex": index,
+            "CreateIndex": 1, "ModifyIndex": 1,
+        }
+
+    def stub(self, index: int) -> dict:
+        """structs.NodeListStub."""
+        full = self.as_dict(index)
+        keys = ("ID", "Datacenter", "Name", "NodePool", "NodeClass", "Drain", "SchedulingEligibility", "Status",
+                "StatusDescription", "Drivers", "HostVolumes", "LastDrain", "CreateIndex", "ModifyIndex")
+        stub = {k: full.get(k, False) for k in keys}
+        stub.update(Address=self.http_addr.removeprefix("http://").split(":")[0], Version=VERSION)
+        return stub

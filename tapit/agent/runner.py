@@ -1,0 +1,502 @@
+"""The client side: runs allocations' tasks under supervisors and reports their state as Nomad's
+task runner does (task events, TaskStates, ClientStatus), across agent restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import marshal
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import wire
+from .cgroups import Cgroups, TaskCgroup
+from .node import DATACENTER, UNSHARE, Node
+from .state import Store, alloc_terminal
+
+log = logging.getLogger("tapit.agent")
+SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+MAX_EVENTS = 10
+DISK_CHECK_SECONDS = 2.0
+LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
+# Nomad's default env denylist: secrets of the agent never reach tasks.
+ENV_DENYLIST = {"CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "VAULT_TOKEN", "NOMAD_TOKEN", "NOMAD_LICENSE",
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"}
+
+
+def clean_env_var(name: str) -> str:
+    """helper.CleanEnvVar: characters outside [A-Za-z0-9_.] become '_'."""
+    return "".join(c if c in "_." or c.isascii() and (c.isalpha() or (i and c.isdigit())) else "_"
+                   for i, c in enumerate(name))
+
+
+def read_status(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def proc_start(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class TaskHandle:
+    """The agent's view of one running supervisor."""
+
+    def __init__(self, alloc_id: str, task: dict, run_dir: Path):
+        self.alloc_id = alloc_id
+        self.name = task["Name"]
+        self.task = task
+        self.base = run_dir / f"{alloc_id}.{self.name}"
+        self.status_path = self.file("status")
+        self.sup_pid = 0
+        self.pidfd = -1
+        self.cgroup: TaskCgroup | None = None
+        self.env: dict[str, str] = {}
+        self.cwd = ""
+
+    def file(self, kind: str) -> Path:
+        """The supervisor's files for this task: spec, status, handle, log."""
+        return self.base.with_name(f"{self.base.name}.{kind}")
+
+    @property
+    def pid(self) -> int:
+        return int(read_status(self.status_path).get("pid", 0))
+
+    def signal(self, sig: int) -> None:
+        if self.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            except ProcessLookupError:
+                pass
+
+
+class Runner:
+    def __init__(self, store: Store, node: Node, cgroups: Cgroups, root: Path):
+        self.store = store
+        self.node = node
+        self.cgroups = cgroups
+        self.alloc_root = root / "allocs"
+        self.run_dir = root / "run"
+        self.alloc_root.mkdir(exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
+        self.handles: dict[str, dict[str, TaskHandle]] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.timed_out: set[str] = set()
+        self.disk_exceeded: set[str] = set()
+        self.on_alloc_terminal = lambda alloc: None
+        self._disk_task: asyncio.Task | None = None
+
+    # --- task state bookkeeping -----------------------------------------------------------
+
+    def _update(self, alloc_id: str, task_name: str | None, *events: dict, state: str | None = None,
+                failed: bool | None = None, **times) -> None:
+        """Append task events and recompute the alloc's client status, in one AllocationUpdated."""
+        alloc = self.store.alloc(alloc_id)
+        with self.store.txn("AllocationUpdated") as tx:
+            if task_name is not None:
+                ts = alloc["TaskStates"][task_name]
+                ts["Events"] = (ts["Events"] + list(events))[-MAX_EVENTS:]
+                if state:
+                    ts["State"] = state
+                if failed is not None:
+                    ts["Failed"] = failed
+                for key, value in times.items():
+                    ts[key] = wire.rfc3339nano(value)
+            self._client_status(alloc)
+            tx.put_alloc(alloc)
+        if alloc["ClientStatus"] in ("complete", "failed", "lost"):
+            self._forget(alloc_id)
+            self.on_alloc_terminal(alloc)
+
+    def _client_status(self, alloc: dict) -> None:
+        """alloc_runner.clientAlloc/getClientStatus."""
+        if alloc["ClientStatus"] == "lost":
+            return
+        states = alloc["TaskStates"].values()
+        if alloc["ID"] in self.timed_out and all(s["State"] == "dead" for s in states):
+            alloc["ClientStatus"], alloc["ClientDescription"] = "complete", wire.TIMEOUT_REASON
+        elif any(s["State"] == "dead" and s["Failed"] for s in states):
+            alloc["ClientStatus"], alloc["ClientDescription"] = "failed", "Failed tasks"
+        elif any(s["State"] == "running" for s in states):
+            alloc["ClientStatus"], alloc["ClientDescription"] = "running", "Tasks are running"
+        elif any(s["State"] == "pending" for s in states):
+            alloc["ClientStatus"], alloc["ClientDescription"] = "pending", "No tasks have started"
+        else:
+            alloc["ClientStatus"], alloc["ClientDescription"] = "complete", "All tasks have completed"
+
+    def _forget(self, alloc_id: str) -> None:
+        timer = self.timers.pop(alloc_id, None)
+        if timer:
+            timer.cancel()
+        for handle in self.handles.pop(alloc_id, {}).values():
+            self._close(handle)
+        self.timed_out.discard(alloc_id)
+        self.disk_exceeded.discard(alloc_id)
+
+    def _close(self, handle: TaskHandle) -> None:
+        if handle.pidfd >= 0:
+            asyncio.get_running_loop().remove_reader(handle.pidfd)
+            os.close(handle.pidfd)
+            handle.pidfd = -1
+
+    # --- starting ------------------------------------------------------------------------
+
+    def alloc_dir(self, alloc_id: str) -> Path:
+        return self.alloc_root / alloc_id
+
+    def task_env(self, alloc: dict, task: dict, group: dict) -> dict[str, str]:
+        """The environment Nomad's taskenv builder gives a task (client/taskenv/env.go)."""
+        job = alloc["Job"]
+        alloc_dir = self.alloc_dir(alloc["ID"])
+        res = task["Resources"]
+        env = {k: v for k, v in os.environ.items() if k not in ENV_DENYLIST}
+        env.update({
+            "NOMAD_ALLOC_DIR": str(alloc_dir / "alloc"), "NOMAD_TASK_DIR": str(alloc_dir / task["Name"] / "local"),
+            "NOMAD_SECRETS_DIR": str(alloc_dir / task["Name"] / "secrets"),
+            "NOMAD_MEMORY_LIMIT": str(res["MemoryMB"]), "NOMAD_CPU_LIMIT": str(res["CPU"]),
+            "NOMAD_ALLOC_ID": alloc["ID"], "NOMAD_SHORT_ALLOC_ID": alloc["ID"][:8], "NOMAD_ALLOC_NAME": alloc["Name"],
+            "NOMAD_GROUP_NAME": group["Name"], "NOMAD_ALLOC_INDEX": alloc["Name"].rsplit("[", 1)[1].rstrip("]"),
+            "NOMAD_TASK_NAME": task["Name"], "NOMAD_JOB_ID": job["ID"], "NOMAD_JOB_NAME": job["Name"],
+            "NOMAD_DC": DATACENTER, "NOMAD_NAMESPACE": job["Namespace"],
+            "NOMAD_REGION": job["Region"],
+        })
+        if res["MemoryMaxMB"]:
+            env["NOMAD_MEMORY_MAX_LIMIT"] = str(res["MemoryMaxMB"])
+        if res["Cores"]:
+            env["NOMAD_CPU_CORES"] = ",".join(str(i) for i in range(res["Cores"]))
+        if job["ParentID"]:
+            env["NOMAD_JOB_PARENT_ID"] = job["ParentID"]
+        # Job meta, overridden by group meta, overridden by task meta (Job.CombinedTaskMeta).
+        meta = {**(job["Meta"] or {}), **(group["Meta"] or {}), **(task["Meta"] or {})}
+        for key, value in meta.items():
+            env[clean_env_var(f"NOMAD_META_{key.upper()}")] = value
+            env[clean_env_var(f"NOMAD_META_{key}")] = value
+        env.update(task["Env"] or {})
+        return env
+
+    async def start(self, alloc: dict) -> None:
+        group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+        alloc_dir = self.alloc_dir(alloc["ID"])
+        for sub in ("alloc/logs", "alloc/tmp", "alloc/data"):
+            (alloc_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._arm_deadline(alloc, group)
+        handles = self.handles.setdefault(alloc["ID"], {})
+        for task in group["Tasks"]:
+            self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
+            for sub in ("local", "secrets", "tmp", "private"):
+                (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
+            self._update(alloc["ID"], task["Name"], wire.task_event("Task Setup", Message="Building Task Directory"))
+            handle = TaskHandle(alloc["ID"], task, self.run_dir)
+            handles[task["Name"]] = handle
+            await self._spawn(alloc, group, handle)
+
+    async def _spawn(self, alloc: dict, group: dict, handle: TaskHandle) -> None:
+        task = handle.task
+        config = task["Config"] or {}
+        command = config.get("command")
+        if task["Driver"] not in self.node.drivers or not self.node.drivers[task["Driver"]]:
+            return self._fail_start(handle, f'driver "{task["Driver"]}" is not available on this node')
+        if not isinstance(command, str) or not command:
+            error = '1 error occurred:\n\t* missing required field "command"\n\n'
+            return self._update(handle.alloc_id, handle.name,
+                                wire.task_event("Failed Validation", ValidationError=error, Message=error),
+                                *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
+                                FinishedAt=wire.now_ns())
+        alloc_dir = self.alloc_dir(alloc["ID"])
+        res = task["Resources"]
+        cpu = res["CPU"] or res["Cores"] * self.node.mhz_per_core
+        cgroup = self.cgroups.create(f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu,
+                                     self.node.mhz_per_core)
+        handle.cgroup = cgroup
+        handle.env = self.task_env(alloc, task, group)
+        handle.cwd = config.get("work_dir") or str(alloc_dir / task["Name"])
+        argv = [command, *[str(a) for a in config.get("args") or []]]
+        isolated = task["Driver"] == "exec"
+        if isolated:
+            argv = UNSHARE + argv
+        kill_signal = getattr(signal, task["KillSignal"] or "SIGINT", None)
+        if not isinstance(kill_signal, signal.Signals):
+            return self._fail_start(handle, f"invalid kill signal {task['KillSignal']!r}")
+        deadline = 0.0
+        if group["MaxRunDuration"]:
+            deadline = (alloc["CreateTime"] + group["MaxRunDuration"]) / wire.SECOND
+        log_cfg = task["LogConfig"]
+        spec = {
+            "argv": argv, "env": handle.env, "cwd": handle.cwd, "status": str(handle.status_path),
+            "stdout": str(alloc_dir / "alloc" / "logs" / f"{task['Name']}.stdout"),
+            "stderr": str(alloc_dir / "alloc" / "logs" / f"{task['Name']}.stderr"),
+            "max_bytes": max(1, log_cfg["MaxFileSizeMB"]) * 1024 * 1024, "max_files": max(1, log_cfg["MaxFiles"]),
+            "procs": cgroup.procs if cgroup else [], "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
+            "oom_file": self._oom_file(cgroup), "kill_signal": int(kill_signal),
+            "kill_timeout": min(task["KillTimeout"], wire.DEFAULT_MAX_KILL_TIMEOUT) / wire.SECOND,
+            "signal_group": isolated, "deadline": deadline,
+        }
+        spec_path = handle.file("spec")
+        spec_path.write_bytes(marshal.dumps(spec))
+        handle.status_path.unlink(missing_ok=True)
+        # Persist before the process exists, so a crash right now can never orphan an unknown task.
+        self._save_handle(handle)
+        self.store.flush()
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        # posix_spawn rather than asyncio's subprocess: no child watcher thread per task, and the
+        # supervisor gets its own session so that it outlives the agent.
+        handle.sup_pid = os.posix_spawn(
+            sys.executable, [sys.executable, "-I", "-S", SUPERVISOR, str(spec_path)], os.environ,
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, write_fd, 1),
+                          (os.POSIX_SPAWN_OPEN, 2, str(handle.file("log")),
+                           os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)],
+            setsid=True)
+        os.close(write_fd)
+        self._watch(handle)
+        line = await read_line(read_fd)
+        if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
+            now = wire.now_ns()
+            self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
+
+    def _save_handle(self, handle: TaskHandle) -> None:
+        cg = handle.cgroup
+        meta = {"cgroup_version": cg.version if cg else "", "cgroup_dirs": {k: str(v) for k, v in cg.dirs.items()} if cg else {},
+                "env": handle.env, "cwd": handle.cwd}
+        handle.file("handle").write_bytes(marshal.dumps(meta))
+
+    def _load_handle(self, handle: TaskHandle) -> None:
+        try:
+            meta = marshal.loads(handle.file("handle").read_bytes())
+        except (OSError, EOFError, ValueError):
+            return
+        if meta["cgroup_version"]:
+            handle.cgroup = Cgroups.attach(meta["cgroup_version"], meta["cgroup_dirs"])
+        handle.env, handle.cwd = meta["env"], meta["cwd"]
+
+    @staticmethod
+    def _oom_file(cgroup: TaskCgroup | None) -> str:
+        if not cgroup or "memory" not in cgroup.dirs:
+            return ""
+        name = "memory.events" if cgroup.version == "v2" else "memory.oom_control"
+        return str(cgroup.dirs["memory"] / name)
+
+    def _fail_start(self, handle: TaskHandle, error: str) -> None:
+        self._update(handle.alloc_id, handle.name, wire.task_event("Driver Failure", DriverError=error),
+                     *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
+                     FinishedAt=wire.now_ns())
+
+    @staticmethod
+    def _not_restarting(reason: str) -> list[dict]:
+        return [wire.task_event("Not Restarting", RestartReason=reason, FailsTask=True)]
+
+    def _watch(self, handle: TaskHandle) -> None:
+        try:
+            handle.pidfd = os.pidfd_open(handle.sup_pid)
+        except ProcessLookupError:
+            asyncio.get_running_loop().call_soon(self._supervisor_exited, handle)
+            return
+        asyncio.get_running_loop().add_reader(handle.pidfd, self._supervisor_exited, handle)
+
+    # --- exits ---------------------------------------------------------------------------
+
+    def _supervisor_exited(self, handle: TaskHandle) -> None:
+        if handle.pidfd >= 0:
+            try:
+                os.waitid(os.P_PIDFD, handle.pidfd, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                pass  # not our child: a supervisor we reattached to after a restart
+        self._close(handle)
+        alloc = self.store.alloc(handle.alloc_id)
+        if alloc is None or alloc["TaskStates"][handle.name]["State"] == "dead":
+            return
+        status = read_status(handle.status_path)
+        self._record_exit(alloc, handle, status)
+
+    def _record_exit(self, alloc: dict, handle: TaskHandle, status: dict) -> None:
+        alloc_id, name = alloc["ID"], handle.name
+        ts = alloc["TaskStates"][name]
+        if "error" in status:
+            return self._fail_start(handle, status["error"])
+        if "finished" not in status:
+            self._destroy_remnants(handle)
+            alloc["ClientStatus"], alloc["ClientDescription"] = "lost", LOST_REASON
+            return self._update(alloc_id, name, wire.task_event("Failed Restoring Task", Message=LOST_REASON,
+                                                                 FailsTask=True),
+                                state="dead", failed=True, FinishedAt=wire.now_ns())
+        if ts["State"] == "pending":  # the agent died before it saw "started"
+            self._update(alloc_id, name, wire.task_event("Started", when=int(status["started"])), state="running",
+                         StartedAt=int(status["started"]))
+        finished = int(status["finished"])
+        events = []
+        kill_reason = status.get("kill_reason", "")
+        if kill_reason == "deadline" and alloc_id not in self.timed_out:
+            # The supervisor hit the deadline while the agent was away.
+            self.timed_out.add(alloc_id)
+            events.append(self._killing_event(handle.task, alloc_id, int(status["kill_started"])))
+        code, sig, oom = int(status["exit_code"]), int(status["signal"]), int(status.get("oom", 0)) > 0
+        fields = {"ExitCode": code, "Signal": sig, "OOMKilled": oom}
+        if oom:
+            fields["ExitMessage"] = "OOM Killed"
+        events.append(wire.task_event("Terminated", when=finished, **fields))
+        killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"
+        failed = alloc_id in self.disk_exceeded
+        if killed:
+            events.append(wire.task_event("Killed"))
+        elif code or sig:
+            events += self._not_restarting("Policy allows no restarts")
+            failed = True
+        self._update(alloc_id, name, *events, state="dead", failed=failed, FinishedAt=finished)
+
+    @staticmethod
+    def _destroy_remnants(handle: TaskHandle) -> None:
+        """Whatever the vanished task left in its cgroup goes too, as Nomad's cgroup destroy does."""
+        if handle.cgroup is None:
+            return
+        for _ in range(100):
+            pids = handle.cgroup.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+        for path in handle.cgroup.dirs.values():
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+
+    # --- stopping ------------------------------------------------------------------------
+
+    def _killing_event(self, task: dict, alloc_id: str, when: int | None = None) -> dict:
+        timeout = min(task["KillTimeout"], wire.DEFAULT_MAX_KILL_TIMEOUT)
+        display = wire.TIMEOUT_REASON if alloc_id in self.timed_out else None
+        return wire.task_event("Killing", when=when, display=display, KillTimeout=timeout)
+
+    def kill(self, alloc_id: str) -> None:
+        """Stop every running task of the alloc: kill signal, SIGKILL after KillTimeout (in the supervisor)."""
+        alloc = self.store.alloc(alloc_id)
+        for name, handle in list(self.handles.get(alloc_id, {}).items()):
+            ts = alloc["TaskStates"][name]
+            if ts["State"] == "dead":
+                continue
+            self._update(alloc_id, name, self._killing_event(handle.task, alloc_id))
+            if handle.pidfd >= 0:
+                handle.signal(signal.SIGTERM)
+        # Tasks that never got a process (still pending, no supervisor) are simply marked dead.
+        for name, ts in alloc["TaskStates"].items():
+            if ts["State"] == "pending" and name not in self.handles.get(alloc_id, {}):
+                self._update(alloc_id, name, wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns())
+
+    def _arm_deadline(self, alloc: dict, group: dict) -> None:
+        if not group["MaxRunDuration"]:
+            return
+        delay = (alloc["CreateTime"] + group["MaxRunDuration"] - wire.now_ns()) / wire.SECOND
+        self.timers[alloc["ID"]] = asyncio.get_running_loop().call_later(
+            max(0.0, delay), self._deadline_passed, alloc["ID"])
+
+    def _deadline_passed(self, alloc_id: str) -> None:
+        """alloc_runner.EnforceMaxRunDurationTimeout."""
+        self.timers.pop(alloc_id, None)
+        alloc = self.store.alloc(alloc_id)
+        if alloc is None or alloc_terminal(alloc):
+            return
+        self.timed_out.add(alloc_id)
+        self.kill(alloc_id)
+
+    async def _watch_disk(self) -> None:
+        """Ephemeral disk: stop an allocation whose directory outgrows EphemeralDisk.SizeMB."""
+        while True:
+            await asyncio.sleep(DISK_CHECK_SECONDS)
+            for alloc_id in list(self.handles):
+                alloc = self.store.alloc(alloc_id)
+                if alloc is None or alloc_id in self.disk_exceeded or alloc_terminal(alloc):
+                    continue
+                limit_mb = alloc["AllocatedResources"]["Shared"]["DiskMB"]
+                used = await asyncio.to_thread(dir_size, self.alloc_dir(alloc_id))
+                if used > limit_mb * 1024 * 1024:
+                    self.disk_exceeded.add(alloc_id)
+                    message = f"allocation directory uses {used // (1024 * 1024)} MB, over its {limit_mb} MB ephemeral disk"
+                    for name in self.handles[alloc_id]:
+                        self._update(alloc_id, name, wire.task_event(
+                            "Disk Resources Exceeded", Message=message, DiskLimit=limit_mb * 1024 * 1024,
+                            FailsTask=True))
+                    self.kill(alloc_id)
+
+    # --- restart -------------------------------------------------------------------------
+
+    def reattach(self) -> None:
+        """After an agent restart: watch supervisors that still run, record the ones that ended."""
+        self._disk_task = asyncio.get_running_loop().create_task(self._watch_disk())
+        for alloc in list(self.store.allocs()):
+            if alloc["ClientStatus"] in ("complete", "failed", "lost"):
+                continue
+            if any(e["Type"] == "Killing" and e["DisplayMessage"] == wire.TIMEOUT_REASON
+                   for ts in alloc["TaskStates"].values() for e in ts["Events"]):
+                self.timed_out.add(alloc["ID"])
+            group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+            handles = self.handles.setdefault(alloc["ID"], {})
+            for task in group["Tasks"]:
+                handle = TaskHandle(alloc["ID"], task, self.run_dir)
+                handles[task["Name"]] = handle
+                self._load_handle(handle)
+                status = read_status(handle.status_path)
+                sup_pid = int(status.get("sup_pid", 0))
+                if sup_pid and proc_start(sup_pid) == int(status["sup_start"]) and "finished" not in status:
+                    handle.sup_pid = sup_pid
+                    if alloc["TaskStates"][task["Name"]]["State"] == "pending" and "started" in status:
+                        self._update(alloc["ID"], task["Name"], wire.task_event("Started"), state="running",
+                                     StartedAt=int(status["started"]))
+                    self._watch(handle)
+                elif alloc["TaskStates"][task["Name"]]["State"] != "dead":
+                    self._record_exit(alloc, handle, status)
+            if alloc["ID"] in self.handles and not alloc_terminal(alloc):
+                self._arm_deadline(alloc, group)
+            if alloc["DesiredStatus"] == "stop":
+                # The stop may have been requested just before the crash; repeating it is harmless.
+                for handle in handles.values():
+                    handle.signal(signal.SIGTERM)
+
+    def kill_all_now(self) -> None:
+        """SIGUSR1 every supervisor: SIGKILL the task trees at once (used by stop(kill_tasks=True))."""
+        for handles in self.handles.values():
+            for handle in handles.values():
+                handle.signal(signal.SIGUSR1)
+
+
+async def read_line(fd: int) -> str:
+    """The supervisor's one-line report, read without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    buf = bytearray()
+
+    def on_readable() -> None:
+        chunk = os.read(fd, 4096)
+        buf.extend(chunk)
+        if not chunk or b"\n" in buf:
+            loop.remove_reader(fd)
+            os.close(fd)
+            done.set_result(buf.decode(errors="replace").split("\n", 1)[0])
+
+    loop.add_reader(fd, on_readable)
+    return await done
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total

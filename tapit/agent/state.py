@@ -1,0 +1,271 @@
+"""The agent's state store: jobs, allocations, evaluations, raft-like indexes, blocking waits,
+and crash-safe persistence.
+
+State is persisted per job key (namespace + job ID) in its own small file, so a change to one
+task rewrites a few kilobytes rather than the whole store; every file is written to a temporary
+name and os.replace()d, so a SIGKILL never leaves a torn file behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import events as ev_mod
+from . import wire
+
+TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes")
+TERMINAL_CLIENT = ("complete", "failed", "lost")
+TERMINAL_EVAL = ("complete", "failed", "canceled")
+SUMMARY_FIELD = {"pending": "Starting", "running": "Running", "complete": "Complete", "failed": "Failed",
+                 "lost": "Lost", "unknown": "Unknown"}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def alloc_terminal(alloc: dict) -> bool:
+    """structs.Allocation.TerminalStatus: desired stop/evict, or a terminal client status."""
+    return alloc["DesiredStatus"] in ("stop", "evict") or alloc["ClientStatus"] in TERMINAL_CLIENT
+
+
+class Bucket:
+    """Everything stored under one job key; survives a purge of the job itself."""
+
+    def __init__(self, namespace: str, job_id: str):
+        self.namespace = namespace
+        self.job_id = job_id
+        self.job: dict | None = None
+        self.queued: dict[str, int] = {}
+        self.summary_index = 0
+        self.allocs: dict[str, dict] = {}
+        self.evals: dict[str, dict] = {}
+
+    def file_name(self) -> str:
+        return hashlib.sha1(f"{self.namespace}\0{self.job_id}".encode()).hexdigest() + ".json"
+
+    def to_json(self) -> bytes:
+        return json.dumps({"Namespace": self.namespace, "JobID": self.job_id, "Job": self.job,
+                           "Queued": self.queued, "SummaryIndex": self.summary_index,
+                           "Allocs": list(self.allocs.values()), "Evals": list(self.evals.values())}).encode()
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Bucket":
+        bucket = cls(data["Namespace"], data["JobID"])
+        bucket.job = data["Job"]
+        bucket.queued = data["Queued"]
+        bucket.summary_index = data["SummaryIndex"]
+        bucket.allocs = {a["ID"]: a for a in data["Allocs"]}
+        bucket.evals = {e["ID"]: e for e in data["Evals"]}
+        return bucket
+
+
+class Txn:
+    def __init__(self, store: "Store", event_type: str):
+        self.store = store
+        self.event_type = event_type
+        self.index = store.index + 1
+        self.events: list[dict] = []
+        self.tables: set[str] = set()
+        self.buckets: set[Bucket] = set()
+
+    def _touch(self, bucket: Bucket, table: str) -> None:
+        self.buckets.add(bucket)
+        self.tables.add(table)
+
+    def put_job(self, job: dict) -> None:
+        bucket = self.store.bucket(job["Namespace"], job["ID"], create=True)
+        job["ModifyIndex"] = self.index
+        bucket.job = job
+        self._touch(bucket, "jobs")
+        self.events.append(ev_mod.job_event(job))
+
+    def delete_job(self, bucket: Bucket) -> None:
+        job = bucket.job
+        bucket.job = None
+        self._touch(bucket, "jobs")
+        self.tables.add("job_summary")
+        self.events.append(ev_mod.job_event(job, deleted=True))
+
+    def put_alloc(self, alloc: dict) -> None:
+        self._put_job_child(alloc, "allocs", self.store.alloc_bucket)
+        self.tables.add("job_summary")
+        self.events.append(ev_mod.alloc_event(alloc))
+
+    def put_eval(self, ev: dict) -> None:
+        self._put_job_child(ev, "evals", self.store.eval_bucket)
+        self.events.append(ev_mod.eval_event(ev))
+
+    def _put_job_child(self, obj: dict, table: str, by_id: dict) -> None:
+        """Allocations and evaluations live in their job's bucket, indexed by ID too."""
+        bucket = self.store.bucket(obj["Namespace"], obj["JobID"], create=True)
+        obj["ModifyIndex"] = self.index
+        obj["ModifyTime"] = wire.now_ns()
+        getattr(bucket, table)[obj["ID"]] = obj
+        by_id[obj["ID"]] = bucket
+        self._touch(bucket, table)
+
+    def set_queued(self, bucket: Bucket, queued: dict[str, int]) -> None:
+        bucket.queued = queued
+        self._touch(bucket, "job_summary")
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = root / "state"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index = 0
+        self.table_index = dict.fromkeys(TABLES, 0)
+        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.alloc_bucket: dict[str, Bucket] = {}
+        self.eval_bucket: dict[str, Bucket] = {}
+        self.broker = ev_mod.EventBroker()
+        self.meta: dict = {}
+        self._dirty: set[Bucket] = set()
+        self._flush_scheduled = False
+        self._changed = asyncio.Event()
+        self._load()
+
+    # --- persistence -------------------------------------------------------------------
+
+    def _load(self) -> None:
+        meta_path = self.root / "meta.json"
+        if meta_path.exists():
+            self.meta = json.loads(meta_path.read_text())
+            self.index = self.meta.pop("Index")
+            self.table_index.update(self.meta.pop("TableIndex"))
+        for path in self.root.glob("*.json"):
+            if path.name == "meta.json":
+                continue
+            bucket = Bucket.from_json(json.loads(path.read_bytes()))
+            self.buckets[(bucket.namespace, bucket.job_id)] = bucket
+            self.alloc_bucket.update(dict.fromkeys(bucket.allocs, bucket))
+            self.eval_bucket.update(dict.fromkeys(bucket.evals, bucket))
+
+    def flush(self) -> None:
+        """Write every changed bucket, then the indexes; called synchronously before a task is
+        spawned so that a task process never exists without a persisted record of it."""
+        self._flush_scheduled = False
+        for bucket in self._dirty:
+            write_atomic(self.root / bucket.file_name(), bucket.to_json())
+        self._dirty.clear()
+        meta = {**self.meta, "Index": self.index, "TableIndex": self.table_index}
+        write_atomic(self.root / "meta.json", json.dumps(meta).encode())
+
+    def set_meta(self, key: str, value) -> None:
+        self.meta[key] = value
+        self.flush()
+
+    # --- writes --------------------------------------------------------------------------
+
+    @contextmanager
+    def txn(self, event_type: str):
+        """One raft-like write: one index for every object it touches, one event batch."""
+        tx = Txn(self, event_type)
+        yield tx
+        self.index = tx.index
+        for table in tx.tables:
+            self.table_index[table] = tx.index
+        for bucket in tx.buckets:
+            if bucket.job is not None:
+                bucket.job["Status"] = self.job_status(bucket)
+            if "job_summary" in tx.tables:
+                bucket.summary_index = tx.index
+        for event in tx.events:
+            event["Type"] = tx.event_type
+        if tx.events:
+            self.broker.publish(tx.index, tx.events)
+        self._dirty |= tx.buckets
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def bucket(self, namespace: str, job_id: str, create: bool = False) -> Bucket | None:
+        key = (namespace, job_id)
+        if create and key not in self.buckets:
+            self.buckets[key] = Bucket(namespace, job_id)
+        return self.buckets.get(key)
+
+    def job(self, namespace: str, job_id: str) -> dict | None:
+        bucket = self.buckets.get((namespace, job_id))
+        return bucket.job if bucket else None
+
+    def jobs(self):
+        return (b.job for b in self.buckets.values() if b.job is not None)
+
+    def alloc(self, alloc_id: str) -> dict | None:
+        bucket = self.alloc_bucket.get(alloc_id)
+        return bucket.allocs[alloc_id] if bucket else None
+
+    def allocs(self):
+        return (a for b in self.buckets.values() for a in b.allocs.values())
+
+    def eval(self, eval_id: str) -> dict | None:
+        bucket = self.eval_bucket.get(eval_id)
+        return bucket.evals[eval_id] if bucket else None
+
+    def evals(self):
+        return (e for b in self.buckets.values() for e in b.evals.values())
+
+    def job_status(self, bucket: Bucket) -> str:
+        """The state store's getJobStatus."""
+        job = bucket.job
+        allocs = self.current_allocs(bucket)
+        if any(not alloc_terminal(a) for a in allocs):
+            return "running"
+        evals = [e for e in bucket.evals.values() if e["JobModifyIndex"] >= job["CreateIndex"]]
+        if any(e["Status"] not in TERMINAL_EVAL for e in evals):
+            return "pending"
+        if evals or allocs or job["Stop"]:
+            return "dead"
+        return "pending"
+
+    @staticmethod
+    def current_allocs(bucket: Bucket) -> list[dict]:
+        """Allocations of the job as it exists now, not of an earlier job with the same ID."""
+        job = bucket.job
+        return [a for a in bucket.allocs.values() if a["Job"]["CreateIndex"] == job["CreateIndex"]]
+
+    def summary(self, bucket: Bucket) -> dict:
+        """structs.JobSummary, counted from the job's current allocations."""
+        groups = {g["Name"]: wire.group_summary() for g in bucket.job["TaskGroups"]}
+        for alloc in self.current_allocs(bucket):
+            if alloc["TaskGroup"] in groups:
+                groups[alloc["TaskGroup"]][SUMMARY_FIELD[alloc["ClientStatus"]]] += 1
+        for name, queued in bucket.queued.items():
+            if name in groups:
+                groups[name]["Queued"] = queued
+        summary = wire.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
+        summary["ModifyIndex"] = max(bucket.summary_index, bucket.job["CreateIndex"])
+        return summary
+
+    # --- blocking queries ----------------------------------------------------------------
+
+    async def wait(self, tables: tuple[str, ...], min_index: int, timeout: float) -> None:
+        """Block until one of the tables moves past min_index, or until the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while max(self.table_index[t] for t in tables) <= min_index:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def query_index(self, tables: tuple[str, ...]) -> int:
+        # Nomad never reports index 0 (it would make clients spin); it reports 1 instead.
+        return max(1, max(self.table_index[t] for t in tables))

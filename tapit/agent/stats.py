@@ -1,0 +1,91 @@
+"""GET /v1/client/allocation/:id/stats: AllocResourceUsage from the task's cgroup, or from /proc
+when the machine has no cgroups for us (client/structs ResourceUsage/MemoryStats/CpuStats)."""
+
+from __future__ import annotations
+
+import os
+
+from . import cgroups, wire
+from .runner import TaskHandle
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK_NS = wire.SECOND // os.sysconf("SC_CLK_TCK")
+
+
+def _proc_tree(root_pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    tree, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def _proc_usage(root_pid: int) -> tuple[dict, int, dict]:
+    rss = user = system = 0
+    for pid in _proc_tree(root_pid) if root_pid else []:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) * TICK_NS
+        system += int(fields[12]) * TICK_NS
+        rss += int(fields[21]) * PAGE
+    memory = {"RSS": rss, "Cache": 0, "Swap": 0, "MappedFile": 0, "Usage": 0, "MaxUsage": 0, "KernelUsage": 0,
+              "KernelMaxUsage": 0, "Measured": ["RSS"]}
+    return memory, user + system, {"user": user, "system": system, "nr_throttled": 0, "throttled": 0}
+
+
+class StatsTracker:
+    """Keeps the previous CPU sample per task so Percent is the usage since the last read."""
+
+    def __init__(self, mhz_per_core: int):
+        self.mhz_per_core = mhz_per_core
+        self.previous: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+
+    def task_usage(self, handle: TaskHandle) -> dict:
+        now = wire.now_ns()
+        if handle.cgroup:
+            memory, total, cpu = cgroups.usage(handle.cgroup)
+            measured = ["Throttled Periods", "Throttled Time", "Percent"]
+        else:
+            memory, total, cpu = _proc_usage(handle.pid)
+            measured = ["System Mode", "User Mode", "Percent"]
+        key = (handle.alloc_id, handle.name)
+        prev_time, prev_total, prev_user, prev_system = self.previous.get(key, (now, total, cpu["user"], cpu["system"]))
+        self.previous[key] = (now, total, cpu["user"], cpu["system"])
+        wall = max(1, now - prev_time)
+        percent = 100.0 * (total - prev_total) / wall if now != prev_time else 0.0
+        usage = {
+            "MemoryStats": memory,
+            "CpuStats": {
+                "SystemMode": 100.0 * (cpu["system"] - prev_system) / wall,
+                "UserMode": 100.0 * (cpu["user"] - prev_user) / wall,
+                "TotalTicks": percent / 100.0 * self.mhz_per_core,
+                "ThrottledPeriods": cpu["nr_throttled"], "ThrottledTime": cpu["throttled"], "Percent": percent,
+                "Measured": measured},
+            "DeviceStats": None,
+        }
+        return {"ResourceUsage": usage, "Timestamp": now, "Pids": None}
+
+    def alloc_usage(self, handles: dict[str, TaskHandle]) -> dict:
+        tasks = {name: self.task_usage(h) for name, h in handles.items()}
+        memory_keys = ("RSS", "Cache", "Swap", "MappedFile", "Usage", "MaxUsage", "KernelUsage", "KernelMaxUsage")
+        cpu_keys = ("SystemMode", "UserMode", "TotalTicks", "ThrottledPeriods", "ThrottledTime", "Percent")
+        first = next(iter(tasks.values()), None)
+        memory = {k: sum(t["ResourceUsage"]["MemoryStats"][k] for t in tasks.values()) for k in memory_keys}
+        cpu = {k: sum(t["ResourceUsage"]["CpuStats"][k] for t in tasks.values()) for k in cpu_keys}
+        memory["Measured"] = first["ResourceUsage"]["MemoryStats"]["Measured"] if first else None
+        cpu["Measured"] = first["ResourceUsage"]["CpuStats"]["Measured"] if first else None
+        return {"ResourceUsage": {"MemoryStats": memory, "CpuStats": cpu, "DeviceStats": None}, "Tasks": tasks,
+                "Timestamp": wire.now_ns()}

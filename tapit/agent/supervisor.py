@@ -1,0 +1,314 @@
+"""Task supervisor: owns one task process, pumps its output into rotated log files, stops it on
+request or at its deadline, and records how it ended.  It outlives the agent, which is what lets
+a restarted agent reattach to running tasks.
+
+Run as `python -I -S supervisor.py SPEC`: standard library only, and only modules that are cheap
+to import (no json: the spec is a marshal file and the status file is key=value lines), because
+its start-up time is part of every task's start latency.
+
+Protocol with the agent:
+* stdout: one line, "started <pid>" or "error <message>", then closed.
+* STATUS file (atomically replaced): sup_pid, sup_start, pid, started, and at the end
+  exit_code, signal, oom, finished, killed, kill_reason.
+* SIGTERM: graceful stop (kill signal, then SIGKILL after the kill timeout).
+  SIGUSR1: immediate SIGKILL of the whole task tree.
+"""
+
+import marshal
+import os
+import select
+import signal
+import sys
+import time
+
+CHUNK = 65536
+DRAIN_GRACE = 1.0  # seconds to wait for pipe EOF after the task tree is gone
+
+
+def now_ns():
+    return time.time_ns()
+
+
+def proc_start(pid):
+    """Process start time in clock ticks: with the pid, it identifies a process across reuse."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[19])
+
+
+class LogFile:
+    """Nomad logmon's rotation: <task>.<type>.<n>, a new file at max_bytes, keep max_files."""
+
+    def __init__(self, base, max_bytes, max_files):
+        self.base, self.max_bytes, self.max_files = base, max_bytes, max_files
+        directory, prefix = os.path.split(base)
+        indexes = [int(n[len(prefix) + 1:]) for n in os.listdir(directory)
+                   if n.startswith(prefix + ".") and n[len(prefix) + 1:].isdigit()]
+        self.index = max(indexes, default=0)
+        self._open()
+
+    def _open(self):
+        self.fd = os.open(f"{self.base}.{self.index}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, data):
+        while data:
+            room = self.max_bytes - self.size
+            if room <= 0:
+                os.close(self.fd)
+                self.index += 1
+                old = self.index - self.max_files
+                if old >= 0:
+                    try:
+                        os.unlink(f"{self.base}.{old}")
+                    except FileNotFoundError:
+                        pass
+                self._open()
+                continue
+            n = os.write(self.fd, data[:room])
+            self.size += n
+            data = data[n:]
+
+
+class Supervisor:
+    def __init__(self, spec):
+        self.spec = spec
+        self.status = {"sup_pid": os.getpid(), "sup_start": proc_start(os.getpid())}
+        self.pid = 0
+        self.exit_status = None
+        self.stop_reason = ""
+        self.force_at = 0.0
+        self.hard = False
+
+    def write_status(self):
+        path = self.spec["status"]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("".join(f"{k}={v}\n" for k, v in self.status.items()))
+        os.replace(tmp, path)
+
+    def spawn(self):
+        spec = self.spec
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                for procs in spec["procs"]:
+                    with open(procs, "w") as f:
+                        f.write(str(os.getpid()))
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(out_w, 1)
+                os.dup2(err_w, 2)
+                os.chdir(spec["cwd"])
+                for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1):
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
+            except BaseException as exc:  # report any failure before exec to the supervisor
+                os.write(fail_w, f"{type(exc).__name__}: {exc}".encode())
+            os._exit(127)
+        for fd in (out_w, err_w, fail_w):
+            os.close(fd)
+        failure = b""
+        while chunk := os.read(fail_r, 4096):
+            failure += chunk
+        os.close(fail_r)
+        return pid, out_r, err_r, failure.decode(errors="replace")
+
+    def request_stop(self, reason):
+        if self.exit_status is not None or self.stop_reason:
+            return
+        self.stop_reason = reason
+        self.status["kill_reason"] = reason
+        self.status["kill_started"] = now_ns()
+        self.write_status()
+        target = -self.pid if self.spec["signal_group"] else self.pid
+        try:
+            os.kill(target, self.spec["kill_signal"])
+        except ProcessLookupError:
+            pass
+        self.force_at = time.monotonic() + self.spec["kill_timeout"]
+
+    def kill_tree(self):
+        """SIGKILL the process group, the cgroup, and anything else left in our session."""
+        for _ in range(50):
+            victims = set(self.tree_pids())
+            if not victims:
+                return
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.reap()
+            time.sleep(0.01)
+
+    def tree_pids(self):
+        pids = set()
+        for procs in self.spec["procs"]:
+            try:
+                with open(procs) as f:
+                    pids.update(int(p) for p in f.read().split())
+            except OSError:
+                pass
+        me = os.getpid()
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != me:
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                except OSError:
+                    continue
+                # fields[1] is the state, [3] the process group, [4] the session.
+                if fields[0] != b"Z" and (int(fields[3]) == self.pid or int(fields[4]) == me):
+                    pids.add(int(name))
+        pids.discard(me)
+        return pids
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid and self.exit_status is None:
+                self.exit_status = status
+
+    def run(self):
+        spec = self.spec
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        flags = {"term": False, "hard": False}
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: flags.__setitem__("term", True))
+        signal.signal(signal.SIGUSR1, lambda *_: flags.__setitem__("hard", True))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+        logs = {}
+        self.pid, out_r, err_r, failure = self.spawn()
+        if failure:
+            self.reap()
+            self.status.update(error=failure.replace("\n", " "), finished=now_ns())
+            self.write_status()
+            self.remove_cgroups()
+            self.announce(f"error {failure}")
+            return
+        self.status.update(pid=self.pid, pid_start=proc_start(self.pid), started=now_ns())
+        self.write_status()
+        self.announce(f"started {self.pid}")
+        logs[out_r] = LogFile(spec["stdout"], spec["max_bytes"], spec["max_files"])
+        logs[err_r] = LogFile(spec["stderr"], spec["max_bytes"], spec["max_files"])
+
+        poller = select.poll()
+        for fd in (wake_r, out_r, err_r):
+            poller.register(fd, select.POLLIN)
+        open_pipes = {out_r, err_r}
+        drain_until = None
+        while open_pipes:
+            timeout = None
+            moment = time.monotonic()
+            if spec["deadline"] and not self.stop_reason and self.exit_status is None:
+                timeout = max(0.0, spec["deadline"] - time.time())
+            if self.force_at and self.exit_status is None:
+                timeout = max(0.0, self.force_at - moment) if timeout is None else min(timeout, self.force_at - moment)
+            if drain_until is not None:
+                timeout = max(0.0, drain_until - moment)
+            events = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+            for fd, _ in events:
+                if fd == wake_r:
+                    while True:
+                        try:
+                            if not os.read(wake_r, 512):
+                                break
+                        except BlockingIOError:
+                            break
+                    continue
+                data = os.read(fd, CHUNK)
+                if data:
+                    logs[fd].write(data)
+                else:
+                    poller.unregister(fd)
+                    open_pipes.discard(fd)
+            self.reap()
+            if flags["hard"] and not self.hard:
+                self.hard = True
+                self.status.setdefault("kill_reason", "hard")
+                self.kill_tree()
+            if flags["term"]:
+                self.request_stop("request")
+            if spec["deadline"] and time.time() >= spec["deadline"]:
+                self.request_stop("deadline")
+            if self.force_at and self.exit_status is None and time.monotonic() >= self.force_at:
+                self.status["killed"] = 1
+                self.kill_tree()
+            if self.exit_status is not None and drain_until is None:
+                # The main process is gone: like Nomad's executor, destroy what it left behind,
+                # then read the pipes to EOF (bounded, in case something escaped us).
+                self.kill_tree()
+                drain_until = time.monotonic() + DRAIN_GRACE
+            elif drain_until is not None and time.monotonic() >= drain_until:
+                break
+        while self.exit_status is None:
+            self.kill_tree()
+            self.reap()
+            time.sleep(0.005)
+        self.finish()
+
+    def finish(self):
+        status = self.exit_status
+        code, sig = 0, 0
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            code = 128 + sig  # Nomad's executor encodes a signal death the way bash does
+        else:
+            code = os.WEXITSTATUS(status)
+        self.status.update(exit_code=code, signal=sig, oom=self.oom_kills(), finished=now_ns())
+        self.write_status()
+        self.remove_cgroups()
+
+    def remove_cgroups(self):
+        for path in self.spec["cgroup_dirs"]:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+    def oom_kills(self):
+        path = self.spec["oom_file"]
+        if not path:
+            return 0
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            pass
+        return 0
+
+    @staticmethod
+    def announce(line):
+        try:
+            os.write(1, (line.replace("\n", " ") + "\n").encode())
+        except OSError:
+            pass  # the agent may already be gone; the status file says it all
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+
+
+def main():
+    with open(sys.argv[1], "rb") as f:
+        spec = marshal.load(f)
+    Supervisor(spec).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Tasks run as real processes, reported as Nomad's task runner reports them, with their logs."""
+
+import base64
+import json
+import threading
+import time
+
+import httpx
+
+
+def frames(body: bytes) -> list[dict]:
+    """Split Nomad's undelimited concatenated JSON frames."""
+    decoder, text, out, pos = json.JSONDecoder(), body.decode(), [], 0
+    while pos < len(text):
+        obj, pos = decoder.raw_decode(text, pos)
+        out.append(obj)
+    return out
+
+
+def test_success_and_failure_event_sequences(agent):
+    agent.register("ok", "echo fine")
+    agent.register("bad", "exit 7")
+    ok = agent.wait_alloc("ok", ("complete", "failed"))
+    bad = agent.wait_alloc("bad", ("complete", "failed"))
+    state = ok["TaskStates"]["main"]
+    assert ok["ClientStatus"] == "complete" and state["State"] == "dead" and state["Failed"] is False
+    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Started", "Terminated"]
+    assert state["StartedAt"].endswith("Z") and state["FinishedAt"] != "0001-01-01T00:00:00Z"
+    state = bad["TaskStates"]["main"]
+    assert (bad["ClientStatus"], bad["ClientDescription"]) == ("failed", "Failed tasks")
+    assert [e["Type"] for e in state["Events"]][-2:] == ["Terminated", "Not Restarting"]
+    terminated, not_restarting = state["Events"][-2:]
+    assert terminated["ExitCode"] == 7 and terminated["Details"]["exit_code"] == "7"
+    assert terminated["DisplayMessage"] == "Exit Code: 7"
+    assert not_restarting["DisplayMessage"] == "Policy allows no restarts" and not_restarting["FailsTask"]
+    assert agent.nomad.job.get_summary("bad")["Summary"]["main"]["Failed"] == 1
+
+
+def test_task_environment_and_directories(agent):
+    agent.register("envy", 'pwd; env | grep -E "^(NOMAD_|FOO=)" | sort; ls -d local secrets tmp ../alloc/logs',
+                   task={"Env": {"FOO": "bar"}, "Meta": {"task-key": "v"}})
+    alloc = agent.wait_alloc("envy", ("complete",))
+    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}",
+                         params={"task": "main", "type": "stdout", "plain": "true"}).text
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    alloc_dir = agent.home / "agent" / "allocs" / alloc["ID"]
+    assert out.splitlines()[0] == str(alloc_dir / "main")
+    assert env["NOMAD_ALLOC_ID"] == alloc["ID"] and env["NOMAD_ALLOC_NAME"] == "envy.main[0]"
+    assert env["NOMAD_JOB_ID"] == env["NOMAD_JOB_NAME"] == "envy" and env["NOMAD_TASK_NAME"] == "main"
+    assert env["NOMAD_GROUP_NAME"] == "main" and env["NOMAD_NAMESPACE"] == "default"
+    assert env["NOMAD_REGION"] == "global" and env["NOMAD_DC"] == "dc1"
+    assert env["NOMAD_ALLOC_DIR"] == str(alloc_dir / "alloc")
+    assert env["NOMAD_TASK_DIR"] == str(alloc_dir / "main" / "local")
+    assert env["NOMAD_SECRETS_DIR"] == str(alloc_dir / "main" / "secrets")
+    assert env["NOMAD_MEMORY_LIMIT"] == "256" and env["NOMAD_CPU_LIMIT"] == "500"
+    assert env["NOMAD_META_managed_by"] == "tapit-tests" and env["NOMAD_META_TASK_KEY"] == "v"
+    assert env["FOO"] == "bar"
+
+
+def test_missing_command_binary_is_a_driver_failure(agent):
+    agent.register("nobin", "", task={"Config": {"command": "/does/not/exist"}})
+    alloc = agent.wait_alloc("nobin", ("failed",))
+    types = [e["Type"] for e in alloc["TaskStates"]["main"]["Events"]]
+    assert types[-2:] == ["Driver Failure", "Not Restarting"]
+    assert alloc["TaskStates"]["main"]["Events"][-1]["DisplayMessage"] == "Error was unrecoverable"
+
+
+def test_log_frames_offsets_and_errors(agent):
+    agent.register("logs", "printf 0123456789; printf oops >&2")
+    alloc = agent.wait_alloc("logs", ("complete",))
+    url = f"/v1/client/fs/logs/{alloc['ID']}"
+    resp = agent.http.get(url, params={"task": "main", "type": "stdout"})
+    assert resp.headers["Content-Type"].startswith("application/json")
+    data = [f for f in frames(resp.content) if f]
+    assert data == [{"Offset": 10, "Data": base64.b64encode(b"0123456789").decode(), "File": "alloc/logs/main.stdout.0"}]
+    get = lambda **q: agent.http.get(url, params={"task": "main", "type": "stdout", "plain": "true", **q})
+    assert get().text == "0123456789"
+    assert get(offset=4).text == "456789"
+    assert get(offset=3, origin="end").text == "789"
+    assert agent.http.get(url, params={"task": "main", "type": "stderr", "plain": "True"}).text == "oops"
+    errors = {
+        (400, "must provide task name"): {"type": "stdout"},
+        (400, "must provide log type (stdout/stderr)"): {"task": "main"},
+        (400, 'unknown task name "nope"'): {"task": "nope", "type": "stdout"},
+        (400, "origin must be start or end"): {"task": "main", "type": "stdout", "origin": "middle"},
+        (400, 'failed to parse follow field to boolean: strconv.ParseBool: parsing "yes": invalid syntax'):
+            {"task": "main", "type": "stdout", "follow": "yes"},
+    }
+    for (code, text), params in errors.items():
+        resp = agent.http.get(url, params=params)
+        assert (resp.status_code, resp.text) == (code, text)
+    resp = agent.http.get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000",
+                          params={"task": "main", "type": "stdout"})
+    assert resp.status_code == 404
+
+
+def test_follow_streams_live_and_outlives_the_task(agent):
+    agent.register("live", "echo first; sleep 1; echo second; sleep 0.5")
+    alloc = agent.wait_alloc("live", ("running", "complete"))
+    received, stop = [], threading.Event()
+
+    def follow():
+        with httpx.Client(base_url=agent.address, headers={"X-Nomad-Token": agent.token}) as client:
+            with client.stream("GET", f"/v1/client/fs/logs/{alloc['ID']}",
+                               params={"task": "main", "type": "stdout", "follow": "true"},
+                               timeout=httpx.Timeout(10, read=5)) as resp:
+                buf = b""
+                for chunk in resp.iter_raw():
+                    buf += chunk
+                    received.append((time.monotonic(), buf))
+                    if stop.is_set():
+                        return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    agent.wait_alloc("live", ("complete",))
+    time.sleep(2.5)  # the stream keeps going after the task is dead, with {} heartbeats
+    stop.set()
+    reader.join(timeout=5)
+    parsed = frames(received[-1][1])
+    text = b"".join(base64.b64decode(f["Data"]) for f in parsed if f.get("Data"))
+    assert text == b"first\nsecond\n"
+    assert parsed[-1] == {} and parsed.count({}) >= 2

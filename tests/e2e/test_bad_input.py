@@ -1,0 +1,57 @@
+"""Bad input: one line naming the problem and the accepted form, exit 2, nothing submitted, nothing recorded."""
+
+import json
+
+import pytest
+
+BAD = [
+    (["create", "task"], "the command is missing"),
+    (["create", "task", ""], "the command is empty"),
+    (["create", "task", "   "], "the command is empty"),
+    (["create", "task", "true", "colour=red"], "unknown parameter 'colour'"),
+    (["create", "task", "true", "memory=abc"], "memory='abc' is not a number; use memory=<GB>"),
+    (["create", "task", "true", "memory=-2"], "must be greater than 0"),
+    (["create", "task", "true", "memory=0"], "must be greater than 0"),
+    (["create", "task", "true", "memory=5000"], "out of range"),
+    (["create", "task", "true", "cpu=-1"], "cpu=-1 must be greater than 0"),
+    (["create", "task", "true", "cpu=lots"], "is not a number; use cpu=<vCPUs>"),
+    (["create", "task", "true", "max_hours=0"], "max_hours=0 must be greater than 0"),
+    (["create", "task", "true", "max_hours=1h"], "is not a number; use max_hours=<hours>"),
+    (["create", "task", "true", "ephemeral_storage_gb=x"], "use ephemeral_storage_gb=<GB>"),
+    (["create", "task", "true", "image=ubuntu", "docker_tag=v1"], "cannot be combined"),
+    (["create", "task", "true", "docker_tag=bad tag"], "not a valid tag"),
+    (["create", "task", "true", "memory=1", "memory=2"], "memory is given twice"),
+    (["create", "task", "true", "memory"], "unexpected argument 'memory'"),
+    (["create", "task", "true", "--frobnicate"], "unknown option '--frobnicate'"),
+    (["create", "tasks", "true"], "unknown command"),
+    (["show", "task"], "which task? use tapit show task task=<id>"),
+    (["show", "task", "task="], "task= is empty"),
+    (["show", "task", "id=1"], "unknown parameter 'id'"),
+    (["show", "logs"], "which task?"),
+    (["delete", "task"], "which task?"),
+    (["stop", "task", "task"], "unexpected argument 'task'"),
+    (["list", "tasks", "extra"], "unexpected argument 'extra'"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["show"], "`tapit show` needs what to act on"),
+    (["show", "task", "task=deadbeef"], "no task 'deadbeef'"),
+    (["delete", "task", "task=deadbeef"], "no task 'deadbeef'"),
+    (["show", "logs", "task=deadbeef"], "no task 'deadbeef'"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input(tapit, args, message):
+    result = tapit(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_submits_and_records_nothing(tapit, nomad_api):
+    for args, _ in BAD:
+        tapit(*args)
+    assert json.loads(tapit("list", "tasks", "--json").stdout) == []
+    assert nomad_api.jobs.get_jobs() == []

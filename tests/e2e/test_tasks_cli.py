@@ -1,0 +1,135 @@
+"""Tasks end to end: the real CLI, the real embedded agent, real processes."""
+
+import json
+import time
+
+import pytest
+from nomad.api.exceptions import URLNotFoundNomadException
+
+
+def test_wait_streams_output_and_passes_exit_codes_through(tapit):
+    ok = tapit("create", "task", "echo hello; echo oops >&2", "--wait")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "hello\n", "oops\n")
+    for code in (1, 7):
+        result = tapit("create", "task", f"echo before; exit {code}", "-w")
+        assert result.returncode == code
+        assert result.stdout == "before\n"
+        assert f"failed" in result.stderr
+
+
+def test_output_arrives_while_the_task_runs(tapit):
+    process = tapit.popen("create", "task", "echo first; sleep 3; echo second", "--wait",
+                          stdout=__import__("subprocess").PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "first\n"
+        assert process.poll() is None  # still running: the line came live, not at the end
+        assert process.stdout.readline() == "second\n"
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_create_without_wait_prints_the_id_and_how_to_follow(tapit):
+    result = tapit("create", "task", "echo later; exit 3")
+    assert result.returncode == 0
+    first, second = result.stdout.splitlines()
+    task_id = first.split()[2]
+    assert f"tapit show logs task={task_id} --follow" in second
+    follow = tapit("show", "logs", f"task={task_id}", "--follow")
+    assert (follow.returncode, follow.stdout) == (3, "later\n")
+
+
+def test_json_has_the_promised_fields(tapit):
+    record = json.loads(tapit("create", "task", "true", "--wait", "--json", "memory=1", "cpu=0.5").stdout)
+    for field in ("id", "status", "exit_code", "command", "image", "memory_gb", "cpu", "max_hours",
+                  "ephemeral_storage_gb", "initiated_by", "created_at", "started_at", "finished_at",
+                  "nomad_job_id", "nomad_namespace"):
+        assert field in record
+    assert (record["status"], record["exit_code"], record["memory_gb"], record["cpu"]) == ("complete", 0, 1.0, 0.5)
+    assert record["nomad_job_id"] == f"tapit-{record['id']}"
+    shown = json.loads(tapit("show", "task", f"task={record['id']}", "--json").stdout)
+    assert shown["id"] == record["id"] and shown["finished_at"]
+    listed = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert [t["id"] for t in listed] == [record["id"]]
+
+
+def test_list_show_logs_stop_delete(tapit, nomad_api):
+    done = json.loads(tapit("create", "task", "echo done", "--wait", "--json", "initiated_by=ci-bot").stdout)
+    running = json.loads(tapit("create", "task", "echo started; sleep 300", "--json").stdout)
+    listing = tapit("list", "tasks")
+    assert listing.returncode == 0
+    assert done["id"] in listing.stdout and running["id"] in listing.stdout and "ci-bot" in listing.stdout
+    details = tapit("show", "task", f"task={done['id']}")
+    assert "complete" in details.stdout and "ci-bot" in details.stdout
+    assert tapit("show", "logs", f"task={done['id']}").stdout == "done\n"
+
+    refused = tapit("delete", "task", f"task={running['id']}")
+    assert refused.returncode == 1 and "stop it first" in refused.stderr
+    stopped = tapit("stop", "task", f"task={running['id']}")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert json.loads(tapit("show", "task", f"task={running['id']}", "--json").stdout)["status"] == "stopped"
+
+    deleted = tapit("delete", "task", f"task={running['id']}")
+    assert deleted.returncode == 0
+    assert running["id"] not in tapit("list", "tasks").stdout
+    with pytest.raises(URLNotFoundNomadException):
+        nomad_api.job.get_job(running["nomad_job_id"])
+
+
+def test_logs_survive_a_purge_of_the_job(tapit, nomad_api):
+    record = json.loads(tapit("create", "task", "echo kept; echo also >&2", "--wait", "--json").stdout)
+    nomad_api.job.deregister_job(record["nomad_job_id"], purge=True)
+    logs = tapit("show", "logs", f"task={record['id']}")
+    assert (logs.returncode, logs.stdout, logs.stderr) == (0, "kept\n", "also\n")
+
+
+def test_admins_see_a_well_labelled_batch_job(tapit, nomad_api):
+    record = json.loads(tapit("create", "task", "echo hi", "--wait", "--json", "initiated_by=alice").stdout)
+    job = nomad_api.job.get_job(record["nomad_job_id"])
+    assert job["Type"] == "batch"
+    assert job["Meta"]["tapit_initiated_by"] == "alice"
+    assert job["Meta"]["tapit_command"] == "echo hi"
+    assert job["Meta"]["tapit_task_id"] == record["id"]
+
+
+def test_tasks_started_elsewhere_are_listed(tapit, nomad_api):
+    record = json.loads(tapit("create", "task", "echo theirs", "--wait", "--json", "initiated_by=bob").stdout)
+    (tapit.home / "history.json").unlink()  # as if another machine had started it
+    listed = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert [(t["id"], t["initiated_by"], t["status"]) for t in listed] == [(record["id"], "bob", "complete")]
+
+
+def test_twenty_concurrent_creates(tapit, nomad_api):
+    tapit("agent", "env")  # start the agent once, so the test measures create's concurrency
+    processes = [tapit.popen("create", "task", f"echo {n}", "--json", stdout=-1, text=True) for n in range(20)]
+    ids = [json.loads(p.communicate(timeout=120)[0])["id"] for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    listed = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert sorted(t["id"] for t in listed) == sorted(ids) and len(set(ids)) == 20
+    jobs = nomad_api.jobs.get_jobs(prefix="tapit-")
+    assert sorted(j["ID"] for j in jobs) == sorted(f"tapit-{i}" for i in ids)
+
+
+def test_deadline_ends_a_task_as_timed_out(tapit):
+    started = time.monotonic()
+    result = tapit("create", "task", "sleep 600", "max_hours=0.0005", "--wait", "--json")
+    record = json.loads(result.stdout)
+    assert record["status"] == "timed_out"
+    assert result.returncode == 124
+    assert time.monotonic() - started < 60
+
+
+def test_unreachable_nomad_exits_3_naming_the_address(tapit):
+    env = {**tapit.env, "NOMAD_ADDR": "http://127.0.0.1:9"}
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "tapit", "create", "task", "true", "image=alpine:3"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "127.0.0.1:9" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    # The failed submission stays in the trail with its error.
+    listed = json.loads(subprocess.run([sys.executable, "-m", "tapit", "list", "tasks", "--json"], env={**tapit.env},
+                                       capture_output=True, text=True, timeout=60).stdout)
+    assert listed[0]["status"] == "failed" and listed[0]["error"]
