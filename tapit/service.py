@@ -184,7 +184,8 @@ class TaskService:
             changes = {} if record.terminal else {
                 "status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
             return self._apply(record, changes)
-        seen = observe(allocs, evals)
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
         status = changes.get("status", record.status)
         if status in TERMINAL and not record.logs_archived and seen.alloc_id:

@@ -44,7 +44,9 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
     else:
         from tapit.output import task_table
 
-        print(task_table(records, width=shutil.get_terminal_size().columns))
+        # Clip long commands to a terminal's width; a pipe gets them whole.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
+        print(task_table(records, width=width))
     return 0
 
 

@@ -32,8 +32,12 @@ def latest_allocation(allocs: list[dict]) -> dict | None:
     return max(allocs, key=lambda a: a.get("CreateIndex", 0), default=None)
 
 
-def observe(allocs: list[dict], evals: list[dict]) -> Observation:
-    """The task's status from its job's allocations (and evaluations, for placement failures)."""
+def observe(allocs: list[dict], evals: list[dict], memory_limit_mb: int | None = None) -> Observation:
+    """The task's status from its job's allocations (and evaluations, for placement failures).
+
+    `memory_limit_mb` names the limit in an OOM kill's reason: allocation list
+    stubs do not carry the allocated resources.
+    """
     alloc = latest_allocation(allocs)
     if alloc is None:
         return Observation("pending", reason=placement_failure(evals))
@@ -66,23 +70,21 @@ def observe(allocs: list[dict], evals: list[dict]) -> Observation:
             return Observation("stopped", reason="stopped on request", **common)
         return Observation("complete", **common)
     if client_status == "failed":
-        return Observation("failed", reason=failure_reason(events, alloc), **common)
+        return Observation("failed", reason=failure_reason(events, memory_limit_mb), **common)
     return Observation("pending", **common)
 
 
-def failure_reason(events: list[dict], alloc: dict) -> str | None:
+def failure_reason(events: list[dict], memory_limit_mb: int | None) -> str | None:
     terminated = _last(events, "Terminated")
     if terminated is not None and (terminated.get("Details") or {}).get("oom_killed") == "true":
-        limit = (((alloc.get("AllocatedResources") or {}).get("Tasks") or {}).get(TASK_NAME) or {})
-        limit_mb = ((limit.get("Memory") or {}).get("MemoryMB"))
-        return f"killed: out of memory (limit {limit_mb} MB)" if limit_mb else "killed: out of memory"
+        return f"killed: out of memory (limit {memory_limit_mb} MB)" if memory_limit_mb else "killed: out of memory"
     for kind in ("Disk Resources Exceeded", "Driver Failure", "Setup Failure", "Failed Validation"):
         event = _last(events, kind)
         if event is not None:
             return event.get("DisplayMessage") or kind
     if terminated is not None:
         return terminated.get("DisplayMessage") or None
-    return alloc.get("ClientDescription") or None
+    return None
 
 
 def placement_failure(evals: list[dict]) -> str | None:

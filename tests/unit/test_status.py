@@ -42,8 +42,7 @@ def test_failure_keeps_the_tasks_own_exit_code():
 def test_oom_kill_names_the_limit():
     events = RECEIVED + [event("Terminated", ExitCode=137, Details={"exit_code": "137", "oom_killed": "true"})]
     a = alloc("failed", events, "Failed tasks", failed=True)
-    a["AllocatedResources"] = {"Tasks": {"task": {"Memory": {"MemoryMB": 512}}}}
-    assert observe([a], []).reason == "killed: out of memory (limit 512 MB)"
+    assert observe([a], [], memory_limit_mb=512).reason == "killed: out of memory (limit 512 MB)"
 
 
 def test_stopped_by_job_stop():

@@ -1,0 +1,237 @@
+"""Nomad alloc exec over a websocket (reference §6), for the CLI console and the TUI's terminal pane.
+
+    async with open_exec(settings, alloc_id, "task", ["/bin/sh"], tty=True) as session:
+        await session.resize(rows, cols)
+        await session.send_stdin(b"echo hi\\n")
+        async for event in session:          # Output(...)..., then one Exited(...)
+            ...
+
+The wire follows Nomad's Go client exactly: JSON *text* frames with snake_case keys and base64
+data, stdin in chunks of at most 2048 bytes, `{"stdin":{"close":true}}` at EOF, `tty_size`
+for the size, a `{}` heartbeat every 10 s, the token in `X-Nomad-Token`. Nomad omits
+`exit_code` when it is 0, reports errors as close frames 1008/1011 whose reason is the message,
+and drops the connection without a close frame after `exited`, so `exited` is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+from httpx_ws import (WebSocketDisconnect, WebSocketInvalidTypeReceived, WebSocketNetworkError,
+                      WebSocketUpgradeError, aconnect_ws)
+
+from tapit import __version__
+from tapit.nomad.client import _endpoint, _reason, _ssl_context, NomadUnreachable
+from tapit.nomad.settings import NomadSettings
+
+STDIN_CHUNK = 2048  # Go api: the stdin read buffer, one frame each
+HEARTBEAT_S = 10.0  # Go api heartbeatInterval; Nomad's server sends none
+# Nomad sends 1024-byte chunks (~1.4 KiB of JSON); a third-party driver may send more.
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+# On a dead link heartbeats just fill the kernel's send buffer, and nothing comes from an idle
+# session, for ~15 minutes of TCP retries. TCP keepalive probes and a user timeout notice within
+# ~40 s instead, whatever the server does with websocket pings (tapit's agent ignores them).
+TCP_LIVENESS = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6),
+    (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 40_000),  # ms without an ACK for sent data
+]
+CONNECT_TIMEOUT_S = 10.0
+INBOX_FRAMES = 64
+CLOSE_CODES = {1008: "refused", 1011: "failed"}  # ClosePolicyViolation, CloseInternalServerErr
+
+
+class ExecError(Exception):
+    """The session could not be opened or broke before the command exited; str() is one line."""
+
+
+@dataclass(frozen=True)
+class Output:
+    stream: str  # "stdout" or "stderr"; with a TTY everything arrives on stdout
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Exited:
+    exit_code: int
+    signal: int = 0
+    oom_killed: bool = False
+
+
+class ExecSession:
+    """One running command. Iterate it for its output; the last event is `Exited`.
+
+    The send methods may be called from any task while another iterates. They raise ExecError
+    once the connection is gone.
+    """
+
+    def __init__(self, ws, address: str):
+        self._ws = ws
+        self._address = address
+        self.exited: Exited | None = None
+        # Frames (or the error that ended them) from `read_frames`. httpx-ws alone cannot be
+        # trusted to wake a pending receive when we close the socket ourselves; this queue can.
+        # Bounded, so a slow consumer holds the server back instead of filling memory.
+        self._inbox: asyncio.Queue[dict | ExecError] = asyncio.Queue(maxsize=INBOX_FRAMES)
+        self._closed = False
+
+    async def send_stdin(self, data: bytes) -> None:
+        for start in range(0, len(data), STDIN_CHUNK):
+            chunk = base64.b64encode(data[start:start + STDIN_CHUNK]).decode("ascii")
+            await self._send({"stdin": {"data": chunk}})
+
+    async def close_stdin(self) -> None:
+        """End of input: the remote program reads EOF (with a TTY, send b"\\x04" instead)."""
+        await self._send({"stdin": {"close": True}})
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._send({"tty_size": {"height": rows, "width": cols}})
+
+    async def close(self) -> None:
+        """End the session from this side; an iteration in progress then raises ExecError."""
+        self._closed = True
+        if self._inbox.empty():
+            self._inbox.put_nowait(ExecError("the exec session was closed by tapit"))
+        await self._ws.close()
+
+    async def _send(self, frame: dict) -> None:
+        try:
+            await self._ws.send_text(json.dumps(frame, separators=(",", ":")))
+        except (WebSocketNetworkError, WebSocketDisconnect, OSError) as exc:
+            raise ExecError(f"the exec session to Nomad at {self._address} is closed ({_reason(exc)})") from None
+
+    async def heartbeats(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)
+                await self._send({})
+        except ExecError:
+            pass  # the connection is gone: the reader reports it
+
+    def __aiter__(self) -> AsyncIterator[Output | Exited]:
+        return self._events()
+
+    async def read_frames(self) -> None:
+        try:
+            while not self._closed:
+                await self._inbox.put(await self._receive())
+        except ExecError as exc:
+            if not self._closed:
+                await self._inbox.put(exc)
+
+    async def _events(self) -> AsyncIterator[Output | Exited]:
+        while self.exited is None:
+            if self._closed and self._inbox.empty():
+                raise ExecError("the exec session was closed by tapit")
+            frame = await self._inbox.get()
+            if isinstance(frame, ExecError):
+                raise frame
+            for stream in ("stdout", "stderr"):
+                data = (frame.get(stream) or {}).get("data")
+                if data:
+                    yield Output(stream, base64.b64decode(data))
+            if frame.get("exited"):
+                result = frame.get("result") or {}
+                self.exited = Exited(int(result.get("exit_code") or 0), int(result.get("signal") or 0),
+                                     bool(result.get("oom_killed")))
+                yield self.exited
+
+    async def _receive(self) -> dict:
+        try:
+            text = await self._ws.receive_text()
+        except WebSocketDisconnect as exc:
+            raise ExecError(close_message(exc.code, exc.reason)) from None
+        except WebSocketNetworkError:
+            raise ExecError(f"lost the connection to Nomad at {self._address} before the command exited") from None
+        except WebSocketInvalidTypeReceived:
+            raise ExecError(f"Nomad at {self._address} sent a non-text exec frame") from None
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            raise ExecError(f"Nomad at {self._address} sent a malformed exec frame: {text[:60]!r}")
+        return frame
+
+
+def close_message(code: int, reason: str) -> str:
+    """A close frame before `exited`, as one line: Nomad's reason is the error (§6.3)."""
+    if code in CLOSE_CODES:
+        return f"exec {CLOSE_CODES[code]} by Nomad: {' '.join(reason.split()) or 'no reason given'}"
+    return "websocket closed before receiving exit code" + (f" ({code} {reason})" if reason else f" ({code})")
+
+
+def exec_url(alloc_id: str, task: str, command: list[str], tty: bool, settings: NomadSettings) -> str:
+    query = {"task": task, "command": json.dumps(command), "tty": "true" if tty else "false",
+             "namespace": settings.namespace}
+    if settings.region:
+        query["region"] = settings.region
+    encoded = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+    return f"/v1/client/allocation/{quote(alloc_id, safe='')}/exec?{encoded}"
+
+
+async def _read_refusal(response: httpx.Response) -> None:
+    """Read an error body while the response is open: httpx-ws raises after closing it."""
+    if response.status_code != 101:
+        await response.aread()
+
+
+@asynccontextmanager
+async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: list[str],
+                    tty: bool) -> AsyncIterator[ExecSession]:
+    """Start `command` in the allocation's task; the session ends when the block exits.
+
+    ExecError (one line) when Nomad cannot be reached or refuses. Heartbeats run on their own
+    for as long as the block lasts.
+    """
+    try:
+        endpoint = _endpoint(settings.address)
+        verify = _ssl_context(settings) if endpoint.base_url.startswith("https:") else False
+    except (NomadUnreachable, ValueError) as exc:
+        raise ExecError(str(exc)) from None
+    headers = {"User-Agent": f"tapit/{__version__}"}
+    if settings.token:
+        headers["X-Nomad-Token"] = settings.token
+    extensions = {"sni_hostname": settings.tls_server_name} if settings.tls_server_name else None
+    client = httpx.AsyncClient(
+        base_url=endpoint.base_url, headers=headers, auth=endpoint.url_auth or settings.basic_auth,
+        verify=verify, trust_env=not endpoint.socket_path,  # verify: for proxy transports from the env
+        transport=(httpx.AsyncHTTPTransport(uds=endpoint.socket_path) if endpoint.socket_path
+                   else httpx.AsyncHTTPTransport(verify=verify, socket_options=TCP_LIVENESS)),
+        timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S),
+        event_hooks={"response": [_read_refusal]},
+    )
+    url = exec_url(alloc_id, task, command, tty, settings)
+    try:
+        async with client, aconnect_ws(
+            url, client, max_message_size_bytes=MAX_FRAME_BYTES, keepalive_ping_interval_seconds=None,
+            extensions=extensions,
+        ) as ws:
+            session = ExecSession(ws, endpoint.display)
+            helpers = [asyncio.create_task(session.read_frames()), asyncio.create_task(session.heartbeats())]
+            try:
+                yield session
+            finally:
+                for task in helpers:
+                    task.cancel()
+    except WebSocketUpgradeError as exc:
+        body = exc.response.content.decode(errors="replace")
+        raise ExecError(f"Nomad at {endpoint.display} refused exec (HTTP {exc.response.status_code}): "
+                        f"{' '.join(body.split()) or 'no reason given'}") from None
+    except httpx.HTTPError as exc:
+        raise ExecError(f"cannot reach Nomad at {endpoint.display}: {_reason(exc)}") from None
+    except BaseExceptionGroup as group:
+        # httpx-ws runs a task group, which wraps whatever escapes the block; callers want theirs.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

@@ -1,0 +1,77 @@
+"""How to reach a Nomad cluster: address, token, namespace, region, TLS and HTTP auth.
+
+Pure data: nothing here touches the network or the filesystem. `from_env` reads the same
+environment variables, with the same meaning, as Nomad's own CLI (Go `api.DefaultConfig`).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_ADDRESS = "http://127.0.0.1:4646"  # Go api.DefaultConfig
+
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def parse_go_bool(value: str) -> bool:
+    """Go's strconv.ParseBool: exactly these spellings, anything else a ValueError with Go's text."""
+    if value in _GO_TRUE:
+        return True
+    if value in _GO_FALSE:
+        return False
+    raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+@dataclass(frozen=True)
+class NomadSettings:
+    address: str
+    # Secrets stay out of repr()/str(), so logging a settings object never leaks them.
+    token: str | None = field(default=None, repr=False)
+    namespace: str = "default"
+    region: str | None = None
+    ca_cert: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    skip_verify: bool = False
+    tls_server_name: str | None = None
+    http_auth: str | None = field(default=None, repr=False)  # "user[:pass]"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], default_address: str | None = None) -> "NomadSettings":
+        """Settings from NOMAD_* variables; an empty variable counts as unset, as in Go.
+
+        `default_address` replaces Nomad's default address when NOMAD_ADDR is unset (tapit's
+        embedded agent). An unparsable NOMAD_SKIP_VERIFY is ignored, as Nomad's CLI does.
+        """
+
+        def get(name: str) -> str | None:
+            return environ.get(name) or None
+
+        skip_verify = False
+        if raw := get("NOMAD_SKIP_VERIFY"):
+            try:
+                skip_verify = parse_go_bool(raw)
+            except ValueError:
+                pass
+        return cls(
+            address=get("NOMAD_ADDR") or default_address or DEFAULT_ADDRESS,
+            token=get("NOMAD_TOKEN"),
+            namespace=get("NOMAD_NAMESPACE") or "default",
+            region=get("NOMAD_REGION"),
+            ca_cert=get("NOMAD_CACERT"),
+            ca_path=get("NOMAD_CAPATH"),
+            client_cert=get("NOMAD_CLIENT_CERT"),
+            client_key=get("NOMAD_CLIENT_KEY"),
+            skip_verify=skip_verify,
+            tls_server_name=get("NOMAD_TLS_SERVER_NAME"),
+            http_auth=get("NOMAD_HTTP_AUTH"),
+        )
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        """NOMAD_HTTP_AUTH split as Go does: at the first ':', the password may be empty."""
+        if not self.http_auth:
+            return None
+        user, _, password = self.http_auth.partition(":")
+        return user, password

@@ -1,0 +1,106 @@
+"""NomadClient against tapit's real embedded agent (tapit/agent), running a real process.
+
+The `tapit_home` fixture (tests/conftest.py) gives the agent its own state directory and stops
+it, with its tasks, at teardown.
+"""
+
+import threading
+import time
+
+import pytest
+
+from tapit.agent import daemon
+from tapit.nomad.client import NomadClient, NomadRefused
+from tapit.nomad.settings import NomadSettings
+
+TERMINAL = ("complete", "failed", "lost")
+
+
+def batch_job(job_id: str, script: str) -> dict:
+    # Reference §2.6, raw_exec shape, run exactly once (§2.4).
+    return {
+        "ID": job_id, "Name": job_id, "Type": "batch", "Meta": {"tapit-test": "client"},
+        "TaskGroups": [{
+            "Name": "main", "Count": 1,
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail", "Interval": 86400000000000, "Delay": 15000000000},
+            "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+            "Tasks": [{"Name": "main", "Driver": "raw_exec",
+                       "Config": {"command": "/bin/sh", "args": ["-c", script]},
+                       "Resources": {"CPU": 100, "MemoryMB": 64}}],
+        }],
+    }
+
+
+@pytest.fixture
+def agent_client(tapit_home):
+    info = daemon.ensure_running()
+    with NomadClient(NomadSettings(address=info.address, token=info.token)) as client:
+        yield client
+
+
+def wait_until(client: NomadClient, alloc_id: str, done) -> dict:
+    alloc, index = client.wait_allocation(alloc_id, 0)
+    while not done(alloc):
+        alloc, index = client.wait_allocation(alloc_id, index, wait=10)
+    return alloc
+
+
+def started(alloc: dict) -> bool:
+    # Logs of a task that has not started are a 404 (reference §5.1).
+    return (alloc.get("TaskStates") or {}).get("main", {}).get("State") in ("running", "dead")
+
+
+def test_a_task_from_register_to_purge(agent_client):
+    c = agent_client
+    answer = c.register_job(batch_job("tapit-client-1", "echo out; echo err >&2; sleep 1; echo done; exit 7"))
+    assert answer["EvalID"]
+    assert c.get_job("tapit-client-1")["Type"] == "batch"
+    assert [j["Meta"] for j in c.list_jobs("tapit-client-")] == [{"tapit-test": "client"}]
+    allocs, index = c.wait_job_allocations("tapit-client-1", 0)
+    while not allocs:
+        allocs, index = c.wait_job_allocations("tapit-client-1", index, wait=10)
+    alloc_id = allocs[0]["ID"]
+    assert c.job_evaluations("tapit-client-1")[0]["JobID"] == "tapit-client-1"
+    assert c.get_evaluation(answer["EvalID"])["ID"] == answer["EvalID"]
+
+    # Follow stdout while the task runs; stop it once the allocation is terminal (reference §5.1).
+    wait_until(c, alloc_id, started)
+    stop, out = threading.Event(), []
+    follower = threading.Thread(
+        target=lambda: out.extend(c.stream_logs(alloc_id, "main", "stdout", follow=True, stop=stop)))
+    follower.start()
+    alloc = wait_until(c, alloc_id, lambda a: a["ClientStatus"] in TERMINAL)
+    stop.wait(1.5)  # more than a batch window, so the last frames arrive
+    stop.set()
+    follower.join(5)
+    assert not follower.is_alive()
+    assert b"".join(out) == b"out\ndone\n"
+
+    assert alloc["ClientStatus"] == "failed"
+    assert c.read_logs(alloc_id, "main", "stderr") == b"err\n"
+    assert b"".join(c.stream_logs(alloc_id, "main", "stdout", offset=4)) == b"done\n"
+    assert c.get_allocation(alloc_id)["TaskStates"]["main"]["State"] == "dead"
+
+    c.deregister_job("tapit-client-1", purge=True)
+    assert c.get_job("tapit-client-1") is None
+
+
+def test_event_stream_from_the_agent(agent_client):
+    c = agent_client
+    stop = threading.Event()
+    stream = c.events(["Job:tapit-client-2"], stop=stop)
+    threading.Timer(0.3, c.register_job, [batch_job("tapit-client-2", "true")]).start()
+    message = next(stream)
+    assert message["Index"] > 0 and message["Events"][0]["Key"] == "tapit-client-2"
+    stop.set()
+    started = time.monotonic()
+    list(stream)
+    assert time.monotonic() - started < 1  # heartbeats are 30 s apart: the stop ended it
+
+
+def test_agent_refuses_a_wrong_token(tapit_home):
+    info = daemon.ensure_running()
+    with NomadClient(NomadSettings(address=info.address, token="not-the-token")) as c:
+        with pytest.raises(NomadRefused) as caught:
+            c.list_jobs("")
+    assert caught.value.status == 403 and info.token not in str(caught.value)
