@@ -12,6 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tapit.gostrconv import parse_bool
+
 from . import execsession, logstream, wire
 from .cgroups import Cgroups
 from .filters import FilterError, compile_filter
@@ -23,8 +25,6 @@ from .stats import StatsTracker
 
 MAX_WAIT = 300.0  # structs.MaxBlockingRPCQueryTime
 EVENT_HEARTBEAT = 30.0
-GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -33,15 +33,6 @@ class HTTPError(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
-
-
-def parse_bool(value: str) -> bool:
-    """strconv.ParseBool, with its error text."""
-    if value in GO_TRUE:
-        return True
-    if value in GO_FALSE:
-        return False
-    raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
 def parse_duration(text: str) -> float:

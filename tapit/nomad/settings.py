@@ -7,19 +7,9 @@ environment variables, with the same meaning, as Nomad's own CLI (Go `api.Defaul
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tapit.gostrconv import parse_bool
+
 DEFAULT_ADDRESS = "http://127.0.0.1:4646"  # Go api.DefaultConfig
-
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-
-
-def parse_go_bool(value: str) -> bool:
-    """Go's strconv.ParseBool: exactly these spellings, anything else a ValueError with Go's text."""
-    if value in _GO_TRUE:
-        return True
-    if value in _GO_FALSE:
-        return False
-    raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,7 @@ class NomadSettings:
         skip_verify = False
         if raw := get("NOMAD_SKIP_VERIFY"):
             try:
-                skip_verify = parse_go_bool(raw)
+                skip_verify = parse_bool(raw)
             except ValueError:
                 pass
         return cls(

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from tapit.nomad.settings import DEFAULT_ADDRESS, NomadSettings, parse_go_bool
+from tapit.gostrconv import parse_bool as parse_go_bool
+from tapit.nomad.settings import DEFAULT_ADDRESS, NomadSettings
 
 FULL_ENV = {
     "NOMAD_ADDR": "https://nomad.example:4646",
