@@ -77,7 +77,13 @@ def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None
     return "\n".join(lines)
 
 
-def task_details(record: TaskRecord, now: datetime | None = None) -> str:
+def usage_json(usage) -> dict:
+    if usage is None:
+        return {}
+    return {"usage": {"memory_bytes": usage.memory_bytes, "cpu_percent": round(usage.cpu_percent, 1)}}
+
+
+def task_details(record: TaskRecord, usage=None, now: datetime | None = None) -> str:
     fields = [
         ("Task", record.id),
         ("Kind", record.kind),
@@ -97,6 +103,9 @@ def task_details(record: TaskRecord, now: datetime | None = None) -> str:
         ("Allocation", record.nomad_alloc_id or "-"),
         ("Node", record.node_name or "-"),
     ]
+    if usage is not None:
+        fields.append(("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, "
+                                    f"{usage.cpu_percent:.0f}% of a CPU"))
     if record.error:
         fields.append(("Error", record.error))
     label = max(len(name) for name, _ in fields)

@@ -34,6 +34,8 @@ OutputSink = Callable[[str, bytes], None]
 # How long Nomad may take to act on max_run_duration itself before tapit steps in.
 DEADLINE_GRACE_S = 5.0
 BLOCKING_WAIT_S = 30.0
+# The embedded agent's node attribute naming the limits this machine cannot enforce.
+UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 
 
 def default_initiator() -> str:
@@ -42,6 +44,12 @@ def default_initiator() -> str:
     except (KeyError, OSError):
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    memory_bytes: int
+    cpu_percent: float  # of one core, as Nomad reports it
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,15 @@ class TaskService:
             raise
         return record
 
+    def unenforced_limits(self) -> list[str]:
+        """Limits the embedded agent's node says it cannot enforce here (no cgroups, say)."""
+        if not self.connection.embedded:
+            return []  # a cluster's nodes enforce what their drivers support
+        with nomad_errors():
+            nodes = self.nomad.list_nodes()
+            attributes = self.nomad.get_node(nodes[0]["ID"]).get("Attributes") or {} if nodes else {}
+        return [name for name in attributes.get(UNENFORCED_ATTRIBUTE, "").split(",") if name]
+
     # --- read ---------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskRecord:
@@ -154,6 +171,21 @@ class TaskService:
 
     def show(self, task_id: str) -> TaskRecord:
         return self.refresh(self.get(task_id))
+
+    def usage(self, record: TaskRecord) -> Usage | None:
+        """What a running task uses now, from Nomad's allocation stats."""
+        if record.status != "running" or not record.nomad_alloc_id:
+            return None
+        with nomad_errors():
+            try:
+                stats = self.nomad.alloc_stats(record.nomad_alloc_id)
+            except NomadNotFound:
+                return None
+        resource = stats.get("ResourceUsage") or {}
+        memory = resource.get("MemoryStats") or {}
+        cpu = resource.get("CpuStats") or {}
+        return Usage(memory_bytes=memory.get("RSS") or memory.get("Usage") or 0,
+                     cpu_percent=float(cpu.get("Percent") or 0.0))
 
     def list(self) -> list[TaskRecord]:
         records = self.history.all()

@@ -19,6 +19,10 @@ def create_task(words: list[str], flags: set[str]) -> int:
 
     spec = build_spec(command, values, service.config, default_initiator())
     record = service.create(spec)
+    unenforced = service.unenforced_limits()
+    if unenforced:
+        print(f"tapit: warning: this machine cannot enforce the {', '.join(unenforced)} limit(s); "
+              "the task runs without them", file=sys.stderr)
     if "json" in flags and "wait" not in flags:
         _print_json(record)
         return 0
@@ -53,12 +57,15 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
 def show_task(words: list[str], flags: set[str]) -> int:
     service = _service()
     record = service.show(_task_id(words, "show task"))
+    usage = service.usage(record)
     if "json" in flags:
-        _print_json(record)
+        from tapit.output import dumps, task_json, usage_json
+
+        print(dumps({**task_json(record), **usage_json(usage)}))
     else:
         from tapit.output import task_details
 
-        print(task_details(record))
+        print(task_details(record, usage))
     return 0
 
 

@@ -364,6 +364,8 @@ class NomadClient:
         self._allocation = nomad.api.Allocation(**rest)
         self._evaluation = nomad.api.Evaluation(**rest)
         self._agent = nomad.api.Agent(**rest)
+        self._nodes = nomad.api.Nodes(**rest)
+        self._node = nomad.api.Node(**rest)
         self._client_allocation = nomad.api.client.allocation(**rest)
         self._http_client: httpx.Client | None = None
         self._http_lock = threading.Lock()
@@ -518,6 +520,12 @@ class NomadClient:
         return self._rest(
             lambda: self._agent.request("self", method="get", params=self._ns_param()).json(), 'agent policy "read"'
         )
+
+    def list_nodes(self) -> list[dict]:
+        return self._rest(lambda: self._nodes.get_nodes(), 'node policy "read"')
+
+    def get_node(self, node_id: str) -> dict:
+        return self._rest(lambda: self._node.get_node(_path_id(node_id)), 'node policy "read"', lookup=True)
 
     def alloc_stats(self, alloc_id: str) -> dict:
         return self._rest(

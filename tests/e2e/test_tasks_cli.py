@@ -133,3 +133,18 @@ def test_unreachable_nomad_exits_3_naming_the_address(tapit):
     listed = json.loads(subprocess.run([sys.executable, "-m", "tapit", "list", "tasks", "--json"], env={**tapit.env},
                                        capture_output=True, text=True, timeout=60).stdout)
     assert listed[0]["status"] == "failed" and listed[0]["error"]
+
+
+def test_create_warns_about_limits_the_machine_cannot_enforce(tapit, tmp_path):
+    tapit.env["TAPIT_CGROUP_ROOT"] = str(tmp_path / "no-cgroups")  # the agent inherits it: no cgroups here
+    result = tapit("create", "task", "echo ran", "--wait")
+    assert result.returncode == 0 and result.stdout == "ran\n"
+    assert "warning: this machine cannot enforce the memory, cpu limit(s)" in result.stderr
+
+
+def test_oom_kill_is_reported_with_the_limit(tapit):
+    result = tapit("create", "task", "python3 -c 'x = bytearray(400 * 1024 * 1024)'", "memory=0.1", "--wait", "--json")
+    record = json.loads(result.stdout)
+    assert record["status"] == "failed"
+    assert record["reason"] == "killed: out of memory (limit 103 MB)"
+    assert result.returncode == record["exit_code"] != 0
