@@ -1,0 +1,172 @@
+"""TUI budgets (issue 5), headless at 160x45:
+
+  first paint with 10,000 tasks in the history   <= 1 s
+  a filter keystroke repaints                    <= 100 ms
+  log pane ingest while keys still answer        >= 50,000 lines/s, keys <= 100 ms
+  embedded console output                        >= 1 MB/s
+
+Run: python bench/tui_bench.py   (no Nomad needed: the service refuses to connect,
+so the app shows the history, as it does before the agent answers.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from textual import events
+from textual.app import App, ComposeResult
+
+from tapit.config import AppConfig
+from tapit.errors import RuntimeUnavailable
+from tapit.history import History
+from tapit.service import TaskService
+from tapit.tui.app import TapitApp
+from tapit.tui.console_pane import TerminalView
+from tapit.tui.log_pane import LogPane
+from tapit.tui.log_view import LogView
+
+SIZE = (160, 45)
+TASKS = 10_000
+LOG_LINES = 200_000
+CONSOLE_BYTES = 4 * 2**20
+STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
+
+
+def refuse():
+    raise RuntimeUnavailable("benchmark: no Nomad")
+
+
+def write_history(directory: Path) -> None:
+    """10,000 records written as the history file itself (adding them one by one takes minutes)."""
+    tasks = {}
+    for i in range(TASKS):
+        minute = i % 60
+        tasks[str(i + 1)] = {
+            "id": f"{i:08x}", "command": f"python manage.py job_{i % 97} --batch {i}", "status": STATUSES[i % 8],
+            "image": None, "docker_tag": None, "memory_gb": 0.5, "cpu": 0.25, "max_hours": None,
+            "ephemeral_storage_gb": 1.0, "initiated_by": f"user{i % 13}@host",
+            "created_at": f"2026-01-{1 + i // 1440 % 28:02d}T{i // 60 % 24:02d}:{minute:02d}:00.000Z",
+            "started_at": f"2026-01-{1 + i // 1440 % 28:02d}T{i // 60 % 24:02d}:{minute:02d}:01.000Z",
+            "nomad_job_id": f"tapit-{i:08x}", "nomad_namespace": "default", "exit_code": i % 3,
+            "logs_archived": True,
+        }
+    (directory / "history.json").write_text(json.dumps({"tasks": tasks}))
+
+
+def service_for(directory: Path) -> TaskService:
+    return TaskService(History(directory), AppConfig(), refuse)
+
+
+async def first_paint_and_filter(directory: Path) -> None:
+    started = time.perf_counter()
+    app = TapitApp(service_for(directory))
+    async with app.run_test(size=SIZE) as pilot:
+        while len(app.table.order) < TASKS:
+            await pilot.pause(0.005)
+        await pilot.pause()
+        app.save_screenshot(str(directory / "paint.svg"))  # forces a full render of the screen
+        paint = time.perf_counter() - started
+        print(f"first paint with {TASKS:,} tasks: {paint * 1000:.0f} ms (budget 1000 ms)")
+
+        await pilot.press("slash")
+        box = app.query_one("#filter")
+        timings = []
+        for text in ("j", "jo", "job", "job_", "job_4", "job_", "job", "jo", "j", ""):
+            # What a keystroke costs the app: the Input's Changed message, the re-filter, the
+            # details of the newly highlighted task, and a full repaint of the screen.
+            t0 = time.perf_counter()
+            box.value = text
+            while app.table.needle != text:
+                await asyncio.sleep(0)
+            app.screen._compositor.render_update(full=True)
+            timings.append(time.perf_counter() - t0)
+        print(f"filter keystroke repaint: median {statistics.median(timings) * 1000:.1f} ms, "
+              f"max {max(timings) * 1000:.1f} ms over {len(timings)} keys (budget 100 ms)")
+
+
+async def log_ingest(directory: Path) -> None:
+    app = TapitApp(service_for(directory), live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        pane = app.query_one(LogPane)
+        view = app.query_one(LogView)
+        view.focus()
+        chunk = b"".join(b"2026-01-01T00:00:00Z INFO \x1b[32mworker\x1b[0m processed item %06d in 3ms\n" % i
+                         for i in range(1000))
+
+        def produce() -> None:  # as LogTail's threads do, as fast as they can
+            for _ in range(LOG_LINES // 1000):
+                pane._sink("stdout", chunk)
+
+        base = view.view_length
+        started = time.perf_counter()
+        producer = threading.Thread(target=produce)
+        producer.start()
+        latencies = []
+        answered: list[float] = []
+        scroll = view.action_scroll_lines
+        view.action_scroll_lines = lambda delta: (answered.append(time.perf_counter()), scroll(delta))
+        while view.view_length < base + LOG_LINES:
+            sent = time.perf_counter()
+            app.post_message(events.Key("k" if len(latencies) % 2 else "j", None))  # as the terminal driver does
+            while len(answered) == len(latencies):
+                await asyncio.sleep(0.001)
+            latencies.append(answered[-1] - sent)
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        producer.join()
+        rate = LOG_LINES / elapsed
+        print(f"log ingest: {rate:,.0f} lines/s ({LOG_LINES:,} lines in {elapsed:.2f} s, budget 50,000/s); "
+              f"key answer median {statistics.median(latencies) * 1000:.1f} ms, "
+              f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} keys (budget 100 ms)")
+        t0 = time.perf_counter()
+        await pilot.press("w")
+        await pilot.pause()
+        print(f"wrap toggle over {view.view_length:,} lines: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        t0 = time.perf_counter()
+        view.search("item 123")
+        print(f"search over {view.view_length:,} lines: {(time.perf_counter() - t0) * 1000:.0f} ms, "
+              f"{len(view.matches)} matches")
+
+
+class TerminalApp(App):
+    def compose(self) -> ComposeResult:
+        yield TerminalView()
+
+
+async def console_throughput() -> None:
+    app = TerminalApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(TerminalView)
+        await pilot.pause()
+        line = b"\x1b[1;34mdrwxr-xr-x\x1b[0m  2 root root 4096 Jan  1 00:00 \x1b[32msome-file-name.txt\x1b[0m\r\n"
+        data = line * (CONSOLE_BYTES // len(line))
+        frames = [data[i:i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
+        started = time.perf_counter()
+        for i, frame in enumerate(frames):
+            view.feed(frame)
+            if i % 16 == 0:
+                await asyncio.sleep(0)  # the exec receive loop yields between frames
+        await pilot.pause(0.05)
+        elapsed = time.perf_counter() - started
+        print(f"embedded console: {len(data) / elapsed / 2**20:.2f} MB/s ({len(data) / 2**20:.0f} MB of "
+              f"coloured `ls -l` output, budget 1 MB/s)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        write_history(directory)
+        asyncio.run(first_paint_and_filter(directory))
+        asyncio.run(log_ingest(directory))
+    asyncio.run(console_throughput())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The full-screen interface. The only package that imports Textual."""

@@ -1,0 +1,399 @@
+"""The tapit TUI: live task list, details, logs, a new-task form and consoles.
+
+Every Nomad or history call goes through the service layer, which blocks, so
+it runs in threads (LiveFeed, LogTail, thread workers); results come back to
+the event loop as messages or `call_from_thread`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Callable
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
+
+from tapit.errors import TapitError
+from tapit.model import TaskRecord
+from tapit.nomad.client import NomadError
+from tapit.params import TaskSpec
+from tapit.service import TaskService, default_initiator
+from tapit.tui.commands import TapitCommands
+from tapit.tui.confirm import ConfirmScreen
+from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen
+from tapit.tui.details import Details
+from tapit.tui.keymap import KeymapScreen
+from tapit.tui.live import LiveFeed
+from tapit.tui.log_pane import LogPane
+from tapit.tui.log_view import LogView
+from tapit.tui.new_task import NewTaskScreen
+from tapit.tui.task_table import STATUS_FILTERS, TaskTable
+
+# Moving the cursor quickly through the list should not open every task's logs on the way.
+SELECT_SETTLE_S = 0.15
+TICK_S = 1.0  # ages and durations count up
+
+STATE_MARKS = {
+    "connecting": "[$warning]◌ connecting[/]",
+    "live": "[$success]● live[/]",
+    "polling": "[$warning]● polling[/]",
+    "reconnecting": "[$warning]◌ reconnecting[/]",
+    "offline": "[$error]✕ offline[/]",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def spec_of(record: TaskRecord) -> TaskSpec:
+    """The parameters a task ran with, for rerunning it."""
+    return TaskSpec(command=record.command, memory_gb=record.memory_gb, cpu=record.cpu,
+                    max_hours=record.max_hours, ephemeral_storage_gb=record.ephemeral_storage_gb,
+                    docker_tag=record.docker_tag, image=record.image if not record.docker_tag else None,
+                    initiated_by=default_initiator())
+
+
+def console_words(spec: TaskSpec) -> list[str]:
+    """The form's values as `tapit run` parameters."""
+    words = [f"memory={spec.memory_gb:g}", f"cpu={spec.cpu:g}", f"ephemeral_storage_gb={spec.ephemeral_storage_gb:g}"]
+    if spec.max_hours is not None:
+        words.append(f"max_hours={spec.max_hours:g}")
+    if spec.image:
+        words.append(f"image={spec.image}")
+    if spec.docker_tag:
+        words.append(f"docker_tag={spec.docker_tag}")
+    return words
+
+
+class FilterInput(Input):
+    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter")]
+
+
+class TapitApp(App[int]):
+    TITLE = "tapit"
+    CSS_PATH = "tapit.tcss"
+    COMMANDS = App.COMMANDS | {TapitCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "keymap", "Keys"),
+        Binding("n", "new_task", "New"),
+        Binding("x", "stop_task", "Stop"),
+        Binding("D", "delete_task", "Delete"),
+        Binding("R", "rerun_task", "Rerun"),
+        Binding("c", "open_console", "Console"),
+        Binding("C", "console_outside", "Console (terminal)", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("i", "show_tab('details')", "Details", show=False),
+        Binding("l", "show_tab('logs')", "Logs", show=False),
+        Binding("1", "status_filter('all')", "All", show=False),
+        Binding("2", "status_filter('running')", "Running", show=False),
+        Binding("3", "status_filter('pending')", "Pending", show=False),
+        Binding("4", "status_filter('failed')", "Failed", show=False),
+        Binding("5", "status_filter('complete')", "Complete", show=False),
+        Binding("6", "status_filter('stopped')", "Stopped", show=False),
+    ]
+
+    class RecordsLoaded(Message):
+        def __init__(self, records: list[TaskRecord]) -> None:
+            super().__init__()
+            self.records = records
+
+    class ConnectionState(Message):
+        def __init__(self, state: str, detail: str) -> None:
+            super().__init__()
+            self.state, self.detail = state, detail
+
+    def __init__(self, service: TaskService, clock: Callable[[], datetime] = utc_now, live: bool = True) -> None:
+        """`live=False` shows the history as it is and never talks to Nomad (snapshot tests)."""
+        super().__init__()
+        self.service, self.clock, self.live = service, clock, live
+        self.feed: LiveFeed | None = None
+        self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
+        self._settle: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        with Vertical(id="tasks-box"):
+            yield FilterInput(placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)",
+                              id="filter")
+            yield TaskTable(self.clock, id="tasks")
+        with TabbedContent(id="panes", initial="details"):
+            with TabPane("Details", id="details"):
+                yield Details(self.service, self.clock, id="details-view")
+            with TabPane("Logs", id="logs"):
+                yield LogPane(self.service, id="log-pane")
+        yield Footer()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one(TaskTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
+        self.query_one("#panes", TabbedContent).query_one(Tabs).can_focus = False
+        self.table.focus()
+        self.set_interval(TICK_S, self._tick)
+        if self.live:
+            self.feed = LiveFeed(self.service, self._from_thread(self.RecordsLoaded),
+                                 lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)))
+            self.feed.start()
+        else:
+            self.table.set_records(sorted(self.service.history.all(), key=lambda r: r.created_at, reverse=True))
+        self._draw_topbar()
+
+    def _from_thread(self, message_type: type[Message]) -> Callable:
+        return lambda *args: self._post_from_thread(message_type(*args))
+
+    def _post_from_thread(self, message: Message) -> None:
+        # post_message is thread-safe, and after exit it just drops the message.
+        self.post_message(message)
+
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        for pane in self.query(LogPane):
+            pane.stop()
+
+    # --- live data -----------------------------------------------------------------
+
+    @on(RecordsLoaded)
+    def _records_loaded(self, event: RecordsLoaded) -> None:
+        self.table.set_records(event.records)
+        self._follow_selection(settled=True)
+
+    @on(ConnectionState)
+    def _connection_state(self, event: ConnectionState) -> None:
+        self.state, self.state_detail = event.state, event.detail
+        self._draw_topbar()
+
+    def _tick(self) -> None:
+        self.table.refresh()
+        record = self.table.selected
+        if record is not None and not record.terminal:
+            self.query_one(Details).show(record)
+
+    # --- selection -------------------------------------------------------------------
+
+    @on(TaskTable.Highlighted)
+    def _highlighted(self) -> None:
+        if self._settle is not None:
+            self._settle.stop()
+        self._settle = self.set_timer(SELECT_SETTLE_S, lambda: self._follow_selection(settled=True))
+        # The details are cheap: show the record's own fields at once.
+        self.query_one(Details).show(self.table.selected)
+
+    def _follow_selection(self, settled: bool) -> None:
+        record = self.table.selected
+        self.query_one(Details).show(record)
+        if settled:
+            self.query_one(LogPane).show(record)
+
+    @on(TaskTable.Selected)
+    def _selected(self) -> None:
+        self._follow_selection(settled=True)
+        self.action_show_tab("logs")
+        self.query_one(LogView).focus()
+
+    @on(TaskTable.ViewChanged)
+    def _draw_topbar(self) -> None:
+        table = self.table
+        counts = f"{len(table.order):,}" + (f"/{len(table.records):,}" if len(table.order) != len(table.records) else "")
+        running = sum(1 for r in table.records.values() if r.status == "running")
+        left = ["[b]tapit[/b]", f"{counts} task{'' if len(table.records) == 1 else 's'}", f"{running} running"]
+        if table.status_filter != "all":
+            left.append(f"[$accent]status: {table.status_filter}[/]")
+        if table.needle:
+            left.append(f"[$accent]filter: {table.needle}[/]")
+        left.append(f"sort: {table.sort_column}{' ▲' if table.sort_reverse else ' ▼'}")
+        state = STATE_MARKS.get(self.state, self.state)
+        detail = f" [$text-muted]{self.state_detail}[/]" if self.state_detail else ""
+        self.query_one("#topbar", Static).update(" · ".join(left) + "   " + state + detail)
+
+    # --- filtering ----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.table.needle
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.needle = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_kept(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(box.value)
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.table.focus()
+
+    def action_status_filter(self, name: str) -> None:
+        if name in STATUS_FILTERS:
+            self.table.status_filter = name
+
+    def action_sort_next(self) -> None:
+        self.table.action_sort_next()
+
+    def action_sort_reverse(self) -> None:
+        self.table.action_sort_reverse()
+
+    # --- panes ---------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#panes", TabbedContent).active = tab
+        if tab == "logs":
+            self._follow_selection(settled=True)
+
+    def action_focus_tasks(self) -> None:
+        self.table.focus()
+
+    def action_log(self, action: str) -> None:
+        self.action_show_tab("logs")
+        self.query_one(LogView).run_action(action)
+
+    def action_search_logs(self) -> None:
+        self.action_show_tab("logs")
+        self.query_one(LogPane).action_search()
+
+    def action_save_logs(self) -> None:
+        self.query_one(LogPane).action_save()
+
+    def action_keymap(self) -> None:
+        self.push_screen(KeymapScreen([
+            ("Everywhere", self.BINDINGS + [Binding("ctrl+p", "", "Command palette"),
+                                            Binding("tab,shift+tab", "", "Next / previous pane")]),
+            ("Task list", TaskTable.BINDINGS),
+            ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
+            ("New-task form", NewTaskScreen.BINDINGS),
+            ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+        ]))
+
+    # --- actions on tasks ---------------------------------------------------------------
+
+    def action_new_task(self, prefill: TaskSpec | None = None) -> None:
+        screen = NewTaskScreen(self.service.config, default_initiator(), prefill)
+        self.push_screen(screen, self._create)
+
+    def action_rerun_task(self) -> None:
+        record = self.table.selected
+        if record is not None:
+            self.action_new_task(spec_of(record))
+
+    def _create(self, spec: TaskSpec | None) -> None:
+        if spec is not None:
+            self.notify(f"starting: {spec.command}", timeout=3)
+            self._create_worker(spec)
+
+    @work(thread=True, group="create", exit_on_error=False)
+    def _create_worker(self, spec: TaskSpec) -> None:
+        try:
+            record = self.service.create(spec)
+        except (TapitError, NomadError) as exc:
+            self.call_from_thread(self.notify, f"could not start the task: {exc}", severity="error", timeout=10)
+            return
+        self.call_from_thread(self._created, record)
+
+    def _created(self, record: TaskRecord) -> None:
+        self.table.upsert(record)
+        self.table.select_task(record.id)
+        self.table.focus()
+        self._follow_selection(settled=True)
+        self.action_show_tab("logs")
+        if self.feed is not None:
+            self.feed.poke()
+
+    def action_stop_task(self) -> None:
+        record = self.table.selected
+        if record is None:
+            return
+        if record.terminal:
+            self.notify(f"task {record.id} has already ended ({record.status})", severity="warning")
+            return
+        question = ConfirmScreen(f"Stop task {record.id}?", record.command)
+        self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
+
+    @work(thread=True, group="stop", exit_on_error=False)
+    def _stop_worker(self, task_id: str) -> None:
+        self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
+        try:
+            record = self.service.stop(task_id)
+        except (TapitError, NomadError) as exc:
+            self.call_from_thread(self.notify, f"could not stop {task_id}: {exc}", severity="error", timeout=10)
+            return
+        self.call_from_thread(self._changed, record, f"{task_id} {record.status}")
+
+    def _changed(self, record: TaskRecord, message: str) -> None:
+        self.table.upsert(record)
+        self._follow_selection(settled=True)
+        self.notify(message)
+        if self.feed is not None:
+            self.feed.poke()
+
+    def action_delete_task(self) -> None:
+        record = self.table.selected
+        if record is None:
+            return
+        if not record.terminal:
+            self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
+            return
+        question = ConfirmScreen(f"Delete task {record.id}?", "Its record and archived logs are removed.\n"
+                                 + record.command)
+        self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete_worker(self, task_id: str) -> None:
+        try:
+            self.service.delete(task_id)
+        except (TapitError, NomadError) as exc:
+            self.call_from_thread(self.notify, f"could not delete {task_id}: {exc}", severity="error", timeout=10)
+            return
+        self.call_from_thread(self._deleted, task_id)
+
+    def _deleted(self, task_id: str) -> None:
+        self.table.discard(task_id)
+        self._follow_selection(settled=True)
+        self.notify(f"deleted {task_id}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # In a console, ctrl+p and ctrl+q belong to the remote program (shell history, flow control).
+        if isinstance(self.screen, ConsoleScreen) and action in ("command_palette", "quit"):
+            return False
+        return True
+
+    def action_open_console(self) -> None:
+        screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
+        self.push_screen(screen, lambda spec: spec and self.push_screen(ConsoleScreen(self.service, spec)))
+
+    @on(ConsoleEnded)
+    def _console_ended(self, event: ConsoleEnded) -> None:
+        if event.record is not None:
+            self.table.upsert(event.record)
+        if self.feed is not None:
+            self.feed.poke()
+
+    def action_console_outside(self) -> None:
+        """Hand the real terminal to `tapit run` for programs a pane cannot do justice to."""
+        screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
+        self.push_screen(screen, lambda spec: spec and self._run_outside(spec))
+
+    def _run_outside(self, spec: TaskSpec) -> None:
+        with self.suspend():
+            code = subprocess.call([sys.executable, "-m", "tapit", "run", spec.command, *console_words(spec)])
+            input(f"\n[tapit run exited with {code}; press enter to return to tapit]")
+        if self.feed is not None:
+            self.feed.poke()

@@ -1,0 +1,214 @@
+"""Everything about one task: its fields, its Nomad job/allocation/node, the
+task's event timeline, why it ended, and requested vs used resources with a
+live sparkline while it runs."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timezone
+from typing import Callable
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from tapit.errors import TapitError
+from tapit.model import TaskRecord
+from tapit.nomad.client import NomadError
+from tapit.nomad.jobspec import TASK_NAME
+from tapit.output import age, duration
+from tapit.service import TaskService, exit_status
+
+STATS_EVERY_S = 1.0
+SAMPLES = 120  # two minutes of history in the sparklines
+
+
+def why_it_ended(record: TaskRecord) -> str:
+    """The exit code and the reason, in words."""
+    if record.error:
+        return f"never ran: {record.error}"
+    if not record.terminal:
+        return record.reason or ("running" if record.status == "running" else "waiting to start")
+    code = "-" if record.exit_code is None else str(record.exit_code)
+    if record.status == "complete":
+        return f"exited {code}"
+    reason = record.reason or record.status
+    return f"{reason}; exit code {code} (tapit reports {exit_status(record)})"
+
+
+def timeline(alloc: dict | None) -> list[tuple[str, str, str]]:
+    """(time, event type, message) for each task event Nomad kept (the last 10)."""
+    if not alloc:
+        return []
+    state = (alloc.get("TaskStates") or {}).get(TASK_NAME) or {}
+    rows = []
+    for event in state.get("Events") or ():
+        when = datetime.fromtimestamp(event.get("Time", 0) / 1e9, timezone.utc).strftime("%H:%M:%S")
+        message = event.get("DisplayMessage") or event.get("Message") or ""
+        if (event.get("Details") or {}).get("oom_killed") == "true":
+            message += " (out of memory)"
+        rows.append((when, event.get("Type", "?"), message))
+    return rows
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], ceiling: float, width: int) -> str:
+    """The last `width` values as bars on a fixed scale from 0 to `ceiling` (what was requested),
+    so a flat line at the limit looks full and an idle task looks empty."""
+    top = max(ceiling, max(values, default=0.0)) or 1.0
+    picked = values[-width:] if width > 0 else []
+    return "".join(BARS[min(len(BARS) - 1, round(v / top * (len(BARS) - 1)))] for v in picked)
+
+
+def usage(stats: dict) -> tuple[float, float]:
+    """(CPU MHz, memory MB) used, from an AllocResourceUsage."""
+    resources = stats.get("ResourceUsage") or {}
+    cpu = (resources.get("CpuStats") or {}).get("TotalTicks") or 0.0
+    memory = resources.get("MemoryStats") or {}
+    used = memory.get("RSS") or memory.get("Usage") or 0
+    return float(cpu), used / 2**20
+
+
+class Details(VerticalScroll):
+    """The details tab; loads Nomad's view of the task in thread workers."""
+
+    def __init__(self, service: TaskService, clock: Callable[[], datetime], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.service, self.clock = service, clock
+        self.record: TaskRecord | None = None
+        self.alloc: dict | None = None
+        self.cpu: deque[float] = deque(maxlen=SAMPLES)
+        self.memory: deque[float] = deque(maxlen=SAMPLES)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="details-columns"):
+            yield Static(id="fields")
+            with Vertical(id="details-side"):
+                yield from self._usage()
+                yield Static(id="timeline")
+
+    def _usage(self) -> ComposeResult:
+        with Vertical(id="usage"):
+            yield Static(id="usage-title")
+            with Horizontal(classes="usage-row"):
+                yield Static("CPU", classes="usage-label")
+                yield Static(id="cpu-spark", classes="spark")
+                yield Static(id="cpu-now", classes="usage-now")
+            with Horizontal(classes="usage-row"):
+                yield Static("MEM", classes="usage-label")
+                yield Static(id="mem-spark", classes="spark")
+                yield Static(id="mem-now", classes="usage-now")
+
+    def on_mount(self) -> None:
+        self.set_interval(STATS_EVERY_S, self._poll_stats)
+        self._draw()
+
+    def show(self, record: TaskRecord | None) -> None:
+        """Show a task; a different task starts its sparklines afresh and reloads its allocation."""
+        other = record is None or self.record is None or record.id != self.record.id
+        changed = other or record.nomad_alloc_id != self.record.nomad_alloc_id or record.status != self.record.status
+        self.record = record
+        if other:
+            self.alloc = None
+            self.cpu.clear()
+            self.memory.clear()
+        if changed and record is not None and record.nomad_alloc_id:
+            self._load_alloc(record.id, record.nomad_alloc_id)
+        self._draw()
+
+    @work(thread=True, exclusive=True, group="details-alloc", exit_on_error=False)
+    def _load_alloc(self, task_id: str, alloc_id: str) -> None:
+        try:
+            alloc = self.service.nomad.get_allocation(alloc_id)
+        except (NomadError, TapitError):
+            return  # garbage-collected or unreachable: the record's fields still show
+        self.app.call_from_thread(self._alloc_loaded, task_id, alloc)
+
+    def _alloc_loaded(self, task_id: str, alloc: dict) -> None:
+        if self.record is not None and self.record.id == task_id:
+            self.alloc = alloc
+            self._draw()
+
+    def _poll_stats(self) -> None:
+        record = self.record
+        if record is not None and record.status == "running" and record.nomad_alloc_id and self.is_on_screen:
+            self._load_stats(record.id, record.nomad_alloc_id)
+
+    @work(thread=True, exclusive=True, group="details-stats", exit_on_error=False)
+    def _load_stats(self, task_id: str, alloc_id: str) -> None:
+        try:
+            sample = usage(self.service.nomad.alloc_stats(alloc_id))
+        except (NomadError, TapitError):
+            return
+        self.app.call_from_thread(self._stats_loaded, task_id, sample)
+
+    def _stats_loaded(self, task_id: str, sample: tuple[float, float]) -> None:
+        if self.record is not None and self.record.id == task_id:
+            self.cpu.append(sample[0])
+            self.memory.append(sample[1])
+            self._draw_usage()
+
+    # --- drawing ---------------------------------------------------------------
+
+    def _draw(self) -> None:
+        record = self.record
+        if record is None:
+            self.query_one("#fields", Static).update("No task selected. Press n to start one.")
+            self.query_one("#timeline", Static).update("")
+            self.query_one("#usage").display = False
+            return
+        now = self.clock()
+        node = record.node_name or (self.alloc or {}).get("NodeName") or "-"
+        rows = [
+            ("Task", f"{record.id}  ({record.kind})"),
+            ("Status", f"[b]{record.status}[/b]"),
+            ("Exit", escape(why_it_ended(record))),
+            ("Command", escape(record.command)),
+            ("Initiated by", escape(record.initiated_by)),
+            ("Image", escape(record.image or "- (host process)") + (f"  tag {record.docker_tag}" if record.docker_tag else "")),
+            ("Requested", f"{record.cpu:g} vCPU · {record.memory_gb:g} GB memory · {record.ephemeral_storage_gb:g} GB disk"),
+            ("Max hours", "no limit" if record.max_hours is None else f"{record.max_hours:g}"
+             + (f" (deadline {record.deadline_at})" if record.deadline_at else "")),
+            ("Created", f"{record.created_at}  ({age(record.created_at, now)} ago)"),
+            ("Started", record.started_at or "-"),
+            ("Finished", record.finished_at or "-"),
+            ("Duration", duration(record, now)),
+            ("Nomad job", f"{record.nomad_job_id}  (namespace {record.nomad_namespace})"),
+            ("Allocation", record.nomad_alloc_id or "-"),
+            ("Node", escape(node)),
+        ]
+        if record.stop_requested_by:
+            rows.append(("Stop asked by", escape(record.stop_requested_by)))
+        if record.error:
+            rows.append(("Error", f"[$error]{escape(record.error)}[/]"))
+        rows.append(("Logs", "archived in the history" if record.logs_archived else "live from Nomad"))
+        self.query_one("#fields", Static).update(
+            "\n".join(f"[$text-muted]{name:<13}[/] {value}" for name, value in rows))
+        events = timeline(self.alloc)
+        lines = ["[b]Events[/b]"] + (
+            [f"[$text-muted]{when}[/]  {kind:<16} {escape(message)}" for when, kind, message in events]
+            or ["[$text-muted]none yet[/]" if not record.terminal else "[$text-muted]gone from Nomad[/]"])
+        self.query_one("#timeline", Static).update("\n".join(lines))
+        self._draw_usage()
+
+    def _draw_usage(self) -> None:
+        record = self.record
+        box = self.query_one("#usage")
+        box.display = record is not None and bool(self.cpu or record.status == "running")
+        if not box.display or record is None:
+            return
+        cpu_mhz = record.cpu * self.service.config.mhz_per_vcpu
+        memory_mb = record.memory_gb * 1024
+        self.query_one("#usage-title", Static).update(
+            f"[b]Usage[/b]  [$text-muted]requested {cpu_mhz:g} MHz CPU, {memory_mb:g} MB memory[/]")
+        cpu_spark, mem_spark = self.query_one("#cpu-spark", Static), self.query_one("#mem-spark", Static)
+        cpu_spark.update(sparkline(list(self.cpu), cpu_mhz, cpu_spark.size.width))
+        mem_spark.update(sparkline(list(self.memory), memory_mb, mem_spark.size.width))
+        cpu_now = f"{self.cpu[-1]:.0f}/{cpu_mhz:g} MHz" if self.cpu else "-"
+        mem_now = f"{self.memory[-1]:.0f}/{memory_mb:g} MB" if self.memory else "-"
+        self.query_one("#cpu-now", Static).update(cpu_now)
+        self.query_one("#mem-now", Static).update(mem_now)

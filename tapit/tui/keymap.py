@@ -1,0 +1,51 @@
+"""`?`: every key, grouped by where it applies, read from the widgets' own bindings
+so the help can never disagree with what the keys do."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def describe(bindings: list[BindingType], display: Callable[[Binding], str]) -> list[tuple[str, str]]:
+    """(keys as the footer shows them, what they do) per binding."""
+    rows = []
+    for binding in bindings:
+        if isinstance(binding, Binding):
+            keys = " ".join(display(Binding(k.strip(), binding.action)) for k in binding.key.split(","))
+            rows.append((keys, binding.description))
+    return rows
+
+
+def keymap_text(sections: list[tuple[str, list[BindingType]]], display: Callable[[Binding], str]) -> str:
+    lines = []
+    for title, bindings in sections:
+        lines.append(f"[b $accent]{title}[/]")
+        lines += [f"  [b]{escape(keys):<24}[/] {what}" for keys, what in describe(bindings, display)]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+class KeymapScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, sections: list[tuple[str, list[BindingType]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="keymap"):
+            yield Static(keymap_text(self.sections, self.app.get_key_display), markup=True)
+
+    def action_scroll(self, delta: int) -> None:
+        self.query_one("#keymap", VerticalScroll).scroll_relative(y=delta, animate=False)

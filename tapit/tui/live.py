@@ -1,0 +1,105 @@
+"""Keeps the task list in step with Nomad, from threads (no Textual).
+
+The event stream is only an invalidation signal (damon's pattern): any Job or
+Allocation event for a tapit job wakes the refresher, which re-lists through
+the service layer. A periodic re-list catches what events cannot (deadlines,
+durations, a stream that died quietly). Both threads reconnect by themselves
+and report the connection state as they go.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from tapit.errors import TapitError
+from tapit.model import TaskRecord
+from tapit.nomad.client import NomadError
+from tapit.service import TaskService
+
+POLL_S = 5.0
+# Events arrive in bursts (placement, start, finish): one re-list per burst.
+COALESCE_S = 0.2
+BACKOFF_S = (0.5, 1, 2, 5, 10)
+
+StateSink = Callable[[str, str], None]  # (state, detail): "connecting" | "live" | "reconnecting" | "offline"
+
+
+class LiveFeed:
+    def __init__(self, service: TaskService, on_records: Callable[[list[TaskRecord]], None],
+                 on_state: StateSink, poll_s: float = POLL_S):
+        self.service, self.on_records, self.on_state, self.poll_s = service, on_records, on_state, poll_s
+        self._stop = threading.Event()
+        self._dirty = threading.Event()
+        self._connected = threading.Event()
+        self._events_ok = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._refresh_loop, daemon=True, name="tapit-refresh").start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+
+    def poke(self) -> None:
+        """Re-list now (after the user created, stopped or deleted a task)."""
+        self._dirty.set()
+
+    def _refresh_loop(self) -> None:
+        # The history alone paints the list at once; Nomad catches up after.
+        self.on_records(sorted(self.service.history.all(), key=lambda r: r.created_at, reverse=True))
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if not self._connected.is_set():
+                    self.on_state("connecting", "")
+                    self.service.connection  # starts the embedded agent when NOMAD_ADDR is unset
+                    self._connected.set()
+                    threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
+                records = self.service.list()
+            except (TapitError, NomadError) as exc:
+                failures += 1
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+                self.on_state("offline", f"{exc}; retrying in {delay:g}s")
+                self._stop.wait(delay)
+                continue
+            failures = 0
+            if self._stop.is_set():
+                return
+            self.on_records(records)
+            self.on_state("live" if self._events_ok else "polling", self._where())
+            self._dirty.wait(self.poll_s)
+            self._dirty.clear()
+            self._stop.wait(COALESCE_S)
+
+    def _where(self) -> str:
+        connection = self.service.connection
+        where = connection.settings.address
+        return f"embedded agent {where}" if connection.embedded else where
+
+    def _event_loop(self) -> None:
+        index, failures = 0, 0
+        prefix = self.service.config.job_prefix
+        while not self._stop.is_set():
+            try:
+                self._events_ok = True
+                for message in self.service.nomad.events(["Job", "Allocation"], index, stop=self._stop):
+                    failures = 0
+                    index = message.get("Index", index)
+                    if any(_job_of(e).startswith(prefix) for e in message.get("Events") or ()):
+                        self._dirty.set()
+            except (TapitError, NomadError) as exc:
+                self._events_ok = False
+                failures += 1
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+                self.on_state("reconnecting", f"event stream: {exc}; retrying in {delay:g}s")
+                self._dirty.set()  # the re-list doubles as the reachability probe
+            if not self._stop.is_set():
+                self._stop.wait(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+
+
+def _job_of(event: dict) -> str:
+    payload = event.get("Payload") or {}
+    if "Allocation" in payload:
+        return (payload["Allocation"] or {}).get("JobID") or ""
+    return event.get("Key") or ""

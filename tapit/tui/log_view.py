@@ -1,0 +1,374 @@
+"""The log viewer: a line-API widget for 100,000+ lines of stdout and stderr.
+
+Like toolong, it stores raw lines and renders only the rows on screen, parsing
+ANSI colours lazily into a small cache, so ingest is a list append and a
+repaint costs the same at line 10 as at line 1,000,000. Wrapping is a row
+index computed from line widths, so it re-flows on resize without re-reading
+anything. Following is "the view is at the bottom": scrolling up pauses it and
+reaching the bottom again resumes it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from bisect import bisect_right
+from itertools import accumulate
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.text import Text
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+STREAMS = ("stdout", "stderr")
+MODES = ("both", "stdout", "stderr")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def strip_ansi(line: str) -> str:
+    return _ANSI.sub("", line) if "\x1b" in line else line
+
+
+def clean(line: str) -> str:
+    """What a terminal would leave on the line: text after the last carriage return, tabs expanded."""
+    if "\r" in line:
+        line = line.rstrip("\r")
+        line = line[line.rfind("\r") + 1:]
+    return line.expandtabs() if "\t" in line else line
+
+
+def width_of(line: str) -> int:
+    if line.isascii() and "\x1b" not in line:
+        return len(line)
+    return cell_len(strip_ansi(line))
+
+
+class LogBuffer:
+    """Lines of both streams in arrival order; partial lines wait for their newline."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.streams = bytearray()  # 0 stdout, 1 stderr, one per line
+        self.widths: list[int] = []
+        self.max_width = 0
+        self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in STREAMS]
+        self._partial = ["", ""]
+
+    def feed(self, stream: int, data: bytes) -> int:
+        """Add output; returns how many complete lines it made."""
+        text = self._partial[stream] + self._decoders[stream].decode(data)
+        parts = text.split("\n")
+        self._partial[stream] = parts.pop()
+        self._extend(stream, parts)
+        return len(parts)
+
+    def flush(self) -> None:
+        """The output ended: its unterminated last lines become lines."""
+        for stream, tail in enumerate(self._partial):
+            if tail:
+                self._extend(stream, [tail])
+        self._partial = ["", ""]
+
+    def _extend(self, stream: int, parts: list[str]) -> None:
+        if not parts:
+            return
+        parts = [clean(p) for p in parts]
+        widths = [width_of(p) for p in parts]
+        self.lines.extend(parts)
+        self.widths.extend(widths)
+        self.streams.extend(bytes((stream,)) * len(parts))
+        self.max_width = max(self.max_width, max(widths))
+
+    def snapshot(self) -> tuple[list[str], bytes]:
+        """A copy of the lines and their streams, safe to read from another thread."""
+        return self.lines[:], bytes(self.streams)
+
+
+def plain_text(lines: list[str], streams: bytes, stream: int | None) -> str:
+    """The text with colours removed, of one stream or both."""
+    picked = (line for line, s in zip(lines, streams) if stream is None or s == stream)
+    return "".join(strip_ansi(line) + "\n" for line in picked)
+
+
+class LogView(ScrollView, can_focus=True):
+    """Scrollable, searchable, wrappable view over a LogBuffer."""
+
+    BINDINGS = [
+        Binding("up,k", "scroll_lines(-1)", "Up", show=False),
+        Binding("down,j", "scroll_lines(1)", "Down", show=False),
+        Binding("left,h", "scroll_columns(-4)", "Left", show=False),
+        Binding("right,l", "scroll_columns(4)", "Right", show=False),
+        Binding("pageup,b,ctrl+b", "scroll_pages(-1)", "Page up", show=False),
+        Binding("pagedown,space,f,ctrl+f", "scroll_pages(1)", "Page down", show=False),
+        Binding("ctrl+u,u", "scroll_half(-1)", "Half up", show=False),
+        Binding("ctrl+d,d", "scroll_half(1)", "Half down", show=False),
+        Binding("home,g", "top", "Top", show=False),
+        Binding("end,G,F", "follow", "Follow"),
+        Binding("n", "next_match(1)", "Next match"),
+        Binding("N", "next_match(-1)", "Prev match"),
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("t", "cycle_streams", "Streams"),
+    ]
+    COMPONENT_CLASSES = {"log-view--stderr", "log-view--match", "log-view--match-current", "log-view--ended"}
+
+    class StateChanged(Message):
+        """Following, wrap, stream mode, search or size changed: the pane's status line redraws."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.buffer = LogBuffer()
+        self.mode = "both"
+        self.wrap = False
+        self.term = ""
+        self.matches: list[int] = []  # positions in the view
+        self.match_index = -1
+        self._view: list[int] | None = None  # buffer line numbers shown; None: all of them
+        self._row_ends: list[int] = []  # wrap: cumulative row count per view position
+        self._wrap_width = 0
+        self._texts: LRUCache[int, Text] = LRUCache(2048)
+        self._following = True
+
+    # --- data ----------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.buffer = LogBuffer()
+        self._texts.clear()
+        self._view = None if self.mode == "both" else []
+        self.matches, self.match_index = [], -1
+        self._row_ends = []
+        self._update_size()
+        self.scroll_to(0, 0, animate=False, immediate=True)
+        self._following = True
+        self.post_message(self.StateChanged())
+
+    def feed(self, chunks: list[tuple[str, bytes]], ended: bool = False) -> None:
+        """Add a batch of (log type, bytes) chunks; `ended` when no more will come."""
+        follow = self.following
+        start = len(self.buffer.lines)
+        for log_type, data in chunks:
+            self.buffer.feed(STREAMS.index(log_type), data)
+        if ended:
+            self.buffer.flush()
+        added = range(start, len(self.buffer.lines))
+        if not added:
+            return
+        self._extend_view(added)
+        self._update_size()
+        if follow:
+            self._to_end()
+        self.refresh()
+        self.post_message(self.StateChanged())
+
+    def _extend_view(self, added: range) -> None:
+        first = self.view_length
+        if self._view is not None:
+            wanted = MODES.index(self.mode) - 1
+            streams = self.buffer.streams
+            self._view.extend(i for i in added if streams[i] == wanted)
+        if self.wrap:
+            self._extend_rows(first)
+        if self.term:
+            self._extend_matches(first)
+
+    @property
+    def view_length(self) -> int:
+        return len(self.buffer.lines) if self._view is None else len(self._view)
+
+    def _line_at(self, position: int) -> int:
+        return position if self._view is None else self._view[position]
+
+    # --- modes ---------------------------------------------------------------
+
+    @property
+    def following(self) -> bool:
+        return self._following
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        if mode == "both":
+            self._view = None
+        else:
+            wanted = MODES.index(mode) - 1
+            self._view = [i for i, s in enumerate(self.buffer.streams) if s == wanted]
+        self._reindex()
+
+    def set_wrap(self, wrap: bool) -> None:
+        self.wrap = wrap
+        self._reindex()
+
+    def search(self, term: str) -> None:
+        """Highlight `term` (case-insensitive) and move to its first match at or below the top line."""
+        top = self._position_at_row(int(self.scroll_y))
+        self.term = term.lower()
+        self.matches, self.match_index = [], -1
+        self._texts.clear()
+        if self.term:
+            self._extend_matches(0)
+            if self.matches:
+                self.match_index = bisect_right(self.matches, top - 1) % len(self.matches)
+                self._scroll_to_match()
+        self.refresh()
+        self.post_message(self.StateChanged())
+
+    def _reindex(self) -> None:
+        self._row_ends = []
+        if self.wrap:
+            self._extend_rows(0)
+        if self.term:
+            self.matches, self.match_index = [], -1
+            self._extend_matches(0)
+        self._texts.clear()
+        self._update_size()
+        if self._following:
+            self._to_end()
+        self.refresh()
+        self.post_message(self.StateChanged())
+
+    def _extend_matches(self, first: int) -> None:
+        lines, term = self.buffer.lines, self.term
+        self.matches.extend(p for p in range(first, self.view_length) if term in lines[self._line_at(p)].lower())
+
+    # --- wrapping --------------------------------------------------------------
+
+    @property
+    def _gutter(self) -> int:
+        return 1 if self.mode == "both" else 0
+
+    def _text_width(self) -> int:
+        return max(8, self.size.width - self._gutter - (1 if self.show_vertical_scrollbar else 0))
+
+    def _extend_rows(self, first: int) -> None:
+        width = self._wrap_width = self._text_width()
+        widths = self.buffer.widths
+        counts = (max(1, -(-widths[self._line_at(p)] // width)) for p in range(first, self.view_length))
+        running = self._row_ends[-1] if self._row_ends else 0
+        self._row_ends.extend(end + running for end in accumulate(counts))
+
+    def _rows(self) -> int:
+        if not self.wrap:
+            return self.view_length
+        return self._row_ends[-1] if self._row_ends else 0
+
+    def _position_at_row(self, row: int) -> int:
+        """The view position shown on a (scrolled) row."""
+        return bisect_right(self._row_ends, row) if self.wrap else row
+
+    def _first_row_of(self, position: int) -> int:
+        if not self.wrap:
+            return position
+        return self._row_ends[position - 1] if position else 0
+
+    def _update_size(self) -> None:
+        width = 0 if self.wrap else self.buffer.max_width + self._gutter
+        self.virtual_size = Size(width, self._rows())
+
+    def on_resize(self) -> None:
+        if self.wrap and self._text_width() != self._wrap_width:
+            self._reindex()
+        else:
+            self._update_size()
+        # Output that arrived while the tab was hidden (no size yet) still ends at the bottom.
+        if self._following:
+            self._to_end()
+
+    # --- scrolling -------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if not self.size.height:
+            return  # not laid out yet: nothing was scrolled by anyone
+        following = self.is_vertical_scroll_end
+        if following != self._following:
+            self._following = following
+            self.post_message(self.StateChanged())
+
+    def _to_end(self) -> None:
+        # Widget.scroll_end waits for a refresh even when asked to be immediate; the row count
+        # is known here, so the bottom is too.
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+    def action_scroll_lines(self, delta: int) -> None:
+        self.scroll_to(y=self.scroll_y + delta, animate=False)
+
+    def action_scroll_columns(self, delta: int) -> None:
+        if not self.wrap:
+            self.scroll_to(x=self.scroll_x + delta, animate=False)
+
+    def action_scroll_pages(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_y + direction * max(1, self.size.height - 1), animate=False)
+
+    def action_scroll_half(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_y + direction * max(1, self.size.height // 2), animate=False)
+
+    def action_top(self) -> None:
+        self.scroll_to(y=0, animate=False)
+
+    def action_follow(self) -> None:
+        self._to_end()
+        self._following = True
+        self.post_message(self.StateChanged())
+
+    def action_next_match(self, direction: int) -> None:
+        if not self.matches:
+            return
+        self.match_index = (self.match_index + direction) % len(self.matches)
+        self._scroll_to_match()
+        self.refresh()
+        self.post_message(self.StateChanged())
+
+    def _scroll_to_match(self) -> None:
+        row = self._first_row_of(self.matches[self.match_index])
+        self.scroll_to(y=max(0, row - self.size.height // 3), animate=False, immediate=True)
+
+    def action_toggle_wrap(self) -> None:
+        self.set_wrap(not self.wrap)
+
+    def action_cycle_streams(self) -> None:
+        self.set_mode(MODES[(MODES.index(self.mode) + 1) % len(MODES)])
+
+    # --- rendering -------------------------------------------------------------
+
+    def _text(self, line: int) -> Text:
+        text = self._texts.get(line)
+        if text is None:
+            raw = self.buffer.lines[line]
+            text = Text.from_ansi(raw, no_wrap=True, end="") if "\x1b" in raw else Text(raw, no_wrap=True, end="")
+            if self.term:
+                text.highlight_words([self.term], self.get_component_rich_style("log-view--match"),
+                                     case_sensitive=False)
+            self._texts[line] = text
+        return text
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        row = int(self.scroll_y) + y
+        if row >= self._rows():
+            return Strip.blank(width, base)
+        position = self._position_at_row(row)
+        line = self._line_at(position)
+        text = self._text(line)
+        if self.matches and self.match_index >= 0 and self.matches[self.match_index] == position:
+            text = text.copy()
+            text.stylize(self.get_component_rich_style("log-view--match-current"))
+        if self.wrap:
+            sub = row - self._first_row_of(position)
+            start = sub * self._wrap_width
+            text = text[start:start + self._wrap_width]
+        segments = list(text.render(self.app.console))
+        strip = Strip(segments).apply_style(base)
+        if not self.wrap:
+            strip = strip.crop_extend(int(self.scroll_x), int(self.scroll_x) + width - self._gutter, base)
+        else:
+            strip = strip.extend_cell_length(width - self._gutter, base)
+        if self._gutter:
+            stderr = self.buffer.streams[line] == 1
+            mark = Segment("▌", base + self.get_component_rich_style("log-view--stderr")) if stderr else \
+                Segment(" ", base)
+            strip = Strip([mark, *strip])
+        return strip.crop(0, width)

@@ -1,0 +1,36 @@
+"""Textual belongs to tapit/tui/ alone: the CLI and the core must never pay for it."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import tapit
+
+PACKAGE = Path(tapit.__file__).parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_outside_tui_imports_textual():
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if PACKAGE / "tui" not in path.parents
+        and any(name == "textual" or name.startswith("textual.") for name in imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_importing_the_cli_does_not_import_textual():
+    code = "import sys, tapit.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,88 @@
+"""The TUI's pure parts: key translation, log buffering, list order and filters, form checks."""
+
+from tapit.config import AppConfig
+from tapit.tui.console_pane import key_bytes, rich_color
+from tapit.tui.details import sparkline, why_it_ended
+from tapit.tui.log_view import LogBuffer, plain_text
+from tapit.tui.new_task import check
+from tapit.tui.task_table import visible_ids
+
+from .conftest import FIXED_NOW, SAMPLE, record
+
+
+def test_keys_become_what_an_xterm_sends():
+    assert key_bytes("a", "a") == b"a"
+    assert key_bytes("enter", "\r") == b"\r"
+    assert key_bytes("backspace", "\x08") == b"\x7f"
+    assert key_bytes("ctrl+c", None) == b"\x03"
+    assert key_bytes("ctrl+d", None) == b"\x04"
+    assert key_bytes("up", None) == b"\x1b[A"
+    assert key_bytes("up", None, app_cursor=True) == b"\x1bOA"
+    assert key_bytes("ctrl+right", None) == b"\x1b[1;5C"
+    assert key_bytes("shift+tab", None) == b"\x1b[Z"
+    assert key_bytes("f5", None) == b"\x1b[15~"
+    assert key_bytes("alt+b", "b") == b"\x1bb"
+    assert key_bytes("ctrl+right_square_bracket", None) == b"\x1d"
+
+
+def test_pyte_colours_map_to_rich():
+    assert rich_color("default") is None
+    assert rich_color("brown") == "yellow"
+    assert rich_color("brightred") == "bright_red"
+    assert rich_color("ff8700") == "#ff8700"
+
+
+def test_log_buffer_splits_lines_across_chunks_and_streams():
+    buffer = LogBuffer()
+    assert buffer.feed(0, b"hel") == 0
+    buffer.feed(1, b"oops\n")
+    buffer.feed(0, b"lo\nwor\xc3")  # a UTF-8 sequence cut in two
+    buffer.feed(0, b"\xa9ld\r\n")
+    buffer.feed(0, b"progress 10%\rprogress 100%\n\tx\n")
+    buffer.feed(1, b"no newline")
+    buffer.flush()
+    assert buffer.lines == ["oops", "hello", "woréld", "progress 100%", "        x", "no newline"]
+    assert list(buffer.streams) == [1, 0, 0, 0, 0, 1]
+    lines, streams = buffer.snapshot()
+    assert plain_text(lines, streams, 1) == "oops\nno newline\n"
+
+
+def test_log_buffer_measures_without_colour_codes():
+    buffer = LogBuffer()
+    buffer.feed(0, b"\x1b[31mred\x1b[0m\n")
+    assert buffer.widths == [3]
+
+
+def test_list_filters_by_text_and_status_and_sorts():
+    records = {r.id: r for r in SAMPLE}
+    assert visible_ids(records, "", "all", "age", False, FIXED_NOW)[:2] == ["4e5f6071", "0a1b2c3d"]
+    assert visible_ids(records, "REINDEX", "all", "age", False, FIXED_NOW) == ["2c3d4e5f"]
+    assert visible_ids(records, "bob", "all", "age", False, FIXED_NOW) == ["0a1b2c3d"]
+    assert visible_ids(records, "", "failed", "age", False, FIXED_NOW) == ["2c3d4e5f"]
+    assert visible_ids(records, "", "all", "exit", False, FIXED_NOW)[:3] == ["1b2c3d4e", "2c3d4e5f", "3d4e5f60"]
+    assert visible_ids(records, "", "all", "age", True, FIXED_NOW)[0] == "3d4e5f60"
+
+
+def test_form_errors_name_the_field_with_the_cli_words():
+    config = AppConfig()
+    spec, errors = check("echo hi", {"memory": "lots", "cpu": "1"}, config, "me")
+    assert spec is None and set(errors) == {"memory"}
+    assert "memory='lots' is not a number" in errors["memory"]
+    spec, errors = check("echo hi", {"image": "alpine", "docker_tag": "v1"}, config, "me")
+    assert set(errors) == {"image", "docker_tag"}
+    spec, errors = check("", {}, config, "me")
+    assert set(errors) == {"command"}
+    spec, errors = check("echo hi", {"memory": "2", "max_hours": "0.5"}, config, "me")
+    assert errors == {} and spec.memory_gb == 2 and spec.max_hours == 0.5 and spec.initiated_by == "me"
+
+
+def test_sparkline_is_scaled_to_what_was_requested():
+    assert sparkline([0, 125, 250], 250, 10) == " ▄█"
+    assert sparkline([1, 2, 3, 4], 4, 2) == "▆█"
+
+
+def test_why_it_ended_says_the_reason_and_the_code():
+    failed = record("x", "failed", "c", "2026-01-01T00:00:00Z", exit_code=137, reason="killed: out of memory")
+    assert why_it_ended(failed) == "killed: out of memory; exit code 137 (tapit reports 137)"
+    done = record("y", "complete", "c", "2026-01-01T00:00:00Z", exit_code=0)
+    assert why_it_ended(done) == "exited 0"
