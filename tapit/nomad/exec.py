@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
+import wsproto
 from httpx_ws import (WebSocketDisconnect, WebSocketInvalidTypeReceived, WebSocketNetworkError,
                       WebSocketUpgradeError, aconnect_ws)
 
@@ -40,14 +41,17 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 # session, for ~15 minutes of TCP retries. TCP keepalive probes and a user timeout notice within
 # ~40 s instead, whatever the server does with websocket pings (tapit's agent ignores them).
 TCP_LIVENESS = [
-    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
-    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10),
-    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5),
-    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6),
-    (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 40_000),  # ms without an ACK for sent data
+    (level, getattr(socket, name), value)
+    for level, name, value in (
+        (socket.SOL_SOCKET, "SO_KEEPALIVE", 1),
+        (socket.IPPROTO_TCP, "TCP_KEEPIDLE", 10),
+        (socket.IPPROTO_TCP, "TCP_KEEPINTVL", 5),
+        (socket.IPPROTO_TCP, "TCP_KEEPCNT", 6),
+        (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", 40_000),  # ms without an ACK for sent data
+    )
+    if hasattr(socket, name)  # the last three are Linux's (macOS has a subset)
 ]
 CONNECT_TIMEOUT_S = 10.0
-INBOX_FRAMES = 64
 CLOSE_CODES = {1008: "refused", 1011: "failed"}  # ClosePolicyViolation, CloseInternalServerErr
 
 
@@ -79,10 +83,6 @@ class ExecSession:
         self._ws = ws
         self._address = address
         self.exited: Exited | None = None
-        # Frames (or the error that ended them) from `read_frames`. httpx-ws alone cannot be
-        # trusted to wake a pending receive when we close the socket ourselves; this queue can.
-        # Bounded, so a slow consumer holds the server back instead of filling memory.
-        self._inbox: asyncio.Queue[dict | ExecError] = asyncio.Queue(maxsize=INBOX_FRAMES)
         self._closed = False
 
     async def send_stdin(self, data: bytes) -> None:
@@ -99,10 +99,14 @@ class ExecSession:
 
     async def close(self) -> None:
         """End the session from this side; an iteration in progress then raises ExecError."""
+        # Not ws.close(): with a frame arriving at that moment, httpx-ws's reader stops without
+        # waking a pending receive. Closing the stream under it always does (as a network error).
         self._closed = True
-        if self._inbox.empty():
-            self._inbox.put_nowait(ExecError("the exec session was closed by tapit"))
-        await self._ws.close()
+        try:
+            await self._ws.send(wsproto.events.CloseConnection(code=1000))
+        except (WebSocketNetworkError, wsproto.utilities.LocalProtocolError):
+            pass  # already closed
+        await self._ws.stream.aclose()
 
     async def _send(self, frame: dict) -> None:
         try:
@@ -121,21 +125,9 @@ class ExecSession:
     def __aiter__(self) -> AsyncIterator[Output | Exited]:
         return self._events()
 
-    async def read_frames(self) -> None:
-        try:
-            while not self._closed:
-                await self._inbox.put(await self._receive())
-        except ExecError as exc:
-            if not self._closed:
-                await self._inbox.put(exc)
-
     async def _events(self) -> AsyncIterator[Output | Exited]:
         while self.exited is None:
-            if self._closed and self._inbox.empty():
-                raise ExecError("the exec session was closed by tapit")
-            frame = await self._inbox.get()
-            if isinstance(frame, ExecError):
-                raise frame
+            frame = await self._receive()
             for stream in ("stdout", "stderr"):
                 data = (frame.get(stream) or {}).get("data")
                 if data:
@@ -152,6 +144,8 @@ class ExecSession:
         except WebSocketDisconnect as exc:
             raise ExecError(close_message(exc.code, exc.reason)) from None
         except WebSocketNetworkError:
+            if self._closed:
+                raise ExecError("the exec session was closed by tapit") from None
             raise ExecError(f"lost the connection to Nomad at {self._address} before the command exited") from None
         except WebSocketInvalidTypeReceived:
             raise ExecError(f"Nomad at {self._address} sent a non-text exec frame") from None
@@ -218,12 +212,11 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
             extensions=extensions,
         ) as ws:
             session = ExecSession(ws, endpoint.display)
-            helpers = [asyncio.create_task(session.read_frames()), asyncio.create_task(session.heartbeats())]
+            heartbeats = asyncio.create_task(session.heartbeats())
             try:
                 yield session
             finally:
-                for task in helpers:
-                    task.cancel()
+                heartbeats.cancel()
     except WebSocketUpgradeError as exc:
         body = exc.response.content.decode(errors="replace")
         raise ExecError(f"Nomad at {endpoint.display} refused exec (HTTP {exc.response.status_code}): "

@@ -1,0 +1,176 @@
+"""Console budgets (issue 4): keystroke round trip, `cat` throughput, time to first prompt.
+
+    python bench/console_bench.py [--keystrokes 500] [--megabytes 50] [--starts 5]
+
+Runs against a fresh embedded agent in a temporary TAPIT_HOME (NOMAD_ADDR is ignored) and drives
+the real `tapit run` under a pseudo-terminal, as a user's terminal would; the round trip is
+also measured at the exec API alone, to show what the CLI's terminal handling adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pty
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PROMPT = b"PROMPT> "
+SHELL = f"PS1='{PROMPT.decode()}' exec sh"
+
+
+class Terminal:
+    """`tapit run <command>` on a pseudo-terminal we read as fast as it writes."""
+
+    def __init__(self, command: str, env: dict):
+        master, slave = pty.openpty()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "tapit", "run", command], stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.fd = master
+        self.seen = bytearray()
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def read_until(self, marker: bytes, timeout: float = 120.0) -> int:
+        """Read until `marker` appears in new output; returns how many bytes were read."""
+        self.seen.clear()
+        count, deadline = 0, time.monotonic() + timeout
+        while True:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"no {marker!r} in {bytes(self.seen[-200:])!r}")
+            chunk = os.read(self.fd, 1 << 16)
+            count += len(chunk)
+            self.seen += chunk
+            if marker in self.seen[-(len(chunk) + len(marker)):]:
+                return count
+            del self.seen[:-len(marker)]
+
+    def close(self, how: bytes = b"\rexit\r") -> None:
+        """End the console, reading what it still prints so that it never blocks on a full pty."""
+        self.send(how)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and select.select([self.fd], [], [], 1)[0]:
+            try:
+                if not os.read(self.fd, 1 << 16):
+                    break
+            except OSError:  # EIO: tapit exited and closed the terminal
+                break
+        self.proc.wait(30)
+        os.close(self.fd)
+
+
+def time_to_prompt(env: dict, starts: int) -> list[float]:
+    times = []
+    for _ in range(starts):
+        term = Terminal(SHELL, env)
+        term.read_until(PROMPT)
+        times.append(time.perf_counter() - term.started)
+        term.close()
+    return times
+
+
+def cli_round_trips(env: dict, keystrokes: int) -> list[float]:
+    term = Terminal(SHELL, env)
+    term.read_until(PROMPT)
+    term.send(b"stty raw -echo; cat\r")  # every byte comes straight back through cat, unbuffered
+    time.sleep(0.5)
+    os.read(term.fd, 1 << 16)
+    times = []
+    for i in range(keystrokes):
+        byte = bytes([ord("a") + i % 26])
+        start = time.perf_counter()
+        term.send(byte)
+        term.read_until(byte)
+        times.append(time.perf_counter() - start)
+    term.close(b"\r~.")  # cat in raw mode takes Ctrl-C as a byte: disconnect instead
+    return times
+
+
+def cli_cat_throughput(env: dict, megabytes: int) -> tuple[int, float]:
+    term = Terminal(SHELL, env)
+    term.read_until(PROMPT)
+    size = megabytes * 1_000_000
+    # Printable text, so the local terminal has nothing to interpret but newlines.
+    # Markers are computed, so the echo of the command line never matches them.
+    term.send(f"head -c {size * 3 // 4} /dev/urandom | base64 -w 100 > big.txt; echo MADE-$((1+1))\r".encode())
+    term.read_until(b"MADE-2\r\n")
+    term.send(b"cat big.txt; echo END-OF-$((2+2))\r")
+    start = time.perf_counter()
+    count = term.read_until(b"END-OF-4\r\n")
+    elapsed = time.perf_counter() - start
+    term.send(b"rm big.txt\r")
+    term.close()
+    return count, elapsed
+
+
+async def api_round_trips(keystrokes: int) -> list[float]:
+    """The same echo through tapit.consoles and tapit.nomad.exec alone, no CLI or local terminal."""
+    from tapit.consoles import start_console
+    from tapit.nomad.exec import Output
+    from tapit.params import build_spec
+    from tapit.service import TaskService
+
+    service = TaskService.from_environment()
+    console = await asyncio.to_thread(start_console, service, build_spec("stty raw -echo; cat", {}, service.config, "bench"))
+    times = []
+    try:
+        async with console.session(tty=True, rows=24, cols=80) as session:
+            events = aiter(session)
+            for i in range(keystrokes):
+                byte = bytes([ord("a") + i % 26])
+                start = time.perf_counter()
+                await session.send_stdin(byte)
+                while True:
+                    event = await anext(events)
+                    if isinstance(event, Output) and byte in event.data:
+                        break
+                times.append(time.perf_counter() - start)
+            await session.end("benchmark done", 0)
+    finally:
+        await asyncio.to_thread(console.close)
+    return times
+
+
+def ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(values) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keystrokes", type=int, default=500)
+    parser.add_argument("--megabytes", type=int, default=50)
+    parser.add_argument("--starts", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tapit-bench-") as home:
+        os.environ["TAPIT_HOME"] = home
+        for name in [n for n in os.environ if n.startswith("NOMAD_")]:
+            del os.environ[name]
+        env = dict(os.environ)
+        from tapit.agent import daemon
+
+        daemon.ensure_running()
+        try:
+            time_to_prompt(env, 1)  # warm the agent and the page cache
+            print(f"time to first prompt (warm agent, {args.starts} starts): {ms(time_to_prompt(env, args.starts))}")
+            print(f"keystroke round trip, exec API ({args.keystrokes}): {ms(asyncio.run(api_round_trips(args.keystrokes)))}")
+            print(f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}")
+            count, elapsed = cli_cat_throughput(env, args.megabytes)
+            print(f"cat of a {args.megabytes} MB file to the local terminal: {count / 1e6:.1f} MB in {elapsed:.2f} s "
+                  f"= {count / 1e6 / elapsed:.1f} MB/s")
+        finally:
+            daemon.stop(kill_tasks=True)
+
+
+if __name__ == "__main__":
+    main()
