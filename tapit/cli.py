@@ -15,17 +15,20 @@ usage:
         keys: memory (GB), cpu (vCPUs), max_hours, ephemeral_storage_gb (GB),
               docker_tag, image, initiated_by
   tapit run 'command' [key=value ...]        interactive console (keys as above but initiated_by)
-  tapit list tasks [--json]
+  tapit list tasks [--json] [namespace=<ns>|namespace=*]
   tapit show task task=<id> [--json]
   tapit show logs task=<id> [-f|--follow] [--replay]
   tapit stop task task=<id>
   tapit delete task task=<id>
   tapit agent [status|stop|env]              the embedded single-node Nomad agent
+  tapit agent [--port N] [--tls-cert F --tls-key F [--tls-client-ca CA]]   in the foreground, HTTPS
   tapit config                               effective configuration and where each value came from
   tapit [tui]                                the full-screen interface
 
-Tasks run on Nomad at $NOMAD_ADDR (with $NOMAD_TOKEN, $NOMAD_NAMESPACE, $NOMAD_REGION),
-or on the embedded agent, started on first use, when NOMAD_ADDR is unset.
+Tasks run on Nomad at $NOMAD_ADDR (with $NOMAD_TOKEN, $NOMAD_NAMESPACE, $NOMAD_REGION and
+Nomad's TLS variables), or on the embedded agent, started on first use, when NOMAD_ADDR is unset.
+--ssh [user@]bastion[:port] (or $TAPIT_SSH, or ssh in tapit.toml) reaches NOMAD_ADDR through an
+SSH tunnel; keys from the SSH agent or ~/.ssh, host keys checked against ~/.ssh/known_hosts.
 Exit codes: 0 ok; the task's own code with --wait/--follow; 2 bad input; 3 Nomad unreachable or refusing."""
 
 # verb -> (nouns it takes, flags it accepts)
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(argv: list[str]) -> int:
     from tapit.errors import UsageError
 
+    argv = take_ssh_option(argv)
     if not argv or argv == ["tui"]:
         from tapit.commands.tui import run_tui
 
@@ -113,6 +117,29 @@ def split_flags(words: list[str], accepted: dict[str, str], command: str) -> tup
         else:
             positional.append(word)
     return flags, positional
+
+
+def take_ssh_option(argv: list[str]) -> list[str]:
+    """Remove `--ssh TARGET` / `--ssh=TARGET` from anywhere in argv; it sets TAPIT_SSH for this run
+    (and so for everything that reads the configuration, including the TUI)."""
+    import os
+
+    from tapit.errors import UsageError
+
+    rest: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--ssh":
+            target = next(words, None)
+            if target is None:
+                raise UsageError("--ssh needs a target: --ssh [user@]bastion[:port]")
+        elif word.startswith("--ssh="):
+            target = word.removeprefix("--ssh=")
+        else:
+            rest.append(word)
+            continue
+        os.environ["TAPIT_SSH"] = target
+    return rest
 
 
 def _is_number_like(word: str) -> bool:

@@ -2,14 +2,15 @@
 
 Values come from built-in defaults, then the user's file
 (`$XDG_CONFIG_HOME/tapit/config.toml`), then the app's `tapit.toml` found by
-walking up from the working directory; a later source wins. Loading is pure
-apart from reading those two files.
+walking up from the working directory, then `TAPIT_SSH`; a later source wins.
+Loading is pure apart from reading those two files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,9 @@ class AppConfig:
     # The app's own image; tasks run `<image_repository>:<docker_tag>` unless `image=` replaces it.
     image_repository: str | None = None
     docker_tag: str = "latest"
+    # The Nomad job (id, in the task's namespace) whose docker image tasks run when neither
+    # image= nor docker_tag= is given: the app's image as built and deployed, read at create time.
+    image_from_job: str | None = None
     memory_gb: float = 0.5
     cpu: float = 0.25
     max_hours: float | None = None
@@ -43,11 +47,44 @@ class AppConfig:
     node_pool: str | None = None
     namespace: str | None = None
     job_prefix: str = "tapit-"
+    # "[user@]bastion[:port]": reach NOMAD_ADDR through an SSH tunnel. TAPIT_SSH, or --ssh, wins;
+    # "none" there turns it off.
+    ssh: str | None = None
+    # `tapit agent` in the foreground serves HTTPS with this certificate and key; with a client
+    # CA it also requires client certificates signed by it. Relative paths are from the file.
+    agent_tls_cert: str | None = None
+    agent_tls_key: str | None = None
+    agent_tls_client_ca: str | None = None
     # Where each value came from, for `tapit config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "sources"}
+_PATH_KEYS = {"agent_tls_cert", "agent_tls_key", "agent_tls_client_ca"}
+SSH_ENV = "TAPIT_SSH"
+SSH_OFF = "none"
+# [user@]host[:port], the host a name, an IPv4 address or a bracketed IPv6 address.
+_SSH_TARGET = re.compile(r"(?:(?P<user>[^@\s:]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:\[\]]+)(?::(?P<port>\d{1,5}))?")
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    user: str | None  # None: from ~/.ssh/config, else the local user, as ssh does
+    host: str
+    port: int | None  # None: from ~/.ssh/config, else 22
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port else "")
+
+
+def parse_ssh_target(text: str) -> SSHTarget:
+    """`[user@]host[:port]`; ValueError says what is wrong."""
+    match = _SSH_TARGET.fullmatch(text.strip())
+    port = int(match["port"]) if match and match["port"] else None
+    if not match or port is not None and not 0 < port < 65536:
+        raise ValueError(f"{text!r} is not [user@]host[:port], e.g. deploy@bastion.example.com:22")
+    return SSHTarget(match["user"], match["host"].strip("[]"), port)
 
 
 def find_app_file(start: Path) -> Path | None:
@@ -72,6 +109,14 @@ def load_config(cwd: Path | None = None, environ: Mapping[str, str] = os.environ
         for key, value in _read_file(path).items():
             values[key] = value
             sources[key] = str(path)
+    if ssh := environ.get(SSH_ENV):  # empty counts as unset, as for NOMAD_* variables
+        if ssh != SSH_OFF:
+            try:
+                parse_ssh_target(ssh)
+            except ValueError as exc:
+                raise UsageError(f"{SSH_ENV}: {exc}") from None
+        values["ssh"] = None if ssh == SSH_OFF else ssh
+        sources["ssh"] = f"${SSH_ENV}"
     return AppConfig(**values, sources=sources)
 
 
@@ -80,7 +125,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return {key: _check_value(path, key, value) for key, value in data.items()}
+    values = {key: _check_value(path, key, value) for key, value in data.items()}
+    for key in _PATH_KEYS & values.keys():
+        values[key] = str(path.parent / Path(values[key]).expanduser())
+    return values
 
 
 def _check_value(path: Path, key: str, value: Any) -> Any:
@@ -88,6 +136,11 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
     if spec is None:
         known = ", ".join(sorted(_FIELDS))
         raise UsageError(f"{path}: unknown key {key!r}; known keys: {known}")
+    if key == "ssh" and isinstance(value, str):
+        try:
+            parse_ssh_target(value)
+        except ValueError as exc:
+            raise UsageError(f"{path}: ssh: {exc}") from None
     kind = str(spec.type)
     if "tuple" in kind:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):

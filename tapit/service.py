@@ -59,12 +59,19 @@ class Connection:
 
 
 def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connection:
-    """NOMAD_ADDR when set; otherwise the embedded agent, started on first use."""
+    """NOMAD_ADDR when set, through the SSH bastion if one is configured; otherwise the embedded
+    agent, started on first use."""
     if environ.get("NOMAD_ADDR"):
         settings = NomadSettings.from_env(environ)
         if config.namespace and "NOMAD_NAMESPACE" not in environ:
             settings = replace(settings, namespace=config.namespace)
+        if config.ssh:
+            settings = _through_ssh(settings, config.ssh)
         return Connection(settings, embedded=False)
+    if config.ssh and config.sources.get("ssh", "").startswith("$"):
+        # Asked for on the command line; an ssh in tapit.toml describes the cluster's route and
+        # does not stop the same app from running on the embedded agent.
+        raise UsageError("--ssh (TAPIT_SSH) reaches NOMAD_ADDR through a bastion, but NOMAD_ADDR is not set")
     from tapit.agent.daemon import AgentStartError, ensure_running
 
     try:
@@ -73,6 +80,17 @@ def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connect
         raise RuntimeUnavailable(f"could not start the embedded agent: {exc}") from None
     settings = replace(NomadSettings.from_env(environ, default_address=agent.address), token=agent.token)
     return Connection(settings, embedded=True)
+
+
+def _through_ssh(settings: NomadSettings, ssh: str) -> NomadSettings:
+    from tapit.config import parse_ssh_target
+    from tapit.nomad.tunnel import TunnelError, through_ssh  # imports asyncssh: only when used
+
+    try:
+        with nomad_errors():
+            return through_ssh(settings, parse_ssh_target(ssh))
+    except TunnelError as exc:
+        raise RuntimeUnavailable(str(exc)) from None
 
 
 @contextmanager
@@ -93,6 +111,7 @@ class TaskService:
         self._connect = connect
         self._connection: Connection | None = None
         self._client: NomadClient | None = None
+        self._namespaced: dict[str, NomadClient] = {}  # for tasks created in another namespace
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TaskService":
@@ -112,9 +131,19 @@ class TaskService:
             self._client = NomadClient(self.connection.settings)
         return self._client
 
+    def _nomad_for(self, record: TaskRecord) -> NomadClient:
+        """A task lives in the namespace it was created in, whatever the namespace is now."""
+        settings = self.connection.settings
+        if record.nomad_namespace in (settings.namespace, ""):
+            return self.nomad
+        if record.nomad_namespace not in self._namespaced:
+            self._namespaced[record.nomad_namespace] = NomadClient(replace(settings, namespace=record.nomad_namespace))
+        return self._namespaced[record.nomad_namespace]
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        for client in (self._client, *self._namespaced.values()):
+            if client is not None:
+                client.close()
 
     # --- create -------------------------------------------------------------
 
@@ -122,6 +151,8 @@ class TaskService:
         """Record the task, then register its job. A failed submission stays in the trail with its error."""
         connection = self.connection
         driver = jobspec.choose_driver(spec, self.config, connection.embedded)
+        if driver == jobspec.IMAGE_DRIVER and not (spec.image or spec.docker_tag) and self.config.image_from_job:
+            spec = replace(spec, image=self.deployed_image(self.config.image_from_job))
         if driver == jobspec.IMAGE_DRIVER and jobspec.image_for(spec, self.config) is None:
             raise UsageError("no image to run: give image=<ref>, or set image_repository in tapit.toml")
         task_id = new_task_id()
@@ -145,6 +176,30 @@ class TaskService:
             self.history.update(task_id, {"status": "failed", "error": str(exc), "reason": "submission failed"})
             raise
         return record
+
+    def deployed_image(self, job_id: str) -> str:
+        """The docker image the app's job runs now (config image_from_job): that of its newest running
+        allocation, which during a deployment may differ from the job's latest version; the job's
+        own spec when nothing runs."""
+        with nomad_errors():
+            try:
+                allocs = self.nomad.job_allocations(job_id)
+            except NomadNotFound:
+                allocs = []
+            running = [a for a in allocs if a.get("ClientStatus") == "running"]
+            if running:
+                newest = max(running, key=lambda a: (a.get("JobVersion", 0), a.get("CreateIndex", 0)))
+                job = self.nomad.get_allocation(newest["ID"]).get("Job") or {}
+            else:
+                job = self.nomad.get_job(job_id)
+        where = f"Nomad job {job_id!r} (image_from_job, namespace {self.connection.settings.namespace!r})"
+        if job is None:
+            raise UsageError(f"there is no {where}")
+        images = [(task.get("Config") or {}).get("image") for group in job.get("TaskGroups") or ()
+                  for task in group.get("Tasks") or () if task.get("Driver") == jobspec.IMAGE_DRIVER]
+        if not any(images):
+            raise UsageError(f"the {where} has no docker task with an image to inherit")
+        return next(image for image in images if image)
 
     def unenforced_limits(self) -> list[str]:
         """Limits the embedded agent's node says it cannot enforce here (no cgroups, say)."""
@@ -187,17 +242,20 @@ class TaskService:
         return Usage(memory_bytes=memory.get("RSS") or memory.get("Usage") or 0,
                      cpu_percent=float(cpu.get("Percent") or 0.0))
 
-    def list(self) -> list[TaskRecord]:
-        records = self.history.all()
+    def list(self, namespace: str | None = None) -> list[TaskRecord]:
+        """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
+        token may list."""
+        wanted = namespace or self.connection.settings.namespace
+        records = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
         known = {r.id for r in records}
         refreshed = [self.refresh(r) if not r.terminal else r for r in records]
-        refreshed += [r for r in self._remote_records() if r.id not in known]
+        refreshed += [r for r in self._remote_records(wanted) if r.id not in known]
         return sorted(refreshed, key=lambda r: r.created_at, reverse=True)
 
-    def _remote_records(self) -> list[TaskRecord]:
+    def _remote_records(self, namespace: str | None = None) -> list[TaskRecord]:
         """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
         with nomad_errors():
-            stubs = self.nomad.list_jobs(prefix=self.config.job_prefix)
+            stubs = self.nomad.list_jobs(prefix=self.config.job_prefix, namespace=namespace)
         return [r for r in (record_from_stub(s, self.config) for s in stubs) if r is not None]
 
     # --- keep records in step with Nomad --------------------------------------
@@ -208,8 +266,9 @@ class TaskService:
             return record
         with nomad_errors():
             try:
-                allocs = self.nomad.job_allocations(record.nomad_job_id)
-                evals = self.nomad.job_evaluations(record.nomad_job_id) if not allocs else []
+                nomad = self._nomad_for(record)
+                allocs = nomad.job_allocations(record.nomad_job_id)
+                evals = nomad.job_evaluations(record.nomad_job_id) if not allocs else []
             except NomadNotFound:
                 allocs, evals = [], []
         if not allocs and not evals and not self._job_exists(record):
@@ -221,7 +280,7 @@ class TaskService:
         changes = changes_from(record, seen)
         status = changes.get("status", record.status)
         if status in TERMINAL and not record.logs_archived and seen.alloc_id:
-            self._archive(record.id, seen.alloc_id)
+            self._archive(record, seen.alloc_id)
             changes["logs_archived"] = True
         elif status == "running" and _past(record.deadline_at, DEADLINE_GRACE_S):
             self._stop_job(record)
@@ -230,7 +289,7 @@ class TaskService:
 
     def _job_exists(self, record: TaskRecord) -> bool:
         with nomad_errors():
-            return self.nomad.get_job(record.nomad_job_id) is not None
+            return self._nomad_for(record).get_job(record.nomad_job_id) is not None
 
     def _apply(self, record: TaskRecord, changes: dict) -> TaskRecord:
         self.history.update(record.id, changes)
@@ -238,15 +297,15 @@ class TaskService:
             setattr(record, key, value)
         return record
 
-    def _archive(self, task_id: str, alloc_id: str) -> None:
+    def _archive(self, record: TaskRecord, alloc_id: str) -> None:
         logs = {}
         for log_type in LOG_TYPES:
             try:
                 with nomad_errors():
-                    logs[log_type] = self.nomad.read_logs(alloc_id, jobspec.TASK_NAME, log_type)
+                    logs[log_type] = self._nomad_for(record).read_logs(alloc_id, jobspec.TASK_NAME, log_type)
             except RuntimeUnavailable:
                 logs[log_type] = b""  # the task never started, so it wrote nothing
-        self.history.archive_logs(task_id, logs)
+        self.history.archive_logs(record.id, logs)
 
     # --- wait and follow ------------------------------------------------------
 
@@ -342,7 +401,7 @@ class TaskService:
 
     def _stop_job(self, record: TaskRecord) -> None:
         with nomad_errors():
-            self.nomad.deregister_job(record.nomad_job_id, purge=False)
+            self._nomad_for(record).deregister_job(record.nomad_job_id, purge=False)
 
     def delete(self, task_id: str) -> TaskRecord:
         """Remove a finished task's record and archived logs, and purge its Nomad job."""
@@ -412,8 +471,15 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         reason = seen.reason
     if status == "stopped" and record.stop_requested_by:
         reason = f"stopped by {record.stop_requested_by}"
+    exit_code = seen.exit_code
+    if record.kind == "console":
+        # A console's own program runs in an exec session and its client records how it ended;
+        # what Nomad reports is the keep-alive, which only ends on its own once the client is gone.
+        exit_code = None
+        if status == "complete":
+            status, reason = "stopped", "its client went away; ended by the idle timeout or max_hours"
     fresh = {
-        "status": status, "exit_code": seen.exit_code, "started_at": seen.started_at,
+        "status": status, "exit_code": exit_code, "started_at": seen.started_at,
         "finished_at": seen.finished_at, "nomad_alloc_id": seen.alloc_id, "node_name": seen.node_name,
         "reason": reason,
     }

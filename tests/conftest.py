@@ -15,9 +15,11 @@ class Tapit:
         self.home = home
         self.env = env
 
-    def __call__(self, *args: str, timeout: float = 60, input: str | None = None, cwd=None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tapit", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, input=input, cwd=cwd or self.home)
+    def __call__(self, *args: str, timeout: float = 60, input: str | None = None, cwd=None,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
+        """`env` adds to (or, with "", blanks) the fixture's environment for this run."""
+        return subprocess.run([sys.executable, "-m", "tapit", *args], env=self.env | (env or {}),
+                              capture_output=True, text=True, timeout=timeout, input=input, cwd=cwd or self.home)
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "tapit", *args], env=self.env, cwd=self.home, **kwargs)
@@ -52,3 +54,35 @@ def nomad_api(tapit):
 
     info = daemon.ensure_running()
     return nomad.Nomad(address=info.address, token=info.token, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A test CA with server, client, expired and wrongly named certificates (tests/certs.py)."""
+    from certs import build_pki
+
+    return build_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def https_agent(tapit, pki):
+    """Starts `tapit agent` in the foreground serving HTTPS with one of `pki`'s certificates;
+    returns the NOMAD_ADDR and NOMAD_TOKEN a cluster user of it would have."""
+    started = []
+
+    def start(cert: str = "server", client_ca: str | None = None) -> dict:
+        args = ["agent", "--tls-cert", getattr(pki, cert), "--tls-key", pki.key(cert)]
+        if client_ca:
+            args += ["--tls-client-ca", client_ca]
+        process = tapit.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        started.append(process)
+        line = process.stdout.readline()
+        assert line.startswith("tapit agent listening on https://127.0.0.1:"), line
+        token = (tapit.home / "agent" / "token").read_text().strip()
+        return {"NOMAD_ADDR": line.split()[-1], "NOMAD_TOKEN": token}
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(15)
+

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,7 +56,16 @@ def token() -> str:
 
 
 def _answers(address: str, secret: str, timeout: float = 1.0) -> bool:
-    host, port = address.removeprefix("http://").rsplit(":", 1)
+    scheme, _, hostport = address.partition("://")
+    host, port = hostport.rsplit(":", 1)
+    if scheme == "https":
+        # An agent serving TLS (`tapit agent --tls-cert ...`) may require a client certificate
+        # this process does not have: that it accepts connections on its recorded port is enough.
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return True
+        except OSError:
+            return False
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         conn.request("GET", "/v1/agent/self", headers={"X-Nomad-Token": secret})
@@ -103,9 +113,12 @@ def ensure_running() -> AgentInfo:
             return info
         (directory / "agent.json").unlink(missing_ok=True)
         log_path = directory / "agent.log"
+        # A cluster token in this shell is none of the agent's business (and its environment
+        # outlives this command).
+        env = {k: v for k, v in os.environ.items() if k != "NOMAD_TOKEN"}
         with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
             proc = subprocess.Popen([sys.executable, "-m", "tapit.agent.daemon"], stdin=null, stdout=log,
-                                    stderr=log, start_new_session=True, close_fds=True)
+                                    stderr=log, start_new_session=True, close_fds=True, env=env)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -185,16 +198,50 @@ def stop(kill_tasks: bool = False) -> bool:
     return stopped
 
 
-def serve_foreground(host: str = "127.0.0.1", port: int = 0) -> None:
-    """Run the agent in this process until SIGINT or SIGTERM."""
+@dataclass(frozen=True)
+class TLSFiles:
+    cert: str
+    key: str
+    client_ca: str | None = None  # set: every client must present a certificate signed by it
+
+
+def server_ssl_context(tls: TLSFiles) -> ssl.SSLContext:
+    """The agent's HTTPS context; ValueError names the file that could not be loaded."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the agent certificate {tls.cert} with key {tls.key}: {_why(exc)}") from None
+    if tls.client_ca:
+        try:
+            context.load_verify_locations(cafile=tls.client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot load the client CA {tls.client_ca}: {_why(exc)}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _why(exc: Exception) -> str:
+    import ssl
+
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def serve_foreground(host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    """Run the agent in this process until SIGINT or SIGTERM; HTTPS when given a TLS context."""
     import asyncio
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_serve(host, port))
+    asyncio.run(_serve(host, port, tls))
 
 
-async def _serve(host: str, port: int) -> None:
+async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
     import asyncio
 
     from aiohttp import web
@@ -207,10 +254,10 @@ async def _serve(host: str, port: int) -> None:
     agent = Agent(directory, token())
     runner = web.AppRunner(agent.app(), shutdown_timeout=1.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
     await site.start()
     bound_port = runner.addresses[0][1]
-    address = f"http://{host}:{bound_port}"
+    address = f"{'https' if tls else 'http'}://{host}:{bound_port}"
     agent.set_address(address)
     agent.runner.reattach()
     from tapit.agent.state import write_atomic

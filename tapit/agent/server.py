@@ -86,7 +86,7 @@ class Agent:
 
     def set_address(self, address: str) -> None:
         self.node.http_addr = address
-        self.node.attributes["nomad.advertise.address"] = address.removeprefix("http://")
+        self.node.attributes["nomad.advertise.address"] = address.partition("://")[2]
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.middleware], client_max_size=64 * 1024 * 1024)

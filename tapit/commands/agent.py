@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import shlex
 
-from tapit.errors import UsageError
+from tapit.errors import Refused, UsageError
 
-USAGE = "use tapit agent (foreground), tapit agent status, tapit agent stop [--kill-tasks] or tapit agent env"
+USAGE = ("use tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (foreground), "
+         "tapit agent status, tapit agent stop [--kill-tasks] or tapit agent env")
+# Foreground options that take a value, and the config key that gives its default.
+FOREGROUND_OPTIONS = {"--port": None, "--tls-cert": "agent_tls_cert", "--tls-key": "agent_tls_key",
+                      "--tls-client-ca": "agent_tls_client_ca"}
 
 
 def agent_command(words: list[str]) -> int:
     from tapit.agent import daemon
 
-    if not words:
-        daemon.serve_foreground()
-        return 0
+    if not words or words[0].startswith("--"):
+        return serve(words)
     action, options = words[0], words[1:]
     allowed_options = {"stop": {"--kill-tasks"}}.get(action, set())
     unknown = [o for o in options if o not in allowed_options]
@@ -37,3 +40,46 @@ def agent_command(words: list[str]) -> int:
         print(f"export NOMAD_TOKEN={shlex.quote(info.token)}")
         return 0
     raise UsageError(f"unknown agent action {action!r}; {USAGE}")
+
+
+def serve(words: list[str]) -> int:
+    """The agent in the foreground: plain HTTP on loopback, or HTTPS (optionally requiring client
+    certificates) with a certificate from the options or the config's agent_tls_* keys."""
+    from tapit.agent import daemon
+    from tapit.config import load_config
+
+    given: dict[str, str] = {}
+    pairs = iter(words)
+    for option in pairs:
+        name, _, value = option.partition("=")
+        if name not in FOREGROUND_OPTIONS:
+            raise UsageError(f"unexpected argument {option!r}; {USAGE}")
+        value = value or next(pairs, "")
+        if not value:
+            raise UsageError(f"{name} needs a value; {USAGE}")
+        given[name] = value
+    config = load_config()
+    files = {name: given.get(name) or (getattr(config, key) if key else None)
+             for name, key in FOREGROUND_OPTIONS.items()}
+    try:
+        port = int(given.get("--port", "0"))
+        if not 0 <= port < 65536:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--port must be a port number, not {given['--port']!r}") from None
+    tls = None
+    if files["--tls-cert"] or files["--tls-key"] or files["--tls-client-ca"]:
+        if not (files["--tls-cert"] and files["--tls-key"]):
+            raise UsageError("HTTPS needs both a certificate and its key: --tls-cert and --tls-key "
+                             "(or agent_tls_cert and agent_tls_key in the config)")
+        try:
+            tls = daemon.server_ssl_context(daemon.TLSFiles(files["--tls-cert"], files["--tls-key"],
+                                                            files["--tls-client-ca"]))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    running = daemon.status()
+    if running:
+        raise Refused(f"the embedded agent already runs at {running.address} (pid {running.pid}); "
+                      "stop it first: tapit agent stop")
+    daemon.serve_foreground(port=port, tls=tls)
+    return 0

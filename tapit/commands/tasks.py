@@ -38,9 +38,11 @@ def create_task(words: list[str], flags: set[str]) -> int:
 
 
 def list_tasks(words: list[str], flags: set[str]) -> int:
-    _no_arguments(words, "list tasks")
+    namespace = parse_assignments(words, ("namespace",)).get("namespace")
+    if namespace == "":
+        raise UsageError("namespace= is empty; use namespace=<name>, or namespace=* for every namespace")
     service = _service()
-    records = service.list()
+    records = service.list(namespace)
     if "json" in flags:
         from tapit.output import dumps, task_json
 
@@ -137,11 +139,6 @@ def _task_id(words: list[str], command: str) -> str:
     if not values["task"]:
         raise UsageError(f"task= is empty; use tapit {command} task=<id>")
     return values["task"]
-
-
-def _no_arguments(words: list[str], command: str) -> None:
-    if words:
-        raise UsageError(f"unexpected argument {words[0]!r}; use tapit {command}")
 
 
 def _print_json(record) -> None:

@@ -116,6 +116,13 @@ def _endpoint(address: str) -> _Endpoint:
     return _Endpoint(base, base, None, auth)
 
 
+def _tunnelled_host(settings: NomadSettings) -> str | None:
+    """The Host header through an SSH tunnel: the real host:port, as if connected directly."""
+    if not settings.tunnel_to:
+        return None
+    return urlsplit(settings.tunnel_to).netloc.rpartition("@")[2] or "localhost"  # unix://: as httpx
+
+
 def _ssl_context(settings: NomadSettings) -> ssl.SSLContext:
     """Go api.ConfigureTLS: the CA file, else every file under the CA directory, else the system
     roots. ValueError names the file that could not be loaded."""
@@ -337,6 +344,9 @@ class NomadClient:
         self.settings = settings
         self._endpoint = _endpoint(settings.address)
         self._address = self._endpoint.display
+        if settings.tunnel_to:
+            # Name the cluster the user asked for, not the tunnel's local end.
+            self._address = f"{_endpoint(settings.tunnel_to).display} (through SSH {settings.tunnel_via})"
         self._auth = self._endpoint.url_auth or settings.basic_auth
         self._ssl: ssl.SSLContext | None = None
         if self._endpoint.base_url.startswith("https:"):
@@ -374,6 +384,8 @@ class NomadClient:
         session = requests.Session()
         session.headers["User-Agent"] = f"tapit/{__version__}"
         session.auth = self._auth
+        if host := _tunnelled_host(self.settings):
+            session.headers["Host"] = host
         if self._endpoint.socket_path:
             session.trust_env = False  # proxies mean nothing on a unix socket
             session.mount("http://", _UnixSocketAdapter(self._endpoint.socket_path))
@@ -394,6 +406,8 @@ class NomadClient:
         headers = {"User-Agent": f"tapit/{__version__}"}
         if self.settings.token:
             headers["X-Nomad-Token"] = self.settings.token
+        if host := _tunnelled_host(self.settings):
+            headers["Host"] = host
         params = {"namespace": self.settings.namespace}
         if self.settings.region:
             params["region"] = self.settings.region

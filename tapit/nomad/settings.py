@@ -26,6 +26,10 @@ class NomadSettings:
     skip_verify: bool = False
     tls_server_name: str | None = None
     http_auth: str | None = field(default=None, repr=False)  # "user[:pass]"
+    # Set when `address` is the local end of an SSH tunnel (tapit.nomad.tunnel): the address it
+    # leads to, for the Host header and for messages, and the bastion it goes through.
+    tunnel_to: str | None = None
+    tunnel_via: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], default_address: str | None = None) -> "NomadSettings":

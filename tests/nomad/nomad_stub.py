@@ -131,6 +131,7 @@ class StubNomad:
             ("GET", r"/v1/client/allocation/(?P<id>[^/]+)/stats", self.alloc_stats),
             ("GET", r"/v1/client/fs/logs/(?P<id>[^/]+)", self.logs_endpoint),
             ("GET", r"/v1/event/stream", self.event_stream),
+            ("GET", r"/v1/client/allocation/(?P<id>[^/]+)/exec", self.exec),
         ]
         for method, pattern, handler in routes:
             match = re.fullmatch(pattern, request.path)
@@ -318,6 +319,15 @@ class StubNomad:
                     await asyncio.wait_for(self._changed.wait_for(lambda: len(self.events) > sent), EVENT_HEARTBEAT)
                 except asyncio.TimeoutError:
                     await response.write(b"{}\n")
+
+
+    async def exec(self, request: web.Request, id):
+        """An exec session whose command exits at once with code 0 (`exit_code` omitted, §6.3)."""
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        await ws.send_str('{"exited":true,"result":{}}')
+        await ws.close()
+        return ws
 
 
 def error(status: int, text: str) -> web.Response:
