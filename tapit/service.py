@@ -33,7 +33,9 @@ LOG_TYPES = ("stdout", "stderr")
 OutputSink = Callable[[str, bytes], None]
 # How long Nomad may take to act on max_run_duration itself before tapit steps in.
 DEADLINE_GRACE_S = 5.0
-BLOCKING_WAIT_S = 30.0
+# Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
+BLOCKING_WAIT_S = 10.0
+FOLLOW_RETRY_S = 0.5
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 
@@ -309,29 +311,36 @@ class TaskService:
 
     # --- wait and follow ------------------------------------------------------
 
-    def wait(self, task_id: str, sink: OutputSink) -> TaskRecord:
-        """Stream the task's output from its start until it ends; return the final record."""
+    def wait(self, task_id: str, sink: OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
+        """Stream the task's output from its start until it ends; return the final record.
+
+        Setting `cancel` (the TUI does, when the user looks at another task)
+        stops the delivery at once and returns within one blocking wait.
+        """
+        cancel = cancel or threading.Event()
         record = self.get(task_id)
         if record.terminal and record.logs_archived:
             self._replay_archive(record, sink)
             return record
-        alloc = self._wait_for_placement(record)
+        alloc = self._wait_for_placement(record, cancel)
         if alloc is None:
             return self.refresh(record)
-        alloc, index = self._wait_while(alloc, {"pending"}, record)
-        followers = [LogFollower(self.nomad, alloc["ID"], t, sink) for t in LOG_TYPES]
+        alloc, index = self._wait_while(alloc, {"pending"}, record, cancel)
+        followers = [LogFollower(self.nomad, alloc["ID"], t, sink, cancel) for t in LOG_TYPES]
         if alloc["ClientStatus"] == "running":
             for follower in followers:
                 follower.start()
-            self._wait_while(alloc, {"running"}, record, index)
+            self._wait_while(alloc, {"running"}, record, cancel, index)
+        if cancel.is_set():
+            return record
         for follower in followers:
             follower.finish()
         return self.refresh(record)
 
-    def _wait_for_placement(self, record: TaskRecord) -> dict | None:
+    def _wait_for_placement(self, record: TaskRecord, cancel: threading.Event) -> dict | None:
         """The task's allocation once Nomad places it, or None when placement failed (the job is then stopped)."""
         index = 0
-        while True:
+        while not cancel.is_set():
             with nomad_errors():
                 allocs, index = self.nomad.wait_job_allocations(record.nomad_job_id, index, BLOCKING_WAIT_S)
                 if allocs:
@@ -341,10 +350,12 @@ class TaskService:
                 self._stop_job(record)
                 self._apply(record, {"status": "failed", "reason": f"not placed: {seen.reason}"})
                 return None
+        return None
 
-    def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, index: int = 0) -> tuple[dict, int]:
+    def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event,
+                    index: int = 0) -> tuple[dict, int]:
         """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
-        while alloc.get("ClientStatus") in statuses:
+        while alloc.get("ClientStatus") in statuses and not cancel.is_set():
             wait = BLOCKING_WAIT_S
             if record.deadline_at and not record.stop_requested_by:
                 remaining = (parse_iso(record.deadline_at) - datetime.now(timezone.utc)).total_seconds()
@@ -396,7 +407,7 @@ class TaskService:
             return self._apply(record, {"status": "stopped", "reason": f"stopped by {record.stop_requested_by}"})
         with nomad_errors():
             alloc = self.nomad.get_allocation(record.nomad_alloc_id)
-        self._wait_while(alloc, {"pending", "running"}, record)
+        self._wait_while(alloc, {"pending", "running"}, record, threading.Event())
         return self.refresh(record)
 
     def _stop_job(self, record: TaskRecord) -> None:
@@ -420,12 +431,15 @@ class LogFollower:
 
     Nomad's follow stream never ends by itself (reference §5.1), so `finish()`
     stops it once the task has ended and reads whatever is left from the byte
-    offset reached: nothing is lost and nothing is printed twice.
+    offset reached: nothing is lost and nothing is printed twice. A stream that
+    breaks early resumes from that offset too.
     """
 
-    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink):
+    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink,
+                 cancel: threading.Event):
         self.nomad, self.alloc_id, self.log_type, self.sink = nomad, alloc_id, log_type, sink
         self.received = 0
+        self._cancel = cancel
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"follow-{log_type}")
@@ -434,16 +448,18 @@ class LogFollower:
         self._thread.start()
 
     def _run(self) -> None:
-        try:
-            for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type,
-                                               follow=True, stop=self._stop):
-                self._deliver(data)
-        except NomadError:
-            pass  # finish() reads what the stream missed
+        while not (self._stop.is_set() or self._cancel.is_set()):
+            try:
+                for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=True,
+                                                   offset=self.received, stop=self._stop):
+                    self._deliver(data)
+            except NomadError:
+                pass  # the stream broke: resume from the offset reached, or let finish() read the rest
+            self._stop.wait(FOLLOW_RETRY_S)
 
     def _deliver(self, data: bytes) -> None:
         with self._lock:
-            if not self._stop.is_set():
+            if not (self._stop.is_set() or self._cancel.is_set()):
                 self.received += len(data)
                 self.sink(self.log_type, data)
 
