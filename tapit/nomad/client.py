@@ -6,19 +6,21 @@ client certificate, skip-verify and server name, HTTP basic auth, and `unix://` 
 Every failure surfaces as one of three exceptions whose str() is a single line for the user.
 """
 
+from __future__ import annotations
+
 import http.client
 import json
 import os
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-import httpx
 import nomad.api
 import nomad.api.client
 import nomad.api.exceptions as nomad_exc
@@ -31,6 +33,12 @@ import urllib3.exceptions
 from tapit import __version__
 from tapit.nomad.frames import FrameDecoder, frame_data, is_heartbeat
 from tapit.nomad.settings import NomadSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx itself is imported where blocking queries and streams first need it: commands that only
+# make REST calls (`list tasks`) should not pay for loading it.
 
 # python-nomad's default 5 s would cut slow writes on a busy cluster; Go has no limit at all.
 REST_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
@@ -94,36 +102,43 @@ def _one_line(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Endpoint:
+class Endpoint:
     base_url: str  # scheme://host:port; "http://localhost" when talking over a unix socket
     display: str  # the address without credentials, for messages
     socket_path: str | None
     url_auth: tuple[str, str] | None  # user:pass@ in the address, which Go prefers to NOMAD_HTTP_AUTH
 
 
-def _endpoint(address: str) -> _Endpoint:
+def parse_endpoint(address: str) -> Endpoint:
     if address.startswith("unix://"):
         path = address[len("unix://"):]  # as Go does: everything after the scheme
         if not path:
             raise NomadUnreachable(address, "the unix:// address names no socket")
-        return _Endpoint("http://localhost", address, path, None)
+        return Endpoint("http://localhost", address, path, None)
     parts = urlsplit(address)
     hostport = parts.netloc.rpartition("@")[2]
     if parts.scheme not in ("http", "https") or not hostport:
         raise NomadUnreachable(address, "the address must look like http://host:port, https://host:port or unix:///path")
     base = f"{parts.scheme}://{hostport}"
     auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-    return _Endpoint(base, base, None, auth)
+    return Endpoint(base, base, None, auth)
 
 
-def _tunnelled_host(settings: NomadSettings) -> str | None:
+def tunnelled_host(settings: NomadSettings) -> str | None:
     """The Host header through an SSH tunnel: the real host:port, as if connected directly."""
     if not settings.tunnel_to:
         return None
     return urlsplit(settings.tunnel_to).netloc.rpartition("@")[2] or "localhost"  # unix://: as httpx
 
 
-def _ssl_context(settings: NomadSettings) -> ssl.SSLContext:
+def display_address(settings: NomadSettings) -> str:
+    """The address to name in messages: the cluster the user asked for, not a tunnel's local end."""
+    if settings.tunnel_to:
+        return f"{parse_endpoint(settings.tunnel_to).display} (through SSH {settings.tunnel_via})"
+    return parse_endpoint(settings.address).display
+
+
+def ssl_context(settings: NomadSettings) -> ssl.SSLContext:
     """Go api.ConfigureTLS: the CA file, else every file under the CA directory, else the system
     roots. ValueError names the file that could not be loaded."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -227,7 +242,7 @@ class _UnixSocketAdapter(requests.adapters.HTTPAdapter):
 # Transport failures
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """A short cause for a transport failure. requests and httpx wrap the OSError or SSLError
     several levels deep (causes, contexts, `.reason`, args), so search the whole chain."""
     chain, todo, seen = [], [exc], set()
@@ -258,7 +273,8 @@ def _reason(exc: BaseException) -> str:
         return "the server closed the connection in the middle of a response"
     if err := first(socket.gaierror):
         return f"cannot resolve the host name ({err.strerror})"
-    if first(TimeoutError) or first(requests.Timeout) or first(httpx.TimeoutException):
+    httpx_timeout = getattr(sys.modules.get("httpx"), "TimeoutException", TimeoutError)
+    if first(TimeoutError) or first(requests.Timeout) or first(httpx_timeout):
         return "timed out"
     # requests' exceptions are OSErrors too, without strerror: look for the system error.
     if err := next((e for e in chain if isinstance(e, OSError) and e.strerror), None):
@@ -286,6 +302,8 @@ def _is_set(stop: threading.Event | None) -> bool:
 
 def _until_stopped(items: Iterator, stop: threading.Event | None) -> Iterator:
     """A stream's items until it ends or `stop` is set; a connection broken by the stop is no error."""
+    import httpx
+
     try:
         for item in items:
             yield item
@@ -342,16 +360,13 @@ class NomadClient:
 
     def __init__(self, settings: NomadSettings):
         self.settings = settings
-        self._endpoint = _endpoint(settings.address)
-        self._address = self._endpoint.display
-        if settings.tunnel_to:
-            # Name the cluster the user asked for, not the tunnel's local end.
-            self._address = f"{_endpoint(settings.tunnel_to).display} (through SSH {settings.tunnel_via})"
+        self._endpoint = parse_endpoint(settings.address)
+        self._address = display_address(settings)
         self._auth = self._endpoint.url_auth or settings.basic_auth
         self._ssl: ssl.SSLContext | None = None
         if self._endpoint.base_url.startswith("https:"):
             try:
-                self._ssl = _ssl_context(settings)
+                self._ssl = ssl_context(settings)
             except ValueError as exc:
                 raise NomadUnreachable(self._address, str(exc)) from None
         if settings.skip_verify:
@@ -384,7 +399,7 @@ class NomadClient:
         session = requests.Session()
         session.headers["User-Agent"] = f"tapit/{__version__}"
         session.auth = self._auth
-        if host := _tunnelled_host(self.settings):
+        if host := tunnelled_host(self.settings):
             session.headers["Host"] = host
         if self._endpoint.socket_path:
             session.trust_env = False  # proxies mean nothing on a unix socket
@@ -403,10 +418,12 @@ class NomadClient:
             return self._http_client
 
     def _new_http_client(self) -> httpx.Client:
+        import httpx
+
         headers = {"User-Agent": f"tapit/{__version__}"}
         if self.settings.token:
             headers["X-Nomad-Token"] = self.settings.token
-        if host := _tunnelled_host(self.settings):
+        if host := tunnelled_host(self.settings):
             headers["Host"] = host
         params = {"namespace": self.settings.namespace}
         if self.settings.region:
@@ -451,7 +468,7 @@ class NomadClient:
         return text.replace(token, "<token>") if token else text
 
     def _unreachable(self, exc: BaseException) -> NomadUnreachable:
-        reason = _reason(exc)
+        reason = failure_reason(exc)
         if reason == CLOSED_WITHOUT_ANSWER and self._ssl is not None and not self.settings.client_cert:
             # What a TLS 1.3 server that wants a client certificate may do instead of sending an alert.
             reason += " (if it requires a client certificate: NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)"
@@ -554,6 +571,8 @@ class NomadClient:
     # -- blocking queries and streams via httpx ---------------------------------------------------
 
     def _get(self, path: str, params: dict, timeout: httpx.Timeout, capability: str, lookup: bool) -> httpx.Response:
+        import httpx
+
         try:
             response = self.http.get(path, params=params, timeout=timeout)
         except httpx.HTTPError as exc:
@@ -565,6 +584,8 @@ class NomadClient:
     @contextmanager
     def _stream(self, path: str, params, read_timeout: float, capability: str, lookup: bool) -> Iterator[httpx.Response]:
         """An open streaming GET; transport errors, then or while reading, become NomadUnreachable."""
+        import httpx
+
         timeout = httpx.Timeout(read_timeout, connect=REST_TIMEOUT[0])
         try:
             with self.http.stream(
@@ -578,6 +599,8 @@ class NomadClient:
             raise self._unreachable(exc) from None
 
     def _blocking(self, path: str, index: int, wait: float) -> tuple[Any, int]:
+        import httpx
+
         params = {"index": str(index), "wait": f"{int(wait * 1000)}ms"}  # Go durToMsec
         timeout = httpx.Timeout(wait + wait / 16 + BLOCKING_MARGIN, connect=REST_TIMEOUT[0])
         response = self._get(path, params, timeout, self._needs("read-job"), lookup=True)
@@ -634,6 +657,8 @@ class NomadClient:
 
     def read_logs(self, alloc_id: str, task: str, log_type: str) -> bytes:
         """The whole log as it is now (follow=false, plain=true)."""
+        import httpx
+
         params = {"task": task, "type": log_type, "follow": "false", "plain": "true"}
         timeout = httpx.Timeout(LOG_READ_TIMEOUT, connect=REST_TIMEOUT[0])
         path = f"/v1/client/fs/logs/{_path_id(alloc_id)}"

@@ -30,7 +30,14 @@ from httpx_ws import (WebSocketDisconnect, WebSocketInvalidTypeReceived, WebSock
                       WebSocketUpgradeError, aconnect_ws)
 
 from tapit import __version__
-from tapit.nomad.client import _endpoint, _reason, _ssl_context, NomadUnreachable
+from tapit.nomad.client import (
+    NomadUnreachable,
+    display_address,
+    failure_reason,
+    parse_endpoint,
+    ssl_context,
+    tunnelled_host,
+)
 from tapit.nomad.settings import NomadSettings
 
 STDIN_CHUNK = 2048  # Go api: the stdin read buffer, one frame each
@@ -112,7 +119,7 @@ class ExecSession:
         try:
             await self._ws.send_text(json.dumps(frame, separators=(",", ":")))
         except (WebSocketNetworkError, WebSocketDisconnect, OSError) as exc:
-            raise ExecError(f"the exec session to Nomad at {self._address} is closed ({_reason(exc)})") from None
+            raise ExecError(f"the exec session to Nomad at {self._address} is closed ({failure_reason(exc)})") from None
 
     async def heartbeats(self) -> None:
         try:
@@ -189,11 +196,14 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
     for as long as the block lasts.
     """
     try:
-        endpoint = _endpoint(settings.address)
-        verify = _ssl_context(settings) if endpoint.base_url.startswith("https:") else False
+        endpoint = parse_endpoint(settings.address)
+        address = display_address(settings)
+        verify = ssl_context(settings) if endpoint.base_url.startswith("https:") else False
     except (NomadUnreachable, ValueError) as exc:
         raise ExecError(str(exc)) from None
     headers = {"User-Agent": f"tapit/{__version__}"}
+    if host := tunnelled_host(settings):
+        headers["Host"] = host  # through an SSH tunnel, as if connected to the cluster directly
     if settings.token:
         headers["X-Nomad-Token"] = settings.token
     extensions = {"sni_hostname": settings.tls_server_name} if settings.tls_server_name else None
@@ -211,7 +221,7 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
             url, client, max_message_size_bytes=MAX_FRAME_BYTES, keepalive_ping_interval_seconds=None,
             extensions=extensions,
         ) as ws:
-            session = ExecSession(ws, endpoint.display)
+            session = ExecSession(ws, address)
             heartbeats = asyncio.create_task(session.heartbeats())
             try:
                 yield session
@@ -219,10 +229,10 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
                 heartbeats.cancel()
     except WebSocketUpgradeError as exc:
         body = exc.response.content.decode(errors="replace")
-        raise ExecError(f"Nomad at {endpoint.display} refused exec (HTTP {exc.response.status_code}): "
+        raise ExecError(f"Nomad at {address} refused exec (HTTP {exc.response.status_code}): "
                         f"{' '.join(body.split()) or 'no reason given'}") from None
     except httpx.HTTPError as exc:
-        raise ExecError(f"cannot reach Nomad at {endpoint.display}: {_reason(exc)}") from None
+        raise ExecError(f"cannot reach Nomad at {address}: {failure_reason(exc)}") from None
     except BaseExceptionGroup as group:
         # httpx-ws runs a task group, which wraps whatever escapes the block; callers want theirs.
         if len(group.exceptions) == 1:

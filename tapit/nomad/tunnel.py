@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import asyncssh
 
 from tapit.config import SSHTarget
-from tapit.nomad.client import _endpoint
+from tapit.nomad.client import parse_endpoint
 from tapit.nomad.settings import NomadSettings
 
 CONNECT_TIMEOUT_S = 15.0
@@ -142,7 +142,7 @@ _lock = threading.Lock()
 def through_ssh(settings: NomadSettings, target: SSHTarget) -> NomadSettings:
     """Settings that reach `settings.address` through `target`: the tunnel is opened now, once per
     process and destination, and closed when the process exits. TunnelError when it cannot be."""
-    endpoint = _endpoint(settings.address)
+    endpoint = parse_endpoint(settings.address)
     parts = urlsplit(endpoint.base_url)
     destination: tuple[str, int] | str
     if endpoint.socket_path:
