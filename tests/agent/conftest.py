@@ -60,6 +60,14 @@ class Agent:
             time.sleep(0.05)
         raise AssertionError(f"alloc of {job_id} never reached {statuses}: {allocs}")
 
+    def wait_output(self, alloc_id, text, timeout=15.0):
+        """Until the task has written `text` to stdout: a busy machine may be slow to reach that point."""
+        deadline = time.monotonic() + timeout
+        params = {"task": "main", "type": "stdout", "plain": "true"}
+        while text not in self.http.get(f"/v1/client/fs/logs/{alloc_id}", params=params).text:
+            assert time.monotonic() < deadline, f"the task never printed {text!r}"
+            time.sleep(0.05)
+
 
 def batch_job(job_id, command, driver="raw_exec", group=None, task=None):
     return {

@@ -13,8 +13,7 @@ STUBBORN = "trap '' INT TERM; sleep 600 & sleep 600 & echo ready; wait"
 
 def test_deregister_kills_the_whole_tree_after_kill_timeout(agent):
     agent.register("stubborn", STUBBORN, task={"KillTimeout": 1_000_000_000})
-    agent.wait_alloc("stubborn", ("running",))
-    time.sleep(0.3)
+    agent.wait_output(agent.wait_alloc("stubborn", ("running",))["ID"], "ready")
     assert len(processes_under(agent.home / "agent")) >= 3
     started = time.monotonic()
     reply = agent.nomad.job.deregister_job("stubborn")
@@ -37,8 +36,7 @@ def test_deregister_kills_the_whole_tree_after_kill_timeout(agent):
 def test_kill_signal_ends_a_cooperative_task(agent):
     agent.register("polite", "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
                    task={"KillSignal": "SIGTERM", "KillTimeout": 10_000_000_000})
-    alloc = agent.wait_alloc("polite", ("running",))
-    time.sleep(0.3)
+    agent.wait_output(agent.wait_alloc("polite", ("running",))["ID"], "ready")  # the trap is set
     agent.nomad.job.deregister_job("polite")
     alloc = agent.wait_alloc("polite", ("complete",), timeout=5)
     assert alloc["TaskStates"]["main"]["Events"][-2]["ExitCode"] == 0
@@ -67,8 +65,7 @@ def test_validation_of_max_run_duration(agent):
 
 def test_reattach_after_sigkill(agent):
     agent.register("survivor", "echo before; sleep 2; echo after; exit 7")
-    agent.wait_alloc("survivor", ("running",))
-    time.sleep(0.3)
+    agent.wait_output(agent.wait_alloc("survivor", ("running",))["ID"], "before")
     os.kill(agent.info.pid, signal.SIGKILL)
     time.sleep(0.5)
     assert processes_under(agent.home / "agent"), "the task must outlive the agent"

@@ -46,9 +46,10 @@ def test_ephemeral_disk_exceeded(agent):
 
 
 def test_alloc_stats_shape(agent):
-    agent.register("busy", "python3 -c 'x = bytearray(30_000_000); import time; time.sleep(30)'")
+    agent.register("busy", "python3 -c 'x = bytearray(30_000_000); print(\"ready\", flush=True); "
+                           "import time; time.sleep(30)'")
     alloc = agent.wait_alloc("busy", ("running",))
-    time.sleep(0.5)
+    agent.wait_output(alloc["ID"], "ready", timeout=30)  # it holds the memory now
     stats = agent.http.get(f"/v1/client/allocation/{alloc['ID']}/stats").json()
     assert set(stats) == {"ResourceUsage", "Tasks", "Timestamp"}
     memory = stats["Tasks"]["main"]["ResourceUsage"]["MemoryStats"]

@@ -28,6 +28,7 @@ def test_blocking_query_waits_for_a_change(agent):
 
 def test_event_stream(agent):
     lines = []
+    subscribed = threading.Event()
 
     def listen():
         with httpx.Client(base_url=agent.address, headers={"X-Nomad-Token": agent.token}) as client:
@@ -36,6 +37,7 @@ def test_event_stream(agent):
                 assert resp.headers["Content-Type"].startswith("application/json")
                 for line in resp.iter_lines():
                     lines.append(json.loads(line))
+                    subscribed.set()  # the first line, {}, comes once the subscription stands
                     events = [e for b in lines for e in b.get("Events", [])]
                     if any(e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete"
                            for e in events):
@@ -43,7 +45,7 @@ def test_event_stream(agent):
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    time.sleep(0.3)
+    assert subscribed.wait(10)
     agent.register("other", "true")
     agent.register("ev", "true")
     listener.join(timeout=10)

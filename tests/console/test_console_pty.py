@@ -64,9 +64,13 @@ def test_stty_size_follows_the_terminal(tapit):
     child.expect_exact("24 80")
     child.expect_exact(PROMPT)
     child.setwinsize(40, 132)  # the kernel sends tapit SIGWINCH
-    time.sleep(0.2)
-    child.sendline("stty size")
-    child.expect_exact("40 132")
+    for _ in range(20):  # tapit forwards the new size as soon as it handles the signal
+        child.sendline("stty size")
+        if child.expect_exact(["40 132", "24 80"]) == 0:
+            break
+        child.expect_exact(PROMPT)
+    else:
+        raise AssertionError("the remote terminal never got the new size")
     child.sendline("exit")
     assert finish(child) == 0
 
@@ -133,7 +137,8 @@ def test_the_job_ends_when_its_client_is_killed(tapit, nomad_api):
     child.close(force=True)
     while job(nomad_api, record["nomad_job_id"])["Status"] != "dead":
         # The keep-alive's deadline is whole seconds on the node's clock: allow one more.
-        assert time.monotonic() - killed < idle + 1 + 2, "the console outlived its client"
+        # Generous on top for a loaded machine; the point is that it ends without its client.
+        assert time.monotonic() - killed < idle + 1 + 10, "the console outlived its client"
         time.sleep(0.2)
     assert the_task(tapit)["status"] not in ("pending", "running")
     assert "before-kill" in tapit("show", "logs", f"task={record['id']}").stdout  # what it showed is kept
