@@ -100,8 +100,6 @@ def nomad_errors() -> Iterator[None]:
     """Nomad unreachable or refusing: one line naming the address, exit code 3."""
     try:
         yield
-    except NomadNotFound as exc:
-        raise RuntimeUnavailable(str(exc)) from None
     except NomadError as exc:
         raise RuntimeUnavailable(str(exc)) from None
 
