@@ -2,7 +2,9 @@
 and `tapit create task 'true' --wait` on a warm embedded agent.
 
 Run: .venv/bin/python bench/cli_bench.py [--runs N]
-It uses a throwaway TAPIT_HOME and stops the agent (and its tasks) at the end.
+It uses a throwaway TAPIT_HOME and stops the agent (and its tasks) at the end. The commands run
+with bytecode caching on, as on a user's machine (this workplace sets PYTHONDONTWRITEBYTECODE,
+which would make every run recompile tapit's own modules).
 """
 
 from __future__ import annotations
@@ -38,9 +40,7 @@ def fill_history(home: Path, count: int) -> None:
                    nomad_namespace="default", exit_code=0, logs_archived=True)
         for n in range(count)
     ]
-    history = History(home)
-    with history._table(write=True) as table:
-        table.insert_multiple(r.to_dict() for r in records)
+    History(home).add(*records)
 
 
 def main() -> None:
@@ -49,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     tapit = [sys.executable, "-m", "tapit"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NOMAD_")}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("NOMAD_") and k != "PYTHONDONTWRITEBYTECODE"}
         env["TAPIT_HOME"] = tmp
         os.environ["TAPIT_HOME"] = tmp
         try:

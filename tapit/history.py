@@ -74,9 +74,9 @@ class History:
         finally:
             db.close()
 
-    def add(self, record: TaskRecord) -> None:
+    def add(self, *records: TaskRecord) -> None:
         with self._table(write=True) as table:
-            table.insert(record.to_dict())
+            table.insert_multiple(record.to_dict() for record in records)
 
     def get(self, task_id: str) -> TaskRecord:
         with self._table(write=False) as table:

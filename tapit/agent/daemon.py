@@ -101,11 +101,12 @@ def status() -> AgentInfo | None:
 
 
 def ensure_running() -> AgentInfo:
-    from filelock import FileLock
-
     info = status()
     if info:
         return info
+    # Imported only to start the agent: filelock is slow to import, and every command pays for it.
+    from filelock import FileLock
+
     directory = agent_dir()
     with FileLock(str(directory / "agent.lock")):
         info = status()  # another process may have started it while we waited for the lock
