@@ -7,6 +7,7 @@ SSH or the agent's HTTP server.
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """\
@@ -55,6 +56,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: still one line for the user, the traceback kept for a report
+        if os.environ.get("TAPIT_DEBUG"):
+            raise
+        where = _save_traceback()
+        print(f"tapit: internal error: {type(exc).__name__}: {exc} (details in {where})", file=sys.stderr)
+        return 1
+
+
+def _save_traceback() -> str:
+    import traceback
+
+    try:
+        from tapit.paths import state_dir
+
+        path = state_dir() / "errors.log"
+        with open(path, "a") as log:
+            traceback.print_exc(file=log)
+        return str(path)
+    except OSError:
+        return "nowhere: the state directory is not writable; rerun with TAPIT_DEBUG=1"
 
 
 def dispatch(argv: list[str]) -> int:
@@ -122,8 +143,6 @@ def split_flags(words: list[str], accepted: dict[str, str], command: str) -> tup
 def take_ssh_option(argv: list[str]) -> list[str]:
     """Remove `--ssh TARGET` / `--ssh=TARGET` from anywhere in argv; it sets TAPIT_SSH for this run
     (and so for everything that reads the configuration, including the TUI)."""
-    import os
-
     from tapit.errors import UsageError
 
     rest: list[str] = []

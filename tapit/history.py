@@ -17,7 +17,7 @@ from typing import Iterator
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from tapit.errors import TaskNotFound
+from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TaskRecord
 
 LOCK_TIMEOUT_S = 30
@@ -34,7 +34,10 @@ class AtomicJSONStorage(Storage):
             text = self.path.read_text()
         except FileNotFoundError:
             return None
-        return json.loads(text) if text else None
+        try:
+            return json.loads(text) if text else None
+        except ValueError as exc:
+            raise TapitError(f"the history at {self.path} is damaged ({exc}); move it aside to start afresh") from None
 
     def write(self, data) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".history-")

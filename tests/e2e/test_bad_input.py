@@ -55,3 +55,25 @@ def test_bad_input_submits_and_records_nothing(tapit, nomad_api):
         tapit(*args)
     assert json.loads(tapit("list", "tasks", "--json").stdout) == []
     assert nomad_api.jobs.get_jobs() == []
+
+
+def test_a_damaged_history_is_named_in_one_line(tapit):
+    (tapit.home / "history.json").write_text("{not json")
+    result = tapit("list", "tasks")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"tapit: the history at {tapit.home / 'history.json'} is damaged")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_internal_error_is_one_line_and_the_traceback_is_kept(tapit_home, monkeypatch, capsys):
+    from tapit import cli
+
+    def broken(argv):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "dispatch", broken)  # stands in for any bug: no user input may cause one
+    monkeypatch.delenv("TAPIT_DEBUG", raising=False)
+    assert cli.main(["list", "tasks"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("tapit: internal error: ZeroDivisionError: a bug (details in ")
+    assert "Traceback" in (tapit_home / "errors.log").read_text()
