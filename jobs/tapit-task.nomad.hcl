@@ -128,6 +128,7 @@ job "tapit-task" {
         memory = var.memory_mb
       }
 
+      kill_signal  = "SIGTERM"
       kill_timeout = var.kill_timeout
 
       logs {

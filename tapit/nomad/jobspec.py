@@ -93,6 +93,9 @@ def build_job(
             "Driver": driver,
             "Config": task_config,
             "Resources": {"CPU": cpu_mhz(spec.cpu, config), "MemoryMB": memory_mb(spec.memory_gb)},
+            # SIGTERM on every driver (raw_exec would default to SIGINT, which a waiting
+            # `sh -c` ignores): what apps expect on a stop, then SIGKILL after KillTimeout.
+            "KillSignal": "SIGTERM",
             "KillTimeout": round(config.kill_timeout_s * NANOS_PER_SECOND),
             "LogConfig": {"MaxFiles": 10, "MaxFileSizeMB": 10},
         }],

@@ -148,3 +148,23 @@ def test_oom_kill_is_reported_with_the_limit(tapit):
     assert record["status"] == "failed"
     assert record["reason"] == "killed: out of memory (limit 103 MB)"
     assert result.returncode == record["exit_code"] != 0
+
+
+def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_rejoin(tapit):
+    import signal
+    import subprocess
+
+    process = tapit.popen("create", "task", "echo started; sleep 60", "--wait",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "started\n"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130
+    assert "keeps running" in err and "tapit show logs task=" in err and "Traceback" not in err
+    (record,) = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert record["status"] == "running"
+    assert tapit("stop", "task", f"task={record['id']}").returncode == 0

@@ -72,6 +72,7 @@ def hcl_to_api_job(variables: dict) -> dict:
             "Tasks": [{
                 "Name": task_name, "Driver": h.value(task["driver"]), "Config": h.block(task["config"][0]),
                 "Resources": {"CPU": resources["cpu"], "MemoryMB": resources["memory"]},
+                "KillSignal": h.value(task["kill_signal"]),
                 "KillTimeout": go_duration(h.value(task["kill_timeout"])),
                 "LogConfig": {"MaxFiles": logs["max_files"], "MaxFileSizeMB": logs["max_file_size"]},
             }],
