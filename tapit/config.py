@@ -131,6 +131,21 @@ def _read_file(path: Path) -> dict[str, Any]:
     return values
 
 
+# Defaults obey the same bounds as the parameters they stand in for.
+_PARAMETER_FOR = {"memory_gb": "memory", "cpu": "cpu", "max_hours": "max_hours",
+                  "ephemeral_storage_gb": "ephemeral_storage_gb", "console_max_hours": "max_hours"}
+
+
+def _check_range(path: Path, key: str, value: float) -> None:
+    if key not in _PARAMETER_FOR:
+        return
+    from tapit.params import NUMBER_RANGES  # params builds on this module: import when checking
+
+    _, low, high = NUMBER_RANGES[_PARAMETER_FOR[key]]
+    if not low <= value <= high:
+        raise UsageError(f"{path}: {key} = {value:g} is out of range ({low:g} to {high:g})")
+
+
 def _check_value(path: Path, key: str, value: Any) -> Any:
     spec = _FIELDS.get(key)
     if spec is None:
@@ -149,6 +164,7 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
     if "float" in kind or "int" in kind:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{path}: {key} must be a number greater than 0")
+        _check_range(path, key, value)
         return int(value) if kind == "int" else float(value)
     if not isinstance(value, str) or not value:
         raise UsageError(f"{path}: {key} must be a non-empty string")

@@ -15,6 +15,23 @@ JSON_FIELDS = (
 )
 
 
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control characters shown as escapes, never obeyed.
+
+    Commands and initiators come from anyone who can submit a Nomad job; printed raw, an
+    escape sequence in one could retitle the window or clear the screen.
+    """
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def one_line(text: str) -> str:
+    return printable(" ".join(text.split()))
+
+
+def _escape(ch: str) -> str:
+    return {"\n": "\\n", "\t": "\\t", "\x1b": "\\e"}.get(ch) or ascii(ch)[1:-1]
+
+
 def task_json(record: TaskRecord) -> dict:
     data = record.to_dict()
     return {key: data[key] for key in JSON_FIELDS}
@@ -64,7 +81,7 @@ def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None
     headers = ("ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES", "INITIATED BY", "COMMAND")
     rows = [
         (r.id, r.status, exit_text(r), age(r.created_at, now), duration(r, now), resources(r),
-         r.initiated_by, r.command.replace("\n", " "))
+         printable(r.initiated_by), one_line(r.command))
         for r in records
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -87,10 +104,10 @@ def task_details(record: TaskRecord, usage=None, now: datetime | None = None) ->
     fields = [
         ("Task", record.id),
         ("Kind", record.kind),
-        ("Status", record.status + (f" ({record.reason})" if record.reason else "")),
+        ("Status", record.status + (f" ({printable(record.reason)})" if record.reason else "")),
         ("Exit code", exit_text(record)),
-        ("Command", record.command),
-        ("Initiated by", record.initiated_by),
+        ("Command", printable(record.command)),
+        ("Initiated by", printable(record.initiated_by)),
         ("Image", record.image or "- (host process)"),
         ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, "
                       f"{record.ephemeral_storage_gb:g} GB disk"),
@@ -107,7 +124,7 @@ def task_details(record: TaskRecord, usage=None, now: datetime | None = None) ->
         fields.append(("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, "
                                     f"{usage.cpu_percent:.0f}% of a CPU"))
     if record.error:
-        fields.append(("Error", record.error))
+        fields.append(("Error", printable(record.error)))
     label = max(len(name) for name, _ in fields)
     return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
 

@@ -63,7 +63,7 @@ def parse_assignments(words: list[str], allowed: tuple[str, ...]) -> dict[str, s
 def build_spec(command: str, values: dict[str, str], config: AppConfig, default_initiator: str) -> TaskSpec:
     """Check each value and fill the rest from the app's defaults."""
     if not command.strip():
-        raise UsageError("the command is empty; give it in quotes, e.g. tapit create task 'rake db:migrate'")
+        raise UsageError("the command is empty; give it in quotes, e.g. 'rake db:migrate'")
     if "image" in values and "docker_tag" in values:
         raise UsageError("image and docker_tag cannot be combined: image=<ref> replaces the app image, "
                          "docker_tag=<tag> picks a tag of it")
@@ -75,8 +75,10 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
     if image is not None and not _IMAGE.fullmatch(image):
         raise UsageError(f"image={image!r} is not an image reference; use image=<ref>, e.g. image=ubuntu:24.04")
     initiated_by = values.get("initiated_by", default_initiator)
-    if not initiated_by.strip() or not initiated_by.isprintable():
+    if not initiated_by.strip():
         raise UsageError("initiated_by is empty; use initiated_by=<name>, e.g. initiated_by=alice")
+    if not initiated_by.isprintable():
+        raise UsageError("initiated_by holds a control character; use initiated_by=<name>, e.g. initiated_by=alice")
     return TaskSpec(
         command=command,
         memory_gb=numbers.get("memory", config.memory_gb),
@@ -92,7 +94,7 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
 def parse_number(key: str, text: str) -> float:
     form, low, high = NUMBER_RANGES[key]
     if not _DECIMAL.fullmatch(text.strip()):
-        raise UsageError(f"{key}={text!r} is not a number; use {form}")
+        raise UsageError(f"{key}={text!r} is not a plain decimal number; use {form}")
     value = float(text)
     if not math.isfinite(value) or value <= 0:
         raise UsageError(f"{key}={text} must be greater than 0; use {form}")

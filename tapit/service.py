@@ -36,6 +36,7 @@ DEADLINE_GRACE_S = 5.0
 # Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
 BLOCKING_WAIT_S = 10.0
 FOLLOW_RETRY_S = 0.5
+PLACEMENT_WAIT_S = 1.0
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 
@@ -144,6 +145,12 @@ class TaskService:
         for client in (self._client, *self._namespaced.values()):
             if client is not None:
                 client.close()
+
+    def reconnect(self) -> None:
+        """Forget the connection, so the next call resolves it afresh: the embedded agent may have
+        been restarted on another port (or needs starting again)."""
+        self.close()
+        self._connection, self._client, self._namespaced = None, None, {}
 
     # --- create -------------------------------------------------------------
 
@@ -340,7 +347,9 @@ class TaskService:
         index = 0
         while not cancel.is_set():
             with nomad_errors():
-                allocs, index = self.nomad.wait_job_allocations(record.nomad_job_id, index, BLOCKING_WAIT_S)
+                # Short waits: a failed placement changes only the evaluations, never the
+                # allocations this blocks on, so the evaluations are read between waits.
+                allocs, index = self.nomad.wait_job_allocations(record.nomad_job_id, index, PLACEMENT_WAIT_S)
                 if allocs:
                     return max(allocs, key=lambda a: a.get("CreateIndex", 0))
                 seen = observe([], self.nomad.job_evaluations(record.nomad_job_id))

@@ -18,7 +18,7 @@ from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
 from tapit.nomad.jobspec import TASK_NAME
-from tapit.output import age, duration
+from tapit.output import age, duration, printable
 from tapit.service import TaskService, exit_status
 
 STATS_EVERY_S = 1.0
@@ -167,8 +167,8 @@ class Details(VerticalScroll):
             ("Task", f"{record.id}  ({record.kind})"),
             ("Status", f"[b]{record.status}[/b]"),
             ("Exit", escape(why_it_ended(record))),
-            ("Command", escape(record.command)),
-            ("Initiated by", escape(record.initiated_by)),
+            ("Command", escape(printable(record.command))),
+            ("Initiated by", escape(printable(record.initiated_by))),
             ("Image", escape(record.image or "- (host process)") + (f"  tag {record.docker_tag}" if record.docker_tag else "")),
             ("Requested", f"{record.cpu:g} vCPU · {record.memory_gb:g} GB memory · {record.ephemeral_storage_gb:g} GB disk"),
             ("Max hours", "no limit" if record.max_hours is None else f"{record.max_hours:g}"

@@ -61,6 +61,7 @@ class LiveFeed:
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
                 self.on_state("offline", f"{exc}; retrying in {delay:g}s")
+                self.service.reconnect()  # an embedded agent comes back on a new port
                 self._stop.wait(delay)
                 continue
             failures = 0

@@ -31,14 +31,16 @@ HINTS = {
 PAIRED = {"image": "docker_tag", "docker_tag": "image"}
 
 
-def defaults(config: AppConfig, initiator: str) -> dict[str, str]:
+def defaults(config: AppConfig, initiator: str, console: bool = False) -> dict[str, str]:
     """What each field means when left empty, shown as its placeholder."""
+    # A console without max_hours still ends at console_max_hours.
+    max_hours = config.max_hours if config.max_hours is not None or not console else config.console_max_hours
     return {
         "memory": f"{config.memory_gb:g}",
         "cpu": f"{config.cpu:g}",
         "docker_tag": config.docker_tag if config.image_repository else "(none: host process)",
         "image": config.image_repository or "(none)",
-        "max_hours": "no limit" if config.max_hours is None else f"{config.max_hours:g}",
+        "max_hours": "no limit" if max_hours is None else f"{max_hours:g}",
         "initiated_by": initiator,
         "ephemeral_storage_gb": f"{config.ephemeral_storage_gb:g}",
     }
@@ -83,7 +85,7 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
         self.command = "sh" if console else ""
 
     def compose(self) -> ComposeResult:
-        placeholders = defaults(self.config, self.initiator)
+        placeholders = defaults(self.config, self.initiator, console=self.keys == CONSOLE_KEYS)
         with Vertical(id="form"):
             yield Static(f"[b]{self.title_text}[/b]  [$text-muted]enter starts it · esc cancels · "
                          "empty fields take the default shown[/]", id="form-title")

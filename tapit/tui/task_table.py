@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tapit.model import TaskRecord, parse_iso
-from tapit.output import age, duration
+from tapit.output import age, duration, one_line, printable
 
 # Quick filters: a name the user picks, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
@@ -109,8 +109,8 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
         "age": age(record.created_at, now),
         "duration": duration(record, now),
         "resources": f"{record.cpu:g}/{record.memory_gb:g}G",
-        "initiated_by": record.initiated_by,
-        "command": " ".join(record.command.split()),
+        "initiated_by": printable(record.initiated_by),
+        "command": one_line(record.command),
     }
 
 
@@ -312,7 +312,7 @@ class TaskTable(ScrollView, can_focus=True):
         for column, width in zip(COLUMNS, widths):
             label = column.label
             if column.key == self.sort_column:
-                label += " ▲" if self.sort_reverse else " ▼"
+                label += " ▼" if self.sort_reverse else " ▲"  # ▲: ascending (for age, youngest first)
             parts.append(fit(label, width))
         return (" " * GAP).join(parts)
 

@@ -9,14 +9,14 @@ BAD = [
     (["create", "task", ""], "the command is empty"),
     (["create", "task", "   "], "the command is empty"),
     (["create", "task", "true", "colour=red"], "unknown parameter 'colour'"),
-    (["create", "task", "true", "memory=abc"], "memory='abc' is not a number; use memory=<GB>"),
+    (["create", "task", "true", "memory=abc"], "memory='abc' is not a plain decimal number; use memory=<GB>"),
     (["create", "task", "true", "memory=-2"], "must be greater than 0"),
     (["create", "task", "true", "memory=0"], "must be greater than 0"),
     (["create", "task", "true", "memory=5000"], "out of range"),
     (["create", "task", "true", "cpu=-1"], "cpu=-1 must be greater than 0"),
-    (["create", "task", "true", "cpu=lots"], "is not a number; use cpu=<vCPUs>"),
+    (["create", "task", "true", "cpu=lots"], "is not a plain decimal number; use cpu=<vCPUs>"),
     (["create", "task", "true", "max_hours=0"], "max_hours=0 must be greater than 0"),
-    (["create", "task", "true", "max_hours=1h"], "is not a number; use max_hours=<hours>"),
+    (["create", "task", "true", "max_hours=1h"], "is not a plain decimal number; use max_hours=<hours>"),
     (["create", "task", "true", "ephemeral_storage_gb=x"], "use ephemeral_storage_gb=<GB>"),
     (["create", "task", "true", "image=ubuntu", "docker_tag=v1"], "cannot be combined"),
     (["create", "task", "true", "docker_tag=bad tag"], "not a valid tag"),
@@ -77,3 +77,10 @@ def test_an_internal_error_is_one_line_and_the_traceback_is_kept(tapit_home, mon
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("tapit: internal error: ZeroDivisionError: a bug (details in ")
     assert "Traceback" in (tapit_home / "errors.log").read_text()
+
+
+def test_the_tui_refuses_without_a_terminal(tapit):
+    result = tapit(input="")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("tapit: the full-screen interface needs a terminal; in scripts use the "
+                                     "commands in tapit --help (e.g. tapit list tasks --json)")

@@ -36,6 +36,8 @@ def test_bad_config_is_one_line_with_file_key_and_problem(tapit):
         'ssh = "bastion:99999"': f"tapit: {app_file}: ssh: 'bastion:99999' is not [user@]host[:port]",
         "image_from_job = 3": f"tapit: {app_file}: image_from_job must be a non-empty string",
         "memory_gb = -1": f"tapit: {app_file}: memory_gb must be a number greater than 0",
+        "memory_gb = 5000": f"tapit: {app_file}: memory_gb = 5000 is out of range (0.01 to 1024)",
+        "console_max_hours = 100000": f"tapit: {app_file}: console_max_hours = 100000 is out of range",
         "colour = 1": f"tapit: {app_file}: unknown key 'colour'",
         "memory_gb = ": f"tapit: {app_file}: Invalid value",
     }
