@@ -94,7 +94,7 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
 def parse_number(key: str, text: str) -> float:
     form, low, high = NUMBER_RANGES[key]
     if not _DECIMAL.fullmatch(text.strip()):
-        raise UsageError(f"{key}={text!r} is not a plain decimal number; use {form}")
+        raise UsageError(f"{key}={text!r} is not a decimal number; use {form}")
     value = float(text)
     if not math.isfinite(value) or value <= 0:
         raise UsageError(f"{key}={text} must be greater than 0; use {form}")

@@ -20,6 +20,8 @@ import termios
 
 from aiohttp import WSMsgType, web
 
+from .supervisor import default_signals
+
 READ_SIZE = 64 * 1024
 
 
@@ -90,6 +92,8 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
     loop = asyncio.get_running_loop()
 
     def prepare_child() -> None:  # runs in the child between fork and exec
+        default_signals()  # the agent's own dispositions (SIGPIPE, SIGXFSZ ignored) are not the task's
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         for path in procs:
             with open(path, "w") as f:
                 f.write(str(os.getpid()))

@@ -9,6 +9,7 @@ import logging
 import marshal
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ class TaskHandle:
         self.base = run_dir / f"{alloc_id}.{self.name}"
         self.status_path = self.file("status")
         self.sup_pid = 0
+        self.proc: subprocess.Popen | None = None  # only for a supervisor this agent process started
         self.pidfd = -1
         self.cgroup: TaskCgroup | None = None
         self.env: dict[str, str] = {}
@@ -188,18 +190,48 @@ class Runner:
     async def start(self, alloc: dict) -> None:
         group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
         alloc_dir = self.alloc_dir(alloc["ID"])
-        for sub in ("alloc/logs", "alloc/tmp", "alloc/data"):
-            (alloc_dir / sub).mkdir(parents=True, exist_ok=True)
-        self._arm_deadline(alloc, group)
         handles = self.handles.setdefault(alloc["ID"], {})
+        try:
+            for sub in ("alloc/logs", "alloc/tmp", "alloc/data"):
+                (alloc_dir / sub).mkdir(parents=True, exist_ok=True)
+            self._arm_deadline(alloc, group)
+        except Exception as exc:  # e.g. no room or no permission for the alloc dir
+            log.exception("setting up allocation %s failed", alloc["ID"])
+            for task in group["Tasks"]:
+                self._start_failed(alloc["ID"], TaskHandle(alloc["ID"], task, self.run_dir), exc)
+            return
         for task in group["Tasks"]:
-            self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
-            for sub in ("local", "secrets", "tmp", "private"):
-                (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
-            self._update(alloc["ID"], task["Name"], wire.task_event("Task Setup", Message="Building Task Directory"))
             handle = TaskHandle(alloc["ID"], task, self.run_dir)
-            handles[task["Name"]] = handle
-            await self._spawn(alloc, group, handle)
+            try:
+                self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
+                for sub in ("local", "secrets", "tmp", "private"):
+                    (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
+                self._update(alloc["ID"], task["Name"],
+                             wire.task_event("Task Setup", Message="Building Task Directory"))
+                handles[task["Name"]] = handle
+                await self._spawn(alloc, group, handle)
+            except Exception as exc:
+                log.exception("starting task %s of allocation %s failed", task["Name"], alloc["ID"])
+                self._start_failed(alloc["ID"], handle, exc)
+
+    def _start_failed(self, alloc_id: str, handle: TaskHandle, exc: Exception) -> None:
+        """Whatever went wrong on the way to a running task fails it, as a runDriver error does in
+        Nomad (Driver Failure, then Not Restarting): an allocation is never left pending."""
+        alloc = self.store.alloc(alloc_id)
+        if alloc is None or alloc["TaskStates"][handle.name]["State"] != "pending":
+            return  # it started (or ended) after all; its supervisor reports the rest
+        if handle.sup_pid:
+            handle.signal(signal.SIGUSR1)  # a supervisor we lost track of: it kills its task and exits
+        elif handle.cgroup is not None:
+            for path in handle.cgroup.dirs.values():  # no supervisor will remove them
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+        try:
+            self._fail_start(handle, str(exc) or type(exc).__name__)
+        except Exception:
+            log.exception("recording the failure of task %s of allocation %s failed", handle.name, alloc_id)
 
     async def _spawn(self, alloc: dict, group: dict, handle: TaskHandle) -> None:
         task = handle.task
@@ -210,7 +242,7 @@ class Runner:
         if not isinstance(command, str) or not command:
             error = '1 error occurred:\n\t* missing required field "command"\n\n'
             return self._update(handle.alloc_id, handle.name,
-                                wire.task_event("Failed Validation", ValidationError=error, Message=error),
+                                wire.task_event("Failed Validation", ValidationError=error),
                                 *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
                                 FinishedAt=wire.now_ns())
         alloc_dir = self.alloc_dir(alloc["ID"])
@@ -249,16 +281,19 @@ class Runner:
         self._save_handle(handle)
         self.store.flush()
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        # posix_spawn rather than asyncio's subprocess: no child watcher thread per task, and the
-        # supervisor gets its own session so that it outlives the agent.
-        handle.sup_pid = os.posix_spawn(
-            sys.executable, [sys.executable, "-I", "-S", SUPERVISOR, str(spec_path)], os.environ,
-            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                          (os.POSIX_SPAWN_DUP2, write_fd, 1),
-                          (os.POSIX_SPAWN_OPEN, 2, str(handle.file("log")),
-                           os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)],
-            setsid=True)
-        os.close(write_fd)
+        log_fd = os.open(handle.file("log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        # A plain (v)fork+exec rather than asyncio's subprocess: no child watcher thread per task,
+        # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
+        # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
+        # inherit, and Python cannot set those back to SIG_DFL.
+        try:
+            handle.proc = subprocess.Popen([sys.executable, "-I", "-S", SUPERVISOR, str(spec_path)],
+                                           stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log_fd,
+                                           start_new_session=True)
+        finally:
+            os.close(write_fd)
+            os.close(log_fd)
+        handle.sup_pid = handle.proc.pid
         self._watch(handle)
         line = await read_line(read_fd)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
@@ -307,7 +342,9 @@ class Runner:
     # --- exits ---------------------------------------------------------------------------
 
     def _supervisor_exited(self, handle: TaskHandle) -> None:
-        if handle.pidfd >= 0:
+        if handle.proc is not None:
+            handle.proc.poll()  # reap it through its Popen, which then knows it is gone
+        elif handle.pidfd >= 0:
             try:
                 os.waitid(os.P_PIDFD, handle.pidfd, os.WEXITED | os.WNOHANG)
             except ChildProcessError:

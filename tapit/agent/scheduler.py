@@ -48,8 +48,9 @@ class Scheduler:
         store = self.store
         bucket = store.bucket(namespace, job_id)
         if bucket is None or bucket.job is None:
+            # Job.Deregister returns nil with an empty reply: every index is 0, X-Nomad-Index too.
             return {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "VolumeEvalID": "",
-                    "VolumeEvalIndex": 0}, store.query_index(("jobs",))
+                    "VolumeEvalIndex": 0}, 0
         job = bucket.job
         with store.txn("JobDeregistered") as tx:
             if purge:
@@ -58,7 +59,8 @@ class Scheduler:
                 job["Stop"] = True
                 job["JobModifyIndex"] = tx.index
                 tx.put_job(job)
-            ev = wire.evaluation(job, "job-deregister", "pending", tx.index)
+            # nomad/job_endpoint.go Deregister hard-codes the type of this eval.
+            ev = wire.evaluation(job, "job-deregister", "pending", tx.index, Type="service")
             tx.put_eval(ev)
         index = store.index
         self._stop_allocs(job)

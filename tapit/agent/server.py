@@ -51,13 +51,31 @@ def parse_duration(text: str) -> float:
 
 
 def query_bool(request: web.Request, name: str, default: bool, code: int = 400, prefix: str = "") -> bool:
-    value = request.query.get(name)
-    if value is None:
+    """A bool query parameter as Nomad's handlers read it: absent or empty means the default
+    (url.Values.Get returns "" for both); an invalid value is an error with the handler's own
+    wording and status (query_bool_lax where the handler drops the error)."""
+    value = request.query.get(name, "")
+    if not value:
         return default
     try:
         return parse_bool(value)
     except ValueError as exc:
         raise HTTPError(code, f"{prefix}{exc}") from exc
+
+
+def query_bool_lax(request: web.Request, name: str) -> bool:
+    """`v, _ := strconv.ParseBool(q.Get(name))`: anything that is not a Go bool is false."""
+    try:
+        return parse_bool(request.query.get(name, ""))
+    except ValueError:
+        return False
+
+
+def parse_bool_param(request: web.Request, name: str, default: bool) -> bool:
+    """http.go parseBool: an uncoded error, so a 500."""
+    value = request.query.get(name, "")
+    return query_bool(request, name, default, code=500,
+                      prefix=f"Failed to parse value of {json.dumps(name)} ({value}) as a bool: ")
 
 
 def encode(request: web.Request, body, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -221,7 +239,7 @@ class Agent:
         if request.method != "GET":
             raise HTTPError(405, "Invalid method")
         headers = await self.blocking(request, ("jobs", "job_summary"))
-        with_meta = query_bool(request, "meta", False)
+        with_meta = parse_bool_param(request, "meta", False)
         prefix = request.query.get("prefix", "")
         jobs = [j for j in self.store.jobs() if self._in_namespace(request, j) and j["ID"].startswith(prefix)]
         jobs = self._filter(request, sorted(jobs, key=lambda j: (j["Namespace"], j["ID"])))
@@ -291,8 +309,13 @@ class Agent:
         return encode(request, job, headers=headers)
 
     async def deregister(self, request: web.Request, job_id: str) -> web.Response:
-        purge = query_bool(request, "purge", False, code=500)
-        query_bool(request, "global", False, code=500)
+        # job_endpoint.go jobDelete parses these itself, with the same wording as parseBool, uncoded
+        # (500); its no_shutdown_delay message really has the stray q of its %qq verb.
+        purge = parse_bool_param(request, "purge", False)
+        parse_bool_param(request, "global", False)
+        value = request.query.get("no_shutdown_delay", "")
+        query_bool(request, "no_shutdown_delay", False, code=500,
+                   prefix=f'Failed to parse value of "no_shutdown_delay"q ({value}) as a bool: ')
         reply, index = self.scheduler.deregister(self.namespace(request), job_id, purge)
         reply.update(Index=index, LastContact=0, KnownLeader=False, NextToken="")
         return encode(request, reply, headers={"X-Nomad-Index": str(index)})
@@ -302,7 +325,7 @@ class Agent:
         bucket = self.store.bucket(self.namespace(request), job_id)
         allocs = []
         if bucket:
-            show_all = query_bool(request, "all", False)
+            show_all = query_bool_lax(request, "all")
             allocs = list(bucket.allocs.values()) if show_all or bucket.job is None else \
                 self.store.current_allocs(bucket)
         allocs.sort(key=lambda a: a["CreateIndex"], reverse=True)
@@ -312,7 +335,7 @@ class Agent:
         headers = await self.blocking(request, ("evals",))
         bucket = self.store.bucket(self.namespace(request), job_id)
         evals = sorted(bucket.evals.values(), key=lambda e: e["CreateIndex"], reverse=True) if bucket else []
-        return encode(request, evals, headers=headers)
+        return encode(request, [wire.omit_empty(e) for e in evals], headers=headers)
 
     async def job_summary(self, request: web.Request, job_id: str) -> web.Response:
         headers = await self.blocking(request, ("job_summary",))
@@ -326,8 +349,8 @@ class Agent:
     async def allocations(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("allocs",))
         prefix = request.query.get("prefix", "")
-        resources = query_bool(request, "resources", False)
-        task_states = query_bool(request, "task_states", True)
+        resources = parse_bool_param(request, "resources", False)
+        task_states = parse_bool_param(request, "task_states", True)
         allocs = [a for a in self.store.allocs() if self._in_namespace(request, a) and a["ID"].startswith(prefix)]
         allocs = self._filter(request, sorted(allocs, key=lambda a: a["ID"], reverse=request.query.get("reverse") == "true"))
         return encode(request, [wire.alloc_stub(a, resources, task_states) for a in allocs], headers=headers)
@@ -340,7 +363,7 @@ class Agent:
 
     async def allocation(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("allocs",))
-        return encode(request, self._alloc(request.match_info["alloc_id"]), headers=headers)
+        return encode(request, wire.omit_empty(self._alloc(request.match_info["alloc_id"])), headers=headers)
 
     async def evaluations(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("evals",))
@@ -349,7 +372,7 @@ class Agent:
                  and e["ID"].startswith(q.get("prefix", "")) and (not q.get("job") or e["JobID"] == q["job"])
                  and (not q.get("status") or e["Status"] == q["status"])]
         evals = self._filter(request, sorted(evals, key=lambda e: e["ID"]))
-        return encode(request, evals, headers=headers)
+        return encode(request, [wire.omit_empty(e) for e in evals], headers=headers)
 
     async def evaluation(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("evals",))
@@ -363,7 +386,7 @@ class Agent:
                          "CreateIndex", "ModifyIndex", "CreateTime", "ModifyTime")
             related = [{k: e[k] for k in stub_keys} for e in bucket.evals.values() if e["ID"] != ev["ID"]]
             ev = {**ev, "RelatedEvals": related}
-        return encode(request, ev, headers=headers)
+        return encode(request, wire.omit_empty(ev), headers=headers)
 
     async def evaluation_allocs(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("allocs",))
@@ -406,7 +429,7 @@ class Agent:
         if not alloc_dir.exists():
             raise HTTPError(404, f"state for allocation {alloc_id} not found on client")
         state = self._task(alloc, task)
-        if state["StartedAt"] == wire.ZERO_TIME and state["State"] == "pending":
+        if state["StartedAt"] == wire.ZERO_TIME:  # client/fs_endpoint.go: taskState.StartedAt.IsZero()
             raise HTTPError(404, f'task "{task}" not started yet. No logs available')
         try:
             return await logstream.stream(request, alloc_dir, task, log_type, follow, offset, origin, plain)
@@ -418,10 +441,11 @@ class Agent:
         alloc = self.store.alloc(alloc_id)
         if alloc is None:
             raise HTTPError(404, f'Unknown allocation "{alloc_id}"')
-        handles = self.runner.handles.get(alloc_id)
-        if not handles:
-            raise HTTPError(500, f"allocation {alloc_id} is not running on this client")
-        return encode(request, self.stats.alloc_usage(handles))
+        # client/alloc_endpoint.go Stats -> allocRunner.LatestAllocStats: an alloc the client still
+        # has answers, running or not; tasks that are not running contribute their last sample.
+        running = {name: handle for name, handle in self.runner.handles.get(alloc_id, {}).items()
+                   if alloc["TaskStates"][name]["State"] == "running"}
+        return encode(request, self.stats.alloc_usage(alloc, running, request.query.get("task", "")))
 
     async def exec(self, request: web.Request) -> web.WebSocketResponse:
         """In Nomad >= 2.0.3 the upgrade comes first; every later error is a close frame."""
@@ -443,7 +467,8 @@ class Agent:
         q = request.query
         header_token = self._token(request)
         token = header_token
-        if query_bool(request, "ws_handshake", False):
+        # websockets.go readWsHandshake: a bad value is an uncoded error, sent with toWsCode(400).
+        if query_bool(request, "ws_handshake", False, prefix="ws_handshake value is not a boolean: "):
             msg = await ws.receive_json()
             if msg.get("version") != 1:
                 raise HTTPError(400, f"unexpected handshake value: {msg.get('version')}")
@@ -451,13 +476,14 @@ class Agent:
                 raise HTTPError(400, "handshake auth token mismatched auth header token")
             token = header_token or msg.get("auth_token", "")
         self._check_token(token)
-        tty = query_bool(request, "tty", False)
+        # alloc_endpoint.go allocExec: the command first, then tty (uncoded, so 500).
         try:
             argv = json.loads(q.get("command", ""))
             if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
                 raise ValueError("json: cannot unmarshal into Go value of type []string")
         except ValueError as exc:
             raise HTTPError(500, f"failed to marshal command into json: {exc}") from exc
+        tty = query_bool(request, "tty", False, code=500, prefix="tty value is not a boolean: ")
         if not argv:
             raise HTTPError(400, "command is not present")
         task = q.get("task", "")
@@ -500,7 +526,7 @@ class Agent:
                 except TimeoutError:
                     await resp.write(b"{}\n")
                     continue
-                await resp.write(json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+                await resp.write(batch)
         except ConnectionResetError:
             pass
         finally:

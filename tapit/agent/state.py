@@ -172,23 +172,35 @@ class Store:
         tx = Txn(self, event_type)
         yield tx
         self.index = tx.index
-        for table in tx.tables:
-            self.table_index[table] = tx.index
         for bucket in tx.buckets:
             if bucket.job is not None:
-                bucket.job["Status"] = self.job_status(bucket)
+                self._set_job_status(tx, bucket)
             if "job_summary" in tx.tables:
                 bucket.summary_index = tx.index
-        for event in tx.events:
-            event["Type"] = tx.event_type
+        for table in tx.tables:
+            self.table_index[table] = tx.index
         if tx.events:
-            self.broker.publish(tx.index, tx.events)
+            self.broker.publish(tx.index, tx.event_type, tx.events)
         self._dirty |= tx.buckets
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _set_job_status(self, tx: Txn, bucket: Bucket) -> None:
+        """The state store's setJobStatus: a status change is a write of the job in the same
+        transaction (new ModifyIndex, jobs table index) and so, like any job write, a Job event
+        of the transaction's type (eventsFromChanges)."""
+        job = bucket.job
+        status = self.job_status(bucket)
+        if status == job["Status"]:
+            return
+        job["Status"] = status
+        job["ModifyIndex"] = tx.index
+        tx.tables.add("jobs")
+        if not any(e["Topic"] == "Job" and e["Payload"].get("Job") is job for e in tx.events):
+            tx.events.append(ev_mod.job_event(job))
 
     # --- reads ---------------------------------------------------------------------------
 

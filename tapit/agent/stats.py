@@ -52,6 +52,7 @@ class StatsTracker:
     def __init__(self, mhz_per_core: int):
         self.mhz_per_core = mhz_per_core
         self.previous: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+        self.latest: dict[tuple[str, str], dict] = {}
 
     def task_usage(self, handle: TaskHandle) -> dict:
         now = wire.now_ns()
@@ -78,14 +79,37 @@ class StatsTracker:
         }
         return {"ResourceUsage": usage, "Timestamp": now, "Pids": None}
 
-    def alloc_usage(self, handles: dict[str, TaskHandle]) -> dict:
-        tasks = {name: self.task_usage(h) for name, h in handles.items()}
+    def alloc_usage(self, alloc: dict, running: dict[str, TaskHandle], task_filter: str = "") -> dict:
+        """allocRunner.LatestAllocStats: every task's latest sample (sampled now when it runs, the
+        last one taken while it ran otherwise), and the sum over the running ones only."""
         memory_keys = ("RSS", "Cache", "Swap", "MappedFile", "Usage", "MaxUsage", "KernelUsage", "KernelMaxUsage")
         cpu_keys = ("SystemMode", "UserMode", "TotalTicks", "ThrottledPeriods", "ThrottledTime", "Percent")
-        first = next(iter(tasks.values()), None)
-        memory = {k: sum(t["ResourceUsage"]["MemoryStats"][k] for t in tasks.values()) for k in memory_keys}
-        cpu = {k: sum(t["ResourceUsage"]["CpuStats"][k] for t in tasks.values()) for k in cpu_keys}
-        memory["Measured"] = first["ResourceUsage"]["MemoryStats"]["Measured"] if first else None
-        cpu["Measured"] = first["ResourceUsage"]["CpuStats"]["Measured"] if first else None
-        return {"ResourceUsage": {"MemoryStats": memory, "CpuStats": cpu, "DeviceStats": None}, "Tasks": tasks,
-                "Timestamp": wire.now_ns()}
+        # &MemoryStats{}, &CpuStats{} and an empty DeviceStats slice, before anything is added.
+        memory: dict = dict.fromkeys(memory_keys, 0) | {"Measured": None}
+        cpu: dict = dict.fromkeys(cpu_keys, 0) | {"Measured": None}
+        tasks, timestamp = {}, 0
+        for name in alloc["TaskStates"]:
+            if task_filter and task_filter != name:
+                continue
+            key = (alloc["ID"], name)
+            if name in running:
+                usage = self.latest[key] = self.task_usage(running[name])
+                for k in memory_keys:
+                    memory[k] += usage["ResourceUsage"]["MemoryStats"][k]
+                for k in cpu_keys:
+                    cpu[k] += usage["ResourceUsage"]["CpuStats"][k]
+                memory["Measured"] = _join(memory["Measured"], usage["ResourceUsage"]["MemoryStats"]["Measured"])
+                cpu["Measured"] = _join(cpu["Measured"], usage["ResourceUsage"]["CpuStats"]["Measured"])
+                timestamp = max(timestamp, usage["Timestamp"])
+            elif key in self.latest:
+                usage = self.latest[key]
+            else:
+                continue  # never sampled while it ran
+            tasks[name] = usage
+        return {"ResourceUsage": {"MemoryStats": memory, "CpuStats": cpu, "DeviceStats": []}, "Tasks": tasks,
+                "Timestamp": timestamp}
+
+
+def _join(have: list[str] | None, more: list[str]) -> list[str]:
+    """client/structs joinStringSet."""
+    return list(dict.fromkeys([*(have or ()), *more]))

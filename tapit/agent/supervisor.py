@@ -29,6 +29,15 @@ def now_ns():
     return time.time_ns()
 
 
+def default_signals():
+    """Every signal back to SIG_DFL, in a child between fork and exec: an ignored signal stays
+    ignored across exec, and Python ignores SIGPIPE and SIGXFSZ, we SIGHUP and SIGINT.  Tasks start
+    with the dispositions a Nomad task gets (the executor is a Go program: all default)."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+
+
 def proc_start(pid):
     """Process start time in clock ticks: with the pid, it identifies a process across reuse."""
     with open(f"/proc/{pid}/stat", "rb") as f:
@@ -103,8 +112,7 @@ class Supervisor:
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)
                 os.chdir(spec["cwd"])
-                for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1):
-                    signal.signal(sig, signal.SIG_DFL)
+                default_signals()
                 signal.pthread_sigmask(signal.SIG_SETMASK, [])
                 os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
             except BaseException as exc:  # report any failure before exec to the supervisor

@@ -61,7 +61,7 @@ async def test_the_form_refuses_bad_values_without_starting_anything(tapit_home)
         await until_live(pilot, app)
         await pilot.press("n", *"echo never", "tab", *"lots", "enter")
         hint = app.screen.query_one("#hint-memory")
-        assert "memory='lots' is not a plain decimal number" in str(hint.render())
+        assert "memory='lots' is not a decimal number" in str(hint.render())
         await pilot.press("escape")
         assert app.service.history.all() == []
 

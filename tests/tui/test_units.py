@@ -67,7 +67,7 @@ def test_form_errors_name_the_field_with_the_cli_words():
     config = AppConfig()
     spec, errors = check("echo hi", {"memory": "lots", "cpu": "1"}, config, "me")
     assert spec is None and set(errors) == {"memory"}
-    assert "memory='lots' is not a plain decimal number" in errors["memory"]
+    assert "memory='lots' is not a decimal number" in errors["memory"]
     spec, errors = check("echo hi", {"image": "alpine", "docker_tag": "v1"}, config, "me")
     assert set(errors) == {"image", "docker_tag"}
     spec, errors = check("", {}, config, "me")

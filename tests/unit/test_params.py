@@ -44,16 +44,16 @@ def test_consoles_do_not_take_initiated_by():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"memory": "abc"}, "memory='abc' is not a plain decimal number; use memory=<GB>"),
-    ({"memory": "1e3"}, "is not a plain decimal number"),
-    ({"memory": "nan"}, "is not a plain decimal number"),
+    ({"memory": "abc"}, "memory='abc' is not a decimal number; use memory=<GB>"),
+    ({"memory": "1e3"}, "is not a decimal number"),
+    ({"memory": "nan"}, "is not a decimal number"),
     ({"memory": "0.001"}, "out of range"),
     ({"memory": "2048"}, "out of range"),
     ({"cpu": "-1"}, "cpu=-1 must be greater than 0"),
     ({"cpu": "0"}, "must be greater than 0"),
     ({"max_hours": "0"}, "max_hours=0 must be greater than 0"),
-    ({"max_hours": ""}, "is not a plain decimal number"),
-    ({"ephemeral_storage_gb": "1_0"}, "is not a plain decimal number"),
+    ({"max_hours": ""}, "is not a decimal number"),
+    ({"ephemeral_storage_gb": "1_0"}, "is not a decimal number"),
     ({"docker_tag": "has space"}, "not a valid tag"),
     ({"docker_tag": ""}, "not a valid tag"),
     ({"image": ""}, "not an image reference"),
