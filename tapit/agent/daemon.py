@@ -114,9 +114,7 @@ def ensure_running() -> AgentInfo:
             return info
         (directory / "agent.json").unlink(missing_ok=True)
         log_path = directory / "agent.log"
-        # A cluster token in this shell is none of the agent's business (and its environment
-        # outlives this command).
-        env = {k: v for k, v in os.environ.items() if k != "NOMAD_TOKEN"}
+        env = agent_environment(os.environ)
         with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
             proc = subprocess.Popen([sys.executable, "-m", "tapit.agent.daemon"], stdin=null, stdout=log,
                                     stderr=log, start_new_session=True, close_fds=True, env=env)
@@ -132,6 +130,17 @@ def ensure_running() -> AgentInfo:
             proc.kill()
             proc.wait()
         raise AgentStartError(f"the embedded agent did not start: {_last_line(log_path)}")
+
+
+# What the background agent keeps of the environment of whichever shell happened to start it:
+# tasks inherit the agent's environment (as under Nomad's raw_exec), so they should not depend on
+# that shell's prompt, virtualenv or secrets — a cluster's NOMAD_TOKEN least of all.
+_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
+
+
+def agent_environment(environ) -> dict[str, str]:
+    return {k: v for k, v in environ.items()
+            if k in _KEPT_VARIABLES or k.startswith(("LC_", "TAPIT_"))}
 
 
 def _last_line(path: Path) -> str:

@@ -168,3 +168,11 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_rejoin(tap
     (record,) = json.loads(tapit("list", "tasks", "--json").stdout)
     assert record["status"] == "running"
     assert tapit("stop", "task", f"task={record['id']}").returncode == 0
+
+
+def test_tasks_do_not_inherit_the_starting_shells_environment(tapit):
+    tapit.env.update(PS1="(venv) $ ", SECRET_OF_THE_SHELL="x", LC_ALL="C.UTF-8")
+    result = tapit("create", "task", "env", "--wait")
+    assert "SECRET_OF_THE_SHELL" not in result.stdout and "PS1" not in result.stdout
+    assert "LC_ALL=C.UTF-8" in result.stdout and "PATH=" in result.stdout
+    assert "NOMAD_ALLOC_ID=" in result.stdout  # Nomad's own task variables are there
