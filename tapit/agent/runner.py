@@ -220,8 +220,9 @@ class Runner:
         alloc = self.store.alloc(alloc_id)
         if alloc is None or alloc["TaskStates"][handle.name]["State"] != "pending":
             return  # it started (or ended) after all; its supervisor reports the rest
-        if handle.sup_pid:
-            handle.signal(signal.SIGUSR1)  # a supervisor we lost track of: it kills its task and exits
+        if handle.proc is not None:
+            # A supervisor we lost track of: it kills its task and exits (reaped by subprocess).
+            handle.proc.send_signal(signal.SIGUSR1)
         elif handle.cgroup is not None:
             for path in handle.cgroup.dirs.values():  # no supervisor will remove them
                 try:

@@ -82,8 +82,75 @@ def test_register_read_list_and_purge(agent):
     # Purging removes the job row only; its allocation and evaluations stay readable.
     assert n.allocation.get_allocation(alloc["ID"])["ID"] == alloc["ID"]
     assert n.evaluation.get_evaluation(alloc["EvalID"])["ID"] == alloc["EvalID"]
-    # Deleting an unknown job is not an error.
-    assert n.job.deregister_job("never-was")["EvalID"] == ""
+    # Deleting an unknown job is not an error: an empty reply, every index 0 (X-Nomad-Index too).
+    resp = agent.http.delete("/v1/job/never-was")
+    assert resp.status_code == 200 and resp.headers["X-Nomad-Index"] == "0"
+    assert {k: resp.json()[k] for k in ("EvalID", "EvalCreateIndex", "JobModifyIndex", "Index")} == {
+        "EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Index": 0}
+
+
+# Allocation and Evaluation carry `_struct bool codec:",omitempty"`: go-msgpack leaves out every
+# empty top-level field (nomad/structs/alloc.go, eval.go; go-msgpack codec/helper.go isEmptyValue).
+EMPTY_ALLOC_FIELDS = {"Resources", "SharedResources", "TaskResources", "DesiredDescription", "DesiredTransition",
+                      "AllocStates", "PreviousAllocation", "NextAllocation", "DeploymentID", "DeploymentStatus",
+                      "RescheduleTracker", "NetworkStatus", "FollowupEvalID", "PreemptedAllocations",
+                      "PreemptedByAllocation", "SigningKeyID"}
+EMPTY_EVAL_FIELDS = {"NodeID", "NodeModifyIndex", "DeploymentID", "StatusDescription", "Wait", "WaitUntil",
+                     "NextEval", "PreviousEval", "BlockedEval", "RelatedEvals", "FailedTGAllocs", "PlanAnnotations",
+                     "ClassEligibility", "QuotaLimitReached", "MissingNonNodeResources", "EscapedComputedClass",
+                     "AnnotatePlan"}
+
+
+def test_full_allocations_and_evaluations_omit_empty_fields(agent):
+    agent.register("sparse", "true")
+    alloc = agent.wait_alloc("sparse", ("complete",))
+    assert not EMPTY_ALLOC_FIELDS & set(alloc)
+    assert {"ID", "EvalID", "Job", "TaskStates", "Metrics", "AllocatedResources", "DesiredStatus",
+            "ClientStatus", "CreateIndex", "AllocModifyIndex", "CreateTime"} <= set(alloc)
+    # Only the top level: the nested Job, AllocMetric and TaskEvent structs keep their zero fields.
+    assert alloc["Job"]["Constraints"] is None and alloc["Job"]["ParentID"] == ""
+    assert "ClassFiltered" in alloc["Metrics"] and alloc["Metrics"]["ClassFiltered"] is None
+    assert alloc["TaskStates"]["main"]["Events"][0]["Signal"] == 0
+    # List stubs have no such tag.
+    stub = agent.nomad.job.get_allocations("sparse")[0]
+    assert stub["DeploymentStatus"] is None and stub["FollowupEvalID"] == "" and "DesiredTransition" in stub
+
+    ev = agent.http.get(f"/v1/evaluation/{alloc['EvalID']}").json()
+    assert not EMPTY_EVAL_FIELDS & set(ev)
+    assert ev["QueuedAllocations"] == {"main": 0} and ev["Status"] == "complete" and ev["SnapshotIndex"] > 0
+    listed = agent.http.get("/v1/job/sparse/evaluations").json()
+    assert [e["ID"] for e in listed] == [ev["ID"]] and not EMPTY_EVAL_FIELDS & set(listed[0])
+    listed = agent.http.get("/v1/evaluations", params={"job": "sparse"}).json()
+    assert [e["ID"] for e in listed] == [ev["ID"]] and not EMPTY_EVAL_FIELDS & set(listed[0])
+
+
+def test_bool_query_params_as_each_handler_parses_them(agent):
+    agent.register("bools", "true")
+    agent.wait_alloc("bools", ("complete",))
+    # http.go parseBool: an uncoded error (500); an empty value is no value.
+    resp = agent.http.get("/v1/jobs", params={"meta": "maybe"})
+    assert (resp.status_code, resp.text) == (
+        500, 'Failed to parse value of "meta" (maybe) as a bool: strconv.ParseBool: parsing "maybe": invalid syntax')
+    assert agent.http.get("/v1/jobs", params={"meta": ""}).json()[0]["ID"] == "bools"
+    for name in ("resources", "task_states"):
+        resp = agent.http.get("/v1/allocations", params={name: "x"})
+        assert (resp.status_code, resp.text) == (
+            500, f'Failed to parse value of "{name}" (x) as a bool: strconv.ParseBool: parsing "x": invalid syntax')
+    # jobAllocations ignores the error: anything else is false.
+    resp = agent.http.get("/v1/job/bools/allocations", params={"all": "bogus"})
+    assert resp.status_code == 200 and len(resp.json()) == 1
+    # jobDelete parses its own, with parseBool's words (and a stray q for no_shutdown_delay).
+    resp = agent.http.delete("/v1/job/bools", params={"purge": "nope"})
+    assert (resp.status_code, resp.text) == (
+        500, 'Failed to parse value of "purge" (nope) as a bool: strconv.ParseBool: parsing "nope": invalid syntax')
+    resp = agent.http.delete("/v1/job/bools", params={"global": "2"})
+    assert (resp.status_code, resp.text) == (
+        500, 'Failed to parse value of "global" (2) as a bool: strconv.ParseBool: parsing "2": invalid syntax')
+    resp = agent.http.delete("/v1/job/bools", params={"no_shutdown_delay": "y"})
+    assert (resp.status_code, resp.text) == (
+        500, 'Failed to parse value of "no_shutdown_delay"q (y) as a bool: strconv.ParseBool: parsing "y": '
+             'invalid syntax')
+    assert agent.nomad.job.get_job("bools")["Stop"] is False
 
 
 def test_not_found_and_acl_errors(agent):
@@ -145,12 +212,23 @@ def test_list_filters_and_namespaces(agent):
     assert agent.http.delete("/v1/job/f-one", params={"purge": "nope"}).status_code == 500
 
 
+def test_deregister_eval_is_a_service_eval(agent):
+    agent.register("dereg", "sleep 30")
+    agent.wait_alloc("dereg", ("running",))
+    eval_id = agent.nomad.job.deregister_job("dereg")["EvalID"]
+    ev = agent.nomad.evaluation.get_evaluation(eval_id)
+    # nomad/job_endpoint.go Deregister hard-codes structs.JobTypeService, even for a batch job.
+    assert (ev["TriggeredBy"], ev["Type"]) == ("job-deregister", "service")
+    assert agent.nomad.job.get_job("dereg")["Type"] == "batch"
+
+
 def test_placement_failures_block(agent):
     agent.register("needs-docker", "true", driver="docker")
     ev = agent.nomad.job.get_evaluations("needs-docker")
     register = next(e for e in ev if e["TriggeredBy"] == "job-register")
     metric = register["FailedTGAllocs"]["main"]
     assert metric["ConstraintFiltered"] == {"missing drivers": 1} and metric["NodesFiltered"] == 1
+    assert metric["ClassExhausted"] is None and metric["CoalescedFailures"] == 0  # AllocMetric: not omitempty
     blocked = agent.nomad.evaluation.get_evaluation(register["BlockedEval"])
     assert (blocked["Status"], blocked["TriggeredBy"], blocked["StatusDescription"]) == (
         "blocked", "queued-allocs", "created to place remaining allocations")

@@ -58,3 +58,28 @@ def test_alloc_stats_shape(agent):
     cpu = stats["ResourceUsage"]["CpuStats"]
     assert set(cpu) >= {"SystemMode", "UserMode", "TotalTicks", "ThrottledPeriods", "ThrottledTime", "Percent",
                         "Measured"}
+
+
+def test_stats_of_a_finished_allocation(agent):
+    """client/alloc_endpoint.go Stats on an alloc the client still has: LatestAllocStats answers,
+    with each task's last sample and nothing running to sum up."""
+    agent.register("brief", "echo ready; sleep 1")
+    alloc = agent.wait_alloc("brief", ("running",))
+    agent.wait_output(alloc["ID"], "ready")
+    url = f"/v1/client/allocation/{alloc['ID']}/stats"
+    sample = agent.http.get(url).json()["Tasks"]["main"]
+    agent.wait_alloc("brief", ("complete",))
+    resp = agent.http.get(url)
+    assert resp.status_code == 200
+    stats = resp.json()
+    assert stats["Timestamp"] == 0 and stats["Tasks"] == {"main": sample}
+    assert stats["ResourceUsage"]["MemoryStats"] == {
+        "RSS": 0, "Cache": 0, "Swap": 0, "MappedFile": 0, "Usage": 0, "MaxUsage": 0, "KernelUsage": 0,
+        "KernelMaxUsage": 0, "Measured": None}
+    assert stats["ResourceUsage"]["CpuStats"]["Percent"] == 0 and stats["ResourceUsage"]["DeviceStats"] == []
+    assert agent.http.get(url, params={"task": "other"}).json()["Tasks"] == {}
+
+    agent.register("unseen", "true")  # never sampled while it ran
+    alloc = agent.wait_alloc("unseen", ("complete",))
+    resp = agent.http.get(f"/v1/client/allocation/{alloc['ID']}/stats")
+    assert resp.status_code == 200 and resp.json()["Tasks"] == {}

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import signal
 import threading
 import time
 from urllib.parse import quote
@@ -9,6 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, connect_ws
+
+from tapit.agent import daemon
 
 
 def test_blocking_query_waits_for_a_change(agent):
@@ -56,9 +59,72 @@ def test_event_stream(agent):
     assert kinds[0] == ("Job", "JobRegistered")
     assert ("Allocation", "PlanResult") in kinds and ("Allocation", "AllocationUpdated") in kinds
     alloc_event = next(e for e in events if e["Topic"] == "Allocation")
-    assert alloc_event["Payload"]["Allocation"]["Job"] is None
+    # Nomad strips the Job from allocation events; Allocation being omitempty, the key goes too.
+    assert "Job" not in alloc_event["Payload"]["Allocation"]
+    assert not {"DeploymentID", "DesiredTransition", "NextAllocation"} & set(alloc_event["Payload"]["Allocation"])
     assert alloc_event["FilterKeys"][0] == "ev" and alloc_event["Index"] > 0
     assert agent.http.get("/v1/event/stream", params={"topic": "a:b:c"}).text == "Invalid topic query"
+
+
+def read_events(agent, params, until, timeout=10.0):
+    """Events of the stream until until(events) holds; fails if the stream goes quiet first."""
+    events = []
+    deadline = time.monotonic() + timeout
+    with agent.http.stream("GET", "/v1/event/stream", params=params, timeout=httpx.Timeout(timeout)) as resp:
+        for line in resp.iter_lines():
+            events += json.loads(line).get("Events", [])
+            if until(events):
+                return events
+            assert time.monotonic() < deadline, events
+    raise AssertionError(f"the stream ended: {events}")
+
+
+def test_events_are_snapshots_and_index_zero_replays_the_buffer(agent):
+    agent.register("snap", "sleep 30")
+    agent.wait_alloc("snap", ("running",))
+    agent.nomad.job.deregister_job("snap")
+    agent.wait_alloc("snap", ("complete",))
+
+    def complete(events):
+        return any(e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete"
+                   for e in events)
+
+    # index=0 starts at the buffer's head (EventBroker.Subscribe): the past comes first.
+    for index in (0, 1):
+        events = read_events(agent, [("topic", "Job:snap"), ("topic", "Allocation:snap"), ("index", index)],
+                             complete)
+        jobs = [e for e in events if e["Topic"] == "Job"]
+        assert jobs[0]["Type"] == "JobRegistered"
+        # Each event shows its object as it was at that index, not as it is now.
+        assert jobs[0]["Payload"]["Job"]["Stop"] is False and jobs[0]["Payload"]["Job"]["Status"] == "pending"
+        stop = next(e for e in jobs if e["Type"] == "JobDeregistered")
+        assert stop["Payload"]["Job"]["Stop"] is True
+        allocs = [e["Payload"]["Allocation"] for e in events if e["Topic"] == "Allocation"]
+        assert allocs[0]["ClientStatus"] == "pending" and allocs[0]["DesiredStatus"] == "run"
+        assert allocs[-1]["ClientStatus"] == "complete" and allocs[-1]["DesiredStatus"] == "stop"
+        assert len({a["ModifyIndex"] for a in allocs}) == len(allocs)
+
+
+def test_job_status_change_is_a_job_write(agent):
+    agent.register("status", "sleep 1")
+    agent.wait_alloc("status", ("running",))
+    resp = agent.http.get("/v1/job/status")
+    index = int(resp.headers["X-Nomad-Index"])
+    assert resp.json()["Status"] == "running"
+    # setJobStatus writes the job: ModifyIndex, the jobs table index (waking blocking queries) ...
+    resp = agent.http.get("/v1/job/status", params={"index": index, "wait": "8s"})
+    job = resp.json()
+    assert job["Status"] == "dead" and job["ModifyIndex"] > index
+    assert int(resp.headers["X-Nomad-Index"]) == job["ModifyIndex"]
+    resp = agent.http.get("/v1/jobs", params={"index": index, "wait": "1s"})
+    assert int(resp.headers["X-Nomad-Index"]) >= job["ModifyIndex"]
+    assert resp.json()[0]["ModifyIndex"] == job["ModifyIndex"]
+    # ... and a Job event of the transaction's type.
+    events = read_events(agent, [("topic", "Job:status"), ("index", 1)],
+                         lambda evs: any(e["Payload"]["Job"]["Status"] == "dead" for e in evs))
+    assert [(e["Type"], e["Payload"]["Job"]["Status"]) for e in events] == [
+        ("JobRegistered", "pending"), ("PlanResult", "running"), ("AllocationUpdated", "dead")]
+    assert events[-1]["Index"] == job["ModifyIndex"] == events[-1]["Payload"]["Job"]["ModifyIndex"]
 
 
 def test_event_stream_marks_timeouts(agent):
@@ -125,6 +191,22 @@ def test_exec_pipes_tty_and_exit_codes(agent):
     assert out == b"shake\n"
 
 
+def test_exec_commands_start_with_default_signal_dispositions(agent):
+    # An agent that was itself started with SIGHUP ignored (under nohup, say) does not pass it on.
+    daemon.stop()
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        agent.refresh()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    agent.register("console3", "sleep 60")
+    alloc = agent.wait_alloc("console3", ("running",))
+    for tty in (False, True):
+        command = ["/bin/sh", "-c", "exec grep -E '^Sig(Ign|Blk)' /proc/self/status"]
+        out, _ = run_exec(agent, alloc["ID"], command, tty=tty)
+        assert out.decode().split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+
+
 def close_frame(agent, alloc_id, command, headers, handshake=None):
     """Open an exec session that the agent must refuse; return its close code and reason."""
     extra = {"ws_handshake": "true"} if handshake else {}
@@ -146,5 +228,18 @@ def test_exec_errors_are_close_frames(agent):
     assert close_frame(agent, alloc["ID"], ["/bin/true"], {}, {"version": 2, "auth_token": agent.token}) == (
         1008, "unexpected handshake value: 2")
     assert close_frame(agent, alloc["ID"], [], token) == (1008, "command is not present")
+    # allocExec's tty error is uncoded (500, so 1011); readWsHandshake's goes out as a 400 (1008).
+    with httpx.Client(headers=token) as client:
+        with connect_ws(exec_url(agent, alloc["ID"], ["/bin/true"], "maybe"), client) as ws:
+            with pytest.raises(WebSocketDisconnect) as err:
+                ws.receive_text(timeout=10)
+    assert (err.value.code, err.value.reason) == (
+        1011, 'tty value is not a boolean: strconv.ParseBool: parsing "maybe": invalid syntax')
+    with httpx.Client(headers=token) as client:
+        with connect_ws(exec_url(agent, alloc["ID"], ["/bin/true"], False, ws_handshake="yes"), client) as ws:
+            with pytest.raises(WebSocketDisconnect) as err:
+                ws.receive_text(timeout=10)
+    assert (err.value.code, err.value.reason) == (
+        1008, 'ws_handshake value is not a boolean: strconv.ParseBool: parsing "yes": invalid syntax')
     assert close_frame(agent, "00000000-0000-0000-0000-000000000000", ["/bin/true"], token) == (
         1008, 'Unknown allocation "00000000-0000-0000-0000-000000000000"')

@@ -65,6 +65,41 @@ def test_missing_command_binary_is_a_driver_failure(agent):
     assert alloc["TaskStates"]["main"]["Events"][-1]["DisplayMessage"] == "Error was unrecoverable"
 
 
+def test_missing_command_fails_validation(agent):
+    agent.register("nocmd", "", task={"Config": {"args": ["hello"]}})
+    alloc = agent.wait_alloc("nocmd", ("failed",))
+    state = alloc["TaskStates"]["main"]
+    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Failed Validation", "Not Restarting"]
+    failed = state["Events"][2]
+    # TaskEvent.SetValidationError: the field and Details["validation_error"]; the display is the error.
+    assert 'missing required field "command"' in failed["ValidationError"]
+    assert failed["Details"] == {"validation_error": failed["ValidationError"]}
+    assert failed["DisplayMessage"] == failed["ValidationError"] and failed["Message"] == ""
+    assert state["State"] == "dead" and state["Failed"] and state["StartedAt"] == "0001-01-01T00:00:00Z"
+    # client/fs_endpoint.go: no logs for a task whose StartedAt is zero, whatever its state.
+    resp = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout"})
+    assert (resp.status_code, resp.text) == (404, 'task "main" not started yet. No logs available')
+
+
+def test_an_error_on_the_way_to_start_fails_the_task(agent):
+    # Arguments that are not a list make the agent's own start path raise.
+    agent.register("oddargs", "", task={"Config": {"command": "/bin/echo", "args": 5}})
+    alloc = agent.wait_alloc("oddargs", ("failed",))
+    events = alloc["TaskStates"]["main"]["Events"]
+    assert [e["Type"] for e in events][-2:] == ["Driver Failure", "Not Restarting"]
+    assert events[-2]["DriverError"] == "'int' object is not iterable"
+    assert events[-1]["DisplayMessage"] == "Error was unrecoverable"
+    assert agent.nomad.job.get_job("oddargs")["Status"] == "dead"
+
+
+def test_tasks_start_with_default_signal_dispositions(agent):
+    agent.register("sigs", "exec grep -E '^Sig(Ign|Blk)' /proc/self/status")
+    alloc = agent.wait_alloc("sigs", ("complete",))
+    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}",
+                         params={"task": "main", "type": "stdout", "plain": "true"}).text
+    assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+
+
 def test_log_frames_offsets_and_errors(agent):
     agent.register("logs", "printf 0123456789; printf oops >&2")
     alloc = agent.wait_alloc("logs", ("complete",))

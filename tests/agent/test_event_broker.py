@@ -1,0 +1,49 @@
+"""The event broker in-process: its buffer bound and where a subscription starts (nomad/stream)."""
+
+import asyncio
+import json
+
+from tapit.agent import events
+
+
+def batches(sub):
+    out = []
+    while not sub.queue.empty():
+        out.append(json.loads(sub.queue.get_nowait()))
+    return out
+
+
+def job(job_id, **fields):
+    return {"ID": job_id, "Namespace": "default", **fields}
+
+
+def test_buffer_holds_the_last_100_batches_and_subscriptions_start_at_the_closest():
+    async def scenario():
+        broker = events.EventBroker()
+        assert events.BUFFER_SIZE == 100  # nomad/config.go EventBufferSize
+        for index in range(1, 151):
+            broker.publish(index, "JobRegistered", [events.job_event(job(f"j{index}"))])
+        everything = batches(broker.subscribe({"*": {"*"}}, "*", 0))
+        assert [b["Index"] for b in everything] == list(range(51, 151))  # index 0: from the head
+        assert [b["Index"] for b in batches(broker.subscribe({"*": {"*"}}, "*", 7))][0] == 51
+        assert [b["Index"] for b in batches(broker.subscribe({"*": {"*"}}, "*", 140))] == list(range(140, 151))
+        # StartAtClosest past the end: the newest batch.
+        assert [b["Index"] for b in batches(broker.subscribe({"*": {"*"}}, "*", 10**6))] == [150]
+        assert everything[0]["Events"][0] == {
+            "Topic": "Job", "Type": "JobRegistered", "Key": "j51", "Namespace": "default", "FilterKeys": None,
+            "Index": 51, "Payload": {"Job": {"ID": "j51", "Namespace": "default"}}}
+
+    asyncio.run(scenario())
+
+
+def test_published_events_do_not_change_with_their_objects():
+    async def scenario():
+        broker = events.EventBroker()
+        live = job("same", Stop=False)
+        broker.publish(1, "JobRegistered", [events.job_event(live)])
+        live["Stop"] = True
+        broker.publish(2, "JobDeregistered", [events.job_event(live)])
+        got = batches(broker.subscribe({"Job": {"same"}}, "default", 1))
+        assert [b["Events"][0]["Payload"]["Job"]["Stop"] for b in got] == [False, True]
+
+    asyncio.run(scenario())
