@@ -129,7 +129,7 @@ def _until_running(service: TaskService, record: TaskRecord, progress: Progress)
                 break
             reason = placement_failure(nomad.job_evaluations(record.nomad_job_id))
             if reason:
-                raise ConsoleError(f"console {record.id} could not be placed: {reason}")
+                raise ConsoleError(f"console {record.id} could not be placed: {service.explain_placement(reason)}")
         progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
         progress("starting…")
         alloc_index = 0

@@ -355,9 +355,16 @@ class TaskService:
                 seen = observe([], self.nomad.job_evaluations(record.nomad_job_id))
             if seen.reason:
                 self._stop_job(record)
-                self._apply(record, {"status": "failed", "reason": f"not placed: {seen.reason}"})
+                self._apply(record, {"status": "failed", "reason": f"not placed: {self.explain_placement(seen.reason)}"})
                 return None
         return None
+
+    def explain_placement(self, reason: str) -> str:
+        """A placement failure with its fix, where tapit knows it."""
+        if "missing drivers" in reason and self.connection.embedded:
+            return (f"{reason}: the embedded agent runs host processes only (no Docker or Podman engine "
+                    "here); drop image=/docker_tag=, or point NOMAD_ADDR at a cluster")
+        return reason
 
     def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event,
                     index: int = 0) -> tuple[dict, int]:

@@ -176,3 +176,11 @@ def test_tasks_do_not_inherit_the_starting_shells_environment(tapit):
     assert "SECRET_OF_THE_SHELL" not in result.stdout and "PS1" not in result.stdout
     assert "LC_ALL=C.UTF-8" in result.stdout and "PATH=" in result.stdout
     assert "NOMAD_ALLOC_ID=" in result.stdout  # Nomad's own task variables are there
+
+
+def test_an_image_on_the_embedded_agent_fails_placement_naming_the_fix(tapit):
+    result = tapit("create", "task", "true", "image=ubuntu:24.04", "--wait", "--json")
+    record = json.loads(result.stdout)
+    assert result.returncode == 1 and record["status"] == "failed"
+    assert record["reason"].startswith("not placed: no node offers the task's driver (missing drivers)")
+    assert "drop image=/docker_tag=, or point NOMAD_ADDR at a cluster" in record["reason"]
