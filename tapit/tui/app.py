@@ -118,13 +118,15 @@ class TapitApp(App[int]):
         self.feed: LiveFeed | None = None
         self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
         self._settle: Timer | None = None
+        # Kept rather than queried: a query runs against the active screen, which is a modal at times.
+        self.table = TaskTable(clock, id="tasks")
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
         with Vertical(id="tasks-box"):
             yield FilterInput(placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)",
                               id="filter")
-            yield TaskTable(self.clock, id="tasks")
+            yield self.table
         with TabbedContent(id="panes", initial="details"):
             with TabPane("Details", id="details"):
                 yield Details(self.service, self.clock, id="details-view")
@@ -132,9 +134,6 @@ class TapitApp(App[int]):
                 yield LogPane(self.service, id="log-pane")
         yield Footer()
 
-    @property
-    def table(self) -> TaskTable:
-        return self.query_one(TaskTable)
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
@@ -176,6 +175,8 @@ class TapitApp(App[int]):
         self._draw_topbar()
 
     def _tick(self) -> None:
+        if not self.table.is_attached:
+            return  # the app is shutting down and has removed its widgets
         self.table.refresh()
         record = self.table.selected
         if record is not None and not record.terminal:
