@@ -8,7 +8,7 @@ import nomad
 import pytest
 from nomad.api import exceptions
 
-from .conftest import batch_job
+from batch_jobs import batch_job
 
 # The shape `nomad job run -output` produces: every unset pointer field is an explicit null.
 RUN_OUTPUT_JOB = {"Job": {

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from batch_jobs import batch_job
 
 from tapit.agent import daemon
 from tapit.nomad.client import NomadClient, NomadRefused
@@ -16,19 +17,6 @@ from tapit.nomad.settings import NomadSettings
 TERMINAL = ("complete", "failed", "lost")
 
 
-def batch_job(job_id: str, script: str) -> dict:
-    # Reference §2.6, raw_exec shape, run exactly once (§2.4).
-    return {
-        "ID": job_id, "Name": job_id, "Type": "batch", "Meta": {"tapit-test": "client"},
-        "TaskGroups": [{
-            "Name": "main", "Count": 1,
-            "RestartPolicy": {"Attempts": 0, "Mode": "fail", "Interval": 86400000000000, "Delay": 15000000000},
-            "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
-            "Tasks": [{"Name": "main", "Driver": "raw_exec",
-                       "Config": {"command": "/bin/sh", "args": ["-c", script]},
-                       "Resources": {"CPU": 100, "MemoryMB": 64}}],
-        }],
-    }
 
 
 @pytest.fixture
@@ -55,7 +43,7 @@ def test_a_task_from_register_to_purge(agent_client):
     answer = c.register_job(batch_job("tapit-client-1", "echo out; echo err >&2; sleep 1; echo done; exit 7"))
     assert answer["EvalID"]
     assert c.get_job("tapit-client-1")["Type"] == "batch"
-    assert [j["Meta"] for j in c.list_jobs("tapit-client-")] == [{"tapit-test": "client"}]
+    assert [j["Meta"] for j in c.list_jobs("tapit-client-")] == [{"managed-by": "tapit-tests"}]
     allocs, index = c.wait_job_allocations("tapit-client-1", 0)
     while not allocs:
         allocs, index = c.wait_job_allocations("tapit-client-1", index, wait=10)
