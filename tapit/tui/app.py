@@ -312,6 +312,9 @@ class TapitApp(App[int]):
     def _created(self, record: TaskRecord) -> None:
         self.table.upsert(record)
         self.table.select_task(record.id)
+        box = self.query_one("#filter", Input)
+        if box.value != self.table.needle:  # selecting the new task dropped the filter
+            box.value, box.display = self.table.needle, bool(self.table.needle)
         self.table.focus()
         self._follow_selection(settled=True)
         self.action_show_tab("logs")

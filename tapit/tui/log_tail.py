@@ -31,11 +31,19 @@ class LogTail:
     def cancel(self) -> None:
         self._cancelled.set()
 
+    def _deliver(self, log_type: str, data: bytes) -> None:
+        if not self._cancelled.is_set():
+            self._sink(log_type, data)
+
     def _run(self) -> None:
         error = None
         try:
-            self.service.wait(self.record.id, self._sink, cancel=self._cancelled)
+            self.service.wait(self.record.id, self._deliver, cancel=self._cancelled)
         except (TapitError, NomadError) as exc:
             error = str(exc)
+        except RuntimeError:
+            if self._cancelled.is_set():
+                return  # the app closed its event loop while this thread was delivering
+            raise
         if not self._cancelled.is_set():
             self._on_end(error)

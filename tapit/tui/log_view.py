@@ -139,7 +139,8 @@ class LogView(ScrollView, can_focus=True):
         self.buffer = LogBuffer()
         self._texts.clear()
         self._view = None if self.mode == "both" else []
-        self.matches, self.match_index = [], -1
+        # Another task's logs: the last search belonged to the last task.
+        self.term, self.matches, self.match_index = "", [], -1
         self._row_ends = []
         self._update_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
