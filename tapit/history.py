@@ -109,8 +109,11 @@ class History:
         directory = self.logs_dir / task_id
         directory.mkdir(parents=True, exist_ok=True)
         for log_type, data in logs.items():
-            tmp = directory / f".{log_type}.tmp"
-            tmp.write_bytes(data)
+            # A temporary file of its own: two processes (or the TUI's threads) may archive the
+            # same task at once, and each must replace the file whole.
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{log_type}-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
             os.replace(tmp, directory / log_type)
 
     def archived_logs(self, task_id: str, log_type: str) -> bytes | None:

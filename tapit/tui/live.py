@@ -57,10 +57,11 @@ class LiveFeed:
                     self._connected.set()
                     threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
                 records = self.service.list()
-            except (TapitError, NomadError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a bug here must not freeze the list: say it, retry
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
-                self.on_state("offline", f"{exc}; retrying in {delay:g}s")
+                text = str(exc) if isinstance(exc, (TapitError, NomadError)) else f"{type(exc).__name__}: {exc}"
+                self.on_state("offline", f"{text}; retrying in {delay:g}s")
                 self.service.reconnect()  # an embedded agent comes back on a new port
                 self._stop.wait(delay)
                 continue

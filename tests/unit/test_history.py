@@ -47,3 +47,18 @@ def test_archived_logs_round_trip(tmp_path):
     assert history.archived_logs("00000001", "stderr") == b""
     history.remove_logs("00000001")
     assert history.archived_logs("00000001", "stdout") is None
+
+
+def _archive(directory, n):
+    History(directory).archive_logs("00000001", {"stdout": b"x" * n, "stderr": b""})
+
+
+def test_concurrent_archives_of_one_task_do_not_collide(tmp_path):
+    processes = [multiprocessing.Process(target=_archive, args=(tmp_path, n)) for n in range(1, 13)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(30)
+        assert p.exitcode == 0
+    assert len(History(tmp_path).archived_logs("00000001", "stdout")) in range(1, 13)
+    assert sorted(p.name for p in (tmp_path / "logs" / "00000001").iterdir()) == ["stderr", "stdout"]
