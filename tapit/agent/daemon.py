@@ -44,14 +44,15 @@ def token() -> str:
     except FileNotFoundError:
         pass
     value = str(uuid.uuid4())
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".token.{os.getpid()}.tmp")  # one per process: several may race here
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     try:
-        os.link(path.with_suffix(".tmp"), path)  # first writer wins if two race here
+        os.link(tmp, path)  # first writer wins
     except FileExistsError:
         pass
-    os.unlink(path.with_suffix(".tmp"))
+    os.unlink(tmp)
     return path.read_text().strip()
 
 
