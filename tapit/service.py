@@ -362,8 +362,9 @@ class TaskService:
     def explain_placement(self, reason: str) -> str:
         """A placement failure with its fix, where tapit knows it."""
         if "missing drivers" in reason and self.connection.embedded:
-            return (f"{reason}: the embedded agent runs host processes only (no Docker or Podman engine "
-                    "here); drop image=/docker_tag=, or point NOMAD_ADDR at a cluster")
+            return (f"{reason}: the embedded agent found no Docker or Podman engine to run images; start one "
+                    "(or set DOCKER_HOST to its socket) and restart the agent, drop image=/docker_tag=, "
+                    "or point NOMAD_ADDR at a cluster")
         return reason
 
     def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event,

@@ -86,3 +86,41 @@ def https_agent(tapit, pki):
         process.terminate()
         process.wait(15)
 
+
+
+@pytest.fixture(scope="session")
+def container_engine(tmp_path_factory):
+    """A real Docker or Podman engine with the test image in it (tests/container_engine.py)."""
+    from container_engine import (TEST_IMAGE, EngineUnderTest, busybox_rootfs, existing_engine, start_podman,
+                                  stop_podman)
+
+    process = None
+    url = existing_engine()
+    if not url:
+        process, url, why_not = start_podman(tmp_path_factory.mktemp("podman"))
+        if not url:
+            pytest.skip(why_not)
+    engine = EngineUnderTest(url)
+    try:
+        rootfs = busybox_rootfs()
+        if rootfs is None:
+            pytest.skip("no static busybox to build the test image from (install busybox-static)")
+        engine.import_image(rootfs, TEST_IMAGE)
+        yield engine
+    finally:
+        if process:
+            stop_podman(process)
+
+
+@pytest.fixture
+def docker_host(container_engine, monkeypatch):
+    """Points this test's agent at the engine; afterwards stops the agent and its tasks, and fails
+    the test if any container of a tapit task was left behind."""
+    from tapit.agent import daemon
+
+    before = {c["Id"] for c in container_engine.tapit_containers()}
+    monkeypatch.setenv("DOCKER_HOST", container_engine.url)
+    yield container_engine
+    daemon.stop(kill_tasks=True)
+    left = [c["Names"] for c in container_engine.tapit_containers() if c["Id"] not in before]
+    assert not left, f"containers left behind: {left}"

@@ -121,6 +121,25 @@ class Cgroups:
             (group.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(quota))
         return group
 
+    def of_process(self, pid: int) -> TaskCgroup | None:
+        """The cgroup a process already runs in (a container's, made by its engine)."""
+        if not self.version:
+            return None
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        group = TaskCgroup(self.version)
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            relative = path.lstrip("/")
+            if self.version == "v2" and not controllers:
+                group.dirs = {"memory": ROOT / relative, "cpu": ROOT / relative}
+            elif self.version == "v1":
+                for ctl in set(controllers.split(",")) & {"memory", "cpu", "cpuacct"}:
+                    group.dirs[ctl] = ROOT / ctl / relative
+        return group if "memory" in group.dirs else None
+
     @staticmethod
     def attach(version: str, dirs: dict[str, str]) -> TaskCgroup:
         return TaskCgroup(version, {k: Path(v) for k, v in dirs.items()})

@@ -136,7 +136,8 @@ def ensure_running() -> AgentInfo:
 # What the background agent keeps of the environment of whichever shell happened to start it:
 # tasks inherit the agent's environment (as under Nomad's raw_exec), so they should not depend on
 # that shell's prompt, virtualenv or secrets — a cluster's NOMAD_TOKEN least of all.
-_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
+# DOCKER_HOST stays: it tells the agent where the container engine for the docker driver listens.
+_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "DOCKER_HOST"}
 
 
 def agent_environment(environ) -> dict[str, str]:
@@ -270,6 +271,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     bound_port = runner.addresses[0][1]
     address = f"{'https' if tls else 'http'}://{host}:{bound_port}"
     agent.set_address(address)
+    await agent.find_engine()
     agent.runner.reattach()
     from tapit.agent.state import write_atomic
 

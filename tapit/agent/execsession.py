@@ -182,3 +182,63 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if not stream.closed:
                     stream.close()
+
+
+async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool, engine,
+                           container_id: str) -> None:
+    """The docker driver's exec (taskHandle.Exec through the engine's exec API): the same frames,
+    with the engine's hijacked stream in place of a local pty or pipes."""
+    import aiodocker
+
+    async with engine.client() as docker:
+        try:
+            execution = await docker.containers.container(container_id).exec(argv, stdin=True, tty=tty)
+        except aiodocker.DockerError as err:
+            raise ExecError(500, f"failed to create exec: {err.message}") from err
+        async with execution.start(detach=False) as stream:
+
+            async def pump() -> None:
+                while (message := await stream.read_out()) is not None:
+                    name = "stderr" if message.stream == 2 else "stdout"
+                    await ws.send_str(_frame(name, data=base64.b64encode(message.data).decode()))
+
+            async def feed() -> None:
+                async for msg in ws:
+                    if msg.type != WSMsgType.TEXT:
+                        continue
+                    frame = json.loads(msg.data)
+                    stdin_frame = frame.get("stdin") or {}
+                    if stdin_frame.get("data"):
+                        await stream.write_in(base64.b64decode(stdin_frame["data"]))
+                    if stdin_frame.get("close"):
+                        if tty:
+                            await stream.write_in(b"\x04")  # EOF at the start of a line, as a terminal would
+                        else:
+                            _close_stdin(stream)
+                    size = frame.get("tty_size")
+                    if tty and size:
+                        await execution.resize(h=size.get("height", 0), w=size.get("width", 0))
+
+            output = asyncio.get_running_loop().create_task(pump())
+            feeder = asyncio.get_running_loop().create_task(feed())
+            try:
+                await asyncio.wait([output, feeder], return_when=asyncio.FIRST_COMPLETED)
+                if not output.done():  # the client went away first: the command goes too
+                    return
+                code = (await execution.inspect())["ExitCode"] or 0
+            finally:
+                feeder.cancel()
+                output.cancel()
+        if not ws.closed:
+            await ws.send_str(_frame("stdout", close=True))
+            await ws.send_str(_frame("stderr", close=True))
+            result = {"exit_code": code} if code else {}
+            await ws.send_str(json.dumps({"exited": True, "result": result}, separators=(",", ":")))
+
+
+def _close_stdin(stream) -> None:
+    """Half-close the hijacked connection, which the engine reads as the end of stdin.  aiodocker's
+    Stream.close() would also drop the output still to come, so this reaches its transport."""
+    transport = stream._resp.connection.transport if stream._resp and stream._resp.connection else None
+    if transport and transport.can_write_eof():
+        transport.write_eof()

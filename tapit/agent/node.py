@@ -9,6 +9,7 @@ import socket
 import subprocess
 
 from . import wire
+from .engine import Engine
 
 DATACENTER = "dc1"
 NODE_POOL = "default"
@@ -54,7 +55,9 @@ class Node:
         self.memory_mb = _memory_mb()
         self.data_dir = data_dir
         self.http_addr = http_addr
-        self.drivers = {"raw_exec": True, "exec": _namespaces_work()}
+        self.drivers = {"raw_exec": True, "exec": _namespaces_work(), "docker": False}
+        self.engine: Engine | None = None
+        self.driver_attributes: dict[str, dict[str, str]] = {}
         self.create_time = wire.now_ns()
         self.attributes = {
             "kernel.name": platform.system().lower(), "kernel.version": platform.release(),
@@ -65,7 +68,20 @@ class Node:
             "nomad.version": VERSION, "nomad.advertise.address": http_addr.removeprefix("http://"),
             "unique.cgroup.version": cgroup_version, "tapit.limits.unenforced": ",".join(unenforced),
         }
-        self.attributes.update({f"driver.{d}": "1" for d, ok in self.drivers.items() if ok})
+        for name, ok in self.drivers.items():
+            if ok:
+                self._add_driver(name, {f"driver.{name}": "1"})
+
+    def _add_driver(self, name: str, attributes: dict[str, str]) -> None:
+        self.drivers[name] = True
+        self.driver_attributes[name] = attributes
+        self.attributes.update(attributes)
+
+    def add_docker(self, engine: Engine) -> None:
+        """The docker driver, once an engine answered (fingerprint.go's attributes)."""
+        self.engine = engine
+        self._add_driver("docker", {"driver.docker": "1", "driver.docker.version": engine.version,
+                                    "driver.docker.os_type": "linux"})
 
     @property
     def total_cpu(self) -> int:
@@ -77,7 +93,7 @@ class Node:
     def as_dict(self, index: int) -> dict:
         """structs.Node, sanitized (SecretID blank) as the HTTP API returns it."""
         drivers = {
-            name: {"Attributes": {f"driver.{name}": "1"} if ok else None, "Detected": ok, "Healthy": ok,
+            name: {"Attributes": self.driver_attributes.get(name), "Detected": ok, "Healthy": ok,
                    "HealthDescription": "Healthy" if ok else "Driver not available on this machine",
                    "UpdateTime": wire.rfc3339nano(self.create_time)}
             for name, ok in self.drivers.items()

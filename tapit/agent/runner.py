@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import wire
+from . import engine, wire
 from .cgroups import Cgroups, TaskCgroup
 from .node import DATACENTER, UNSHARE, Node
 from .state import Store, alloc_terminal
 
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+CONTAINER_SUPERVISOR = "tapit.agent.container_supervisor"
 MAX_EVENTS = 10
 DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
@@ -74,6 +75,10 @@ class TaskHandle:
     @property
     def pid(self) -> int:
         return int(read_status(self.status_path).get("pid", 0))
+
+    @property
+    def container_id(self) -> str:
+        return read_status(self.status_path).get("container_id", "")
 
     def signal(self, sig: int) -> None:
         if self.pidfd >= 0:
@@ -158,14 +163,20 @@ class Runner:
         return self.alloc_root / alloc_id
 
     def task_env(self, alloc: dict, task: dict, group: dict) -> dict[str, str]:
-        """The environment Nomad's taskenv builder gives a task (client/taskenv/env.go)."""
+        """The environment Nomad's taskenv builder gives a task (client/taskenv/env.go): a host
+        process inherits the agent's environment and sees host paths; a container sees only
+        Nomad's variables, with the paths its binds mount (/alloc, /local, /secrets)."""
         job = alloc["Job"]
-        alloc_dir = self.alloc_dir(alloc["ID"])
         res = task["Resources"]
-        env = {k: v for k, v in os.environ.items() if k not in ENV_DENYLIST}
+        if task["Driver"] == "docker":
+            env = {}
+            dirs = (engine.CONTAINER_ALLOC_DIR, engine.CONTAINER_TASK_DIR, engine.CONTAINER_SECRETS_DIR)
+        else:
+            env = {k: v for k, v in os.environ.items() if k not in ENV_DENYLIST}
+            task_dir = self.alloc_dir(alloc["ID"]) / task["Name"]
+            dirs = (str(task_dir.parent / "alloc"), str(task_dir / "local"), str(task_dir / "secrets"))
         env.update({
-            "NOMAD_ALLOC_DIR": str(alloc_dir / "alloc"), "NOMAD_TASK_DIR": str(alloc_dir / task["Name"] / "local"),
-            "NOMAD_SECRETS_DIR": str(alloc_dir / task["Name"] / "secrets"),
+            "NOMAD_ALLOC_DIR": dirs[0], "NOMAD_TASK_DIR": dirs[1], "NOMAD_SECRETS_DIR": dirs[2],
             "NOMAD_MEMORY_LIMIT": str(res["MemoryMB"]), "NOMAD_CPU_LIMIT": str(res["CPU"]),
             "NOMAD_ALLOC_ID": alloc["ID"], "NOMAD_SHORT_ALLOC_ID": alloc["ID"][:8], "NOMAD_ALLOC_NAME": alloc["Name"],
             "NOMAD_GROUP_NAME": group["Name"], "NOMAD_ALLOC_INDEX": alloc["Name"].rsplit("[", 1)[1].rstrip("]"),
@@ -236,45 +247,30 @@ class Runner:
 
     async def _spawn(self, alloc: dict, group: dict, handle: TaskHandle) -> None:
         task = handle.task
-        config = task["Config"] or {}
-        command = config.get("command")
         if task["Driver"] not in self.node.drivers or not self.node.drivers[task["Driver"]]:
             return self._fail_start(handle, f'driver "{task["Driver"]}" is not available on this node')
-        if not isinstance(command, str) or not command:
-            error = '1 error occurred:\n\t* missing required field "command"\n\n'
-            return self._update(handle.alloc_id, handle.name,
-                                wire.task_event("Failed Validation", ValidationError=error),
-                                *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
-                                FinishedAt=wire.now_ns())
-        alloc_dir = self.alloc_dir(alloc["ID"])
-        res = task["Resources"]
-        cpu = res["CPU"] or res["Cores"] * self.node.mhz_per_core
-        cgroup = self.cgroups.create(f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu,
-                                     self.node.mhz_per_core)
-        handle.cgroup = cgroup
-        handle.env = self.task_env(alloc, task, group)
-        handle.cwd = config.get("work_dir") or str(alloc_dir / task["Name"])
-        argv = [command, *[str(a) for a in config.get("args") or []]]
-        isolated = task["Driver"] == "exec"
-        if isolated:
-            argv = UNSHARE + argv
         kill_signal = getattr(signal, task["KillSignal"] or "SIGINT", None)
         if not isinstance(kill_signal, signal.Signals):
             return self._fail_start(handle, f"invalid kill signal {task['KillSignal']!r}")
         deadline = 0.0
         if group["MaxRunDuration"]:
             deadline = (alloc["CreateTime"] + group["MaxRunDuration"]) / wire.SECOND
+        logs = self.alloc_dir(alloc["ID"]) / "alloc" / "logs"
         log_cfg = task["LogConfig"]
         spec = {
-            "argv": argv, "env": handle.env, "cwd": handle.cwd, "status": str(handle.status_path),
-            "stdout": str(alloc_dir / "alloc" / "logs" / f"{task['Name']}.stdout"),
-            "stderr": str(alloc_dir / "alloc" / "logs" / f"{task['Name']}.stderr"),
+            "status": str(handle.status_path), "stdout": str(logs / f"{task['Name']}.stdout"),
+            "stderr": str(logs / f"{task['Name']}.stderr"),
             "max_bytes": max(1, log_cfg["MaxFileSizeMB"]) * 1024 * 1024, "max_files": max(1, log_cfg["MaxFiles"]),
-            "procs": cgroup.procs if cgroup else [], "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
-            "oom_file": self._oom_file(cgroup), "kill_signal": int(kill_signal),
             "kill_timeout": min(task["KillTimeout"], wire.DEFAULT_MAX_KILL_TIMEOUT) / wire.SECOND,
-            "signal_group": isolated, "deadline": deadline,
+            "deadline": deadline,
         }
+        handle.env = self.task_env(alloc, task, group)
+        if task["Driver"] == "docker":
+            supervisor = await self._container_spec(alloc, handle, spec, kill_signal)
+        else:
+            supervisor = self._process_spec(alloc, handle, spec, kill_signal)
+        if supervisor is None:
+            return
         spec_path = handle.file("spec")
         spec_path.write_bytes(marshal.dumps(spec))
         handle.status_path.unlink(missing_ok=True)
@@ -288,7 +284,7 @@ class Runner:
         # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
         # inherit, and Python cannot set those back to SIG_DFL.
         try:
-            handle.proc = subprocess.Popen([sys.executable, "-I", "-S", SUPERVISOR, str(spec_path)],
+            handle.proc = subprocess.Popen([*supervisor, str(spec_path)],
                                            stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log_fd,
                                            start_new_session=True)
         finally:
@@ -298,8 +294,65 @@ class Runner:
         self._watch(handle)
         line = await read_line(read_fd)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
+            if task["Driver"] == "docker":
+                self._find_container_cgroup(handle)
             now = wire.now_ns()
             self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
+
+    def _find_container_cgroup(self, handle: TaskHandle) -> None:
+        """The engine's cgroup for the container, read for usage figures only (never removed by us)."""
+        handle.cgroup = self.cgroups.of_process(handle.pid) if handle.pid else None
+
+    def _process_spec(self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals) -> list[str] | None:
+        """raw_exec and exec: the command runs as a host process in a cgroup of its own."""
+        task = handle.task
+        config = task["Config"] or {}
+        command = config.get("command")
+        if not isinstance(command, str) or not command:
+            error = '1 error occurred:\n\t* missing required field "command"\n\n'
+            self._update(handle.alloc_id, handle.name, wire.task_event("Failed Validation", ValidationError=error),
+                         *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
+                         FinishedAt=wire.now_ns())
+            return None
+        res = task["Resources"]
+        cpu = res["CPU"] or res["Cores"] * self.node.mhz_per_core
+        cgroup = self.cgroups.create(f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu,
+                                     self.node.mhz_per_core)
+        handle.cgroup = cgroup
+        handle.cwd = config.get("work_dir") or str(self.alloc_dir(alloc["ID"]) / task["Name"])
+        argv = [command, *[str(a) for a in config.get("args") or []]]
+        isolated = task["Driver"] == "exec"
+        spec.update({
+            "argv": UNSHARE + argv if isolated else argv, "env": handle.env, "cwd": handle.cwd,
+            "procs": cgroup.procs if cgroup else [], "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
+            "oom_file": self._oom_file(cgroup), "kill_signal": int(kill_signal), "signal_group": isolated,
+        })
+        # python -S: the supervisor needs the standard library only, and starts faster without site.
+        return [sys.executable, "-I", "-S", SUPERVISOR]
+
+    async def _container_spec(self, alloc: dict, handle: TaskHandle, spec: dict,
+                              kill_signal: signal.Signals) -> list[str] | None:
+        """docker: the image is made present here, where its download can be reported as a task
+        event; the container itself is created and watched by a container supervisor."""
+        task = handle.task
+        image = (task["Config"] or {}).get("image")
+        if not image:
+            self._fail_start(handle, "image name required for docker driver")
+            return None
+
+        def downloading(ref: str) -> None:
+            self._update(handle.alloc_id, handle.name, wire.task_event("Driver", DriverMessage="Downloading image"))
+            log.info("pulling %s for allocation %s", ref, handle.alloc_id)
+
+        async with self.node.engine.client() as docker:
+            await engine.ensure_image(docker, image, downloading)
+        spec.update({
+            "engine": self.node.engine.url, "api_version": self.node.engine.api_version, "name": engine.container_name(task["Name"], alloc["ID"]),
+            "create": engine.container_config(alloc_id=alloc["ID"], task=task, env=handle.env,
+                                              alloc_dir=self.alloc_dir(alloc["ID"]), total_compute=self.node.total_cpu),
+            "kill_signal": kill_signal.name,
+        })
+        return [sys.executable, "-I", "-m", CONTAINER_SUPERVISOR]
 
     def _save_handle(self, handle: TaskHandle) -> None:
         cg = handle.cgroup
@@ -314,6 +367,8 @@ class Runner:
             return
         if meta["cgroup_version"]:
             handle.cgroup = Cgroups.attach(meta["cgroup_version"], meta["cgroup_dirs"])
+        elif handle.task["Driver"] == "docker":
+            self._find_container_cgroup(handle)
         handle.env, handle.cwd = meta["env"], meta["cwd"]
 
     @staticmethod
@@ -382,6 +437,8 @@ class Runner:
         fields = {"ExitCode": code, "Signal": sig, "OOMKilled": oom}
         if oom:
             fields["ExitMessage"] = "OOM Killed"
+        elif code and handle.task["Driver"] == "docker":
+            fields["ExitMessage"] = f"Docker container exited with non-zero exit code: {code}"
         events.append(wire.task_event("Terminated", when=finished, **fields))
         killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"
         failed = alloc_id in self.disk_exceeded
@@ -392,9 +449,12 @@ class Runner:
             failed = True
         self._update(alloc_id, name, *events, state="dead", failed=failed, FinishedAt=finished)
 
-    @staticmethod
-    def _destroy_remnants(handle: TaskHandle) -> None:
-        """Whatever the vanished task left in its cgroup goes too, as Nomad's cgroup destroy does."""
+    def _destroy_remnants(self, handle: TaskHandle) -> None:
+        """Whatever the vanished task left in its cgroup goes too, as Nomad's cgroup destroy does;
+        a container left behind is removed through its engine."""
+        if handle.task["Driver"] == "docker":
+            asyncio.get_running_loop().create_task(self._remove_container(handle))
+            return
         if handle.cgroup is None:
             return
         for _ in range(100):
@@ -412,6 +472,13 @@ class Runner:
                 path.rmdir()
             except OSError:
                 pass
+
+    async def _remove_container(self, handle: TaskHandle) -> None:
+        try:
+            async with self.node.engine.client() as docker:
+                await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).delete(force=True)
+        except Exception:  # gone already, or the engine too: nothing is left to remove here
+            log.info("no container left for task %s of allocation %s", handle.name, handle.alloc_id)
 
     # --- stopping ------------------------------------------------------------------------
 

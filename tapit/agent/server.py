@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tapit.gostrconv import parse_bool
 
-from . import execsession, logstream, wire
+from . import engine, execsession, logstream, wire
 from .cgroups import Cgroups
 from .filters import FilterError, compile_filter
 from .node import DATACENTER, VERSION, Node
@@ -101,6 +101,13 @@ class Agent:
         self.runner = Runner(self.store, self.node, self.cgroups, root)
         self.scheduler = Scheduler(self.store, self.node, self.runner)
         self.stats = StatsTracker(self.node.mhz_per_core)
+
+    async def find_engine(self) -> None:
+        """Offer the docker driver when a Docker or Podman engine answers."""
+        url = engine.engine_url()
+        found = await engine.fingerprint(url) if url else None
+        if found:
+            self.node.add_docker(found)
 
     def set_address(self, address: str) -> None:
         self.node.http_addr = address
@@ -453,7 +460,10 @@ class Agent:
         await ws.prepare(request)
         try:
             argv, tty, handle = await self._exec_setup(request, ws)
-            await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
+            if handle.task["Driver"] == "docker":
+                await execsession.run_in_container(ws, argv, tty, self.node.engine, handle.container_id)
+            else:
+                await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
         except HTTPError as err:
             await execsession.close_with_error(ws, execsession.ExecError(err.code, str(err)))
         except execsession.ExecError as err:

@@ -44,6 +44,25 @@ def proc_start(pid):
         return int(f.read().rsplit(b")", 1)[1].split()[19])
 
 
+def write_status(path, status):
+    """The STATUS file, replaced atomically: the agent may read it at any moment."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in status.items()))
+    os.replace(tmp, path)
+
+
+def announce(line):
+    """The one line the agent waits for on our stdout; stdout is then closed."""
+    try:
+        os.write(1, (line.replace("\n", " ") + "\n").encode())
+    except OSError:
+        pass  # the agent may already be gone; the status file says it all
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+
+
 class LogFile:
     """Nomad logmon's rotation: <task>.<type>.<n>, a new file at max_bytes, keep max_files."""
 
@@ -89,11 +108,7 @@ class Supervisor:
         self.hard = False
 
     def write_status(self):
-        path = self.spec["status"]
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("".join(f"{k}={v}\n" for k, v in self.status.items()))
-        os.replace(tmp, path)
+        write_status(self.spec["status"], self.status)
 
     def spawn(self):
         spec = self.spec
@@ -205,11 +220,11 @@ class Supervisor:
             self.status.update(error=failure.replace("\n", " "), finished=now_ns())
             self.write_status()
             self.remove_cgroups()
-            self.announce(f"error {failure}")
+            announce(f"error {failure}")
             return
         self.status.update(pid=self.pid, pid_start=proc_start(self.pid), started=now_ns())
         self.write_status()
-        self.announce(f"started {self.pid}")
+        announce(f"started {self.pid}")
         logs[out_r] = LogFile(spec["stdout"], spec["max_bytes"], spec["max_files"])
         logs[err_r] = LogFile(spec["stderr"], spec["max_bytes"], spec["max_files"])
 
@@ -301,15 +316,6 @@ class Supervisor:
             pass
         return 0
 
-    @staticmethod
-    def announce(line):
-        try:
-            os.write(1, (line.replace("\n", " ") + "\n").encode())
-        except OSError:
-            pass  # the agent may already be gone; the status file says it all
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
 
 
 def main():

@@ -178,9 +178,13 @@ def test_tasks_do_not_inherit_the_starting_shells_environment(tapit):
     assert "NOMAD_ALLOC_ID=" in result.stdout  # Nomad's own task variables are there
 
 
-def test_an_image_on_the_embedded_agent_fails_placement_naming_the_fix(tapit):
+def test_an_image_without_a_container_engine_fails_placement_naming_the_fix(tapit, tmp_path):
+    # An engine socket that does not exist: the agent offers no docker driver.
+    tapit.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
     result = tapit("create", "task", "true", "image=ubuntu:24.04", "--wait", "--json")
     record = json.loads(result.stdout)
     assert result.returncode == 1 and record["status"] == "failed"
     assert record["reason"].startswith("not placed: no node offers the task's driver (missing drivers)")
+    assert "found no Docker or Podman engine" in record["reason"]
+    assert "set DOCKER_HOST to its socket" in record["reason"]
     assert "drop image=/docker_tag=, or point NOMAD_ADDR at a cluster" in record["reason"]

@@ -1,0 +1,139 @@
+"""The docker driver's side of the agent: finding a Docker or Podman engine, fingerprinting it,
+getting images, and the container a docker task runs in (drivers/docker/driver.go).
+
+Podman serves Docker's Engine API (`podman system service`), so one client, aiodocker, drives
+either.  The agent offers the `docker` driver only when an engine answers; otherwise a task that
+needs it fails placement with Nomad's "missing drivers".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Nomad's docker driver talks to DOCKER_HOST, else the default socket; Podman's sockets follow.
+KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
+FINGERPRINT_TIMEOUT_S = 3.0
+CONTAINER_ALLOC_DIR, CONTAINER_TASK_DIR, CONTAINER_SECRETS_DIR = "/alloc", "/local", "/secrets"
+LABEL_ALLOC_ID = "com.hashicorp.nomad.alloc_id"
+# drivers/docker/driver.go cpuResources: cgroup v1's bounds for cpu.shares.
+MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 262_144
+MIB = 1024 * 1024
+
+
+def engine_url(environ=os.environ) -> str | None:
+    """Where the engine listens: DOCKER_HOST (unix:// or tcp://), else the first socket present."""
+    if environ.get("DOCKER_HOST"):
+        return environ["DOCKER_HOST"]
+    candidates = [*KNOWN_SOCKETS]
+    if environ.get("XDG_RUNTIME_DIR"):
+        candidates.append(f"{environ['XDG_RUNTIME_DIR']}/podman/podman.sock")
+    for path in candidates:
+        if Path(path).is_socket():
+            return f"unix://{path}"
+    return None
+
+
+@dataclass(frozen=True)
+class Engine:
+    url: str
+    version: str
+    api_version: str  # e.g. "v1.41": pinned, since aiodocker's "auto" asks /version on every client
+
+    def client(self):
+        import aiodocker
+
+        return aiodocker.Docker(url=self.url, api_version=self.api_version)
+
+
+async def fingerprint(url: str) -> Engine | None:
+    """The engine at `url` when it answers, else None (drivers/docker/fingerprint.go)."""
+    import asyncio
+
+    import aiodocker
+
+    try:
+        async with aiodocker.Docker(url=url) as docker:
+            version = await asyncio.wait_for(docker.version(), FINGERPRINT_TIMEOUT_S)
+    except Exception:  # an absent, refusing or foreign socket: no driver, whatever the cause
+        return None
+    return Engine(url, str(version.get("Version") or "unknown"), f"v{version['ApiVersion']}")
+
+
+def parse_image(image: str) -> tuple[str, str]:
+    """drivers/docker/utils.go parseDockerImage: repository and tag ("latest" when none is given);
+    a digest reference keeps its digest as the tag."""
+    if "@" in image:
+        repo, digest = image.split("@", 1)
+        return repo, digest
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:  # no tag, or the colon belonged to a registry's port
+        return image, "latest"
+    return name, tag
+
+
+async def ensure_image(docker, image: str, on_download) -> None:
+    """createImage: a local image serves unless its tag is `latest`; otherwise pull it, after
+    announcing "Downloading image" through `on_download`."""
+    import aiodocker
+
+    repo, tag = parse_image(image)
+    if tag != "latest":
+        try:
+            await docker.images.inspect(image)
+            return
+        except aiodocker.DockerError:
+            pass
+    on_download(f"{repo}:{tag}" if "@" not in image else image)
+    try:
+        await docker.images.pull(repo, tag=tag)
+    except aiodocker.DockerError as err:
+        raise RuntimeError(f"Failed to pull `{image}`: {err.message}") from err
+
+
+def cpu_shares(mhz: int, total_compute: int) -> int:
+    if mhz < MIN_CPU_SHARES:
+        return MIN_CPU_SHARES
+    if total_compute < MAX_CPU_SHARES:
+        return mhz
+    return max(MIN_CPU_SHARES, int(mhz / total_compute * MAX_CPU_SHARES))
+
+
+def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_dir: Path,
+                     total_compute: int) -> dict:
+    """createContainerConfig for what tapit's tasks use: image, command/args, work_dir, Nomad's
+    binds and labels, the memory limit (no swap) and CPU shares.  Pure."""
+    config = task["Config"] or {}
+    res = task["Resources"]
+    memory, reservation = (res["MemoryMaxMB"] * MIB, res["MemoryMB"] * MIB) if res["MemoryMaxMB"] else \
+        (res["MemoryMB"] * MIB, 0)
+    task_dir = alloc_dir / task["Name"]
+    host_config = {
+        "Binds": [f"{alloc_dir / 'alloc'}:{CONTAINER_ALLOC_DIR}", f"{task_dir / 'local'}:{CONTAINER_TASK_DIR}",
+                  f"{task_dir / 'secrets'}:{CONTAINER_SECRETS_DIR}",
+                  f"{alloc_dir / 'alloc' / 'logs'}:{CONTAINER_ALLOC_DIR}/logs:ro"],
+        "Memory": memory, "MemoryReservation": reservation, "MemorySwap": memory,
+        "CpuShares": cpu_shares(res["CPU"], total_compute),
+    }
+    body: dict = {
+        "Image": config["image"],
+        "Env": [f"{k}={v}" for k, v in env.items()],
+        "Labels": {**(config.get("labels") or {}), LABEL_ALLOC_ID: alloc_id},
+        "Tty": bool(config.get("tty")), "OpenStdin": bool(config.get("interactive")),
+        "HostConfig": host_config,
+    }
+    if config.get("command"):
+        body["Cmd"] = [config["command"], *[str(a) for a in config.get("args") or []]]
+    elif config.get("args"):
+        body["Cmd"] = [str(a) for a in config["args"]]
+    if config.get("entrypoint"):
+        body["Entrypoint"] = list(config["entrypoint"])
+    if config.get("work_dir"):
+        body["WorkingDir"] = config["work_dir"]
+    return body
+
+
+def container_name(task_name: str, alloc_id: str) -> str:
+    return f"{task_name.replace('/', '_')}-{alloc_id}"
+

@@ -1,0 +1,125 @@
+"""A real container engine for the docker driver's tests.
+
+The machine's own Docker or Podman when one answers (DOCKER_HOST or a default socket), else a
+`podman system service` started for the test session and stopped after it.  Where neither can
+run, the tests that need an engine skip and say why.  No registry is reachable from the test
+machines, so the test image is built here from the machine's static busybox and imported
+through the engine's own API (POST /images/create?fromSrc=-).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tapit.agent.engine import LABEL_ALLOC_ID, engine_url
+
+TEST_IMAGE = "localhost/tapit-test:busybox"
+APPLETS = ("sh", "echo", "cat", "sleep", "head", "tr", "ls", "id", "env", "mv", "date", "stty", "true",
+           "false", "printf", "wc", "tail", "dd", "mkdir", "rm", "touch", "grep", "ps", "kill")
+# What this sandbox needs of a podman it starts: runc (crun refuses a hybrid cgroup v1/v2 host),
+# cgroupfs (no systemd), and no raised rlimits (the sandbox lacks CAP_SYS_RESOURCE).
+PODMAN_CONF = """[containers]
+default_ulimits = []
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+class EngineUnderTest:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("unix://"):
+            self.http = httpx.Client(transport=httpx.HTTPTransport(uds=url.removeprefix("unix://")),
+                                     base_url="http://engine", timeout=60)
+        else:
+            self.http = httpx.Client(base_url=url.replace("tcp://", "http://"), timeout=60)
+
+    def answers(self) -> bool:
+        try:
+            return self.http.get("/_ping").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def tapit_containers(self) -> list[dict]:
+        """Every container carrying the label the docker driver puts on its tasks'."""
+        filters = json.dumps({"label": [LABEL_ALLOC_ID]})
+        return self.http.get("/containers/json", params={"all": "1", "filters": filters}).json()
+
+    def import_image(self, rootfs_tar: bytes, reference: str) -> None:
+        repo, tag = reference.rsplit(":", 1)
+        resp = self.http.post("/images/create", params={"fromSrc": "-", "repo": repo, "tag": tag},
+                              content=rootfs_tar, headers={"Content-Type": "application/x-tar"})
+        resp.raise_for_status()
+
+
+def busybox_rootfs() -> bytes | None:
+    """A tar of a minimal root filesystem: a static busybox and the applets the tests use."""
+    busybox = shutil.which("busybox")
+    if not busybox or _dynamic(busybox):
+        return None
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for directory in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(busybox, "bin/busybox")
+        for applet in APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+    return out.getvalue()
+
+
+def _dynamic(path: str) -> bool:
+    """True when the binary needs shared libraries (then it would not run in an empty image)."""
+    result = subprocess.run(["ldd", path], capture_output=True, text=True)
+    return result.returncode == 0 and "=>" in result.stdout
+
+
+def start_podman(directory: Path) -> tuple[subprocess.Popen | None, str, str]:
+    """`podman system service` on a socket of its own; (process, url, why not) ."""
+    podman = shutil.which("podman")
+    if not podman:
+        return None, "", "no Docker or Podman engine on this machine (install podman to run the docker driver tests)"
+    conf = directory / "containers.conf"
+    conf.write_text(PODMAN_CONF + ('runtime = "runc"\n' if shutil.which("runc") else ""))
+    socket = directory / "podman.sock"
+    log = directory / "podman.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{socket}"],
+                                   env=os.environ | {"CONTAINERS_CONF": str(conf)}, stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=out, start_new_session=True)
+    engine = EngineUnderTest(f"unix://{socket}")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        if socket.exists() and engine.answers():
+            return process, engine.url, ""
+        time.sleep(0.1)
+    stop_podman(process)
+    return None, "", f"podman system service did not answer: {log.read_text()[-300:]}"
+
+
+def stop_podman(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def existing_engine() -> str | None:
+    url = engine_url()
+    return url if url and EngineUnderTest(url).answers() else None
