@@ -1,9 +1,9 @@
 """Container supervisor: supervisor.py's counterpart for the docker driver.
 
-It creates and starts the task's container through the engine's API, copies the container's
-stdout and stderr into the same rotated log files (Nomad's docklog), stops the container on
-request or at its deadline (kill signal, then SIGKILL after the kill timeout: taskHandle.Kill),
-and records how it ended, then removes the container (the docker driver's gc.container default).
+The agent creates and starts the task's container; this process then owns it: it copies the
+container's stdout and stderr into the same rotated log files (Nomad's docklog), stops the
+container on request or at its deadline (kill signal, then SIGKILL after the kill timeout:
+taskHandle.Kill), records how it ended, and removes it (the docker driver's gc.container default).
 
 It speaks supervisor.py's protocol with the agent (one "started"/"error" line on stdout, the
 STATUS file, SIGTERM for a graceful stop, SIGUSR1 for SIGKILL now), so the agent watches,
@@ -39,25 +39,11 @@ class ContainerSupervisor:
     def write_status(self) -> None:
         write_status(self.spec["status"], self.status)
 
-    async def create_and_start(self) -> None:
-        spec = self.spec
-        try:
-            # A container of this name is the remnant of an earlier attempt that never ran.
-            await self.docker.containers.container(spec["name"]).delete(force=True)
-        except aiodocker.DockerError:
-            pass
-        self.container = await self.docker.containers.create(spec["create"], name=spec["name"])
-        try:
-            await self.container.start()
-        except aiodocker.DockerError:
-            await self.container.delete(force=True)
-            raise
-
     async def copy_logs(self, stream: str, log: LogFile) -> None:
         """One stream of the container's (multiplexed) output, followed to its end."""
         async with self.docker._query(f"containers/{self.container.id}/logs",
                                       params={stream: "1", "follow": "1"}) as response:
-            async for chunk in MultiplexedResult(response, raw=bool(self.spec["create"].get("Tty"))):
+            async for chunk in MultiplexedResult(response, raw=self.spec["tty"]):
                 log.write(chunk)
 
     async def kill(self, sig: str) -> None:
@@ -90,13 +76,15 @@ class ContainerSupervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        # Until the container exists a stop request can only be remembered.
+        # Until the container is in hand a stop request can only be remembered.
         early: list[str] = []
         loop.add_signal_handler(signal.SIGTERM, early.append, "request")
         loop.add_signal_handler(signal.SIGUSR1, early.append, "hard")
+        # The agent starts us with these blocked; any that came early are delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR1})
         self.docker = aiodocker.Docker(url=spec["engine"], api_version=spec["api_version"])
         try:
-            await self.create_and_start()
+            self.container = self.docker.containers.container(spec["name"])
             info = await self.container.show()
         except Exception as exc:  # the engine's refusal, whatever it is, ends the task here
             message = " ".join(str(exc).split()) or type(exc).__name__
@@ -105,7 +93,7 @@ class ContainerSupervisor:
             announce(f"error {message}")
             await self.docker.close()
             return
-        self.status.update(pid=info["State"]["Pid"], container_id=self.container.id, started=now_ns())
+        self.status.update(pid=info["State"]["Pid"], started=now_ns())
         self.write_status()
         announce(f"started {info['State']['Pid']}")
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "request")

@@ -38,7 +38,6 @@ def engine_url(environ=os.environ) -> str | None:
 @dataclass(frozen=True)
 class Engine:
     url: str
-    version: str
     api_version: str  # e.g. "v1.41": pinned, since aiodocker's "auto" asks /version on every client
 
     def client(self):
@@ -46,19 +45,26 @@ class Engine:
 
         return aiodocker.Docker(url=self.url, api_version=self.api_version)
 
+    async def version(self) -> str:
+        """The engine's release, for `driver.docker.version` (Podman takes ~0.5 s to answer)."""
+        async with self.client() as docker:
+            return str((await docker.version()).get("Version") or "unknown")
+
 
 async def fingerprint(url: str) -> Engine | None:
-    """The engine at `url` when it answers, else None (drivers/docker/fingerprint.go)."""
+    """The engine at `url` when it answers its ping, else None (drivers/docker/fingerprint.go).
+    The ping's Api-Version header pins the API version every later client speaks."""
     import asyncio
 
     import aiodocker
 
     try:
-        async with aiodocker.Docker(url=url) as docker:
-            version = await asyncio.wait_for(docker.version(), FINGERPRINT_TIMEOUT_S)
+        async with aiodocker.Docker(url=url) as docker, asyncio.timeout(FINGERPRINT_TIMEOUT_S):
+            async with docker._query("_ping", versioned_api=False) as response:
+                api_version = response.headers.get("Api-Version")
     except Exception:  # an absent, refusing or foreign socket: no driver, whatever the cause
         return None
-    return Engine(url, str(version.get("Version") or "unknown"), f"v{version['ApiVersion']}")
+    return Engine(url, f"v{api_version}") if api_version else None
 
 
 def parse_image(image: str) -> tuple[str, str]:

@@ -88,6 +88,34 @@ async def _write_all(fd: int, data: bytes) -> None:
             return  # the command closed its input or exited
 
 
+async def _feed(ws: web.WebSocketResponse, tty: bool, write, close_stdin, resize) -> None:
+    """The client's frames to the command: stdin data, the end of stdin, the terminal's size."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        frame = json.loads(msg.data)
+        stdin_frame = frame.get("stdin") or {}
+        if stdin_frame.get("data"):
+            await write(base64.b64decode(stdin_frame["data"]))
+        if stdin_frame.get("close"):
+            if tty:
+                await write(b"\x04")  # EOF at the start of a line, as a terminal would
+            else:
+                close_stdin()
+        size = frame.get("tty_size")
+        if tty and size:
+            await resize(size.get("height", 0), size.get("width", 0))
+
+
+async def _send_exit(ws: web.WebSocketResponse, result: dict) -> None:
+    """Both outputs closed, then the exit frame (a client that left gets nothing)."""
+    if ws.closed:
+        return
+    await ws.send_str(_frame("stdout", close=True))
+    await ws.send_str(_frame("stderr", close=True))
+    await ws.send_str(json.dumps({"exited": True, "result": result}, separators=(",", ":")))
+
+
 async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, cwd: str, procs: list[str]) -> None:
     loop = asyncio.get_running_loop()
 
@@ -127,26 +155,12 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
         while data := await _read(fd):
             await ws.send_str(_frame(name, data=base64.b64encode(data).decode()))
 
-    async def feed() -> None:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            stdin_frame = frame.get("stdin") or {}
-            if stdin_frame.get("data"):
-                await _write_all(stdin_fd, base64.b64decode(stdin_frame["data"]))
-            if stdin_frame.get("close"):
-                if tty:
-                    await _write_all(stdin_fd, b"\x04")  # EOF at the start of a line, as a terminal would
-                else:
-                    proc.stdin.close()
-            size = frame.get("tty_size")
-            if tty and size:
-                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size.get("height", 0),
-                                                                     size.get("width", 0), 0, 0))
+    async def resize(height: int, width: int) -> None:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     pumps = [loop.create_task(pump(name, fd)) for name, fd in outputs.items()]
-    feeder = loop.create_task(feed())
+    feeder = loop.create_task(_feed(ws, tty, lambda data: _write_all(stdin_fd, data), lambda: proc.stdin.close(),
+                                    resize))
     exited = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
     loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
@@ -161,15 +175,12 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
             await asyncio.wait(pumps, timeout=0.5)
         else:
             await asyncio.gather(*pumps)
-        if not ws.closed:
-            await ws.send_str(_frame("stdout", close=True))
-            await ws.send_str(_frame("stderr", close=True))
-            result = {}
-            if status < 0:
-                result = {"exit_code": 128 - status, "signal": -status}
-            elif status:
-                result = {"exit_code": status}
-            await ws.send_str(json.dumps({"exited": True, "result": result}, separators=(",", ":")))
+        result = {}
+        if status < 0:
+            result = {"exit_code": 128 - status, "signal": -status}
+        elif status:
+            result = {"exit_code": status}
+        await _send_exit(ws, result)
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
@@ -202,25 +213,12 @@ async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool
                     name = "stderr" if message.stream == 2 else "stdout"
                     await ws.send_str(_frame(name, data=base64.b64encode(message.data).decode()))
 
-            async def feed() -> None:
-                async for msg in ws:
-                    if msg.type != WSMsgType.TEXT:
-                        continue
-                    frame = json.loads(msg.data)
-                    stdin_frame = frame.get("stdin") or {}
-                    if stdin_frame.get("data"):
-                        await stream.write_in(base64.b64decode(stdin_frame["data"]))
-                    if stdin_frame.get("close"):
-                        if tty:
-                            await stream.write_in(b"\x04")  # EOF at the start of a line, as a terminal would
-                        else:
-                            _close_stdin(stream)
-                    size = frame.get("tty_size")
-                    if tty and size:
-                        await execution.resize(h=size.get("height", 0), w=size.get("width", 0))
+            async def resize(height: int, width: int) -> None:
+                await execution.resize(h=height, w=width)
 
             output = asyncio.get_running_loop().create_task(pump())
-            feeder = asyncio.get_running_loop().create_task(feed())
+            feeder = asyncio.get_running_loop().create_task(
+                _feed(ws, tty, stream.write_in, lambda: _close_stdin(stream), resize))
             try:
                 await asyncio.wait([output, feeder], return_when=asyncio.FIRST_COMPLETED)
                 if not output.done():  # the client went away first: the command goes too
@@ -229,11 +227,7 @@ async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool
             finally:
                 feeder.cancel()
                 output.cancel()
-        if not ws.closed:
-            await ws.send_str(_frame("stdout", close=True))
-            await ws.send_str(_frame("stderr", close=True))
-            result = {"exit_code": code} if code else {}
-            await ws.send_str(json.dumps({"exited": True, "result": result}, separators=(",", ":")))
+        await _send_exit(ws, {"exit_code": code} if code else {})
 
 
 def _close_stdin(stream) -> None:

@@ -80,8 +80,11 @@ class Node:
     def add_docker(self, engine: Engine) -> None:
         """The docker driver, once an engine answered (fingerprint.go's attributes)."""
         self.engine = engine
-        self._add_driver("docker", {"driver.docker": "1", "driver.docker.version": engine.version,
-                                    "driver.docker.os_type": "linux"})
+        self._add_driver("docker", {"driver.docker": "1", "driver.docker.os_type": "linux"})
+
+    def set_docker_version(self, version: str) -> None:
+        self.driver_attributes["docker"]["driver.docker.version"] = version
+        self.attributes["driver.docker.version"] = version
 
     @property
     def total_cpu(self) -> int:

@@ -22,6 +22,7 @@ from .state import Store, alloc_terminal
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
 CONTAINER_SUPERVISOR = "tapit.agent.container_supervisor"
+SUPERVISOR_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}  # graceful stop, SIGKILL now
 MAX_EVENTS = 10
 DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
@@ -67,6 +68,7 @@ class TaskHandle:
         self.cgroup: TaskCgroup | None = None
         self.env: dict[str, str] = {}
         self.cwd = ""
+        self.stop_pending = False
 
     def file(self, kind: str) -> Path:
         """The supervisor's files for this task: spec, status, handle, log."""
@@ -76,9 +78,6 @@ class TaskHandle:
     def pid(self) -> int:
         return int(read_status(self.status_path).get("pid", 0))
 
-    @property
-    def container_id(self) -> str:
-        return read_status(self.status_path).get("container_id", "")
 
     def signal(self, sig: int) -> None:
         if self.pidfd >= 0:
@@ -283,25 +282,25 @@ class Runner:
         # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
         # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
         # inherit, and Python cannot set those back to SIG_DFL.
+        # The supervisor starts with its stop signals blocked (the mask survives fork and exec):
+        # one sent before it has installed its handlers then waits for them instead of killing it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
         try:
             handle.proc = subprocess.Popen([*supervisor, str(spec_path)],
                                            stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log_fd,
                                            start_new_session=True)
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(write_fd)
             os.close(log_fd)
         handle.sup_pid = handle.proc.pid
         self._watch(handle)
+        if handle.stop_pending:  # a stop came while the container was being started
+            handle.signal(signal.SIGTERM)
         line = await read_line(read_fd)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
-            if task["Driver"] == "docker":
-                self._find_container_cgroup(handle)
             now = wire.now_ns()
             self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
-
-    def _find_container_cgroup(self, handle: TaskHandle) -> None:
-        """The engine's cgroup for the container, read for usage figures only (never removed by us)."""
-        handle.cgroup = self.cgroups.of_process(handle.pid) if handle.pid else None
 
     def _process_spec(self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals) -> list[str] | None:
         """raw_exec and exec: the command runs as a host process in a cgroup of its own."""
@@ -332,8 +331,12 @@ class Runner:
 
     async def _container_spec(self, alloc: dict, handle: TaskHandle, spec: dict,
                               kill_signal: signal.Signals) -> list[str] | None:
-        """docker: the image is made present here, where its download can be reported as a task
-        event; the container itself is created and watched by a container supervisor."""
+        """docker: the agent gets the image (reporting a download as a task event), then creates
+        and starts the container itself, which is quick with the engine's client already loaded;
+        the container supervisor, slower to start, attaches to it afterwards.  The engine keeps
+        the container's output from its first byte, so nothing is lost in between."""
+        import aiodocker
+
         task = handle.task
         image = (task["Config"] or {}).get("image")
         if not image:
@@ -344,14 +347,37 @@ class Runner:
             self._update(handle.alloc_id, handle.name, wire.task_event("Driver", DriverMessage="Downloading image"))
             log.info("pulling %s for allocation %s", ref, handle.alloc_id)
 
+        name = engine.container_name(task["Name"], alloc["ID"])
+        spec.update({"engine": self.node.engine.url, "api_version": self.node.engine.api_version, "name": name,
+                     "tty": bool((task["Config"] or {}).get("tty")), "kill_signal": kill_signal.name})
         async with self.node.engine.client() as docker:
             await engine.ensure_image(docker, image, downloading)
-        spec.update({
-            "engine": self.node.engine.url, "api_version": self.node.engine.api_version, "name": engine.container_name(task["Name"], alloc["ID"]),
-            "create": engine.container_config(alloc_id=alloc["ID"], task=task, env=handle.env,
-                                              alloc_dir=self.alloc_dir(alloc["ID"]), total_compute=self.node.total_cpu),
-            "kill_signal": kill_signal.name,
-        })
+            if handle.stop_pending:  # stopped while the image came
+                self._update(handle.alloc_id, handle.name, wire.task_event("Killed"), state="dead",
+                             FinishedAt=wire.now_ns())
+                return None
+            # Known before the container exists: a crash from here on leaves a container that a
+            # restarted agent finds by name and removes (_destroy_remnants), never an unknown one.
+            handle.status_path.unlink(missing_ok=True)
+            self._save_handle(handle)
+            try:
+                # A container of this name is the remnant of an earlier attempt that never ran.
+                await docker.containers.container(name).delete(force=True)
+            except aiodocker.DockerError:
+                pass
+            container = await docker.containers.create(
+                engine.container_config(alloc_id=alloc["ID"], task=task, env=handle.env,
+                                        alloc_dir=self.alloc_dir(alloc["ID"]), total_compute=self.node.total_cpu),
+                name=name)
+            try:
+                await container.start()
+                pid = (await container.show())["State"]["Pid"]
+            except aiodocker.DockerError:
+                await container.delete(force=True)
+                raise
+        handle.cgroup = self.cgroups.of_process(pid) if pid else None
+        self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running",
+                     StartedAt=wire.now_ns())
         return [sys.executable, "-I", "-m", CONTAINER_SUPERVISOR]
 
     def _save_handle(self, handle: TaskHandle) -> None:
@@ -367,8 +393,9 @@ class Runner:
             return
         if meta["cgroup_version"]:
             handle.cgroup = Cgroups.attach(meta["cgroup_version"], meta["cgroup_dirs"])
-        elif handle.task["Driver"] == "docker":
-            self._find_container_cgroup(handle)
+        elif handle.task["Driver"] == "docker" and handle.pid:
+            # The engine's cgroup for the container: read for usage figures, never removed by us.
+            handle.cgroup = self.cgroups.of_process(handle.pid)
         handle.env, handle.cwd = meta["env"], meta["cwd"]
 
     @staticmethod
@@ -497,6 +524,8 @@ class Runner:
             self._update(alloc_id, name, self._killing_event(handle.task, alloc_id))
             if handle.pidfd >= 0:
                 handle.signal(signal.SIGTERM)
+            else:  # its supervisor is not there yet (an image still downloading): _spawn sees this
+                handle.stop_pending = True
         # Tasks that never got a process (still pending, no supervisor) are simply marked dead.
         for name, ts in alloc["TaskStates"].items():
             if ts["State"] == "pending" and name not in self.handles.get(alloc_id, {}):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import random
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from .scheduler import Scheduler
 from .state import Store
 from .stats import StatsTracker
 
+log = logging.getLogger("tapit.agent")
 MAX_WAIT = 300.0  # structs.MaxBlockingRPCQueryTime
 EVENT_HEARTBEAT = 30.0
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -101,6 +103,7 @@ class Agent:
         self.runner = Runner(self.store, self.node, self.cgroups, root)
         self.scheduler = Scheduler(self.store, self.node, self.runner)
         self.stats = StatsTracker(self.node.mhz_per_core)
+        self._engine_version: asyncio.Task | None = None  # kept: a task nobody holds may be collected
 
     async def find_engine(self) -> None:
         """Offer the docker driver when a Docker or Podman engine answers."""
@@ -108,6 +111,14 @@ class Agent:
         found = await engine.fingerprint(url) if url else None
         if found:
             self.node.add_docker(found)
+            # The release number is slow to come from Podman: fetched while the agent serves.
+            self._engine_version = asyncio.get_running_loop().create_task(self._fetch_engine_version(found))
+
+    async def _fetch_engine_version(self, found: engine.Engine) -> None:
+        try:
+            self.node.set_docker_version(await found.version())
+        except Exception:
+            log.warning("the container engine at %s did not say its version", found.url)
 
     def set_address(self, address: str) -> None:
         self.node.http_addr = address
@@ -461,7 +472,8 @@ class Agent:
         try:
             argv, tty, handle = await self._exec_setup(request, ws)
             if handle.task["Driver"] == "docker":
-                await execsession.run_in_container(ws, argv, tty, self.node.engine, handle.container_id)
+                await execsession.run_in_container(ws, argv, tty, self.node.engine,
+                                                    engine.container_name(handle.name, handle.alloc_id))
             else:
                 await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
         except HTTPError as err:

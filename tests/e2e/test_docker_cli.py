@@ -1,0 +1,62 @@
+"""tapit with images on the embedded agent, as a user types it: `image=`, `docker_tag=` with the
+app's image repository, consoles in a container (pipes and a real pseudo-terminal)."""
+
+import json
+import sys
+
+import pexpect
+from container_engine import TEST_IMAGE
+
+
+def test_create_with_an_image_runs_the_command_in_that_image(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    result = tapit("create", "task", "echo in $NOMAD_TASK_DIR; ls /bin/busybox; exit 3", f"image={TEST_IMAGE}",
+                   "--wait", timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "in /local\n/bin/busybox\n"
+    [record] = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert (record["status"], record["exit_code"], record["image"]) == ("failed", 3, TEST_IMAGE)
+    assert tapit("show", "logs", f"task={record['id']}").stdout == "in /local\n/bin/busybox\n"
+
+
+def test_docker_tag_picks_a_tag_of_the_apps_image(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    repository, tag = TEST_IMAGE.rsplit(":", 1)
+    (tapit.home / "tapit.toml").write_text(f'image_repository = "{repository}"\n')
+    result = tapit("create", "task", "echo tagged", f"docker_tag={tag}", "--wait", "--json", timeout=120)
+    record = json.loads(result.stdout)
+    assert (result.returncode, record["status"], record["image"]) == (0, "complete", TEST_IMAGE)
+
+
+def test_max_hours_ends_a_container_as_timed_out(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    result = tapit("create", "task", "sleep 600", f"image={TEST_IMAGE}", "max_hours=0.0005", "--wait", timeout=120)
+    assert result.returncode == 124
+    assert "timed_out" in result.stderr
+
+
+def test_a_console_in_an_image_through_pipes(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    result = tapit("run", "sh", f"image={TEST_IMAGE}", input="echo piped $NOMAD_ALLOC_DIR\nexit 4\n", timeout=120)
+    assert result.returncode == 4, result.stderr
+    assert result.stdout == "piped /alloc\n"
+    result = tapit("run", "cat", f"image={TEST_IMAGE}", input="line 1\nline 2\n", timeout=120)
+    assert (result.returncode, result.stdout) == (0, "line 1\nline 2\n")  # stdin's end reaches the container
+
+
+def test_a_console_in_an_image_on_a_terminal(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    child = pexpect.spawn(sys.executable, ["-m", "tapit", "run", "PS1='C> ' sh", f"image={TEST_IMAGE}"],
+                          env=tapit.env, cwd=str(tapit.home), dimensions=(30, 100), encoding="utf-8", timeout=60)
+    child.expect_exact("C> ")
+    child.sendline("stty size; echo $NOMAD_TASK_NAME")
+    child.expect_exact("30 100")
+    child.expect_exact("task")
+    child.setwinsize(40, 120)
+    child.sendline("stty size")
+    child.expect_exact("40 120")
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    assert json.loads(tapit("list", "tasks", "--json").stdout)[0]["kind"] == "console"
