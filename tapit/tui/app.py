@@ -214,7 +214,7 @@ class TapitApp(App[int]):
             left.append(f"[$accent]status: {table.status_filter}[/]")
         if table.needle:
             left.append(f"[$accent]filter: {table.needle}[/]")
-        left.append(f"sort: {table.sort_column}{' ▲' if table.sort_reverse else ' ▼'}")
+        left.append(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}")  # as in the column header
         state = STATE_MARKS.get(self.state, self.state)
         detail = f" [$text-muted]{self.state_detail}[/]" if self.state_detail else ""
         self.query_one("#topbar", Static).update(" · ".join(left) + "   " + state + detail)
