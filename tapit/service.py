@@ -363,7 +363,7 @@ class TaskService:
         """A placement failure with its fix, where tapit knows it."""
         if "missing drivers" in reason and self.connection.embedded:
             return (f"{reason}: the embedded agent found no Docker or Podman engine to run images; start one "
-                    "(or set DOCKER_HOST to its socket) and restart the agent, drop image=/docker_tag=, "
+                    "(or set DOCKER_HOST to its socket, then restart the agent), drop image=/docker_tag=, "
                     "or point NOMAD_ADDR at a cluster")
         return reason
 

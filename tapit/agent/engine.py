@@ -15,6 +15,7 @@ from pathlib import Path
 # Nomad's docker driver talks to DOCKER_HOST, else the default socket; Podman's sockets follow.
 KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
 FINGERPRINT_TIMEOUT_S = 3.0
+FINGERPRINT_PERIOD_S = float(os.environ.get("TAPIT_ENGINE_FINGERPRINT_S", 30))  # fingerprint.go; tests shorten it
 CONTAINER_ALLOC_DIR, CONTAINER_TASK_DIR, CONTAINER_SECRETS_DIR = "/alloc", "/local", "/secrets"
 LABEL_ALLOC_ID = "com.hashicorp.nomad.alloc_id"
 # drivers/docker/driver.go cpuResources: cgroup v1's bounds for cpu.shares.

@@ -58,6 +58,8 @@ class Node:
         self.drivers = {"raw_exec": True, "exec": _namespaces_work(), "docker": False}
         self.engine: Engine | None = None
         self.driver_attributes: dict[str, dict[str, str]] = {}
+        # Set once an engine was found and has since stopped answering (Nomad: unhealthy, not undetected).
+        self.docker_lost = False
         self.create_time = wire.now_ns()
         self.attributes = {
             "kernel.name": platform.system().lower(), "kernel.version": platform.release(),
@@ -80,11 +82,22 @@ class Node:
     def add_docker(self, engine: Engine) -> None:
         """The docker driver, once an engine answered (fingerprint.go's attributes)."""
         self.engine = engine
+        self.docker_lost = False
         self._add_driver("docker", {"driver.docker": "1", "driver.docker.os_type": "linux"})
+
+    def lose_docker(self) -> None:
+        """The engine stopped answering: no new docker task is placed here until it is back."""
+        self.drivers["docker"] = False
+        self.docker_lost = True
+        for key in self.driver_attributes.pop("docker", {}):
+            self.attributes.pop(key, None)
 
     def set_docker_version(self, version: str) -> None:
         self.driver_attributes["docker"]["driver.docker.version"] = version
         self.attributes["driver.docker.version"] = version
+
+    def _lost(self, driver: str) -> bool:
+        return driver == "docker" and self.docker_lost
 
     @property
     def total_cpu(self) -> int:
@@ -96,8 +109,9 @@ class Node:
     def as_dict(self, index: int) -> dict:
         """structs.Node, sanitized (SecretID blank) as the HTTP API returns it."""
         drivers = {
-            name: {"Attributes": self.driver_attributes.get(name), "Detected": ok, "Healthy": ok,
-                   "HealthDescription": "Healthy" if ok else "Driver not available on this machine",
+            name: {"Attributes": self.driver_attributes.get(name), "Detected": ok or self._lost(name), "Healthy": ok,
+                   "HealthDescription": "Healthy" if ok else "Failed to connect to docker daemon" if self._lost(name)
+                   else "Driver not available on this machine",
                    "UpdateTime": wire.rfc3339nano(self.create_time)}
             for name, ok in self.drivers.items()
         }

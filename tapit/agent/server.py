@@ -103,16 +103,32 @@ class Agent:
         self.runner = Runner(self.store, self.node, self.cgroups, root)
         self.scheduler = Scheduler(self.store, self.node, self.runner)
         self.stats = StatsTracker(self.node.mhz_per_core)
-        self._engine_version: asyncio.Task | None = None  # kept: a task nobody holds may be collected
+        # Kept: a task nobody holds may be collected.
+        self._engine_version: asyncio.Task | None = None
+        self._engine_watch: asyncio.Task | None = None
 
     async def find_engine(self) -> None:
-        """Offer the docker driver when a Docker or Podman engine answers."""
+        """Offer the docker driver while a Docker or Podman engine answers; look again every
+        FINGERPRINT_PERIOD, as Nomad's docker driver does, so that an engine started (or
+        stopped) after the agent is noticed."""
+        await self._fingerprint_engine()
+        self._engine_watch = asyncio.get_running_loop().create_task(self._watch_engine())
+
+    async def _watch_engine(self) -> None:
+        while True:
+            await asyncio.sleep(engine.FINGERPRINT_PERIOD_S)
+            await self._fingerprint_engine()
+
+    async def _fingerprint_engine(self) -> None:
         url = engine.engine_url()
         found = await engine.fingerprint(url) if url else None
-        if found:
+        if found and (found != self.node.engine or not self.node.drivers["docker"]):
             self.node.add_docker(found)
             # The release number is slow to come from Podman: fetched while the agent serves.
             self._engine_version = asyncio.get_running_loop().create_task(self._fetch_engine_version(found))
+        elif not found and self.node.drivers["docker"]:
+            log.warning("the container engine at %s stopped answering", self.node.engine.url)
+            self.node.lose_docker()
 
     async def _fetch_engine_version(self, found: engine.Engine) -> None:
         try:

@@ -159,3 +159,33 @@ def test_a_task_without_an_image_fails_as_nomad_reports_it(docker_agent):
     alloc = docker_agent.wait_alloc("no-image-given", {"failed"}, timeout=30)
     failure = next(e for e in alloc["TaskStates"]["main"]["Events"] if e["Type"] == "Driver Failure")
     assert failure["DriverError"] == "image name required for docker driver"
+
+
+def test_an_engine_started_or_stopped_after_the_agent_is_noticed(container_engine, tmp_path, monkeypatch, request):
+    # A podman service of this test's own, so that it can be stopped; fingerprints every 0.3 s.
+    from container_engine import start_podman, stop_podman
+
+    socket = tmp_path / "podman" / "podman.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    monkeypatch.setenv("TAPIT_ENGINE_FINGERPRINT_S", "0.3")
+    agent = request.getfixturevalue("agent")  # started only now, with the variables above
+    docker = lambda: agent.nomad.node.get_node(agent.nomad.nodes.get_nodes()[0]["ID"])["Drivers"]["docker"]  # noqa: E731
+    assert (docker()["Detected"], docker()["Healthy"]) == (False, False)
+    socket.parent.mkdir()
+    process, url, why_not = start_podman(socket.parent)
+    if not process:
+        pytest.skip(why_not)
+    try:
+        wait_for(lambda: docker()["Healthy"])
+        assert docker()["Attributes"]["driver.docker"] == "1"
+    finally:
+        stop_podman(process)
+    wait_for(lambda: not docker()["Healthy"])
+    assert docker()["Detected"] and docker()["HealthDescription"] == "Failed to connect to docker daemon"
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the agent never noticed"
+        time.sleep(0.1)
