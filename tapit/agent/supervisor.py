@@ -212,8 +212,6 @@ class Supervisor:
         signal.signal(signal.SIGUSR1, lambda *_: flags.__setitem__("hard", True))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        # The agent starts us with these blocked; any that came early are delivered now.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR1})
 
         logs = {}
         self.pid, out_r, err_r, failure = self.spawn()
