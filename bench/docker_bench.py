@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx  # noqa: E402
 from container_engine import (TEST_IMAGE, EngineUnderTest, busybox_rootfs, existing_engine,  # noqa: E402
-                              start_podman, stop_podman)
+                              start_podman, stop_process_group)
 
 from tapit.agent import daemon  # noqa: E402
 
@@ -78,7 +78,7 @@ def main():
     finally:
         daemon.stop(kill_tasks=True)
         if podman:
-            stop_podman(podman)
+            stop_process_group(podman)
 
 
 if __name__ == "__main__":

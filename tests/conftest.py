@@ -90,26 +90,31 @@ def https_agent(tapit, pki):
 
 @pytest.fixture(scope="session")
 def container_engine(tmp_path_factory):
-    """A real Docker or Podman engine with the test image in it (tests/container_engine.py)."""
+    """A real Docker or Podman engine with the test image in it, and a registry on loopback where
+    the machine has one (tests/container_engine.py)."""
     from container_engine import (TEST_IMAGE, EngineUnderTest, busybox_rootfs, existing_engine, start_podman,
-                                  stop_podman)
+                                  start_registry, stop_process_group)
 
-    process = None
+    started = []
+    registry_process, registry = start_registry(tmp_path_factory.mktemp("registry"))
+    if registry_process:
+        started.append(registry_process)
     url = existing_engine()
-    if not url:
-        process, url, why_not = start_podman(tmp_path_factory.mktemp("podman"))
-        if not url:
-            pytest.skip(why_not)
-    engine = EngineUnderTest(url)
     try:
+        if not url:
+            process, url, why_not = start_podman(tmp_path_factory.mktemp("podman"), registry)
+            if not url:
+                pytest.skip(why_not)
+            started.append(process)
+        engine = EngineUnderTest(url, registry)
         rootfs = busybox_rootfs()
         if rootfs is None:
             pytest.skip("no static busybox to build the test image from (install busybox-static)")
         engine.import_image(rootfs, TEST_IMAGE)
         yield engine
     finally:
-        if process:
-            stop_podman(process)
+        for process in started:
+            stop_process_group(process)
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 The machine's own Docker or Podman when one answers (DOCKER_HOST or a default socket), else a
 `podman system service` started for the test session and stopped after it.  Where neither can
-run, the tests that need an engine skip and say why.  No registry is reachable from the test
-machines, so the test image is built here from the machine's static busybox and imported
-through the engine's own API (POST /images/create?fromSrc=-).
+run, the tests that need an engine skip and say why.  No public registry is reachable from the
+test machines, so the test image is built here from the machine's static busybox and imported
+through the engine's own API (POST /images/create?fromSrc=-); pulls are tested against a
+registry of the session's own on loopback (Debian's docker-registry, the CNCF distribution).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import time
@@ -37,8 +39,9 @@ events_logger = "file"
 
 
 class EngineUnderTest:
-    def __init__(self, url: str):
+    def __init__(self, url: str, registry: str | None = None):
         self.url = url
+        self.registry = registry  # host:port of the session's registry, when there is one
         if url.startswith("unix://"):
             self.http = httpx.Client(transport=httpx.HTTPTransport(uds=url.removeprefix("unix://")),
                                      base_url="http://engine", timeout=60)
@@ -55,6 +58,21 @@ class EngineUnderTest:
         """Every container carrying the label the docker driver puts on its tasks'."""
         filters = json.dumps({"label": [LABEL_ALLOC_ID]})
         return self.http.get("/containers/json", params={"all": "1", "filters": filters}).json()
+
+    def push_to_registry(self, image: str, tag: str) -> str:
+        """`image` copied to the session's registry as tapit-test:<tag>, and no local copy of that
+        reference left, so that running it makes the engine pull it.  Returns the reference."""
+        repo = f"{self.registry}/tapit-test"
+        self.http.post(f"/images/{image}/tag", params={"repo": repo, "tag": tag}).raise_for_status()
+        # X-Registry-Auth "{}": no credentials; the registry on loopback needs none.
+        push = self.http.post(f"/images/{repo}/push", params={"tag": tag}, headers={"X-Registry-Auth": "e30="})
+        push.raise_for_status()
+        assert "error" not in push.text.lower(), push.text
+        self.remove_image(f"{repo}:{tag}")
+        return f"{repo}:{tag}"
+
+    def remove_image(self, reference: str) -> None:
+        self.http.delete(f"/images/{reference}")
 
     def import_image(self, rootfs_tar: bytes, reference: str) -> None:
         repo, tag = reference.rsplit(":", 1)
@@ -88,30 +106,59 @@ def _dynamic(path: str) -> bool:
     return result.returncode == 0 and "=>" in result.stdout
 
 
-def start_podman(directory: Path) -> tuple[subprocess.Popen | None, str, str]:
-    """`podman system service` on a socket of its own; (process, url, why not) ."""
+def start_podman(directory: Path, registry: str | None = None) -> tuple[subprocess.Popen | None, str, str]:
+    """`podman system service` on a socket of its own, trusting `registry` over plain HTTP;
+    (process, url, why not)."""
     podman = shutil.which("podman")
     if not podman:
         return None, "", "no Docker or Podman engine on this machine (install podman to run the docker driver tests)"
     conf = directory / "containers.conf"
     conf.write_text(PODMAN_CONF + ('runtime = "runc"\n' if shutil.which("runc") else ""))
-    socket = directory / "podman.sock"
+    registries = directory / "registries.conf"
+    registries.write_text(f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n' if registry else "")
+    sock_path = directory / "podman.sock"
     log = directory / "podman.log"
+    env = os.environ | {"CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries)}
     with open(log, "w") as out:
-        process = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{socket}"],
-                                   env=os.environ | {"CONTAINERS_CONF": str(conf)}, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=out, start_new_session=True)
-    engine = EngineUnderTest(f"unix://{socket}")
+        process = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{sock_path}"],
+                                   env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    engine = EngineUnderTest(f"unix://{sock_path}")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:
-        if socket.exists() and engine.answers():
+        if sock_path.exists() and engine.answers():
             return process, engine.url, ""
         time.sleep(0.1)
-    stop_podman(process)
+    stop_process_group(process)
     return None, "", f"podman system service did not answer: {log.read_text()[-300:]}"
 
 
-def stop_podman(process: subprocess.Popen) -> None:
+def start_registry(directory: Path) -> tuple[subprocess.Popen | None, str]:
+    """A Docker registry on a free loopback port, storing under `directory`; (process, host:port),
+    or (None, "") where the machine has no registry program."""
+    program = shutil.which("docker-registry") or shutil.which("registry")
+    if not program:
+        return None, ""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    config = directory / "registry.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                      f"    rootdirectory: {directory / 'data'}\nhttp:\n  addr: {address}\n")
+    with open(directory / "registry.log", "w") as out:
+        process = subprocess.Popen([program, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=out, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
+                return process, address
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    stop_process_group(process)
+    return None, ""
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(15)

@@ -163,7 +163,7 @@ def test_a_task_without_an_image_fails_as_nomad_reports_it(docker_agent):
 
 def test_an_engine_started_or_stopped_after_the_agent_is_noticed(container_engine, tmp_path, monkeypatch, request):
     # A podman service of this test's own, so that it can be stopped; fingerprints every 0.3 s.
-    from container_engine import start_podman, stop_podman
+    from container_engine import start_podman, stop_process_group
 
     socket = tmp_path / "podman" / "podman.sock"
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
@@ -179,7 +179,7 @@ def test_an_engine_started_or_stopped_after_the_agent_is_noticed(container_engin
         wait_for(lambda: docker()["Healthy"])
         assert docker()["Attributes"]["driver.docker"] == "1"
     finally:
-        stop_podman(process)
+        stop_process_group(process)
     wait_for(lambda: not docker()["Healthy"])
     assert docker()["Detected"] and docker()["HealthDescription"] == "Failed to connect to docker daemon"
 

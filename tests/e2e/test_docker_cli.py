@@ -5,6 +5,7 @@ import json
 import sys
 
 import pexpect
+import pytest
 from container_engine import TEST_IMAGE
 
 
@@ -60,3 +61,21 @@ def test_a_console_in_an_image_on_a_terminal(docker_host, tapit):
     child.close()
     assert child.exitstatus == 6
     assert json.loads(tapit("list", "tasks", "--json").stdout)[0]["kind"] == "console"
+
+
+def test_an_image_not_on_the_machine_is_pulled_first(docker_host, tapit, nomad_api):
+    if not docker_host.registry:
+        pytest.skip("no registry program on this machine (install docker-registry to test pulls)")
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    image = docker_host.push_to_registry(TEST_IMAGE, "pulled")
+    try:
+        result = tapit("create", "task", "echo pulled and ran", f"image={image}", "--wait", "--json", timeout=120)
+        record = json.loads(result.stdout)
+        assert (result.returncode, record["status"], record["image"]) == (0, "complete", image), result.stderr
+        [alloc] = nomad_api.job.get_allocations(record["nomad_job_id"])
+        events = nomad_api.allocation.get_allocation(alloc["ID"])["TaskStates"]["task"]["Events"]
+        driver = [e["DriverMessage"] for e in events if e["Type"] == "Driver"]
+        assert driver == ["Downloading image"]
+        assert tapit("show", "logs", f"task={record['id']}").stdout == "pulled and ran\n"
+    finally:
+        docker_host.remove_image(image)
