@@ -185,10 +185,11 @@ def test_exec_pipes_tty_and_exit_codes(agent):
     assert {"stdout": {"close": True}} in frames and {"stderr": {"close": True}} in frames
     out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "exit 5"])
     assert frames[-1] == {"exited": True, "result": {"exit_code": 5}}
-    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "stty size; tty"], tty=True,
-                           resize={"height": 33, "width": 101})
+    # The command waits for a line, which comes after the resize frame: the size is set by then.
+    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "read go; stty size; tty"], tty=True,
+                           resize={"height": 33, "width": 101}, stdin=b"go\n")
     lines = out.decode().split()
-    assert lines[:2] == ["33", "101"] and lines[2].startswith("/dev/pts/")
+    assert lines[-3:-1] == ["33", "101"] and lines[-1].startswith("/dev/pts/")
     out, frames = run_exec(agent, alloc["ID"], ["/bin/echo", "shake"], headers={},
                            handshake={"version": 1, "auth_token": agent.token})
     assert out == b"shake\n"
