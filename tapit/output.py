@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from tapit.model import TaskRecord, parse_iso
+from tapit.model import TaskRecord, exit_status, parse_iso
 
 # What `--json` promises scripts; extra record fields stay internal.
 JSON_FIELDS = (
@@ -100,31 +100,57 @@ def usage_json(usage) -> dict:
     return {"usage": {"memory_bytes": usage.memory_bytes, "cpu_percent": round(usage.cpu_percent, 1)}}
 
 
-def task_details(record: TaskRecord, usage=None, now: datetime | None = None) -> str:
-    fields = [
-        ("Task", record.id),
-        ("Kind", record.kind),
-        ("Status", record.status + (f" ({printable(record.reason)})" if record.reason else "")),
-        ("Exit code", exit_text(record)),
+def why_it_ended(record: TaskRecord) -> str:
+    """The exit code and the reason, in words."""
+    if record.error:
+        return f"never ran: {printable(record.error)}"
+    if not record.terminal:
+        return printable(record.reason or "") or ("running" if record.status == "running" else "waiting to start")
+    code = exit_text(record)
+    if record.status == "complete":
+        return f"exited {code}"
+    reason = printable(record.reason or "") or record.status
+    return f"{reason}; exit code {code} (tapit reports {exit_status(record)})"
+
+
+def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | None = None) -> list[tuple[str, str]]:
+    """The fields of one task, as `show task` prints them and the TUI's details pane shows them;
+    values are plain text, already safe to print.  `node` is the allocation's, when the record
+    has none yet."""
+    max_hours = "no limit" if record.max_hours is None else f"{record.max_hours:g}"
+    if record.deadline_at:
+        max_hours += f" (deadline {record.deadline_at})"
+    rows = [
+        ("Task", f"{record.id} ({record.kind})"),
+        ("Status", record.status),
+        ("Exit", why_it_ended(record)),
         ("Command", printable(record.command)),
         ("Initiated by", printable(record.initiated_by)),
-        ("Image", record.image or "- (host process)"),
-        ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, "
-                      f"{record.ephemeral_storage_gb:g} GB disk"),
-        ("Max hours", "no limit" if record.max_hours is None else f"{record.max_hours:g}"),
+        ("Image", printable(record.image or "- (host process)")
+         + (f" (tag {printable(record.docker_tag)})" if record.docker_tag else "")),
+        ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, {record.ephemeral_storage_gb:g} GB disk"),
+        ("Max hours", max_hours),
         ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
         ("Started", record.started_at or "-"),
         ("Finished", record.finished_at or "-"),
         ("Duration", duration(record, now)),
         ("Nomad job", f"{record.nomad_job_id} (namespace {record.nomad_namespace})"),
         ("Allocation", record.nomad_alloc_id or "-"),
-        ("Node", record.node_name or "-"),
+        ("Node", printable(record.node_name or node or "-")),
     ]
+    if record.stop_requested_by:
+        rows.append(("Stop asked by", printable(record.stop_requested_by)))
+    if record.error:
+        rows.append(("Error", printable(record.error)))
+    rows.append(("Logs", "archived in the history" if record.logs_archived else "live from Nomad"))
+    return rows
+
+
+def task_details(record: TaskRecord, usage=None, now: datetime | None = None) -> str:
+    fields = detail_rows(record, now)
     if usage is not None:
         fields.append(("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, "
                                     f"{usage.cpu_percent:.0f}% of a CPU"))
-    if record.error:
-        fields.append(("Error", printable(record.error)))
     label = max(len(name) for name, _ in fields)
     return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
 

@@ -541,19 +541,6 @@ def record_from_stub(stub: dict, config: AppConfig) -> TaskRecord | None:
     )
 
 
-def exit_status(record: TaskRecord) -> int:
-    """The exit code tapit gives for a finished task: its own code, or the shell convention for a kill."""
-    if record.status == "complete":
-        return record.exit_code or 0
-    if record.status == "timed_out":
-        return 124  # as coreutils `timeout` does
-    if record.exit_code and record.exit_code > 0:
-        return record.exit_code
-    if record.status == "stopped":
-        return 143  # 128 + SIGTERM, as a shell reports a terminated job
-    return 1
-
-
 def _deadline(created_at: str, max_hours: float | None) -> str | None:
     if max_hours is None:
         return None

@@ -26,6 +26,7 @@ SUPERVISOR_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}  # graceful stop, SIGKILL 
 MAX_EVENTS = 10
 DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
+HARD_KILL_REASON = "the embedded agent was stopped with --kill-tasks"
 # Nomad's default env denylist: secrets of the agent never reach tasks.
 ENV_DENYLIST = {"CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "VAULT_TOKEN", "NOMAD_TOKEN", "NOMAD_LICENSE",
                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"}
@@ -471,6 +472,11 @@ class Runner:
         events.append(wire.task_event("Terminated", when=finished, **fields))
         killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"
         failed = alloc_id in self.disk_exceeded
+        if kill_reason == "hard" and alloc["DesiredStatus"] != "stop":
+            # Nobody stopped its job: it went down with the agent (tapit agent stop --kill-tasks),
+            # which is a failure of the task, never a completion.
+            events.insert(-1, wire.task_event("Killing", when=finished, KillReason=HARD_KILL_REASON))
+            failed = True
         if killed:
             events.append(wire.task_event("Killed"))
         elif code or sig:

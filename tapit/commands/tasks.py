@@ -15,7 +15,8 @@ def create_task(words: list[str], flags: set[str]) -> int:
     command, assignments = words[0], words[1:]
     values = parse_assignments(assignments, TASK_KEYS)
     service = _service()
-    from tapit.service import default_initiator, exit_status
+    from tapit.model import exit_status
+    from tapit.service import default_initiator
 
     spec = build_spec(command, values, service.config, default_initiator())
     record = service.create(spec)
@@ -79,7 +80,7 @@ def show_logs(words: list[str], flags: set[str]) -> int:
 
         return replay_transcript(service, task_id)
     if "follow" in flags:
-        from tapit.service import exit_status
+        from tapit.model import exit_status
 
         return exit_status(_wait(service, task_id))
     service.logs(task_id, write_output)

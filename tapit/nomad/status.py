@@ -82,6 +82,9 @@ def failure_reason(events: list[dict], memory_limit_mb: int | None) -> str | Non
         event = _last(events, kind)
         if event is not None:
             return event.get("DisplayMessage") or kind
+    killing = _last(events, "Killing")
+    if killing is not None and killing.get("KillReason"):
+        return f"killed: {killing['KillReason']}"
     if terminated is not None:
         return terminated.get("DisplayMessage") or None
     return None

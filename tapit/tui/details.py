@@ -18,24 +18,12 @@ from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
 from tapit.nomad.jobspec import TASK_NAME
-from tapit.output import age, duration, printable
-from tapit.service import TaskService, exit_status
+from tapit.output import detail_rows
+from tapit.service import TaskService
 
 STATS_EVERY_S = 1.0
+FIELD_STYLES = {"Status": "[b]{}[/b]", "Error": "[$error]{}[/]"}
 SAMPLES = 120  # two minutes of history in the sparklines
-
-
-def why_it_ended(record: TaskRecord) -> str:
-    """The exit code and the reason, in words."""
-    if record.error:
-        return f"never ran: {record.error}"
-    if not record.terminal:
-        return record.reason or ("running" if record.status == "running" else "waiting to start")
-    code = "-" if record.exit_code is None else str(record.exit_code)
-    if record.status == "complete":
-        return f"exited {code}"
-    reason = record.reason or record.status
-    return f"{reason}; exit code {code} (tapit reports {exit_status(record)})"
 
 
 def timeline(alloc: dict | None) -> list[tuple[str, str, str]]:
@@ -162,32 +150,9 @@ class Details(VerticalScroll):
             self.query_one("#usage").display = False
             return
         now = self.clock()
-        node = record.node_name or (self.alloc or {}).get("NodeName") or "-"
-        rows = [
-            ("Task", f"{record.id}  ({record.kind})"),
-            ("Status", f"[b]{record.status}[/b]"),
-            ("Exit", escape(why_it_ended(record))),
-            ("Command", escape(printable(record.command))),
-            ("Initiated by", escape(printable(record.initiated_by))),
-            ("Image", escape(record.image or "- (host process)") + (f"  tag {record.docker_tag}" if record.docker_tag else "")),
-            ("Requested", f"{record.cpu:g} vCPU · {record.memory_gb:g} GB memory · {record.ephemeral_storage_gb:g} GB disk"),
-            ("Max hours", "no limit" if record.max_hours is None else f"{record.max_hours:g}"
-             + (f" (deadline {record.deadline_at})" if record.deadline_at else "")),
-            ("Created", f"{record.created_at}  ({age(record.created_at, now)} ago)"),
-            ("Started", record.started_at or "-"),
-            ("Finished", record.finished_at or "-"),
-            ("Duration", duration(record, now)),
-            ("Nomad job", f"{record.nomad_job_id}  (namespace {record.nomad_namespace})"),
-            ("Allocation", record.nomad_alloc_id or "-"),
-            ("Node", escape(node)),
-        ]
-        if record.stop_requested_by:
-            rows.append(("Stop asked by", escape(record.stop_requested_by)))
-        if record.error:
-            rows.append(("Error", f"[$error]{escape(record.error)}[/]"))
-        rows.append(("Logs", "archived in the history" if record.logs_archived else "live from Nomad"))
-        self.query_one("#fields", Static).update(
-            "\n".join(f"[$text-muted]{name:<13}[/] {value}" for name, value in rows))
+        rows = detail_rows(record, now, node=(self.alloc or {}).get("NodeName"))
+        self.query_one("#fields", Static).update("\n".join(
+            f"[$text-muted]{name:<13}[/] {FIELD_STYLES.get(name, '{}').format(escape(value))}" for name, value in rows))
         events = timeline(self.alloc)
         lines = ["[b]Events[/b]"] + (
             [f"[$text-muted]{when}[/]  {kind:<16} {escape(message)}" for when, kind, message in events]

@@ -188,3 +188,16 @@ def test_an_image_without_a_container_engine_fails_placement_naming_the_fix(tapi
     assert "found no Docker or Podman engine" in record["reason"]
     assert "set DOCKER_HOST to its socket" in record["reason"]
     assert "drop image=/docker_tag=, or point NOMAD_ADDR at a cluster" in record["reason"]
+
+
+def test_a_task_killed_with_the_agent_is_a_failure_that_says_so(tapit):
+    record = json.loads(tapit("create", "task", "echo up; sleep 300", "--json").stdout)
+    # Running for sure: it has printed.
+    deadline = time.monotonic() + 30
+    while tapit("show", "logs", f"task={record['id']}").stdout != "up\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert tapit("agent", "stop", "--kill-tasks").returncode == 0
+    shown = json.loads(tapit("show", "task", f"task={record['id']}", "--json").stdout)  # a new agent reattaches
+    assert shown["status"] == "failed"
+    assert shown["reason"] == "killed: the embedded agent was stopped with --kill-tasks"

@@ -2,7 +2,8 @@
 
 from tapit.config import AppConfig
 from tapit.tui.console_pane import key_bytes, rich_color
-from tapit.tui.details import sparkline, why_it_ended
+from tapit.output import why_it_ended
+from tapit.tui.details import sparkline
 from tapit.tui.log_view import LogBuffer, plain_text
 from tapit.tui.new_task import check
 from tapit.tui.task_table import visible_ids

@@ -45,6 +45,14 @@ def test_oom_kill_names_the_limit():
     assert observe([a], [], memory_limit_mb=512).reason == "killed: out of memory (limit 512 MB)"
 
 
+def test_a_kill_with_a_reason_says_it():
+    # structs.TaskEvent.SetKillReason: a Killing event that says why the task was killed.
+    events = RECEIVED + [event("Killing", KillReason="node drained"), event("Terminated", ExitCode=137, Signal=9),
+                         event("Killed")]
+    a = alloc("failed", events, "Failed tasks", failed=True)
+    assert observe([a], []).reason == "killed: node drained"
+
+
 def test_stopped_by_job_stop():
     events = RECEIVED + [event("Killing"), event("Terminated", ExitCode=143), event("Killed")]
     assert observe([alloc("complete", events)], []).status == "stopped"
