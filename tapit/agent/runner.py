@@ -383,6 +383,18 @@ class Runner:
                      StartedAt=wire.now_ns())
         return [sys.executable, "-I", "-m", CONTAINER_SUPERVISOR]
 
+    @staticmethod
+    def in_task_namespaces(handle: TaskHandle, argv: list[str]) -> list[str]:
+        """An exec session into an `exec` task joins the task's pid and mount namespaces, as
+        Nomad's executor does: through the first child of the task's `unshare`, which is pid 1
+        in them (unshare itself stays in the agent's pid namespace)."""
+        try:
+            with open(f"/proc/{handle.pid}/task/{handle.pid}/children") as f:
+                inner = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            raise ProcessLookupError("the task's namespaces are gone") from None
+        return ["nsenter", f"--target={inner}", "--pid", "--mount", "--", *argv]
+
     def _save_handle(self, handle: TaskHandle) -> None:
         cg = handle.cgroup
         meta = {"cgroup_version": cg.version if cg else "", "cgroup_dirs": {k: str(v) for k, v in cg.dirs.items()} if cg else {},

@@ -491,6 +491,11 @@ class Agent:
                 await execsession.run_in_container(ws, argv, tty, self.node.engine,
                                                     engine.container_name(handle.name, handle.alloc_id))
             else:
+                if handle.task["Driver"] == "exec":
+                    try:
+                        argv = self.runner.in_task_namespaces(handle, argv)
+                    except ProcessLookupError as err:
+                        raise execsession.ExecError(500, str(err)) from err
                 await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
         except HTTPError as err:
             await execsession.close_with_error(ws, execsession.ExecError(err.code, str(err)))

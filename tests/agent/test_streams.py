@@ -247,3 +247,18 @@ def test_exec_errors_are_close_frames(agent):
         1008, 'ws_handshake value is not a boolean: strconv.ParseBool: parsing "yes": invalid syntax')
     assert close_frame(agent, "00000000-0000-0000-0000-000000000000", ["/bin/true"], token) == (
         1008, 'Unknown allocation "00000000-0000-0000-0000-000000000000"')
+
+
+def test_the_exec_driver_isolates_pids_and_exec_joins_the_task(agent):
+    [node] = agent.nomad.nodes.get_nodes()
+    if not node["Drivers"]["exec"]["Healthy"]:
+        pytest.skip("this machine cannot make pid and mount namespaces (no exec driver)")
+    agent.register("isolated", "echo pid $$; sleep 60", driver="exec")
+    alloc = agent.wait_alloc("isolated", ("running",))
+    agent.wait_output(alloc["ID"], "pid 1\n")  # the task is pid 1 of its own pid namespace
+    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; "
+                                                                 "ls /proc | grep -c '^[0-9]'"])
+    command, count = out.decode().splitlines()
+    assert command.strip() == "/bin/sh -c echo pid $$; sleep 60"  # the exec session sees the task as pid 1
+    assert int(count) < 10  # and only the task's processes, not the machine's
+    assert frames[-1] == {"exited": True, "result": {}}
