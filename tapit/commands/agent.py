@@ -29,6 +29,8 @@ def agent_command(words: list[str]) -> int:
             print("The embedded agent is not running; tapit starts it on first use.")
             return 1
         print(f"The embedded agent is running at {info.address} (pid {info.pid}).")
+        if info.address.startswith("http://"):  # one serving TLS may want a client certificate we lack
+            print(drivers_line(info))
         return 0
     if action == "stop":
         stopped = daemon.stop(kill_tasks="--kill-tasks" in options)
@@ -40,6 +42,25 @@ def agent_command(words: list[str]) -> int:
         print(f"export NOMAD_TOKEN={shlex.quote(info.token)}")
         return 0
     raise UsageError(f"unknown agent action {action!r}; {USAGE}")
+
+
+def drivers_line(info) -> str:
+    """Which drivers the agent's node offers, as Nomad's node API reports them: whether `image=`
+    tasks can run here is the question this answers."""
+    import nomad
+
+    api = nomad.Nomad(address=info.address, token=info.token, timeout=5)
+    [stub] = api.nodes.get_nodes()
+    node = api.node.get_node(stub["ID"])
+    offered, missing = [], []
+    for name, driver in sorted(node["Drivers"].items()):
+        if driver["Healthy"]:
+            version = (driver["Attributes"] or {}).get(f"driver.{name}.version")
+            offered.append(f"{name} ({version})" if version else name)
+        elif name == "docker":
+            why = driver["HealthDescription"] if driver["Detected"] else "no Docker or Podman engine found"
+            missing.append(f"docker: {why}, so image= tasks cannot run here")
+    return "Drivers: " + ", ".join(offered) + "".join(f"; {m}" for m in missing)
 
 
 def serve(words: list[str]) -> int:

@@ -3,6 +3,7 @@ app's image repository, consoles in a container (pipes and a real pseudo-termina
 
 import json
 import sys
+import time
 
 import pexpect
 import pytest
@@ -18,6 +19,16 @@ def test_create_with_an_image_runs_the_command_in_that_image(docker_host, tapit)
     [record] = json.loads(tapit("list", "tasks", "--json").stdout)
     assert (record["status"], record["exit_code"], record["image"]) == ("failed", 3, TEST_IMAGE)
     assert tapit("show", "logs", f"task={record['id']}").stdout == "in /local\n/bin/busybox\n"
+
+
+def test_agent_status_names_the_engine(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    assert tapit("agent", "env").returncode == 0  # starts it
+    deadline = time.monotonic() + 10
+    while "docker (" not in (drivers := tapit("agent", "status").stdout.splitlines()[1]):
+        assert time.monotonic() < deadline, drivers  # the engine's release number comes a moment later
+        time.sleep(0.2)
+    assert drivers.startswith("Drivers: docker (") and "raw_exec" in drivers
 
 
 def test_docker_tag_picks_a_tag_of_the_apps_image(docker_host, tapit):

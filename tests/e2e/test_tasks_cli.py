@@ -178,6 +178,16 @@ def test_tasks_do_not_inherit_the_starting_shells_environment(tapit):
     assert "NOMAD_ALLOC_ID=" in result.stdout  # Nomad's own task variables are there
 
 
+def test_agent_status_says_whether_images_can_run(tapit, tmp_path):
+    assert tapit("agent", "status").returncode == 1  # not started yet
+    tapit.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
+    assert tapit("agent", "env").returncode == 0  # starts it
+    lines = tapit("agent", "status").stdout.splitlines()
+    assert lines[0].startswith("The embedded agent is running at http://127.0.0.1:")
+    assert lines[1].startswith("Drivers: ") and "raw_exec" in lines[1]
+    assert lines[1].endswith("; docker: no Docker or Podman engine found, so image= tasks cannot run here")
+
+
 def test_an_image_without_a_container_engine_fails_placement_naming_the_fix(tapit, tmp_path):
     # An engine socket that does not exist: the agent offers no docker driver.
     tapit.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
