@@ -21,6 +21,8 @@ def printable(text: str) -> str:
     Commands and initiators come from anyone who can submit a Nomad job; printed raw, an
     escape sequence in one could retitle the window or clear the screen.
     """
+    if text.isprintable():  # nearly always: a listing of thousands should not pay per character
+        return text
     return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
 
 
