@@ -96,17 +96,20 @@ def container_engine(tmp_path_factory):
                                   start_registry, stop_process_group)
 
     started = []
-    registry_process, registry = start_registry(tmp_path_factory.mktemp("registry"))
-    if registry_process:
-        started.append(registry_process)
+    registries = {}
+    for private in (False, True):
+        process, address = start_registry(tmp_path_factory.mktemp("registry"), private)
+        if process:
+            started.append(process)
+            registries[private] = address
     url = existing_engine()
     try:
         if not url:
-            process, url, why_not = start_podman(tmp_path_factory.mktemp("podman"), registry)
+            process, url, why_not = start_podman(tmp_path_factory.mktemp("podman"), tuple(registries.values()))
             if not url:
                 pytest.skip(why_not)
             started.append(process)
-        engine = EngineUnderTest(url, registry)
+        engine = EngineUnderTest(url, registries.get(False), registries.get(True))
         rootfs = busybox_rootfs()
         if rootfs is None:
             pytest.skip("no static busybox to build the test image from (install busybox-static)")

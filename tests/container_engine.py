@@ -10,6 +10,7 @@ registry of the session's own on loopback (Debian's docker-registry, the CNCF di
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -26,6 +27,7 @@ import httpx
 from tapit.agent.engine import LABEL_ALLOC_ID, engine_url
 
 TEST_IMAGE = "localhost/tapit-test:busybox"
+PRIVATE_LOGIN = {"username": "alice", "password": "s3cret"}
 APPLETS = ("sh", "echo", "cat", "sleep", "head", "tr", "ls", "id", "env", "mv", "date", "stty", "true",
            "false", "printf", "wc", "tail", "dd", "mkdir", "rm", "touch", "grep", "ps", "kill")
 # What this sandbox needs of a podman it starts: runc (crun refuses a hybrid cgroup v1/v2 host),
@@ -39,9 +41,10 @@ events_logger = "file"
 
 
 class EngineUnderTest:
-    def __init__(self, url: str, registry: str | None = None):
+    def __init__(self, url: str, registry: str | None = None, private_registry: str | None = None):
         self.url = url
-        self.registry = registry  # host:port of the session's registry, when there is one
+        self.registry = registry  # host:port of the session's open registry, when there is one
+        self.private_registry = private_registry  # and of one that wants PRIVATE_LOGIN
         if url.startswith("unix://"):
             self.http = httpx.Client(transport=httpx.HTTPTransport(uds=url.removeprefix("unix://")),
                                      base_url="http://engine", timeout=60)
@@ -59,13 +62,16 @@ class EngineUnderTest:
         filters = json.dumps({"label": [LABEL_ALLOC_ID]})
         return self.http.get("/containers/json", params={"all": "1", "filters": filters}).json()
 
-    def push_to_registry(self, image: str, tag: str) -> str:
-        """`image` copied to the session's registry as tapit-test:<tag>, and no local copy of that
-        reference left, so that running it makes the engine pull it.  Returns the reference."""
-        repo = f"{self.registry}/tapit-test"
+    def push_to_registry(self, image: str, tag: str, registry: str | None = None,
+                         credentials: dict | None = None) -> str:
+        """`image` copied to a registry of the session's (the open one unless named) as
+        tapit-test:<tag>, and no local copy of that reference left, so that running it makes the
+        engine pull it.  Returns the reference."""
+        registry = registry or self.registry
+        repo = f"{registry}/tapit-test"
         self.http.post(f"/images/{image}/tag", params={"repo": repo, "tag": tag}).raise_for_status()
-        # X-Registry-Auth "{}": no credentials; the registry on loopback needs none.
-        push = self.http.post(f"/images/{repo}/push", params={"tag": tag}, headers={"X-Registry-Auth": "e30="})
+        auth = base64.b64encode(json.dumps({**(credentials or {}), "serveraddress": registry}).encode()).decode()
+        push = self.http.post(f"/images/{repo}/push", params={"tag": tag}, headers={"X-Registry-Auth": auth})
         push.raise_for_status()
         assert "error" not in push.text.lower(), push.text
         self.remove_image(f"{repo}:{tag}")
@@ -106,19 +112,19 @@ def _dynamic(path: str) -> bool:
     return result.returncode == 0 and "=>" in result.stdout
 
 
-def start_podman(directory: Path, registry: str | None = None) -> tuple[subprocess.Popen | None, str, str]:
-    """`podman system service` on a socket of its own, trusting `registry` over plain HTTP;
+def start_podman(directory: Path, registries: tuple[str, ...] = ()) -> tuple[subprocess.Popen | None, str, str]:
+    """`podman system service` on a socket of its own, trusting `registries` over plain HTTP;
     (process, url, why not)."""
     podman = shutil.which("podman")
     if not podman:
         return None, "", "no Docker or Podman engine on this machine (install podman to run the docker driver tests)"
     conf = directory / "containers.conf"
     conf.write_text(PODMAN_CONF + ('runtime = "runc"\n' if shutil.which("runc") else ""))
-    registries = directory / "registries.conf"
-    registries.write_text(f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n' if registry else "")
+    registries_conf = directory / "registries.conf"
+    registries_conf.write_text("".join(f'[[registry]]\nlocation = "{r}"\ninsecure = true\n' for r in registries))
     sock_path = directory / "podman.sock"
     log = directory / "podman.log"
-    env = os.environ | {"CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries)}
+    env = os.environ | {"CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries_conf)}
     with open(log, "w") as out:
         process = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{sock_path}"],
                                    env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
@@ -132,25 +138,33 @@ def start_podman(directory: Path, registry: str | None = None) -> tuple[subproce
     return None, "", f"podman system service did not answer: {log.read_text()[-300:]}"
 
 
-def start_registry(directory: Path) -> tuple[subprocess.Popen | None, str]:
-    """A Docker registry on a free loopback port, storing under `directory`; (process, host:port),
-    or (None, "") where the machine has no registry program."""
+def start_registry(directory: Path, private: bool = False) -> tuple[subprocess.Popen | None, str]:
+    """A Docker registry on a free loopback port, storing under `directory`, open or (private)
+    wanting PRIVATE_LOGIN; (process, host:port), or (None, "") where the machine has no registry
+    program."""
     program = shutil.which("docker-registry") or shutil.which("registry")
     if not program:
         return None, ""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
+    auth = ""
+    if private:
+        import bcrypt
+
+        hashed = bcrypt.hashpw(PRIVATE_LOGIN["password"].encode(), bcrypt.gensalt()).decode()
+        (directory / "htpasswd").write_text(f"{PRIVATE_LOGIN['username']}:{hashed}\n")
+        auth = f"auth:\n  htpasswd:\n    realm: tapit-tests\n    path: {directory / 'htpasswd'}\n"
     config = directory / "registry.yml"
     config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                      f"    rootdirectory: {directory / 'data'}\nhttp:\n  addr: {address}\n")
+                      f"    rootdirectory: {directory / 'data'}\nhttp:\n  addr: {address}\n{auth}")
     with open(directory / "registry.log", "w") as out:
         process = subprocess.Popen([program, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=out, start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
+            if httpx.get(f"http://{address}/v2/", timeout=1).status_code in (200, 401):
                 return process, address
         except httpx.HTTPError:
             time.sleep(0.1)

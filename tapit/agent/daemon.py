@@ -136,8 +136,10 @@ def ensure_running() -> AgentInfo:
 # What the background agent keeps of the environment of whichever shell happened to start it:
 # tasks inherit the agent's environment (as under Nomad's raw_exec), so they should not depend on
 # that shell's prompt, virtualenv or secrets — a cluster's NOMAD_TOKEN least of all.
-# DOCKER_HOST stays: it tells the agent where the container engine for the docker driver listens.
-_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "DOCKER_HOST"}
+# DOCKER_HOST and DOCKER_CONFIG stay: where the docker driver's engine listens, and where the
+# user's registry logins are.
+_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "DOCKER_HOST",
+                   "DOCKER_CONFIG"}
 
 
 def agent_environment(environ) -> dict[str, str]:

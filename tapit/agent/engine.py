@@ -8,13 +8,17 @@ needs it fails placement with Nomad's "missing drivers".
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 # Nomad's docker driver talks to DOCKER_HOST, else the default socket; Podman's sockets follow.
 KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
 FINGERPRINT_TIMEOUT_S = 3.0
+HELPER_TIMEOUT_S = 10.0
 FINGERPRINT_PERIOD_S = float(os.environ.get("TAPIT_ENGINE_FINGERPRINT_S", 30))  # fingerprint.go; tests shorten it
 CONTAINER_ALLOC_DIR, CONTAINER_TASK_DIR, CONTAINER_SECRETS_DIR = "/alloc", "/local", "/secrets"
 LABEL_ALLOC_ID = "com.hashicorp.nomad.alloc_id"
@@ -82,7 +86,9 @@ def parse_image(image: str) -> tuple[str, str]:
 
 async def ensure_image(docker, image: str, on_download) -> None:
     """createImage: a local image serves unless its tag is `latest`; otherwise pull it, after
-    announcing "Downloading image" through `on_download`."""
+    announcing "Downloading image" through `on_download`, with the user's registry credentials."""
+    import asyncio
+
     import aiodocker
 
     repo, tag = parse_image(image)
@@ -93,10 +99,61 @@ async def ensure_image(docker, image: str, on_download) -> None:
         except aiodocker.DockerError:
             pass
     on_download(f"{repo}:{tag}" if "@" not in image else image)
+    auth = await asyncio.to_thread(registry_auth, repo)
     try:
-        await docker.images.pull(repo, tag=tag)
+        await docker.images.pull(repo, tag=tag, auth=auth)
     except aiodocker.DockerError as err:
         raise RuntimeError(f"Failed to pull `{image}`: {err.message}") from err
+
+
+def registry_host(repo: str) -> str | None:
+    """The registry named in a repository reference (`registry.example.com:5000/app`), or None
+    for Docker Hub's short names (`ubuntu`, `team/app`)."""
+    first, slash, _ = repo.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def registry_auth(repo: str, environ=os.environ) -> dict | None:
+    """Credentials for pulling `repo`, from the Docker CLI's config (`$DOCKER_CONFIG/config.json`,
+    else `~/.docker/config.json`) as `docker login` leaves them: a stored `auth`, or a credential
+    helper (credHelpers, credsStore), as Nomad's docker driver reads them (authFromDockerConfig,
+    authFromHelper).  None when there are none; Docker Hub's short names go without."""
+    registry = registry_host(repo)
+    if registry is None:
+        return None
+    directory = environ.get("DOCKER_CONFIG") or os.path.join(environ.get("HOME", os.path.expanduser("~")), ".docker")
+    try:
+        config = json.loads(Path(directory, "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    auths = config.get("auths") or {}
+    entry = next((auths[key] for key in (registry, f"https://{registry}", f"http://{registry}") if key in auths), {})
+    if entry.get("identitytoken"):
+        return {"identitytoken": entry["identitytoken"], "serveraddress": registry}
+    if entry.get("auth"):
+        username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        return {"username": username, "password": password, "serveraddress": registry}
+    helper = (config.get("credHelpers") or {}).get(registry) or config.get("credsStore")
+    return _from_helper(helper, registry) if helper else None
+
+
+def _from_helper(helper: str, registry: str) -> dict | None:
+    """docker-credential-<helper> get: the registry on stdin, {"Username", "Secret"} on stdout."""
+    try:
+        result = subprocess.run([f"docker-credential-{helper}", "get"], input=registry, capture_output=True,
+                                text=True, timeout=HELPER_TIMEOUT_S)
+        found = json.loads(result.stdout) if result.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    if not found or not found.get("Secret"):
+        return None
+    if found.get("Username") == "<token>":  # how helpers hand over an identity token
+        return {"identitytoken": found["Secret"], "serveraddress": registry}
+    return {"username": found.get("Username", ""), "password": found["Secret"], "serveraddress": registry}
 
 
 def cpu_shares(mhz: int, total_compute: int) -> int:

@@ -1,6 +1,7 @@
 """tapit with images on the embedded agent, as a user types it: `image=`, `docker_tag=` with the
 app's image repository, consoles in a container (pipes and a real pseudo-terminal)."""
 
+import base64
 import json
 import sys
 import time
@@ -88,5 +89,29 @@ def test_an_image_not_on_the_machine_is_pulled_first(docker_host, tapit, nomad_a
         driver = [e["DriverMessage"] for e in events if e["Type"] == "Driver"]
         assert driver == ["Downloading image"]
         assert tapit("show", "logs", f"task={record['id']}").stdout == "pulled and ran\n"
+    finally:
+        docker_host.remove_image(image)
+
+
+def test_a_private_image_is_pulled_with_the_users_registry_login(docker_host, tapit, tmp_path):
+    if not docker_host.private_registry:
+        pytest.skip("no registry program on this machine (install docker-registry to test pulls)")
+    from container_engine import PRIVATE_LOGIN
+
+    image = docker_host.push_to_registry(TEST_IMAGE, "private", docker_host.private_registry, PRIVATE_LOGIN)
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir()
+    tapit.env.update(DOCKER_HOST=docker_host.url, DOCKER_CONFIG=str(docker_config))
+    try:
+        # No login yet: the registry refuses, and the task says so.
+        result = tapit("create", "task", "true", f"image={image}", "--wait", "--json", timeout=120)
+        record = json.loads(result.stdout)
+        assert (result.returncode, record["status"]) == (1, "failed")
+        assert record["reason"].startswith(f"Failed to pull `{image}`: ")
+        # What `docker login` leaves in the Docker CLI's config.
+        login = base64.b64encode(f"{PRIVATE_LOGIN['username']}:{PRIVATE_LOGIN['password']}".encode()).decode()
+        (docker_config / "config.json").write_text(json.dumps({"auths": {docker_host.private_registry: {"auth": login}}}))
+        result = tapit("create", "task", "echo private", f"image={image}", "--wait", timeout=120)
+        assert (result.returncode, result.stdout) == (0, "private\n"), result.stderr
     finally:
         docker_host.remove_image(image)

@@ -1,13 +1,16 @@
 """The docker driver's pure parts: image references, CPU shares, the container a task becomes
 (drivers/docker/driver.go createContainerConfig, parseDockerImage, cpuResources)."""
 
+import base64
+import json
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from tapit.agent import engine
-from tapit.agent.engine import container_config, container_name, cpu_shares, engine_url, parse_image
+from tapit.agent.engine import container_config, container_name, cpu_shares, engine_url, parse_image, registry_auth
 
 MIB = 1024 * 1024
 
@@ -71,3 +74,33 @@ def test_the_engine_is_docker_host_else_a_socket_present(tmp_path, monkeypatch):
     with socket.socket(socket.AF_UNIX) as listening:
         listening.bind(str(tmp_path / "podman" / "podman.sock"))
         assert engine_url({"XDG_RUNTIME_DIR": str(tmp_path)}) == f"unix://{tmp_path}/podman/podman.sock"
+
+
+def test_registry_logins_come_from_the_docker_clis_config(tmp_path):
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    assert registry_auth("registry.example.com/app", env) is None  # no config at all
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {
+        "registry.example.com": {"auth": base64.b64encode(b"alice:pa:ss").decode()},
+        "https://tokens.example.com": {"identitytoken": "tok"}}}))
+    assert registry_auth("registry.example.com/app", env) == {
+        "username": "alice", "password": "pa:ss", "serveraddress": "registry.example.com"}
+    assert registry_auth("tokens.example.com/team/app", env) == {
+        "identitytoken": "tok", "serveraddress": "tokens.example.com"}
+    assert registry_auth("other.example.com/app", env) is None
+    assert registry_auth("ubuntu", env) is None and registry_auth("team/app", env) is None  # Docker Hub short names
+
+
+def test_registry_logins_from_a_credential_helper(tmp_path, monkeypatch):
+    # A real helper program, speaking the docker-credential protocol: registry in, JSON out.
+    helper = tmp_path / "docker-credential-fake"
+    helper.write_text('#!/bin/sh\nread r\n[ "$r" = "registry.example.com" ] && '
+                      'echo \'{"ServerURL":"registry.example.com","Username":"bob","Secret":"s3"}\'\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"registry.example.com": "fake"}}))
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    assert registry_auth("registry.example.com/app", env) == {
+        "username": "bob", "password": "s3", "serveraddress": "registry.example.com"}
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "fake"}))
+    assert registry_auth("registry.example.com/app", env)["username"] == "bob"
+    assert registry_auth("elsewhere.example.com/app", env) is None  # the helper knows nothing of it
