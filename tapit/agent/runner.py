@@ -79,7 +79,6 @@ class TaskHandle:
     def pid(self) -> int:
         return int(read_status(self.status_path).get("pid", 0))
 
-
     def signal(self, sig: int) -> None:
         if self.pidfd >= 0:
             try:
@@ -363,6 +362,7 @@ class Runner:
             # restarted agent finds by name and removes (_destroy_remnants), never an unknown one.
             handle.status_path.unlink(missing_ok=True)
             self._save_handle(handle)
+            self.store.flush()
             try:
                 # A container of this name is the remnant of an earlier attempt that never ran.
                 await docker.containers.container(name).delete(force=True)
