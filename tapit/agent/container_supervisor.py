@@ -80,8 +80,6 @@ class ContainerSupervisor:
         early: list[str] = []
         loop.add_signal_handler(signal.SIGTERM, early.append, "request")
         loop.add_signal_handler(signal.SIGUSR1, early.append, "hard")
-        # The agent starts us with these blocked; any that came early are delivered now.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR1})
         self.docker = aiodocker.Docker(url=spec["engine"], api_version=spec["api_version"])
         try:
             self.container = self.docker.containers.container(spec["name"])

@@ -22,7 +22,6 @@ from .state import Store, alloc_terminal
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
 CONTAINER_SUPERVISOR = "tapit.agent.container_supervisor"
-SUPERVISOR_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}  # graceful stop, SIGKILL now
 MAX_EVENTS = 10
 DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
@@ -69,6 +68,7 @@ class TaskHandle:
         self.cgroup: TaskCgroup | None = None
         self.env: dict[str, str] = {}
         self.cwd = ""
+        self.listening = False  # its supervisor has said it is up: it can take SIGTERM/SIGUSR1 now
         self.stop_pending = False
 
     def file(self, kind: str) -> Path:
@@ -282,24 +282,21 @@ class Runner:
         # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
         # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
         # inherit, and Python cannot set those back to SIG_DFL.
-        # The container supervisor starts with its stop signals blocked (the mask survives fork
-        # and exec): one sent during its half-second import then waits for its handlers instead of
-        # killing it.  Not for the host-process supervisor, whose window is a few milliseconds:
-        # with the mask, bench/agent_bench.py measured its starts ~15 ms slower (cause not found).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS if task["Driver"] == "docker" else set())
         try:
             handle.proc = subprocess.Popen([*supervisor, str(spec_path)],
                                            stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log_fd,
                                            start_new_session=True)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(write_fd)
             os.close(log_fd)
         handle.sup_pid = handle.proc.pid
         self._watch(handle)
-        if handle.stop_pending:  # a stop came while the container was being started
-            handle.signal(signal.SIGTERM)
         line = await read_line(read_fd)
+        # The supervisor reports only once its signal handlers are in place: a stop that came
+        # before (kill() kept it pending) is sent now, when it can no longer kill the supervisor.
+        handle.listening = True
+        if handle.stop_pending:
+            handle.signal(signal.SIGTERM)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
             now = wire.now_ns()
             self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
@@ -542,9 +539,9 @@ class Runner:
             if ts["State"] == "dead":
                 continue
             self._update(alloc_id, name, self._killing_event(handle.task, alloc_id))
-            if handle.pidfd >= 0:
+            if handle.listening:
                 handle.signal(signal.SIGTERM)
-            else:  # its supervisor is not there yet (an image still downloading): _spawn sees this
+            else:  # no supervisor ready for it yet (still starting, or an image downloading): _spawn sends it
                 handle.stop_pending = True
         # Tasks that never got a process (still pending, no supervisor) are simply marked dead.
         for name, ts in alloc["TaskStates"].items():
@@ -607,6 +604,7 @@ class Runner:
                 sup_pid = int(status.get("sup_pid", 0))
                 if sup_pid and proc_start(sup_pid) == int(status["sup_start"]) and "finished" not in status:
                     handle.sup_pid = sup_pid
+                    handle.listening = True  # it wrote its status, which it does with its handlers in place
                     if alloc["TaskStates"][task["Name"]]["State"] == "pending" and "started" in status:
                         self._update(alloc["ID"], task["Name"], wire.task_event("Started"), state="running",
                                      StartedAt=int(status["started"]))
@@ -619,12 +617,6 @@ class Runner:
                 # The stop may have been requested just before the crash; repeating it is harmless.
                 for handle in handles.values():
                     handle.signal(signal.SIGTERM)
-
-    def kill_all_now(self) -> None:
-        """SIGUSR1 every supervisor: SIGKILL the task trees at once (used by stop(kill_tasks=True))."""
-        for handles in self.handles.values():
-            for handle in handles.values():
-                handle.signal(signal.SIGUSR1)
 
 
 async def read_line(fd: int) -> str:

@@ -189,3 +189,14 @@ def wait_for(condition, timeout=20.0):
     while not condition():
         assert time.monotonic() < deadline, "the agent never noticed"
         time.sleep(0.1)
+
+
+def test_a_stop_while_the_container_supervisor_starts_is_not_lost(docker_agent):
+    # Running is reported as soon as the container starts, while its supervisor is still starting
+    # (about half a second of imports): a stop then must wait for it, not kill it.
+    register(docker_agent, "early-stop", "sleep 60")
+    docker_agent.wait_alloc("early-stop", {"running"}, timeout=60)
+    docker_agent.nomad.job.deregister_job("early-stop")
+    alloc = docker_agent.wait_alloc("early-stop", {"complete", "failed", "lost"}, timeout=30)
+    assert alloc["ClientStatus"] == "complete", alloc["ClientDescription"]
+    assert events(alloc)[-1] == "Killed"

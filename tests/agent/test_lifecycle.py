@@ -112,3 +112,13 @@ def test_concurrent_ensure_running_starts_one_agent(tmp_path, monkeypatch):
         assert (tmp_path / "agent" / "token").stat().st_mode & 0o777 == 0o600
     finally:
         assert daemon.stop(kill_tasks=True)
+
+
+def test_stops_right_after_registering_are_never_lost(agent):
+    # Some of these stops reach a supervisor before it has its signal handlers: kept until it has.
+    for i in range(8):
+        agent.register(f"quick-{i}", "sleep 60")
+        agent.nomad.job.deregister_job(f"quick-{i}")
+    for i in range(8):
+        alloc = agent.wait_alloc(f"quick-{i}", {"complete", "failed", "lost"}, timeout=30)
+        assert alloc["ClientStatus"] == "complete", alloc["ClientDescription"]
