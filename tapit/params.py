@@ -71,6 +71,9 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
     docker_tag = values.get("docker_tag")
     if docker_tag is not None and not _DOCKER_TAG.fullmatch(docker_tag):
         raise UsageError(f"docker_tag={docker_tag!r} is not a valid tag; use docker_tag=<tag>, e.g. docker_tag=v1.2.3")
+    if docker_tag is not None and not config.image_repository:
+        raise UsageError("docker_tag picks a tag of the app image, and no image_repository is set; set it in "
+                         "tapit.toml, or use image=<ref>")
     image = values.get("image")
     if image is not None and not _IMAGE.fullmatch(image):
         raise UsageError(f"image={image!r} is not an image reference; use image=<ref>, e.g. image=ubuntu:24.04")

@@ -20,6 +20,7 @@ BAD = [
     (["create", "task", "true", "ephemeral_storage_gb=x"], "use ephemeral_storage_gb=<GB>"),
     (["create", "task", "true", "image=ubuntu", "docker_tag=v1"], "cannot be combined"),
     (["create", "task", "true", "docker_tag=bad tag"], "not a valid tag"),
+    (["create", "task", "true", "docker_tag=v1"], "no image_repository is set; set it in tapit.toml, or use image=<ref>"),
     (["create", "task", "true", "memory=1", "memory=2"], "memory is given twice"),
     (["create", "task", "true", "memory"], "unexpected argument 'memory'"),
     (["create", "task", "true", "--frobnicate"], "unknown option '--frobnicate'"),
@@ -55,6 +56,14 @@ def test_bad_input_submits_and_records_nothing(tapit, nomad_api):
         tapit(*args)
     assert json.loads(tapit("list", "tasks", "--json").stdout) == []
     assert nomad_api.jobs.get_jobs() == []
+
+
+def test_bad_input_does_not_start_the_embedded_agent(tapit):
+    from tapit.agent import daemon
+
+    for args, _ in BAD[:-3]:  # all but the look-ups of a task, which ask Nomad
+        tapit(*args)
+    assert daemon.status() is None
 
 
 def test_a_damaged_history_is_named_in_one_line(tapit):

@@ -69,7 +69,10 @@ def test_form_errors_name_the_field_with_the_cli_words():
     spec, errors = check("echo hi", {"memory": "lots", "cpu": "1"}, config, "me")
     assert spec is None and set(errors) == {"memory"}
     assert "memory='lots' is not a decimal number" in errors["memory"]
-    spec, errors = check("echo hi", {"image": "alpine", "docker_tag": "v1"}, config, "me")
+    spec, errors = check("echo hi", {"docker_tag": "v1"}, config, "me")
+    assert set(errors) == {"docker_tag"} and "no image_repository is set" in errors["docker_tag"]
+    with_repository = AppConfig(image_repository="registry.example.com/shop")
+    spec, errors = check("echo hi", {"image": "alpine", "docker_tag": "v1"}, with_repository, "me")
     assert set(errors) == {"image", "docker_tag"}
     spec, errors = check("", {}, config, "me")
     assert set(errors) == {"command"}

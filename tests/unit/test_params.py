@@ -6,7 +6,7 @@ from tapit.config import AppConfig
 from tapit.errors import UsageError
 from tapit.params import CONSOLE_KEYS, TASK_KEYS, build_spec, parse_assignments
 
-CONFIG = AppConfig()
+CONFIG = AppConfig(image_repository="registry.example.com/shop")
 
 
 def spec(command="echo hi", **values):
@@ -22,6 +22,11 @@ def test_values_override_defaults():
     s = spec(memory=1.5, cpu=2, max_hours=0.001, ephemeral_storage_gb=4, docker_tag="v1", initiated_by="ci")
     assert (s.memory_gb, s.cpu, s.max_hours, s.ephemeral_storage_gb, s.docker_tag, s.initiated_by) == (
         1.5, 2.0, 0.001, 4.0, "v1", "ci")
+
+
+def test_a_docker_tag_needs_the_apps_image_repository():
+    with pytest.raises(UsageError, match="no image_repository is set"):
+        build_spec("true", {"docker_tag": "v1"}, AppConfig(), "alice@host")
 
 
 def test_image_is_kept_as_given():
