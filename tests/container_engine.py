@@ -31,12 +31,14 @@ PRIVATE_LOGIN = {"username": "alice", "password": "s3cret"}
 APPLETS = ("sh", "echo", "cat", "sleep", "head", "tr", "ls", "id", "env", "mv", "date", "stty", "true",
            "false", "printf", "wc", "tail", "dd", "mkdir", "rm", "touch", "grep", "ps", "kill")
 # What this sandbox needs of a podman it starts: runc (crun refuses a hybrid cgroup v1/v2 host),
-# cgroupfs (no systemd), and no raised rlimits (the sandbox lacks CAP_SYS_RESOURCE).
+# cgroupfs (no systemd), and no raised rlimits (the sandbox lacks CAP_SYS_RESOURCE).  And what the
+# tests need: an exec session's conmon gone 10 s after it ends, not 300 s, so none outlives them.
 PODMAN_CONF = """[containers]
 default_ulimits = []
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+exit_command_delay = 10
 """
 
 
