@@ -343,7 +343,7 @@ class Runner:
             return None
 
         def downloading(ref: str) -> None:
-            self._update(handle.alloc_id, handle.name, wire.task_event("Driver", DriverMessage="Downloading image"))
+            self._update(handle.alloc_id, handle.name, wire.driver_event("Downloading image", {"image": ref}))
             log.info("pulling %s for allocation %s", ref, handle.alloc_id)
 
         name = engine.container_name(task["Name"], alloc["ID"])

@@ -507,6 +507,14 @@ def task_event(kind: str, when: int | None = None, display: str | None = None, *
     return event
 
 
+def driver_event(message: str, annotations: dict[str, str]) -> dict:
+    """A driver's own event as the alloc runner records it (GetTaskEventHandler): its message as
+    DriverMessage, its annotations as the Details, no setter involved."""
+    event = task_event("Driver", DriverMessage=message)
+    event["Details"] = dict(annotations)
+    return event
+
+
 def _display_message(e: dict) -> str:
     kind = e["Type"]
     if kind == "Task Setup":

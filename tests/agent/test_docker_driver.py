@@ -151,6 +151,7 @@ def test_an_image_that_cannot_be_pulled_fails_the_task_with_the_engines_reason(d
     assert events(alloc)[2:4] == ["Driver", "Driver Failure"], events(alloc)
     messages = {e["Type"]: e for e in alloc["TaskStates"]["main"]["Events"]}
     assert messages["Driver"]["DriverMessage"] == "Downloading image"
+    assert messages["Driver"]["Details"] == {"image": "localhost/tapit-test:absent"}  # the driver's annotations
     assert messages["Driver Failure"]["DriverError"].startswith("Failed to pull `localhost/tapit-test:absent`: ")
 
 
