@@ -161,7 +161,7 @@ class Console:
 
     @property
     def cast_path(self):
-        return self.service.history.logs_dir / self.record.id / CAST_NAME
+        return self.service.history.log_path(self.record.id, CAST_NAME)
 
     @asynccontextmanager
     async def session(self, *, tty: bool, rows: int = 24, cols: int = 80, term: str | None = None,

@@ -8,12 +8,15 @@ needs it fails placement with Nomad's "missing drivers".
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from .cgroups import MIB
 
 # Nomad's docker driver talks to DOCKER_HOST, else the default socket; Podman's sockets follow.
 KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
@@ -24,7 +27,6 @@ CONTAINER_ALLOC_DIR, CONTAINER_TASK_DIR, CONTAINER_SECRETS_DIR = "/alloc", "/loc
 LABEL_ALLOC_ID = "com.hashicorp.nomad.alloc_id"
 # drivers/docker/driver.go cpuResources: cgroup v1's bounds for cpu.shares.
 MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 262_144
-MIB = 1024 * 1024
 
 
 def engine_url(environ=os.environ) -> str | None:
@@ -59,8 +61,6 @@ class Engine:
 async def fingerprint(url: str) -> Engine | None:
     """The engine at `url` when it answers its ping, else None (drivers/docker/fingerprint.go).
     The ping's Api-Version header pins the API version every later client speaks."""
-    import asyncio
-
     import aiodocker
 
     try:
@@ -87,8 +87,6 @@ def parse_image(image: str) -> tuple[str, str]:
 async def ensure_image(docker, image: str, on_download) -> None:
     """createImage: a local image serves unless its tag is `latest`; otherwise pull it, after
     announcing "Downloading image" through `on_download`, with the user's registry credentials."""
-    import asyncio
-
     import aiodocker
 
     repo, tag = parse_image(image)

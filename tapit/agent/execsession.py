@@ -196,14 +196,14 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
 
 
 async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool, engine,
-                           container_id: str) -> None:
+                           container: str) -> None:
     """The docker driver's exec (taskHandle.Exec through the engine's exec API): the same frames,
     with the engine's hijacked stream in place of a local pty or pipes."""
     import aiodocker
 
     async with engine.client() as docker:
         try:
-            execution = await docker.containers.container(container_id).exec(argv, stdin=True, tty=tty)
+            execution = await docker.containers.container(container).exec(argv, stdin=True, tty=tty)
         except aiodocker.DockerError as err:
             raise ExecError(500, f"failed to create exec: {err.message}") from err
         async with execution.start(detach=False) as stream:

@@ -56,10 +56,8 @@ class Node:
         self.data_dir = data_dir
         self.http_addr = http_addr
         self.drivers = {"raw_exec": True, "exec": _namespaces_work(), "docker": False}
-        self.engine: Engine | None = None
+        self.engine: Engine | None = None  # kept when it stops answering: docker is then unhealthy, not undetected
         self.driver_attributes: dict[str, dict[str, str]] = {}
-        # Set once an engine was found and has since stopped answering (Nomad: unhealthy, not undetected).
-        self.docker_lost = False
         self.create_time = wire.now_ns()
         self.attributes = {
             "kernel.name": platform.system().lower(), "kernel.version": platform.release(),
@@ -82,13 +80,11 @@ class Node:
     def add_docker(self, engine: Engine) -> None:
         """The docker driver, once an engine answered (fingerprint.go's attributes)."""
         self.engine = engine
-        self.docker_lost = False
         self._add_driver("docker", {"driver.docker": "1", "driver.docker.os_type": "linux"})
 
     def lose_docker(self) -> None:
         """The engine stopped answering: no new docker task is placed here until it is back."""
         self.drivers["docker"] = False
-        self.docker_lost = True
         for key in self.driver_attributes.pop("docker", {}):
             self.attributes.pop(key, None)
 
@@ -97,7 +93,7 @@ class Node:
         self.attributes["driver.docker.version"] = version
 
     def _lost(self, driver: str) -> bool:
-        return driver == "docker" and self.docker_lost
+        return driver == "docker" and self.engine is not None and not self.drivers["docker"]
 
     @property
     def total_cpu(self) -> int:

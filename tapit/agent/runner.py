@@ -272,10 +272,6 @@ class Runner:
             return
         spec_path = handle.file("spec")
         spec_path.write_bytes(marshal.dumps(spec))
-        handle.status_path.unlink(missing_ok=True)
-        # Persist before the process exists, so a crash right now can never orphan an unknown task.
-        self._save_handle(handle)
-        self.store.flush()
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         log_fd = os.open(handle.file("log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         # A plain (v)fork+exec rather than asyncio's subprocess: no child watcher thread per task,
@@ -325,6 +321,7 @@ class Runner:
             "procs": cgroup.procs if cgroup else [], "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
             "oom_file": self._oom_file(cgroup), "kill_signal": int(kill_signal), "signal_group": isolated,
         })
+        self._persist(handle)
         # python -S: the supervisor needs the standard library only, and starts faster without site.
         return [sys.executable, "-I", "-S", SUPERVISOR]
 
@@ -357,9 +354,7 @@ class Runner:
                 return None
             # Known before the container exists: a crash from here on leaves a container that a
             # restarted agent finds by name and removes (_destroy_remnants), never an unknown one.
-            handle.status_path.unlink(missing_ok=True)
-            self._save_handle(handle)
-            self.store.flush()
+            self._persist(handle)
             try:
                 # A container of this name is the remnant of an earlier attempt that never ran.
                 await docker.containers.container(name).delete(force=True)
@@ -385,18 +380,23 @@ class Runner:
         """An exec session into an `exec` task joins the task's pid and mount namespaces, as
         Nomad's executor does: through the first child of the task's `unshare`, which is pid 1
         in them (unshare itself stays in the agent's pid namespace)."""
+        pid = handle.pid  # read from the status file
         try:
-            with open(f"/proc/{handle.pid}/task/{handle.pid}/children") as f:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
                 inner = int(f.read().split()[0])
         except (OSError, ValueError, IndexError):
             raise ProcessLookupError("the task's namespaces are gone") from None
         return ["nsenter", f"--target={inner}", "--pid", "--mount", "--", *argv]
 
-    def _save_handle(self, handle: TaskHandle) -> None:
+    def _persist(self, handle: TaskHandle) -> None:
+        """The handle and the allocation on disk, and no stale status, before the task's process or
+        container exists: a crash at any later moment can never orphan an unknown task."""
+        handle.status_path.unlink(missing_ok=True)
         cg = handle.cgroup
         meta = {"cgroup_version": cg.version if cg else "", "cgroup_dirs": {k: str(v) for k, v in cg.dirs.items()} if cg else {},
                 "env": handle.env, "cwd": handle.cwd}
         handle.file("handle").write_bytes(marshal.dumps(meta))
+        self.store.flush()
 
     def _load_handle(self, handle: TaskHandle) -> None:
         try:

@@ -317,7 +317,6 @@ class Supervisor:
         return 0
 
 
-
 def main():
     with open(sys.argv[1], "rb") as f:
         spec = marshal.load(f)

@@ -47,11 +47,12 @@ def agent_command(words: list[str]) -> int:
 def drivers_line(info) -> str:
     """Which drivers the agent's node offers, as Nomad's node API reports them: whether `image=`
     tasks can run here is the question this answers."""
-    import nomad
+    from tapit.nomad.client import NomadClient
+    from tapit.nomad.settings import NomadSettings
 
-    api = nomad.Nomad(address=info.address, token=info.token, timeout=5)
-    [stub] = api.nodes.get_nodes()
-    node = api.node.get_node(stub["ID"])
+    nomad = NomadClient(NomadSettings(address=info.address, token=info.token))
+    [stub] = nomad.list_nodes()  # the embedded agent is one node
+    node = nomad.get_node(stub["ID"])
     offered, missing = [], []
     for name, driver in sorted(node["Drivers"].items()):
         if driver["Healthy"]:

@@ -177,6 +177,8 @@ class EscapeFilter:
 
 
 def _read_terminal(loop, session, sends: asyncio.Queue, end) -> None:
+    from tapit.consoles import EXIT_DISCONNECTED
+
     fd = sys.stdin.fileno()
     escapes = EscapeFilter()
 
@@ -194,7 +196,7 @@ def _read_terminal(loop, session, sends: asyncio.Queue, end) -> None:
             sends.put_nowait(lambda: session.send_stdin(data))
         if disconnect:
             loop.remove_reader(fd)
-            end("disconnected with ~.", 255)
+            end("disconnected with ~.", EXIT_DISCONNECTED)
 
     loop.add_reader(fd, on_readable)
 
@@ -244,7 +246,7 @@ def replay_transcript(service, task_id: str) -> int:
     from tapit.transcript import CAST_NAME, read_cast
 
     record = service.get(task_id)
-    path = service.history.logs_dir / record.id / CAST_NAME
+    path = service.history.log_path(record.id, CAST_NAME)
     if not path.is_file():
         raise UsageError(f"task {record.id} has no console transcript; "
                          f"only consoles (tapit run) have one; use tapit show logs task={record.id}")

@@ -146,7 +146,7 @@ class TapitApp(App[int]):
                                  lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)))
             self.feed.start()
         else:
-            self.table.set_records(sorted(self.service.history.all(), key=lambda r: r.created_at, reverse=True))
+            self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
 
     def _from_thread(self, message_type: type[Message]) -> Callable:

@@ -47,7 +47,7 @@ class LiveFeed:
 
     def _refresh_loop(self) -> None:
         # The history alone paints the list at once; Nomad catches up after.
-        self.on_records(sorted(self.service.history.all(), key=lambda r: r.created_at, reverse=True))
+        self.on_records(self.service.history.all())  # the table keeps its own order
         failures = 0
         while not self._stop.is_set():
             try:

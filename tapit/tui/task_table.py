@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tapit.model import TaskRecord, parse_iso
-from tapit.output import age, duration, one_line, printable
+from tapit.output import age, duration, exit_text, one_line, printable
 
 # Quick filters: a name the user picks, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
@@ -105,7 +105,7 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
     return {
         "id": record.id,
         "status": f"● {record.status}",
-        "exit": "-" if record.exit_code is None else str(record.exit_code),
+        "exit": exit_text(record),
         "age": age(record.created_at, now),
         "duration": duration(record, now),
         "resources": f"{record.cpu:g}/{record.memory_gb:g}G",
