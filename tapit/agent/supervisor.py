@@ -156,7 +156,7 @@ class Supervisor:
         self.force_at = time.monotonic() + self.spec["kill_timeout"]
 
     def kill_tree(self):
-        """SIGKILL the process group, the cgroup, and anything else left in our session."""
+        """SIGKILL the task's cgroup and everything else left in our session."""
         for _ in range(50):
             victims = set(self.tree_pids())
             if not victims:
@@ -185,8 +185,11 @@ class Supervisor:
                         fields = f.read().rsplit(b")", 1)[1].split()
                 except OSError:
                     continue
-                # fields[1] is the state, [3] the process group, [4] the session.
-                if fields[0] != b"Z" and (int(fields[3]) == self.pid or int(fields[4]) == me):
+                # fields[0] is the state, [3] the session.  The session alone: every process the
+                # task started is in it unless it left with setsid (the cgroup still has those),
+                # and our session id cannot be reused while we live, unlike the task's group id
+                # once that group is empty (pid_max can be as low as 32768).
+                if fields[0] != b"Z" and int(fields[3]) == me:
                     pids.add(int(name))
         pids.discard(me)
         return pids
