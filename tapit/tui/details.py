@@ -143,6 +143,8 @@ class Details(VerticalScroll):
     # --- drawing ---------------------------------------------------------------
 
     def _draw(self) -> None:
+        if not self.query("#fields"):
+            return  # not composed yet, or already taken down as the app exits: nothing to draw on
         record = self.record
         if record is None:
             self.query_one("#fields", Static).update("No task selected. Press n to start one.")
