@@ -113,6 +113,7 @@ def container_engine(tmp_path_factory):
         rootfs = busybox_rootfs()
         if rootfs is None:
             pytest.skip("no static busybox to build the test image from (install busybox-static)")
+        engine.remove_image(TEST_IMAGE)  # whatever a machine holds under that name is not the test's image
         engine.import_image(rootfs, TEST_IMAGE)
         yield engine
     finally:

@@ -83,10 +83,20 @@ class EngineUnderTest:
         self.http.delete(f"/images/{reference}")
 
     def import_image(self, rootfs_tar: bytes, reference: str) -> None:
-        repo, tag = reference.rsplit(":", 1)
-        resp = self.http.post("/images/create", params={"fromSrc": "-", "repo": repo, "tag": tag},
+        """`rootfs_tar` imported as the image `reference`, checked to answer by that name.
+
+        The tag goes inside `repo`: Docker's API accepts it there, and Podman 4.3 ignores a separate
+        `tag` on an import (the image would be `<repo>:latest`).  The check makes a fixture that
+        could only pass on a machine already holding an image of that name fail here instead."""
+        resp = self.http.post("/images/create", params={"fromSrc": "-", "repo": reference},
                               content=rootfs_tar, headers={"Content-Type": "application/x-tar"})
         resp.raise_for_status()
+        if not self.has_image(reference):
+            raise RuntimeError(f"the engine at {self.url} imported the test image but has no image named "
+                               f"{reference}: {resp.text[-300:]}")
+
+    def has_image(self, reference: str) -> bool:
+        return self.http.get(f"/images/{reference}/json").status_code == 200
 
 
 def busybox_rootfs() -> bytes | None:

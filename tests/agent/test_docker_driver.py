@@ -201,3 +201,19 @@ def test_a_stop_while_the_container_supervisor_starts_is_not_lost(docker_agent):
     alloc = docker_agent.wait_alloc("early-stop", {"complete", "failed", "lost"}, timeout=30)
     assert alloc["ClientStatus"] == "complete", alloc["ClientDescription"]
     assert events(alloc)[-1] == "Killed"
+
+
+def test_the_test_image_is_imported_under_its_tagged_name(container_engine):
+    """The fixture's import keeps the tag (Podman 4.3 drops a separate `tag` parameter), so the
+    image answers by the exact name the tests run, on a machine that held no image before."""
+    from container_engine import busybox_rootfs
+
+    assert container_engine.has_image(TEST_IMAGE)
+    probe = "localhost/tapit-import-probe:tagged"
+    container_engine.remove_image(probe)
+    try:
+        container_engine.import_image(busybox_rootfs(), probe)
+        assert container_engine.has_image(probe)
+        assert not container_engine.has_image("localhost/tapit-import-probe:latest")
+    finally:
+        container_engine.remove_image(probe)
