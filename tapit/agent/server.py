@@ -177,11 +177,18 @@ class Agent:
         if not hmac.compare_digest(token, self.token):
             raise HTTPError(403, "ACL token not found")
 
+    def _authenticates_in_first_frame(self, request: web.Request) -> bool:
+        """Only the exec websocket may carry its token in its first frame instead of a header
+        (command/agent/alloc_endpoint.go allocExec -> readWsHandshake, ws_handshake=true), and only
+        as a websocket upgrade of that route: the handler checks the token before it starts
+        anything.  Every other request, whatever its path ends with, needs the token up front."""
+        return (request.match_info.route.handler == self.exec and not self._token(request)
+                and request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket")
+
     @web.middleware
     async def middleware(self, request: web.Request, handler):
         try:
-            # A websocket exec may authenticate in its first frame instead (ws_handshake).
-            if not (request.path.endswith("/exec") and not self._token(request)) and request.path != "/v1/status/leader":
+            if request.path != "/v1/status/leader" and not self._authenticates_in_first_frame(request):
                 self._check_token(self._token(request))
             return await handler(request)
         except HTTPError as err:
