@@ -18,11 +18,27 @@ from tapit.agent import daemon  # noqa: E402
 
 
 def job(job_id, command):
-    return {"Job": {"ID": job_id, "Type": "batch", "TaskGroups": [{
-        "Name": "main", "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-        "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
-        "Tasks": [{"Name": "main", "Driver": "raw_exec", "Config": {"command": "/bin/sh", "args": ["-c", command]},
-                   "Resources": {"CPU": 10, "MemoryMB": 16}}]}]}}
+    return {
+        "Job": {
+            "ID": job_id,
+            "Type": "batch",
+            "TaskGroups": [
+                {
+                    "Name": "main",
+                    "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+                    "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+                    "Tasks": [
+                        {
+                            "Name": "main",
+                            "Driver": "raw_exec",
+                            "Config": {"command": "/bin/sh", "args": ["-c", command]},
+                            "Resources": {"CPU": 10, "MemoryMB": 16},
+                        }
+                    ],
+                }
+            ],
+        }
+    }
 
 
 def rss_mb(pid):
@@ -59,8 +75,10 @@ def main():
                     overheads.append((started[0] - t0) / 1e6)
                     break
                 time.sleep(0.005)
-        print(f"(a) register -> task running: median {statistics.median(overheads):.1f} ms "
-              f"(p90 {sorted(overheads)[44]:.1f} ms) over 50 tasks")
+        print(
+            f"(a) register -> task running: median {statistics.median(overheads):.1f} ms "
+            f"(p90 {sorted(overheads)[44]:.1f} ms) over 50 tasks"
+        )
 
         # (b) agent RSS with 200 concurrent sleep tasks.
         ids = [f"sleep-{i}" for i in range(200)]

@@ -33,11 +33,25 @@ def fill_history(home: Path, count: int) -> None:
     from tapit.model import TaskRecord
 
     records = [
-        TaskRecord(id=f"{n:08x}", command=f"bin/job --n {n}", status="complete", image=None, docker_tag=None,
-                   memory_gb=0.5, cpu=0.25, max_hours=None, ephemeral_storage_gb=1, initiated_by="bench@host",
-                   created_at="2026-11-01T00:00:00.000Z", started_at="2026-11-01T00:00:01.000Z",
-                   finished_at="2026-11-01T00:00:02.000Z", nomad_job_id=f"tapit-bench-{n:08x}",
-                   nomad_namespace="default", exit_code=0, logs_archived=True)
+        TaskRecord(
+            id=f"{n:08x}",
+            command=f"bin/job --n {n}",
+            status="complete",
+            image=None,
+            docker_tag=None,
+            memory_gb=0.5,
+            cpu=0.25,
+            max_hours=None,
+            ephemeral_storage_gb=1,
+            initiated_by="bench@host",
+            created_at="2026-11-01T00:00:00.000Z",
+            started_at="2026-11-01T00:00:01.000Z",
+            finished_at="2026-11-01T00:00:02.000Z",
+            nomad_job_id=f"tapit-bench-{n:08x}",
+            nomad_namespace="default",
+            exit_code=0,
+            logs_archived=True,
+        )
         for n in range(count)
     ]
     History(home).add(*records)
@@ -49,8 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     tapit = [sys.executable, "-m", "tapit"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("NOMAD_") and k != "PYTHONDONTWRITEBYTECODE"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOMAD_") and k != "PYTHONDONTWRITEBYTECODE"}
         env["TAPIT_HOME"] = tmp
         os.environ["TAPIT_HOME"] = tmp
         try:
@@ -60,7 +73,9 @@ def main() -> None:
             wait_ms = timed([*tapit, "create", "task", "true", "--wait"], env, args.runs)
             print(f"tapit create task 'true' --wait:   {wait_ms:7.1f} ms median (warm agent)")
             fill_history(Path(tmp), 1000)
-            print(f"tapit list tasks (1,000 records):  {timed([*tapit, 'list', 'tasks'], env, args.runs):7.1f} ms median")
+            print(
+                f"tapit list tasks (1,000 records):  {timed([*tapit, 'list', 'tasks'], env, args.runs):7.1f} ms median"
+            )
         finally:
             from tapit.agent import daemon
 

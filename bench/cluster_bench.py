@@ -22,10 +22,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "ssh")]
 
-SLEEPER = {"ID": "bench-console", "Name": "bench-console", "Type": "batch", "TaskGroups": [{
-    "Name": "main", "Count": 1, "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-    "Tasks": [{"Name": "main", "Driver": "raw_exec", "Config": {"command": "/bin/sleep", "args": ["600"]},
-               "Resources": {"CPU": 100, "MemoryMB": 64}, "KillTimeout": 1_000_000_000}]}]}
+SLEEPER = {
+    "ID": "bench-console",
+    "Name": "bench-console",
+    "Type": "batch",
+    "TaskGroups": [
+        {
+            "Name": "main",
+            "Count": 1,
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+            "Tasks": [
+                {
+                    "Name": "main",
+                    "Driver": "raw_exec",
+                    "Config": {"command": "/bin/sleep", "args": ["600"]},
+                    "Resources": {"CPU": 100, "MemoryMB": 64},
+                    "KillTimeout": 1_000_000_000,
+                }
+            ],
+        }
+    ],
+}
 
 
 def median_ms(samples: list[float]) -> float:
@@ -58,8 +75,7 @@ def list_cli(env: dict, runs: int) -> float:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "tapit", "list", "tasks"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "tapit", "list", "tasks"], env=env, check=True, stdout=subprocess.DEVNULL)
         samples.append(time.perf_counter() - start)
     return median_ms(samples)
 
@@ -72,7 +88,7 @@ async def keystrokes(settings, alloc_id: str, count: int) -> float:
     async with open_exec(settings, alloc_id, "main", ["/bin/cat"], tty=True) as session:
         events = aiter(session)
         for n in range(count):
-            key = b"abcdefghij"[n % 10:n % 10 + 1]
+            key = b"abcdefghij"[n % 10 : n % 10 + 1]
             start = time.perf_counter()
             await session.send_stdin(key)
             while True:
@@ -109,8 +125,13 @@ def main() -> None:
         tunnelled = {**direct, "TAPIT_SSH": bastion.target}
         Path(os.environ["TAPIT_HOME"], "tapit.toml").write_text('driver = "raw_exec"\n')
         for n in range(5):
-            subprocess.run([sys.executable, "-m", "tapit", "create", "task", f"echo {n}", "--wait"], env=direct,
-                           check=True, stdout=subprocess.DEVNULL, cwd=os.environ["TAPIT_HOME"])
+            subprocess.run(
+                [sys.executable, "-m", "tapit", "create", "task", f"echo {n}", "--wait"],
+                env=direct,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                cwd=os.environ["TAPIT_HOME"],
+            )
 
         print(f"tapit list tasks, connection up (median of {args.runs}):")
         d, t = list_in_process(direct, args.runs), list_in_process(tunnelled, args.runs)
@@ -132,8 +153,9 @@ def main() -> None:
 
             via_ssh = resolve_connection(tunnelled, load_config(environ=tunnelled)).settings
             print(f"console keystroke round trip, exec websocket (median of {args.keystrokes}):")
-            d = asyncio.run(keystrokes(NomadSettings(address=agent.address, token=agent.token), alloc_id,
-                                       args.keystrokes))
+            d = asyncio.run(
+                keystrokes(NomadSettings(address=agent.address, token=agent.token), alloc_id, args.keystrokes)
+            )
             t = asyncio.run(keystrokes(via_ssh, alloc_id, args.keystrokes))
             print(f"  direct {d:7.2f} ms   through SSH {t:7.2f} ms (budget 10 ms)")
             nomad.deregister_job(SLEEPER["ID"], purge=True)

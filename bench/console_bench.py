@@ -30,8 +30,14 @@ class Terminal:
     def __init__(self, command: str, env: dict):
         master, slave = pty.openpty()
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tapit", "run", command], stdin=slave, stdout=slave,
-                                     stderr=slave, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tapit", "run", command],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
         os.close(slave)
         self.fd = master
         self.seen = bytearray()
@@ -50,9 +56,9 @@ class Terminal:
             chunk = os.read(self.fd, 1 << 16)
             count += len(chunk)
             self.seen += chunk
-            if marker in self.seen[-(len(chunk) + len(marker)):]:
+            if marker in self.seen[-(len(chunk) + len(marker)) :]:
                 return count
-            del self.seen[:-len(marker)]
+            del self.seen[: -len(marker)]
 
     def close(self, how: bytes = b"\rexit\r") -> None:
         """End the console, reading what it still prints so that it never blocks on a full pty."""
@@ -120,7 +126,9 @@ async def api_round_trips(keystrokes: int) -> list[float]:
     from tapit.service import TaskService
 
     service = TaskService.from_environment()
-    console = await asyncio.to_thread(start_console, service, build_spec("stty raw -echo; cat", {}, service.config, "bench"))
+    console = await asyncio.to_thread(
+        start_console, service, build_spec("stty raw -echo; cat", {}, service.config, "bench")
+    )
     times = []
     try:
         async with console.session(tty=True, rows=24, cols=80) as session:
@@ -163,11 +171,17 @@ def main() -> None:
         try:
             time_to_prompt(env, 1)  # warm the agent and the page cache
             print(f"time to first prompt (warm agent, {args.starts} starts): {ms(time_to_prompt(env, args.starts))}")
-            print(f"keystroke round trip, exec API ({args.keystrokes}): {ms(asyncio.run(api_round_trips(args.keystrokes)))}")
-            print(f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}")
+            print(
+                f"keystroke round trip, exec API ({args.keystrokes}): {ms(asyncio.run(api_round_trips(args.keystrokes)))}"
+            )
+            print(
+                f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}"
+            )
             count, elapsed = cli_cat_throughput(env, args.megabytes)
-            print(f"cat of a {args.megabytes} MB file to the local terminal: {count / 1e6:.1f} MB in {elapsed:.2f} s "
-                  f"= {count / 1e6 / elapsed:.1f} MB/s")
+            print(
+                f"cat of a {args.megabytes} MB file to the local terminal: {count / 1e6:.1f} MB in {elapsed:.2f} s "
+                f"= {count / 1e6 / elapsed:.1f} MB/s"
+            )
         finally:
             daemon.stop(kill_tasks=True)
 

@@ -18,8 +18,14 @@ os.environ["TAPIT_HOME"] = tempfile.mkdtemp(prefix="tapit-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx  # noqa: E402
-from container_engine import (TEST_IMAGE, EngineUnderTest, busybox_rootfs, existing_engine,  # noqa: E402
-                              start_podman, stop_process_group)
+from container_engine import (
+    TEST_IMAGE,
+    EngineUnderTest,
+    busybox_rootfs,
+    existing_engine,  # noqa: E402
+    start_podman,
+    stop_process_group,
+)
 
 from tapit.agent import daemon  # noqa: E402
 
@@ -27,12 +33,27 @@ RUNS = 20
 
 
 def job(job_id):
-    return {"Job": {"ID": job_id, "Type": "batch", "TaskGroups": [{
-        "Name": "main", "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-        "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
-        "Tasks": [{"Name": "main", "Driver": "docker",
-                   "Config": {"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", "true"]},
-                   "Resources": {"CPU": 100, "MemoryMB": 64}}]}]}}
+    return {
+        "Job": {
+            "ID": job_id,
+            "Type": "batch",
+            "TaskGroups": [
+                {
+                    "Name": "main",
+                    "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+                    "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+                    "Tasks": [
+                        {
+                            "Name": "main",
+                            "Driver": "docker",
+                            "Config": {"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", "true"]},
+                            "Resources": {"CPU": 100, "MemoryMB": 64},
+                        }
+                    ],
+                }
+            ],
+        }
+    }
 
 
 def event_time(events, kind):
@@ -63,15 +84,22 @@ def main():
                     completes.append((event_time(events, "Terminated") - t0) / 1e6)
                     break
                 time.sleep(0.01)
-        print(f"register -> container running: median {statistics.median(starts):.0f} ms, "
-              f"max {max(starts):.0f} ms over {RUNS}")
-        print(f"register -> `true` terminated: median {statistics.median(completes):.0f} ms, "
-              f"max {max(completes):.0f} ms over {RUNS}")
+        print(
+            f"register -> container running: median {statistics.median(starts):.0f} ms, "
+            f"max {max(starts):.0f} ms over {RUNS}"
+        )
+        print(
+            f"register -> `true` terminated: median {statistics.median(completes):.0f} ms, "
+            f"max {max(completes):.0f} ms over {RUNS}"
+        )
         walls = []
         for _ in range(5):
             t0 = time.monotonic()
-            result = subprocess.run([sys.executable, "-m", "tapit", "create", "task", "true", f"image={TEST_IMAGE}",
-                                     "--wait", "--json"], capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "tapit", "create", "task", "true", f"image={TEST_IMAGE}", "--wait", "--json"],
+                capture_output=True,
+                text=True,
+            )
             walls.append(time.monotonic() - t0)
             assert json.loads(result.stdout)["status"] == "complete", result.stderr
         print(f"tapit create 'true' image=… --wait (warm agent): median {statistics.median(walls) * 1000:.0f} ms")

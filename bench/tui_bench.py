@@ -48,12 +48,21 @@ def write_history(directory: Path) -> None:
     for i in range(TASKS):
         minute = i % 60
         tasks[str(i + 1)] = {
-            "id": f"{i:08x}", "command": f"python manage.py job_{i % 97} --batch {i}", "status": STATUSES[i % 8],
-            "image": None, "docker_tag": None, "memory_gb": 0.5, "cpu": 0.25, "max_hours": None,
-            "ephemeral_storage_gb": 1.0, "initiated_by": f"user{i % 13}@host",
+            "id": f"{i:08x}",
+            "command": f"python manage.py job_{i % 97} --batch {i}",
+            "status": STATUSES[i % 8],
+            "image": None,
+            "docker_tag": None,
+            "memory_gb": 0.5,
+            "cpu": 0.25,
+            "max_hours": None,
+            "ephemeral_storage_gb": 1.0,
+            "initiated_by": f"user{i % 13}@host",
             "created_at": f"2026-01-{1 + i // 1440 % 28:02d}T{i // 60 % 24:02d}:{minute:02d}:00.000Z",
             "started_at": f"2026-01-{1 + i // 1440 % 28:02d}T{i // 60 % 24:02d}:{minute:02d}:01.000Z",
-            "nomad_job_id": f"tapit-{i:08x}", "nomad_namespace": "default", "exit_code": i % 3,
+            "nomad_job_id": f"tapit-{i:08x}",
+            "nomad_namespace": "default",
+            "exit_code": i % 3,
             "logs_archived": True,
         }
     (directory / "history.json").write_text(json.dumps({"tasks": tasks}))
@@ -86,8 +95,10 @@ async def first_paint_and_filter(directory: Path) -> None:
                 await asyncio.sleep(0)
             app.screen._compositor.render_update(full=True)
             timings.append(time.perf_counter() - t0)
-        print(f"filter keystroke repaint: median {statistics.median(timings) * 1000:.1f} ms, "
-              f"max {max(timings) * 1000:.1f} ms over {len(timings)} keys (budget 100 ms)")
+        print(
+            f"filter keystroke repaint: median {statistics.median(timings) * 1000:.1f} ms, "
+            f"max {max(timings) * 1000:.1f} ms over {len(timings)} keys (budget 100 ms)"
+        )
 
 
 async def log_ingest(directory: Path) -> None:
@@ -97,8 +108,9 @@ async def log_ingest(directory: Path) -> None:
         pane = app.query_one(LogPane)
         view = app.query_one(LogView)
         view.focus()
-        chunk = b"".join(b"2026-01-01T00:00:00Z INFO \x1b[32mworker\x1b[0m processed item %06d in 3ms\n" % i
-                         for i in range(1000))
+        chunk = b"".join(
+            b"2026-01-01T00:00:00Z INFO \x1b[32mworker\x1b[0m processed item %06d in 3ms\n" % i for i in range(1000)
+        )
 
         def produce() -> None:  # as LogTail's threads do, as fast as they can
             for _ in range(LOG_LINES // 1000):
@@ -122,17 +134,21 @@ async def log_ingest(directory: Path) -> None:
         elapsed = time.perf_counter() - started
         producer.join()
         rate = LOG_LINES / elapsed
-        print(f"log ingest: {rate:,.0f} lines/s ({LOG_LINES:,} lines in {elapsed:.2f} s, budget 50,000/s); "
-              f"key answer median {statistics.median(latencies) * 1000:.1f} ms, "
-              f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} keys (budget 100 ms)")
+        print(
+            f"log ingest: {rate:,.0f} lines/s ({LOG_LINES:,} lines in {elapsed:.2f} s, budget 50,000/s); "
+            f"key answer median {statistics.median(latencies) * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} keys (budget 100 ms)"
+        )
         t0 = time.perf_counter()
         await pilot.press("w")
         await pilot.pause()
         print(f"wrap toggle over {view.view_length:,} lines: {(time.perf_counter() - t0) * 1000:.0f} ms")
         t0 = time.perf_counter()
         view.search("item 123")
-        print(f"search over {view.view_length:,} lines: {(time.perf_counter() - t0) * 1000:.0f} ms, "
-              f"{len(view.matches)} matches")
+        print(
+            f"search over {view.view_length:,} lines: {(time.perf_counter() - t0) * 1000:.0f} ms, "
+            f"{len(view.matches)} matches"
+        )
 
 
 class TerminalApp(App):
@@ -147,7 +163,7 @@ async def console_throughput() -> None:
         await pilot.pause()
         line = b"\x1b[1;34mdrwxr-xr-x\x1b[0m  2 root root 4096 Jan  1 00:00 \x1b[32msome-file-name.txt\x1b[0m\r\n"
         data = line * (CONSOLE_BYTES // len(line))
-        frames = [data[i:i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
+        frames = [data[i : i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
         started = time.perf_counter()
         for i, frame in enumerate(frames):
             view.feed(frame)
@@ -155,8 +171,10 @@ async def console_throughput() -> None:
                 await asyncio.sleep(0)  # the exec receive loop yields between frames
         await pilot.pause(0.05)
         elapsed = time.perf_counter() - started
-        print(f"embedded console: {len(data) / elapsed / 2**20:.2f} MB/s ({len(data) / 2**20:.0f} MB of "
-              f"coloured `ls -l` output, budget 1 MB/s)")
+        print(
+            f"embedded console: {len(data) / elapsed / 2**20:.2f} MB/s ({len(data) / 2**20:.0f} MB of "
+            f"coloured `ls -l` output, budget 1 MB/s)"
+        )
 
 
 def main() -> None:

@@ -132,8 +132,13 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 # Defaults obey the same bounds as the parameters they stand in for.
-_PARAMETER_FOR = {"memory_gb": "memory", "cpu": "cpu", "max_hours": "max_hours",
-                  "ephemeral_storage_gb": "ephemeral_storage_gb", "console_max_hours": "max_hours"}
+_PARAMETER_FOR = {
+    "memory_gb": "memory",
+    "cpu": "cpu",
+    "max_hours": "max_hours",
+    "ephemeral_storage_gb": "ephemeral_storage_gb",
+    "console_max_hours": "max_hours",
+}
 
 
 def _check_range(path: Path, key: str, value: float) -> None:

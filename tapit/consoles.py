@@ -77,8 +77,7 @@ def idle_timeout_s(service: TaskService) -> int:
 
 def _write_deadline(idle_s: int) -> str:
     # Written to a temporary file and renamed, so the keep-alive never reads a half-written number.
-    return (f'f="$NOMAD_ALLOC_DIR/{IDLE_FILE}"; '
-            f'echo $(( $(date +%s) + {idle_s} )) > "$f.$$" && mv -f "$f.$$" "$f"')
+    return f'f="$NOMAD_ALLOC_DIR/{IDLE_FILE}"; echo $(( $(date +%s) + {idle_s} )) > "$f.$$" && mv -f "$f.$$" "$f"'
 
 
 def keepalive_argv(idle_s: int, max_hours: float) -> list[str]:
@@ -138,8 +137,9 @@ def _until_running(service: TaskService, record: TaskRecord, progress: Progress)
     if alloc.get("ClientStatus") != "running":
         seen = observe([alloc], [])
         raise ConsoleError(f"console {record.id} did not start: {seen.reason or alloc.get('ClientStatus')}")
-    service.history.update(record.id, {"status": "running", "nomad_alloc_id": alloc["ID"],
-                                       "node_name": alloc.get("NodeName")})
+    service.history.update(
+        record.id, {"status": "running", "nomad_alloc_id": alloc["ID"], "node_name": alloc.get("NodeName")}
+    )
     return alloc["ID"]
 
 
@@ -164,8 +164,15 @@ class Console:
         return self.service.history.log_path(self.record.id, CAST_NAME)
 
     @asynccontextmanager
-    async def session(self, *, tty: bool, rows: int = 24, cols: int = 80, term: str | None = None,
-                      on_notice: Notice = lambda message: None) -> AsyncIterator["ConsoleSession"]:
+    async def session(
+        self,
+        *,
+        tty: bool,
+        rows: int = 24,
+        cols: int = 80,
+        term: str | None = None,
+        on_notice: Notice = lambda message: None,
+    ) -> AsyncIterator["ConsoleSession"]:
         """Run the console's command in the task, with a TTY of rows x cols or with pipes.
 
         ExecError (from tapit.nomad.exec) when Nomad refuses or cannot be reached.
@@ -178,14 +185,16 @@ class Console:
         history = self.service.history
         transcript = Transcript(self.cast_path, cols, rows, self.record.command, term if tty else None)
         # Unbuffered, and the transcript line-buffered: a SIGKILLed client leaves all it showed.
-        raw = {stream: history.log_path(self.record.id, stream).open("wb", buffering=0)
-               for stream in ("stdout", "stderr")}
+        raw = {
+            stream: history.log_path(self.record.id, stream).open("wb", buffering=0) for stream in ("stdout", "stderr")
+        }
         # The output is archived here, live; the keep-alive's own (empty) logs must never replace it.
         history.update(self.record.id, {"logs_archived": True})
         self.started_at = now_iso()
         try:
-            async with open_exec(self.service.connection.settings, self.alloc_id, TASK_NAME,
-                                 ["/bin/sh", "-c", line], tty) as exec_session:
+            async with open_exec(
+                self.service.connection.settings, self.alloc_id, TASK_NAME, ["/bin/sh", "-c", line], tty
+            ) as exec_session:
                 session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
                 if tty:
                     await exec_session.resize(rows, cols)  # before any input, as Nomad's CLI does
@@ -212,21 +221,31 @@ class Console:
         """Stop and purge the job and complete the record. Blocking; safe to call twice."""
         if self.closed:
             return self.record
-        changes = {"status": self.end_status, "reason": self.end_reason, "exit_code": None,
-                   "started_at": self.started_at, "finished_at": self.finished_at or now_iso(),
-                   "logs_archived": True}
+        changes = {
+            "status": self.end_status,
+            "reason": self.end_reason,
+            "exit_code": None,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at or now_iso(),
+            "logs_archived": True,
+        }
         if self.exited is not None:
             code = self.exit_status()
-            changes.update(status="complete" if code == 0 else "failed", exit_code=code,
-                           reason=None if code == 0 else _exit_reason(self.exited))
+            changes.update(
+                status="complete" if code == 0 else "failed",
+                exit_code=code,
+                reason=None if code == 0 else _exit_reason(self.exited),
+            )
         elif self.error is not None:
             changes.update(status="failed", reason=self.error)
         if self.end_reason and self.exited is None and self.end_status == "stopped":
             changes["stop_requested_by"] = self.record.initiated_by
         purge_error = self._purge()
         if purge_error:
-            changes["reason"] = (f"{changes['reason'] or 'ended'}; the job could not be purged ({purge_error}): "
-                                 f"it ends by itself within {idle_timeout_s(self.service)}s")
+            changes["reason"] = (
+                f"{changes['reason'] or 'ended'}; the job could not be purged ({purge_error}): "
+                f"it ends by itself within {idle_timeout_s(self.service)}s"
+            )
         return self._update(changes)
 
     def abandon(self, status: str, reason: str) -> TaskRecord:
@@ -263,8 +282,7 @@ class ConsoleSession:
     transcript kept on the side. Iterate it for Output events and a final Exited; the iteration
     simply stops when tapit ended the session itself (see `Console.end_reason`)."""
 
-    def __init__(self, console: Console, exec_session, tty: bool, transcript: Transcript, raw: dict,
-                 on_notice: Notice):
+    def __init__(self, console: Console, exec_session, tty: bool, transcript: Transcript, raw: dict, on_notice: Notice):
         self.console = console
         self.tty = tty
         self._exec = exec_session
@@ -355,8 +373,13 @@ class ConsoleSession:
         self._active = False
         console = self.console
         try:
-            async with open_exec(console.service.connection.settings, console.alloc_id, TASK_NAME,
-                                 ["/bin/sh", "-c", _write_deadline(self.idle_s)], tty=False) as refresh:
+            async with open_exec(
+                console.service.connection.settings,
+                console.alloc_id,
+                TASK_NAME,
+                ["/bin/sh", "-c", _write_deadline(self.idle_s)],
+                tty=False,
+            ) as refresh:
                 async for _ in refresh:
                     pass
         except ExecError:

@@ -9,9 +9,27 @@ from tapit.model import TaskRecord, exit_status, parse_iso
 
 # What `--json` promises scripts; extra record fields stay internal.
 JSON_FIELDS = (
-    "id", "status", "exit_code", "command", "image", "docker_tag", "memory_gb", "cpu", "max_hours",
-    "ephemeral_storage_gb", "initiated_by", "created_at", "started_at", "finished_at", "nomad_job_id",
-    "nomad_namespace", "nomad_alloc_id", "node_name", "kind", "reason", "error",
+    "id",
+    "status",
+    "exit_code",
+    "command",
+    "image",
+    "docker_tag",
+    "memory_gb",
+    "cpu",
+    "max_hours",
+    "ephemeral_storage_gb",
+    "initiated_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "nomad_job_id",
+    "nomad_namespace",
+    "nomad_alloc_id",
+    "node_name",
+    "kind",
+    "reason",
+    "error",
 )
 
 
@@ -82,8 +100,16 @@ def exit_text(record: TaskRecord) -> str:
 def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None = None) -> str:
     headers = ("ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES", "INITIATED BY", "COMMAND")
     rows = [
-        (r.id, r.status, exit_text(r), age(r.created_at, now), duration(r, now), resources(r),
-         printable(r.initiated_by), one_line(r.command))
+        (
+            r.id,
+            r.status,
+            exit_text(r),
+            age(r.created_at, now),
+            duration(r, now),
+            resources(r),
+            printable(r.initiated_by),
+            one_line(r.command),
+        )
         for r in records
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -128,8 +154,11 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
         ("Exit", why_it_ended(record)),
         ("Command", printable(record.command)),
         ("Initiated by", printable(record.initiated_by)),
-        ("Image", printable(record.image or "- (host process)")
-         + (f" (tag {printable(record.docker_tag)})" if record.docker_tag else "")),
+        (
+            "Image",
+            printable(record.image or "- (host process)")
+            + (f" (tag {printable(record.docker_tag)})" if record.docker_tag else ""),
+        ),
         ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, {record.ephemeral_storage_gb:g} GB disk"),
         ("Max hours", max_hours),
         ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
@@ -151,8 +180,9 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
 def task_details(record: TaskRecord, usage=None, now: datetime | None = None) -> str:
     fields = detail_rows(record, now)
     if usage is not None:
-        fields.append(("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, "
-                                    f"{usage.cpu_percent:.0f}% of a CPU"))
+        fields.append(
+            ("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, {usage.cpu_percent:.0f}% of a CPU")
+        )
     label = max(len(name) for name, _ in fields)
     return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
 

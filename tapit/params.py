@@ -65,15 +65,19 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
     if not command.strip():
         raise UsageError("the command is empty; give it in quotes, e.g. 'rake db:migrate'")
     if "image" in values and "docker_tag" in values:
-        raise UsageError("image and docker_tag cannot be combined: image=<ref> replaces the app image, "
-                         "docker_tag=<tag> picks a tag of it")
+        raise UsageError(
+            "image and docker_tag cannot be combined: image=<ref> replaces the app image, "
+            "docker_tag=<tag> picks a tag of it"
+        )
     numbers = {key: parse_number(key, values[key]) for key in NUMBER_RANGES if key in values}
     docker_tag = values.get("docker_tag")
     if docker_tag is not None and not _DOCKER_TAG.fullmatch(docker_tag):
         raise UsageError(f"docker_tag={docker_tag!r} is not a valid tag; use docker_tag=<tag>, e.g. docker_tag=v1.2.3")
     if docker_tag is not None and not config.image_repository:
-        raise UsageError("docker_tag picks a tag of the app image, and no image_repository is set; set it in "
-                         "tapit.toml, or use image=<ref>")
+        raise UsageError(
+            "docker_tag picks a tag of the app image, and no image_repository is set; set it in "
+            "tapit.toml, or use image=<ref>"
+        )
     image = values.get("image")
     if image is not None and not _IMAGE.fullmatch(image):
         raise UsageError(f"image={image!r} is not an image reference; use image=<ref>, e.g. image=ubuntu:24.04")

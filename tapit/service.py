@@ -165,14 +165,31 @@ class TaskService:
         task_id = new_task_id()
         created_at = now_iso()
         namespace = connection.settings.namespace
-        job = jobspec.build_job(task_id=task_id, spec=spec, config=self.config, driver=driver,
-                                namespace=namespace, created_at=created_at, kind=kind, argv=argv)
+        job = jobspec.build_job(
+            task_id=task_id,
+            spec=spec,
+            config=self.config,
+            driver=driver,
+            namespace=namespace,
+            created_at=created_at,
+            kind=kind,
+            argv=argv,
+        )
         record = TaskRecord(
-            id=task_id, command=spec.command, status="pending",
+            id=task_id,
+            command=spec.command,
+            status="pending",
             image=jobspec.image_for(spec, self.config) if driver == jobspec.IMAGE_DRIVER else None,
-            docker_tag=spec.docker_tag, memory_gb=spec.memory_gb, cpu=spec.cpu, max_hours=spec.max_hours,
-            ephemeral_storage_gb=spec.ephemeral_storage_gb, initiated_by=spec.initiated_by,
-            created_at=created_at, nomad_job_id=job["ID"], nomad_namespace=namespace, kind=kind,
+            docker_tag=spec.docker_tag,
+            memory_gb=spec.memory_gb,
+            cpu=spec.cpu,
+            max_hours=spec.max_hours,
+            ephemeral_storage_gb=spec.ephemeral_storage_gb,
+            initiated_by=spec.initiated_by,
+            created_at=created_at,
+            nomad_job_id=job["ID"],
+            nomad_namespace=namespace,
+            kind=kind,
             deadline_at=_deadline(created_at, spec.max_hours),
         )
         self.history.add(record)
@@ -202,8 +219,12 @@ class TaskService:
         where = f"Nomad job {job_id!r} (image_from_job, namespace {self.connection.settings.namespace!r})"
         if job is None:
             raise UsageError(f"there is no {where}")
-        images = [(task.get("Config") or {}).get("image") for group in job.get("TaskGroups") or ()
-                  for task in group.get("Tasks") or () if task.get("Driver") == jobspec.IMAGE_DRIVER]
+        images = [
+            (task.get("Config") or {}).get("image")
+            for group in job.get("TaskGroups") or ()
+            for task in group.get("Tasks") or ()
+            if task.get("Driver") == jobspec.IMAGE_DRIVER
+        ]
         if not any(images):
             raise UsageError(f"the {where} has no docker task with an image to inherit")
         return next(image for image in images if image)
@@ -246,8 +267,9 @@ class TaskService:
         resource = stats.get("ResourceUsage") or {}
         memory = resource.get("MemoryStats") or {}
         cpu = resource.get("CpuStats") or {}
-        return Usage(memory_bytes=memory.get("RSS") or memory.get("Usage") or 0,
-                     cpu_percent=float(cpu.get("Percent") or 0.0))
+        return Usage(
+            memory_bytes=memory.get("RSS") or memory.get("Usage") or 0, cpu_percent=float(cpu.get("Percent") or 0.0)
+        )
 
     def list(self, namespace: str | None = None) -> list[TaskRecord]:
         """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
@@ -279,8 +301,11 @@ class TaskService:
             except NomadNotFound:
                 allocs, evals = [], []
         if not allocs and not evals and not self._job_exists(record):
-            changes = {} if record.terminal else {
-                "status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
+            changes = (
+                {}
+                if record.terminal
+                else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
+            )
             return self._apply(record, changes)
         limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
         seen = observe(allocs, evals, limit_mb)
@@ -355,20 +380,25 @@ class TaskService:
                 seen = observe([], self.nomad.job_evaluations(record.nomad_job_id))
             if seen.reason:
                 self._stop_job(record)
-                self._apply(record, {"status": "failed", "reason": f"not placed: {self.explain_placement(seen.reason)}"})
+                self._apply(
+                    record, {"status": "failed", "reason": f"not placed: {self.explain_placement(seen.reason)}"}
+                )
                 return None
         return None
 
     def explain_placement(self, reason: str) -> str:
         """A placement failure with its fix, where tapit knows it."""
         if "missing drivers" in reason and self.connection.embedded:
-            return (f"{reason}: the embedded agent found no Docker or Podman engine to run images; start one "
-                    "(or set DOCKER_HOST to its socket, then restart the agent), drop image=/docker_tag=, "
-                    "or point NOMAD_ADDR at a cluster")
+            return (
+                f"{reason}: the embedded agent found no Docker or Podman engine to run images; start one "
+                "(or set DOCKER_HOST to its socket, then restart the agent), drop image=/docker_tag=, "
+                "or point NOMAD_ADDR at a cluster"
+            )
         return reason
 
-    def _wait_while(self, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event,
-                    index: int = 0) -> tuple[dict, int]:
+    def _wait_while(
+        self, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event, index: int = 0
+    ) -> tuple[dict, int]:
         """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
         while alloc.get("ClientStatus") in statuses and not cancel.is_set():
             wait = BLOCKING_WAIT_S
@@ -450,8 +480,7 @@ class LogFollower:
     breaks early resumes from that offset too.
     """
 
-    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink,
-                 cancel: threading.Event):
+    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink, cancel: threading.Event):
         self.nomad, self.alloc_id, self.log_type, self.sink = nomad, alloc_id, log_type, sink
         self.received = 0
         self._cancel = cancel
@@ -465,8 +494,9 @@ class LogFollower:
     def _run(self) -> None:
         while not (self._stop.is_set() or self._cancel.is_set()):
             try:
-                for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=True,
-                                                   offset=self.received, stop=self._stop):
+                for data in self.nomad.stream_logs(
+                    self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=True, offset=self.received, stop=self._stop
+                ):
                     self._deliver(data)
             except NomadError:
                 pass  # the stream broke: resume from the offset reached, or let finish() read the rest
@@ -484,8 +514,9 @@ class LogFollower:
             offset = self.received
         with nomad_errors():
             try:
-                for data in self.nomad.stream_logs(self.alloc_id, jobspec.TASK_NAME, self.log_type,
-                                                   follow=False, offset=offset):
+                for data in self.nomad.stream_logs(
+                    self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=False, offset=offset
+                ):
                     self.sink(self.log_type, data)
             except NomadNotFound:
                 pass  # the task wrote nothing to this log
@@ -510,8 +541,12 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         if status == "complete":
             status, reason = "stopped", "its client went away; ended by the idle timeout or max_hours"
     fresh = {
-        "status": status, "exit_code": exit_code, "started_at": seen.started_at,
-        "finished_at": seen.finished_at, "nomad_alloc_id": seen.alloc_id, "node_name": seen.node_name,
+        "status": status,
+        "exit_code": exit_code,
+        "started_at": seen.started_at,
+        "finished_at": seen.finished_at,
+        "nomad_alloc_id": seen.alloc_id,
+        "node_name": seen.node_name,
         "reason": reason,
     }
     return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
@@ -533,11 +568,20 @@ def record_from_stub(stub: dict, config: AppConfig) -> TaskRecord | None:
     else:
         status = "complete"
     return TaskRecord(
-        id=task_id, command=meta.get(jobspec.META_COMMAND, ""), status=status, image=None, docker_tag=None,
-        memory_gb=0.0, cpu=0.0, max_hours=None, ephemeral_storage_gb=0.0,
+        id=task_id,
+        command=meta.get(jobspec.META_COMMAND, ""),
+        status=status,
+        image=None,
+        docker_tag=None,
+        memory_gb=0.0,
+        cpu=0.0,
+        max_hours=None,
+        ephemeral_storage_gb=0.0,
         initiated_by=meta.get(jobspec.META_INITIATED_BY, ""),
-        created_at=meta.get(jobspec.META_CREATED_AT, ""), nomad_job_id=stub["ID"],
-        nomad_namespace=stub.get("Namespace", "default"), kind=meta.get(jobspec.META_KIND, "task"),
+        created_at=meta.get(jobspec.META_CREATED_AT, ""),
+        nomad_job_id=stub["ID"],
+        nomad_namespace=stub.get("Namespace", "default"),
+        kind=meta.get(jobspec.META_KIND, "task"),
     )
 
 

@@ -26,8 +26,14 @@ class Transcript:
         self._file = path.open("w", encoding="utf-8", buffering=1)  # a line per event
         self._start = time.monotonic()
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        header = {"version": 2, "width": cols, "height": rows, "timestamp": int(time.time()),
-                  "command": command, "env": {"TERM": term} if term else {}}
+        header = {
+            "version": 2,
+            "width": cols,
+            "height": rows,
+            "timestamp": int(time.time()),
+            "command": command,
+            "env": {"TERM": term} if term else {},
+        }
         self._file.write(json.dumps(header) + "\n")
 
     def _event(self, kind: str, text: str) -> None:

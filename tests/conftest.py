@@ -15,11 +15,19 @@ class Tapit:
         self.home = home
         self.env = env
 
-    def __call__(self, *args: str, timeout: float = 60, input: str | None = None, cwd=None,
-                 env: dict | None = None) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, timeout: float = 60, input: str | None = None, cwd=None, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         """`env` adds to (or, with "", blanks) the fixture's environment for this run."""
-        return subprocess.run([sys.executable, "-m", "tapit", *args], env=self.env | (env or {}),
-                              capture_output=True, text=True, timeout=timeout, input=input, cwd=cwd or self.home)
+        return subprocess.run(
+            [sys.executable, "-m", "tapit", *args],
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            cwd=cwd or self.home,
+        )
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "tapit", *args], env=self.env, cwd=self.home, **kwargs)
@@ -87,13 +95,19 @@ def https_agent(tapit, pki):
         process.wait(15)
 
 
-
 @pytest.fixture(scope="session")
 def container_engine(tmp_path_factory):
     """A real Docker or Podman engine with the test image in it, and a registry on loopback where
     the machine has one (tests/container_engine.py)."""
-    from container_engine import (TEST_IMAGE, EngineUnderTest, busybox_rootfs, existing_engine, start_podman,
-                                  start_registry, stop_process_group)
+    from container_engine import (
+        TEST_IMAGE,
+        EngineUnderTest,
+        busybox_rootfs,
+        existing_engine,
+        start_podman,
+        start_registry,
+        stop_process_group,
+    )
 
     started = []
     registries = {}

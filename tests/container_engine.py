@@ -28,8 +28,32 @@ from tapit.agent.engine import LABEL_ALLOC_ID, engine_url
 
 TEST_IMAGE = "localhost/tapit-test:busybox"
 PRIVATE_LOGIN = {"username": "alice", "password": "s3cret"}
-APPLETS = ("sh", "echo", "cat", "sleep", "head", "tr", "ls", "id", "env", "mv", "date", "stty", "true",
-           "false", "printf", "wc", "tail", "dd", "mkdir", "rm", "touch", "grep", "ps", "kill")
+APPLETS = (
+    "sh",
+    "echo",
+    "cat",
+    "sleep",
+    "head",
+    "tr",
+    "ls",
+    "id",
+    "env",
+    "mv",
+    "date",
+    "stty",
+    "true",
+    "false",
+    "printf",
+    "wc",
+    "tail",
+    "dd",
+    "mkdir",
+    "rm",
+    "touch",
+    "grep",
+    "ps",
+    "kill",
+)
 # What this sandbox needs of a podman it starts: runc (crun refuses a hybrid cgroup v1/v2 host),
 # cgroupfs (no systemd), and no raised rlimits (the sandbox lacks CAP_SYS_RESOURCE).  And what the
 # tests need: an exec session's conmon gone 10 s after it ends, not 300 s, so none outlives them.
@@ -48,8 +72,9 @@ class EngineUnderTest:
         self.registry = registry  # host:port of the session's open registry, when there is one
         self.private_registry = private_registry  # and of one that wants PRIVATE_LOGIN
         if url.startswith("unix://"):
-            self.http = httpx.Client(transport=httpx.HTTPTransport(uds=url.removeprefix("unix://")),
-                                     base_url="http://engine", timeout=60)
+            self.http = httpx.Client(
+                transport=httpx.HTTPTransport(uds=url.removeprefix("unix://")), base_url="http://engine", timeout=60
+            )
         else:
             self.http = httpx.Client(base_url=url.replace("tcp://", "http://"), timeout=60)
 
@@ -64,8 +89,9 @@ class EngineUnderTest:
         filters = json.dumps({"label": [LABEL_ALLOC_ID]})
         return self.http.get("/containers/json", params={"all": "1", "filters": filters}).json()
 
-    def push_to_registry(self, image: str, tag: str, registry: str | None = None,
-                         credentials: dict | None = None) -> str:
+    def push_to_registry(
+        self, image: str, tag: str, registry: str | None = None, credentials: dict | None = None
+    ) -> str:
         """`image` copied to a registry of the session's (the open one unless named) as
         tapit-test:<tag>, and no local copy of that reference left, so that running it makes the
         engine pull it.  Returns the reference."""
@@ -88,12 +114,18 @@ class EngineUnderTest:
         The tag goes inside `repo`: Docker's API accepts it there, and Podman 4.3 ignores a separate
         `tag` on an import (the image would be `<repo>:latest`).  The check makes a fixture that
         could only pass on a machine already holding an image of that name fail here instead."""
-        resp = self.http.post("/images/create", params={"fromSrc": "-", "repo": reference},
-                              content=rootfs_tar, headers={"Content-Type": "application/x-tar"})
+        resp = self.http.post(
+            "/images/create",
+            params={"fromSrc": "-", "repo": reference},
+            content=rootfs_tar,
+            headers={"Content-Type": "application/x-tar"},
+        )
         resp.raise_for_status()
         if not self.has_image(reference):
-            raise RuntimeError(f"the engine at {self.url} imported the test image but has no image named "
-                               f"{reference}: {resp.text[-300:]}")
+            raise RuntimeError(
+                f"the engine at {self.url} imported the test image but has no image named "
+                f"{reference}: {resp.text[-300:]}"
+            )
 
     def has_image(self, reference: str) -> bool:
         return self.http.get(f"/images/{reference}/json").status_code == 200
@@ -138,8 +170,14 @@ def start_podman(directory: Path, registries: tuple[str, ...] = ()) -> tuple[sub
     log = directory / "podman.log"
     env = os.environ | {"CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries_conf)}
     with open(log, "w") as out:
-        process = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{sock_path}"],
-                                   env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        process = subprocess.Popen(
+            [podman, "system", "service", "--time=0", f"unix://{sock_path}"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     engine = EngineUnderTest(f"unix://{sock_path}")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:
@@ -168,11 +206,14 @@ def start_registry(directory: Path, private: bool = False) -> tuple[subprocess.P
         (directory / "htpasswd").write_text(f"{PRIVATE_LOGIN['username']}:{hashed}\n")
         auth = f"auth:\n  htpasswd:\n    realm: tapit-tests\n    path: {directory / 'htpasswd'}\n"
     config = directory / "registry.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                      f"    rootdirectory: {directory / 'data'}\nhttp:\n  addr: {address}\n{auth}")
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {directory / 'data'}\nhttp:\n  addr: {address}\n{auth}"
+    )
     with open(directory / "registry.log", "w") as out:
-        process = subprocess.Popen([program, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=out, start_new_session=True)
+        process = subprocess.Popen(
+            [program, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and process.poll() is None:
         try:

@@ -21,6 +21,7 @@ MIB = 1024 * 1024
 @dataclass
 class TaskCgroup:
     """The directories of one task's cgroup; `procs` are the files a process joins through."""
+
     version: str
     dirs: dict[str, Path] = field(default_factory=dict)
 
@@ -150,26 +151,52 @@ def usage(group: TaskCgroup) -> tuple[dict, int, dict]:
     if group.version == "v2":
         path = group.dirs["memory"]
         stat = _keyed(path / "memory.stat")
-        memory = {"RSS": stat.get("anon", 0), "Cache": stat.get("file", 0), "Swap": _read_int(path / "memory.swap.current"),
-                  "MappedFile": stat.get("file_mapped", 0), "Usage": _read_int(path / "memory.current"),
-                  "MaxUsage": _read_int(path / "memory.peak"), "KernelUsage": stat.get("kernel", 0),
-                  "KernelMaxUsage": 0, "Measured": ["Cache", "Swap", "Usage"]}
+        memory = {
+            "RSS": stat.get("anon", 0),
+            "Cache": stat.get("file", 0),
+            "Swap": _read_int(path / "memory.swap.current"),
+            "MappedFile": stat.get("file_mapped", 0),
+            "Usage": _read_int(path / "memory.current"),
+            "MaxUsage": _read_int(path / "memory.peak"),
+            "KernelUsage": stat.get("kernel", 0),
+            "KernelMaxUsage": 0,
+            "Measured": ["Cache", "Swap", "Usage"],
+        }
         cpu = _keyed(group.dirs["cpu"] / "cpu.stat")
-        return memory, cpu.get("usage_usec", 0) * 1000, {
-            "user": cpu.get("user_usec", 0) * 1000, "system": cpu.get("system_usec", 0) * 1000,
-            "nr_throttled": cpu.get("nr_throttled", 0), "throttled": cpu.get("throttled_usec", 0) * 1000}
+        return (
+            memory,
+            cpu.get("usage_usec", 0) * 1000,
+            {
+                "user": cpu.get("user_usec", 0) * 1000,
+                "system": cpu.get("system_usec", 0) * 1000,
+                "nr_throttled": cpu.get("nr_throttled", 0),
+                "throttled": cpu.get("throttled_usec", 0) * 1000,
+            },
+        )
     mem = group.dirs["memory"]
     stat = _keyed(mem / "memory.stat")
-    memory = {"RSS": stat.get("rss", 0), "Cache": stat.get("cache", 0), "Swap": stat.get("swap", 0),
-              "MappedFile": stat.get("mapped_file", 0), "Usage": _read_int(mem / "memory.usage_in_bytes"),
-              "MaxUsage": _read_int(mem / "memory.max_usage_in_bytes"),
-              "KernelUsage": _read_int(mem / "memory.kmem.usage_in_bytes"),
-              "KernelMaxUsage": _read_int(mem / "memory.kmem.max_usage_in_bytes"),
-              "Measured": ["RSS", "Cache", "Swap", "Usage", "Max Usage", "Kernel Usage", "Kernel Max Usage"]}
+    memory = {
+        "RSS": stat.get("rss", 0),
+        "Cache": stat.get("cache", 0),
+        "Swap": stat.get("swap", 0),
+        "MappedFile": stat.get("mapped_file", 0),
+        "Usage": _read_int(mem / "memory.usage_in_bytes"),
+        "MaxUsage": _read_int(mem / "memory.max_usage_in_bytes"),
+        "KernelUsage": _read_int(mem / "memory.kmem.usage_in_bytes"),
+        "KernelMaxUsage": _read_int(mem / "memory.kmem.max_usage_in_bytes"),
+        "Measured": ["RSS", "Cache", "Swap", "Usage", "Max Usage", "Kernel Usage", "Kernel Max Usage"],
+    }
     acct = group.dirs.get("cpuacct")
     ticks = _keyed(acct / "cpuacct.stat") if acct else {}
     tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     throttle = _keyed(group.dirs["cpu"] / "cpu.stat") if "cpu" in group.dirs else {}
-    return memory, _read_int(acct / "cpuacct.usage") if acct else 0, {
-        "user": ticks.get("user", 0) * tick_ns, "system": ticks.get("system", 0) * tick_ns,
-        "nr_throttled": throttle.get("nr_throttled", 0), "throttled": throttle.get("throttled_time", 0)}
+    return (
+        memory,
+        _read_int(acct / "cpuacct.usage") if acct else 0,
+        {
+            "user": ticks.get("user", 0) * tick_ns,
+            "system": ticks.get("system", 0) * tick_ns,
+            "nr_throttled": throttle.get("nr_throttled", 0),
+            "throttled": throttle.get("throttled_time", 0),
+        },
+    )

@@ -41,8 +41,9 @@ class ContainerSupervisor:
 
     async def copy_logs(self, stream: str, log: LogFile) -> None:
         """One stream of the container's (multiplexed) output, followed to its end."""
-        async with self.docker._query(f"containers/{self.container.id}/logs",
-                                      params={stream: "1", "follow": "1"}) as response:
+        async with self.docker._query(
+            f"containers/{self.container.id}/logs", params={stream: "1", "follow": "1"}
+        ) as response:
             async for chunk in MultiplexedResult(response, raw=self.spec["tty"]):
                 log.write(chunk)
 
@@ -100,8 +101,10 @@ class ContainerSupervisor:
             self.kill_now() if reason == "hard" else self.request_stop(reason)
         if spec["deadline"]:
             loop.call_later(max(0.0, spec["deadline"] - time.time()), self.request_stop, "deadline")
-        copies = [loop.create_task(self.copy_logs(stream, LogFile(spec[stream], spec["max_bytes"], spec["max_files"])))
-                  for stream in ("stdout", "stderr")]
+        copies = [
+            loop.create_task(self.copy_logs(stream, LogFile(spec[stream], spec["max_bytes"], spec["max_files"])))
+            for stream in ("stdout", "stderr")
+        ]
         result = await self.container.wait()
         self.exited.set()
         info = await self.container.show()
@@ -113,8 +116,12 @@ class ContainerSupervisor:
         except aiodocker.DockerError:
             pass
         # handle.run: the exit code from the wait, OOMKilled from the inspect, never a signal.
-        self.status.update(exit_code=result.get("StatusCode", info["State"]["ExitCode"]), signal=0,
-                           oom=int(bool(info["State"].get("OOMKilled"))), finished=now_ns())
+        self.status.update(
+            exit_code=result.get("StatusCode", info["State"]["ExitCode"]),
+            signal=0,
+            oom=int(bool(info["State"].get("OOMKilled"))),
+            finished=now_ns(),
+        )
         self.write_status()
         await self.docker.close()
 

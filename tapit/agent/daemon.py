@@ -117,8 +117,15 @@ def ensure_running() -> AgentInfo:
         log_path = directory / "agent.log"
         env = agent_environment(os.environ)
         with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
-            proc = subprocess.Popen([sys.executable, "-m", "tapit.agent.daemon"], stdin=null, stdout=log,
-                                    stderr=log, start_new_session=True, close_fds=True, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tapit.agent.daemon"],
+                stdin=null,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -138,13 +145,23 @@ def ensure_running() -> AgentInfo:
 # that shell's prompt, virtualenv or secrets — a cluster's NOMAD_TOKEN least of all.
 # DOCKER_HOST and DOCKER_CONFIG stay: where the docker driver's engine listens, and where the
 # user's registry logins are.
-_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "DOCKER_HOST",
-                   "DOCKER_CONFIG"}
+_KEPT_VARIABLES = {
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+}
 
 
 def agent_environment(environ) -> dict[str, str]:
-    return {k: v for k, v in environ.items()
-            if k in _KEPT_VARIABLES or k.startswith(("LC_", "TAPIT_"))}
+    return {k: v for k, v in environ.items() if k in _KEPT_VARIABLES or k.startswith(("LC_", "TAPIT_"))}
 
 
 def _last_line(path: Path) -> str:

@@ -142,8 +142,13 @@ def registry_auth(repo: str, environ=os.environ) -> dict | None:
 def _from_helper(helper: str, registry: str) -> dict | None:
     """docker-credential-<helper> get: the registry on stdin, {"Username", "Secret"} on stdout."""
     try:
-        result = subprocess.run([f"docker-credential-{helper}", "get"], input=registry, capture_output=True,
-                                text=True, timeout=HELPER_TIMEOUT_S)
+        result = subprocess.run(
+            [f"docker-credential-{helper}", "get"],
+            input=registry,
+            capture_output=True,
+            text=True,
+            timeout=HELPER_TIMEOUT_S,
+        )
         found = json.loads(result.stdout) if result.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
@@ -162,27 +167,33 @@ def cpu_shares(mhz: int, total_compute: int) -> int:
     return max(MIN_CPU_SHARES, int(mhz / total_compute * MAX_CPU_SHARES))
 
 
-def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_dir: Path,
-                     total_compute: int) -> dict:
+def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_dir: Path, total_compute: int) -> dict:
     """createContainerConfig for what tapit's tasks use: image, command/args, work_dir, Nomad's
     binds and labels, the memory limit (no swap) and CPU shares.  Pure."""
     config = task["Config"] or {}
     res = task["Resources"]
-    memory, reservation = (res["MemoryMaxMB"] * MIB, res["MemoryMB"] * MIB) if res["MemoryMaxMB"] else \
-        (res["MemoryMB"] * MIB, 0)
+    memory, reservation = (
+        (res["MemoryMaxMB"] * MIB, res["MemoryMB"] * MIB) if res["MemoryMaxMB"] else (res["MemoryMB"] * MIB, 0)
+    )
     task_dir = alloc_dir / task["Name"]
     host_config = {
-        "Binds": [f"{alloc_dir / 'alloc'}:{CONTAINER_ALLOC_DIR}", f"{task_dir / 'local'}:{CONTAINER_TASK_DIR}",
-                  f"{task_dir / 'secrets'}:{CONTAINER_SECRETS_DIR}",
-                  f"{alloc_dir / 'alloc' / 'logs'}:{CONTAINER_ALLOC_DIR}/logs:ro"],
-        "Memory": memory, "MemoryReservation": reservation, "MemorySwap": memory,
+        "Binds": [
+            f"{alloc_dir / 'alloc'}:{CONTAINER_ALLOC_DIR}",
+            f"{task_dir / 'local'}:{CONTAINER_TASK_DIR}",
+            f"{task_dir / 'secrets'}:{CONTAINER_SECRETS_DIR}",
+            f"{alloc_dir / 'alloc' / 'logs'}:{CONTAINER_ALLOC_DIR}/logs:ro",
+        ],
+        "Memory": memory,
+        "MemoryReservation": reservation,
+        "MemorySwap": memory,
         "CpuShares": cpu_shares(res["CPU"], total_compute),
     }
     body: dict = {
         "Image": config["image"],
         "Env": [f"{k}={v}" for k, v in env.items()],
         "Labels": {**(config.get("labels") or {}), LABEL_ALLOC_ID: alloc_id},
-        "Tty": bool(config.get("tty")), "OpenStdin": bool(config.get("interactive")),
+        "Tty": bool(config.get("tty")),
+        "OpenStdin": bool(config.get("interactive")),
         "HostConfig": host_config,
     }
     if config.get("command"):
@@ -198,4 +209,3 @@ def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_di
 
 def container_name(task_name: str, alloc_id: str) -> str:
     return f"{task_name.replace('/', '_')}-{alloc_id}"
-

@@ -22,18 +22,27 @@ def job_event(job: dict, deleted: bool = False) -> dict:
     payload = {"Job": job}
     if deleted:
         payload["Deleted"] = True
-    return {"Topic": "Job", "Key": job["ID"], "Namespace": job["Namespace"], "FilterKeys": None,
-            "Payload": payload}
+    return {"Topic": "Job", "Key": job["ID"], "Namespace": job["Namespace"], "FilterKeys": None, "Payload": payload}
 
 
 def alloc_event(alloc: dict) -> dict:
-    return {"Topic": "Allocation", "Key": alloc["ID"], "Namespace": alloc["Namespace"],
-            "FilterKeys": [alloc["JobID"], alloc["DeploymentID"]], "Payload": alloc}
+    return {
+        "Topic": "Allocation",
+        "Key": alloc["ID"],
+        "Namespace": alloc["Namespace"],
+        "FilterKeys": [alloc["JobID"], alloc["DeploymentID"]],
+        "Payload": alloc,
+    }
 
 
 def eval_event(ev: dict) -> dict:
-    return {"Topic": "Evaluation", "Key": ev["ID"], "Namespace": ev["Namespace"],
-            "FilterKeys": [ev["JobID"], ev["DeploymentID"]], "Payload": ev}
+    return {
+        "Topic": "Evaluation",
+        "Key": ev["ID"],
+        "Namespace": ev["Namespace"],
+        "FilterKeys": [ev["JobID"], ev["DeploymentID"]],
+        "Payload": ev,
+    }
 
 
 def _payload(event: dict) -> dict:
@@ -61,9 +70,19 @@ class Published:
         self.topic, self.key, self.namespace = event["Topic"], event["Key"], event["Namespace"]
         self.filter_keys = event["FilterKeys"]
         # structs.Event field order.
-        self.text = json.dumps({"Topic": self.topic, "Type": event_type, "Key": self.key,
-                                "Namespace": self.namespace, "FilterKeys": self.filter_keys, "Index": index,
-                                "Payload": _payload(event)}, separators=(",", ":"), ensure_ascii=False)
+        self.text = json.dumps(
+            {
+                "Topic": self.topic,
+                "Type": event_type,
+                "Key": self.key,
+                "Namespace": self.namespace,
+                "FilterKeys": self.filter_keys,
+                "Index": index,
+                "Payload": _payload(event),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
 
 def render(index: int, events: list[Published]) -> bytes:
@@ -112,8 +131,9 @@ class EventBroker:
         first at or after it, or the newest batch when the index is past the end)."""
         sub = Subscription(self, topics, namespace)
         batches = list(self.buffer)
-        start = next((i for i, (batch_index, _) in enumerate(batches) if batch_index >= index),
-                     max(0, len(batches) - 1))
+        start = next(
+            (i for i, (batch_index, _) in enumerate(batches) if batch_index >= index), max(0, len(batches) - 1)
+        )
         for batch_index, events in batches[start:]:
             sub.offer(batch_index, events)
         self.subscribers.add(sub)

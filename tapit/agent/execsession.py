@@ -81,7 +81,7 @@ async def _write_all(fd: int, data: bytes) -> None:
     """Write without blocking the loop when the command does not read its input fast enough."""
     while data:
         try:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         except BlockingIOError:
             await _ready(fd, writable=True)
         except OSError:
@@ -134,8 +134,16 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
     else:
         stdin = stdout = stderr = subprocess.PIPE
     try:
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
-                                start_new_session=True, preexec_fn=prepare_child)
+        proc = subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=prepare_child,
+        )
     except OSError as exc:
         if tty:
             os.close(master)
@@ -159,8 +167,9 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     pumps = [loop.create_task(pump(name, fd)) for name, fd in outputs.items()]
-    feeder = loop.create_task(_feed(ws, tty, lambda data: _write_all(stdin_fd, data), lambda: proc.stdin.close(),
-                                    resize))
+    feeder = loop.create_task(
+        _feed(ws, tty, lambda data: _write_all(stdin_fd, data), lambda: proc.stdin.close(), resize)
+    )
     exited = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
     loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
@@ -195,8 +204,7 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
                     stream.close()
 
 
-async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool, engine,
-                           container: str) -> None:
+async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool, engine, container: str) -> None:
     """The docker driver's exec (taskHandle.Exec through the engine's exec API): the same frames,
     with the engine's hijacked stream in place of a local pty or pipes."""
     import aiodocker
@@ -218,7 +226,8 @@ async def run_in_container(ws: web.WebSocketResponse, argv: list[str], tty: bool
 
             output = asyncio.get_running_loop().create_task(pump())
             feeder = asyncio.get_running_loop().create_task(
-                _feed(ws, tty, stream.write_in, lambda: _close_stdin(stream), resize))
+                _feed(ws, tty, stream.write_in, lambda: _close_stdin(stream), resize)
+            )
             try:
                 await asyncio.wait([output, feeder], return_when=asyncio.FIRST_COMPLETED)
                 if not output.done():  # the client went away first: the command goes too

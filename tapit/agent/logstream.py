@@ -106,8 +106,9 @@ class Framer:
         self.last_sent = asyncio.get_running_loop().time()
 
 
-async def stream(request: web.Request, alloc_dir: Path, task: str, log_type: str, follow: bool, offset: int,
-                 origin: str, plain: bool) -> web.StreamResponse:
+async def stream(
+    request: web.Request, alloc_dir: Path, task: str, log_type: str, follow: bool, offset: int, origin: str, plain: bool
+) -> web.StreamResponse:
     log_dir = alloc_dir / "alloc" / "logs"
     indexes = log_files(log_dir, task, log_type)
     if not indexes:

@@ -60,13 +60,20 @@ class Node:
         self.driver_attributes: dict[str, dict[str, str]] = {}
         self.create_time = wire.now_ns()
         self.attributes = {
-            "kernel.name": platform.system().lower(), "kernel.version": platform.release(),
-            "kernel.arch": platform.machine(), "os.name": platform.system().lower(),
-            "cpu.arch": platform.machine(), "cpu.numcores": str(self.cores),
-            "cpu.frequency": str(self.mhz_per_core), "cpu.totalcompute": str(self.cores * self.mhz_per_core),
-            "memory.totalbytes": str(self.memory_mb * 1024 * 1024), "unique.hostname": self.name,
-            "nomad.version": VERSION, "nomad.advertise.address": http_addr.removeprefix("http://"),
-            "unique.cgroup.version": cgroup_version, "tapit.limits.unenforced": ",".join(unenforced),
+            "kernel.name": platform.system().lower(),
+            "kernel.version": platform.release(),
+            "kernel.arch": platform.machine(),
+            "os.name": platform.system().lower(),
+            "cpu.arch": platform.machine(),
+            "cpu.numcores": str(self.cores),
+            "cpu.frequency": str(self.mhz_per_core),
+            "cpu.totalcompute": str(self.cores * self.mhz_per_core),
+            "memory.totalbytes": str(self.memory_mb * 1024 * 1024),
+            "unique.hostname": self.name,
+            "nomad.version": VERSION,
+            "nomad.advertise.address": http_addr.removeprefix("http://"),
+            "unique.cgroup.version": cgroup_version,
+            "tapit.limits.unenforced": ",".join(unenforced),
         }
         for name, ok in self.drivers.items():
             if ok:
@@ -105,34 +112,85 @@ class Node:
     def as_dict(self, index: int) -> dict:
         """structs.Node, sanitized (SecretID blank) as the HTTP API returns it."""
         drivers = {
-            name: {"Attributes": self.driver_attributes.get(name), "Detected": ok or self._lost(name), "Healthy": ok,
-                   "HealthDescription": "Healthy" if ok else "Failed to connect to docker daemon" if self._lost(name)
-                   else "Driver not available on this machine",
-                   "UpdateTime": wire.rfc3339nano(self.create_time)}
+            name: {
+                "Attributes": self.driver_attributes.get(name),
+                "Detected": ok or self._lost(name),
+                "Healthy": ok,
+                "HealthDescription": "Healthy"
+                if ok
+                else "Failed to connect to docker daemon"
+                if self._lost(name)
+                else "Driver not available on this machine",
+                "UpdateTime": wire.rfc3339nano(self.create_time),
+            }
             for name, ok in self.drivers.items()
         }
         return {
-            "ID": self.id, "SecretID": "", "Datacenter": DATACENTER, "Name": self.name, "CgroupParent": "",
-            "HTTPAddr": self.http_addr.removeprefix("http://"), "TLSEnabled": False, "Attributes": self.attributes,
+            "ID": self.id,
+            "SecretID": "",
+            "Datacenter": DATACENTER,
+            "Name": self.name,
+            "CgroupParent": "",
+            "HTTPAddr": self.http_addr.removeprefix("http://"),
+            "TLSEnabled": False,
+            "Attributes": self.attributes,
             "NodeResources": {
                 "Cpu": {"CpuShares": self.total_cpu, "TotalCpuCores": self.cores, "ReservableCpuCores": None},
-                "Processors": None, "Memory": {"MemoryMB": self.memory_mb}, "Disk": {"DiskMB": self.free_disk_mb()},
-                "Devices": None, "NodeNetworks": None, "Networks": None, "MinDynamicPort": 20000,
-                "MaxDynamicPort": 32000},
-            "ReservedResources": None, "Links": None, "Meta": None, "NodeClass": "", "NodePool": NODE_POOL,
-            "ComputedClass": "", "DrainStrategy": None, "SchedulingEligibility": "eligible", "Status": "ready",
-            "StatusDescription": "", "IdentitySigningKeyID": "", "StatusUpdatedAt": self.create_time // wire.SECOND,
-            "Events": None, "Drivers": drivers, "CSIControllerPlugins": None, "CSINodePlugins": None,
-            "HostVolumes": None, "GCVolumesOnNodeGC": False, "HostNetworks": None, "LastDrain": None,
-            "NodeMaxAllocs": 0, "LastMissedHeartbeatIndex": 0, "LastAllocUpdateIndex": index,
-            "CreateIndex": 1, "ModifyIndex": 1,
+                "Processors": None,
+                "Memory": {"MemoryMB": self.memory_mb},
+                "Disk": {"DiskMB": self.free_disk_mb()},
+                "Devices": None,
+                "NodeNetworks": None,
+                "Networks": None,
+                "MinDynamicPort": 20000,
+                "MaxDynamicPort": 32000,
+            },
+            "ReservedResources": None,
+            "Links": None,
+            "Meta": None,
+            "NodeClass": "",
+            "NodePool": NODE_POOL,
+            "ComputedClass": "",
+            "DrainStrategy": None,
+            "SchedulingEligibility": "eligible",
+            "Status": "ready",
+            "StatusDescription": "",
+            "IdentitySigningKeyID": "",
+            "StatusUpdatedAt": self.create_time // wire.SECOND,
+            "Events": None,
+            "Drivers": drivers,
+            "CSIControllerPlugins": None,
+            "CSINodePlugins": None,
+            "HostVolumes": None,
+            "GCVolumesOnNodeGC": False,
+            "HostNetworks": None,
+            "LastDrain": None,
+            "NodeMaxAllocs": 0,
+            "LastMissedHeartbeatIndex": 0,
+            "LastAllocUpdateIndex": index,
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
         }
 
     def stub(self, index: int) -> dict:
         """structs.NodeListStub."""
         full = self.as_dict(index)
-        keys = ("ID", "Datacenter", "Name", "NodePool", "NodeClass", "Drain", "SchedulingEligibility", "Status",
-                "StatusDescription", "Drivers", "HostVolumes", "LastDrain", "CreateIndex", "ModifyIndex")
+        keys = (
+            "ID",
+            "Datacenter",
+            "Name",
+            "NodePool",
+            "NodeClass",
+            "Drain",
+            "SchedulingEligibility",
+            "Status",
+            "StatusDescription",
+            "Drivers",
+            "HostVolumes",
+            "LastDrain",
+            "CreateIndex",
+            "ModifyIndex",
+        )
         stub = {k: full.get(k, False) for k in keys}
         stub.update(Address=self.http_addr.removeprefix("http://").split(":")[0], Version=VERSION)
         return stub

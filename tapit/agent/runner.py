@@ -27,14 +27,24 @@ DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
 HARD_KILL_REASON = "the embedded agent was stopped with --kill-tasks"
 # Nomad's default env denylist: secrets of the agent never reach tasks.
-ENV_DENYLIST = {"CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "VAULT_TOKEN", "NOMAD_TOKEN", "NOMAD_LICENSE",
-                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"}
+ENV_DENYLIST = {
+    "CONSUL_TOKEN",
+    "CONSUL_HTTP_TOKEN",
+    "VAULT_TOKEN",
+    "NOMAD_TOKEN",
+    "NOMAD_LICENSE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+}
 
 
 def clean_env_var(name: str) -> str:
     """helper.CleanEnvVar: characters outside [A-Za-z0-9_.] become '_'."""
-    return "".join(c if c in "_." or c.isascii() and (c.isalpha() or (i and c.isdigit())) else "_"
-                   for i, c in enumerate(name))
+    return "".join(
+        c if c in "_." or c.isascii() and (c.isalpha() or (i and c.isdigit())) else "_" for i, c in enumerate(name)
+    )
 
 
 def read_status(path: Path) -> dict:
@@ -105,8 +115,15 @@ class Runner:
 
     # --- task state bookkeeping -----------------------------------------------------------
 
-    def _update(self, alloc_id: str, task_name: str | None, *events: dict, state: str | None = None,
-                failed: bool | None = None, **times) -> None:
+    def _update(
+        self,
+        alloc_id: str,
+        task_name: str | None,
+        *events: dict,
+        state: str | None = None,
+        failed: bool | None = None,
+        **times,
+    ) -> None:
         """Append task events and recompute the alloc's client status, in one AllocationUpdated."""
         alloc = self.store.alloc(alloc_id)
         with self.store.txn("AllocationUpdated") as tx:
@@ -174,15 +191,26 @@ class Runner:
             env = {k: v for k, v in os.environ.items() if k not in ENV_DENYLIST}
             task_dir = self.alloc_dir(alloc["ID"]) / task["Name"]
             dirs = (str(task_dir.parent / "alloc"), str(task_dir / "local"), str(task_dir / "secrets"))
-        env.update({
-            "NOMAD_ALLOC_DIR": dirs[0], "NOMAD_TASK_DIR": dirs[1], "NOMAD_SECRETS_DIR": dirs[2],
-            "NOMAD_MEMORY_LIMIT": str(res["MemoryMB"]), "NOMAD_CPU_LIMIT": str(res["CPU"]),
-            "NOMAD_ALLOC_ID": alloc["ID"], "NOMAD_SHORT_ALLOC_ID": alloc["ID"][:8], "NOMAD_ALLOC_NAME": alloc["Name"],
-            "NOMAD_GROUP_NAME": group["Name"], "NOMAD_ALLOC_INDEX": alloc["Name"].rsplit("[", 1)[1].rstrip("]"),
-            "NOMAD_TASK_NAME": task["Name"], "NOMAD_JOB_ID": job["ID"], "NOMAD_JOB_NAME": job["Name"],
-            "NOMAD_DC": DATACENTER, "NOMAD_NAMESPACE": job["Namespace"],
-            "NOMAD_REGION": job["Region"],
-        })
+        env.update(
+            {
+                "NOMAD_ALLOC_DIR": dirs[0],
+                "NOMAD_TASK_DIR": dirs[1],
+                "NOMAD_SECRETS_DIR": dirs[2],
+                "NOMAD_MEMORY_LIMIT": str(res["MemoryMB"]),
+                "NOMAD_CPU_LIMIT": str(res["CPU"]),
+                "NOMAD_ALLOC_ID": alloc["ID"],
+                "NOMAD_SHORT_ALLOC_ID": alloc["ID"][:8],
+                "NOMAD_ALLOC_NAME": alloc["Name"],
+                "NOMAD_GROUP_NAME": group["Name"],
+                "NOMAD_ALLOC_INDEX": alloc["Name"].rsplit("[", 1)[1].rstrip("]"),
+                "NOMAD_TASK_NAME": task["Name"],
+                "NOMAD_JOB_ID": job["ID"],
+                "NOMAD_JOB_NAME": job["Name"],
+                "NOMAD_DC": DATACENTER,
+                "NOMAD_NAMESPACE": job["Namespace"],
+                "NOMAD_REGION": job["Region"],
+            }
+        )
         if res["MemoryMaxMB"]:
             env["NOMAD_MEMORY_MAX_LIMIT"] = str(res["MemoryMaxMB"])
         if res["Cores"]:
@@ -216,8 +244,9 @@ class Runner:
                 self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
                 for sub in ("local", "secrets", "tmp", "private"):
                     (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
-                self._update(alloc["ID"], task["Name"],
-                             wire.task_event("Task Setup", Message="Building Task Directory"))
+                self._update(
+                    alloc["ID"], task["Name"], wire.task_event("Task Setup", Message="Building Task Directory")
+                )
                 handles[task["Name"]] = handle
                 await self._spawn(alloc, group, handle)
             except Exception as exc:
@@ -257,9 +286,11 @@ class Runner:
         logs = self.alloc_dir(alloc["ID"]) / "alloc" / "logs"
         log_cfg = task["LogConfig"]
         spec = {
-            "status": str(handle.status_path), "stdout": str(logs / f"{task['Name']}.stdout"),
+            "status": str(handle.status_path),
+            "stdout": str(logs / f"{task['Name']}.stdout"),
             "stderr": str(logs / f"{task['Name']}.stderr"),
-            "max_bytes": max(1, log_cfg["MaxFileSizeMB"]) * 1024 * 1024, "max_files": max(1, log_cfg["MaxFiles"]),
+            "max_bytes": max(1, log_cfg["MaxFileSizeMB"]) * 1024 * 1024,
+            "max_files": max(1, log_cfg["MaxFiles"]),
             "kill_timeout": min(task["KillTimeout"], wire.DEFAULT_MAX_KILL_TIMEOUT) / wire.SECOND,
             "deadline": deadline,
         }
@@ -279,9 +310,13 @@ class Runner:
         # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
         # inherit, and Python cannot set those back to SIG_DFL.
         try:
-            handle.proc = subprocess.Popen([*supervisor, str(spec_path)],
-                                           stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log_fd,
-                                           start_new_session=True)
+            handle.proc = subprocess.Popen(
+                [*supervisor, str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=log_fd,
+                start_new_session=True,
+            )
         finally:
             os.close(write_fd)
             os.close(log_fd)
@@ -297,36 +332,53 @@ class Runner:
             now = wire.now_ns()
             self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
 
-    def _process_spec(self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals) -> list[str] | None:
+    def _process_spec(
+        self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals
+    ) -> list[str] | None:
         """raw_exec and exec: the command runs as a host process in a cgroup of its own."""
         task = handle.task
         config = task["Config"] or {}
         command = config.get("command")
         if not isinstance(command, str) or not command:
             error = '1 error occurred:\n\t* missing required field "command"\n\n'
-            self._update(handle.alloc_id, handle.name, wire.task_event("Failed Validation", ValidationError=error),
-                         *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
-                         FinishedAt=wire.now_ns())
+            self._update(
+                handle.alloc_id,
+                handle.name,
+                wire.task_event("Failed Validation", ValidationError=error),
+                *self._not_restarting("Error was unrecoverable"),
+                state="dead",
+                failed=True,
+                FinishedAt=wire.now_ns(),
+            )
             return None
         res = task["Resources"]
         cpu = res["CPU"] or res["Cores"] * self.node.mhz_per_core
-        cgroup = self.cgroups.create(f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu,
-                                     self.node.mhz_per_core)
+        cgroup = self.cgroups.create(
+            f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu, self.node.mhz_per_core
+        )
         handle.cgroup = cgroup
         handle.cwd = config.get("work_dir") or str(self.alloc_dir(alloc["ID"]) / task["Name"])
         argv = [command, *[str(a) for a in config.get("args") or []]]
         isolated = task["Driver"] == "exec"
-        spec.update({
-            "argv": UNSHARE + argv if isolated else argv, "env": handle.env, "cwd": handle.cwd,
-            "procs": cgroup.procs if cgroup else [], "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
-            "oom_file": self._oom_file(cgroup), "kill_signal": int(kill_signal), "signal_group": isolated,
-        })
+        spec.update(
+            {
+                "argv": UNSHARE + argv if isolated else argv,
+                "env": handle.env,
+                "cwd": handle.cwd,
+                "procs": cgroup.procs if cgroup else [],
+                "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
+                "oom_file": self._oom_file(cgroup),
+                "kill_signal": int(kill_signal),
+                "signal_group": isolated,
+            }
+        )
         self._persist(handle)
         # python -S: the supervisor needs the standard library only, and starts faster without site.
         return [sys.executable, "-I", "-S", SUPERVISOR]
 
-    async def _container_spec(self, alloc: dict, handle: TaskHandle, spec: dict,
-                              kill_signal: signal.Signals) -> list[str] | None:
+    async def _container_spec(
+        self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals
+    ) -> list[str] | None:
         """docker: the agent gets the image (reporting a download as a task event), then creates
         and starts the container itself, which is quick with the engine's client already loaded;
         the container supervisor, slower to start, attaches to it afterwards.  The engine keeps
@@ -344,13 +396,21 @@ class Runner:
             log.info("pulling %s for allocation %s", ref, handle.alloc_id)
 
         name = engine.container_name(task["Name"], alloc["ID"])
-        spec.update({"engine": self.node.engine.url, "api_version": self.node.engine.api_version, "name": name,
-                     "tty": bool((task["Config"] or {}).get("tty")), "kill_signal": kill_signal.name})
+        spec.update(
+            {
+                "engine": self.node.engine.url,
+                "api_version": self.node.engine.api_version,
+                "name": name,
+                "tty": bool((task["Config"] or {}).get("tty")),
+                "kill_signal": kill_signal.name,
+            }
+        )
         async with self.node.engine.client() as docker:
             await engine.ensure_image(docker, image, downloading)
             if handle.stop_pending:  # stopped while the image came
-                self._update(handle.alloc_id, handle.name, wire.task_event("Killed"), state="dead",
-                             FinishedAt=wire.now_ns())
+                self._update(
+                    handle.alloc_id, handle.name, wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns()
+                )
                 return None
             # Known before the container exists: a crash from here on leaves a container that a
             # restarted agent finds by name and removes (_destroy_remnants), never an unknown one.
@@ -361,9 +421,15 @@ class Runner:
             except aiodocker.DockerError:
                 pass
             container = await docker.containers.create(
-                engine.container_config(alloc_id=alloc["ID"], task=task, env=handle.env,
-                                        alloc_dir=self.alloc_dir(alloc["ID"]), total_compute=self.node.total_cpu),
-                name=name)
+                engine.container_config(
+                    alloc_id=alloc["ID"],
+                    task=task,
+                    env=handle.env,
+                    alloc_dir=self.alloc_dir(alloc["ID"]),
+                    total_compute=self.node.total_cpu,
+                ),
+                name=name,
+            )
             try:
                 await container.start()
                 pid = (await container.show())["State"]["Pid"]
@@ -371,8 +437,7 @@ class Runner:
                 await container.delete(force=True)
                 raise
         handle.cgroup = self.cgroups.of_process(pid) if pid else None
-        self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running",
-                     StartedAt=wire.now_ns())
+        self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=wire.now_ns())
         return [sys.executable, "-I", "-m", CONTAINER_SUPERVISOR]
 
     @staticmethod
@@ -393,8 +458,12 @@ class Runner:
         container exists: a crash at any later moment can never orphan an unknown task."""
         handle.status_path.unlink(missing_ok=True)
         cg = handle.cgroup
-        meta = {"cgroup_version": cg.version if cg else "", "cgroup_dirs": {k: str(v) for k, v in cg.dirs.items()} if cg else {},
-                "env": handle.env, "cwd": handle.cwd}
+        meta = {
+            "cgroup_version": cg.version if cg else "",
+            "cgroup_dirs": {k: str(v) for k, v in cg.dirs.items()} if cg else {},
+            "env": handle.env,
+            "cwd": handle.cwd,
+        }
         handle.file("handle").write_bytes(marshal.dumps(meta))
         self.store.flush()
 
@@ -418,9 +487,15 @@ class Runner:
         return str(cgroup.dirs["memory"] / name)
 
     def _fail_start(self, handle: TaskHandle, error: str) -> None:
-        self._update(handle.alloc_id, handle.name, wire.task_event("Driver Failure", DriverError=error),
-                     *self._not_restarting("Error was unrecoverable"), state="dead", failed=True,
-                     FinishedAt=wire.now_ns())
+        self._update(
+            handle.alloc_id,
+            handle.name,
+            wire.task_event("Driver Failure", DriverError=error),
+            *self._not_restarting("Error was unrecoverable"),
+            state="dead",
+            failed=True,
+            FinishedAt=wire.now_ns(),
+        )
 
     @staticmethod
     def _not_restarting(reason: str) -> list[dict]:
@@ -459,12 +534,22 @@ class Runner:
         if "finished" not in status:
             self._destroy_remnants(handle)
             alloc["ClientStatus"], alloc["ClientDescription"] = "lost", LOST_REASON
-            return self._update(alloc_id, name, wire.task_event("Failed Restoring Task", Message=LOST_REASON,
-                                                                 FailsTask=True),
-                                state="dead", failed=True, FinishedAt=wire.now_ns())
+            return self._update(
+                alloc_id,
+                name,
+                wire.task_event("Failed Restoring Task", Message=LOST_REASON, FailsTask=True),
+                state="dead",
+                failed=True,
+                FinishedAt=wire.now_ns(),
+            )
         if ts["State"] == "pending":  # the agent died before it saw "started"
-            self._update(alloc_id, name, wire.task_event("Started", when=int(status["started"])), state="running",
-                         StartedAt=int(status["started"]))
+            self._update(
+                alloc_id,
+                name,
+                wire.task_event("Started", when=int(status["started"])),
+                state="running",
+                StartedAt=int(status["started"]),
+            )
         finished = int(status["finished"])
         events = []
         kill_reason = status.get("kill_reason", "")
@@ -520,7 +605,9 @@ class Runner:
     async def _remove_container(self, handle: TaskHandle) -> None:
         try:
             async with self.node.engine.client() as docker:
-                await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).delete(force=True)
+                await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).delete(
+                    force=True
+                )
         except Exception:  # gone already, or the engine too: nothing is left to remove here
             log.info("no container left for task %s of allocation %s", handle.name, handle.alloc_id)
 
@@ -553,7 +640,8 @@ class Runner:
             return
         delay = (alloc["CreateTime"] + group["MaxRunDuration"] - wire.now_ns()) / wire.SECOND
         self.timers[alloc["ID"]] = asyncio.get_running_loop().call_later(
-            max(0.0, delay), self._deadline_passed, alloc["ID"])
+            max(0.0, delay), self._deadline_passed, alloc["ID"]
+        )
 
     def _deadline_passed(self, alloc_id: str) -> None:
         """alloc_runner.EnforceMaxRunDurationTimeout."""
@@ -576,11 +664,20 @@ class Runner:
                 used = await asyncio.to_thread(dir_size, self.alloc_dir(alloc_id))
                 if used > limit_mb * 1024 * 1024:
                     self.disk_exceeded.add(alloc_id)
-                    message = f"allocation directory uses {used // (1024 * 1024)} MB, over its {limit_mb} MB ephemeral disk"
+                    message = (
+                        f"allocation directory uses {used // (1024 * 1024)} MB, over its {limit_mb} MB ephemeral disk"
+                    )
                     for name in self.handles[alloc_id]:
-                        self._update(alloc_id, name, wire.task_event(
-                            "Disk Resources Exceeded", Message=message, DiskLimit=limit_mb * 1024 * 1024,
-                            FailsTask=True))
+                        self._update(
+                            alloc_id,
+                            name,
+                            wire.task_event(
+                                "Disk Resources Exceeded",
+                                Message=message,
+                                DiskLimit=limit_mb * 1024 * 1024,
+                                FailsTask=True,
+                            ),
+                        )
                     self.kill(alloc_id)
 
     # --- restart -------------------------------------------------------------------------
@@ -591,8 +688,11 @@ class Runner:
         for alloc in list(self.store.allocs()):
             if alloc["ClientStatus"] in ("complete", "failed", "lost"):
                 continue
-            if any(e["Type"] == "Killing" and e["DisplayMessage"] == wire.TIMEOUT_REASON
-                   for ts in alloc["TaskStates"].values() for e in ts["Events"]):
+            if any(
+                e["Type"] == "Killing" and e["DisplayMessage"] == wire.TIMEOUT_REASON
+                for ts in alloc["TaskStates"].values()
+                for e in ts["Events"]
+            ):
                 self.timed_out.add(alloc["ID"])
             group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
             handles = self.handles.setdefault(alloc["ID"], {})
@@ -606,8 +706,13 @@ class Runner:
                     handle.sup_pid = sup_pid
                     handle.listening = True  # it wrote its status, which it does with its handlers in place
                     if alloc["TaskStates"][task["Name"]]["State"] == "pending" and "started" in status:
-                        self._update(alloc["ID"], task["Name"], wire.task_event("Started"), state="running",
-                                     StartedAt=int(status["started"]))
+                        self._update(
+                            alloc["ID"],
+                            task["Name"],
+                            wire.task_event("Started"),
+                            state="running",
+                            StartedAt=int(status["started"]),
+                        )
                     self._watch(handle)
                 elif alloc["TaskStates"][task["Name"]]["State"] != "dead":
                     self._record_exit(alloc, handle, status)

@@ -41,16 +41,25 @@ class Scheduler:
         if existing:
             self._stop_allocs(existing)
         self._place(job, ev)
-        return {"EvalID": ev["ID"], "EvalCreateIndex": eval_index, "JobModifyIndex": job["JobModifyIndex"],
-                "Warnings": ""}, eval_index
+        return {
+            "EvalID": ev["ID"],
+            "EvalCreateIndex": eval_index,
+            "JobModifyIndex": job["JobModifyIndex"],
+            "Warnings": "",
+        }, eval_index
 
     def deregister(self, namespace: str, job_id: str, purge: bool) -> tuple[dict, int]:
         store = self.store
         bucket = store.bucket(namespace, job_id)
         if bucket is None or bucket.job is None:
             # Job.Deregister returns nil with an empty reply: every index is 0, X-Nomad-Index too.
-            return {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "VolumeEvalID": "",
-                    "VolumeEvalIndex": 0}, 0
+            return {
+                "EvalID": "",
+                "EvalCreateIndex": 0,
+                "JobModifyIndex": 0,
+                "VolumeEvalID": "",
+                "VolumeEvalIndex": 0,
+            }, 0
         job = bucket.job
         with store.txn("JobDeregistered") as tx:
             if purge:
@@ -72,8 +81,13 @@ class Scheduler:
                     blocked["Status"] = "canceled"
                     tx.put_eval(blocked)
             tx.set_queued(bucket, {})
-        return {"EvalID": ev["ID"], "EvalCreateIndex": index, "JobModifyIndex": index, "VolumeEvalID": "",
-                "VolumeEvalIndex": 0}, index
+        return {
+            "EvalID": ev["ID"],
+            "EvalCreateIndex": index,
+            "JobModifyIndex": index,
+            "VolumeEvalID": "",
+            "VolumeEvalIndex": 0,
+        }, index
 
     def _stop_allocs(self, job: dict) -> None:
         bucket = self.store.bucket(job["Namespace"], job["ID"])
@@ -109,9 +123,11 @@ class Scheduler:
                     used_mem += res["Memory"]["MemoryMB"]
         want_cpu = sum(t["Resources"]["CPU"] or t["Resources"]["Cores"] * node.mhz_per_core for t in group["Tasks"])
         want_mem = sum(t["Resources"]["MemoryMB"] for t in group["Tasks"])
-        for dimension, exhausted in (("cpu", used_cpu + want_cpu > node.total_cpu),
-                                     ("memory", used_mem + want_mem > node.memory_mb),
-                                     ("disk", group["EphemeralDisk"]["SizeMB"] > node.free_disk_mb())):
+        for dimension, exhausted in (
+            ("cpu", used_cpu + want_cpu > node.total_cpu),
+            ("memory", used_mem + want_mem > node.memory_mb),
+            ("disk", group["EphemeralDisk"]["SizeMB"] > node.free_disk_mb()),
+        ):
             if exhausted:
                 metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
                 return metric
@@ -135,8 +151,14 @@ class Scheduler:
             ev["Status"] = "complete"
             ev["QueuedAllocations"] = {g["Name"]: queued.get(g["Name"], 0) for g in job["TaskGroups"]}
             if failed:
-                blocked = wire.evaluation(job, "queued-allocs", "blocked", tx.index, PreviousEval=ev["ID"],
-                                          StatusDescription="created to place remaining allocations")
+                blocked = wire.evaluation(
+                    job,
+                    "queued-allocs",
+                    "blocked",
+                    tx.index,
+                    PreviousEval=ev["ID"],
+                    StatusDescription="created to place remaining allocations",
+                )
                 ev["FailedTGAllocs"] = failed
                 ev["BlockedEval"] = blocked["ID"]
                 tx.put_eval(blocked)

@@ -76,8 +76,9 @@ def query_bool_lax(request: web.Request, name: str) -> bool:
 def parse_bool_param(request: web.Request, name: str, default: bool) -> bool:
     """http.go parseBool: an uncoded error, so a 500."""
     value = request.query.get(name, "")
-    return query_bool(request, name, default, code=500,
-                      prefix=f"Failed to parse value of {json.dumps(name)} ({value}) as a bool: ")
+    return query_bool(
+        request, name, default, code=500, prefix=f"Failed to parse value of {json.dumps(name)} ({value}) as a bool: "
+    )
 
 
 def encode(request: web.Request, body, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -182,8 +183,12 @@ class Agent:
         (command/agent/alloc_endpoint.go allocExec -> readWsHandshake, ws_handshake=true), and only
         as a websocket upgrade of that route: the handler checks the token before it starts
         anything.  Every other request, whatever its path ends with, needs the token up front."""
-        return (request.match_info.route.handler == self.exec and not self._token(request)
-                and request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket")
+        return (
+            request.match_info.route.handler == self.exec
+            and not self._token(request)
+            and request.method == "GET"
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+        )
 
     @web.middleware
     async def middleware(self, request: web.Request, handler):
@@ -218,8 +223,11 @@ class Agent:
         return self.meta_headers(tables)
 
     def meta_headers(self, tables: tuple[str, ...]) -> dict:
-        return {"X-Nomad-Index": str(self.store.query_index(tables)), "X-Nomad-LastContact": "0",
-                "X-Nomad-KnownLeader": "true"}
+        return {
+            "X-Nomad-Index": str(self.store.query_index(tables)),
+            "X-Nomad-LastContact": "0",
+            "X-Nomad-KnownLeader": "true",
+        }
 
     def _filter(self, request: web.Request, items):
         text = request.query.get("filter")
@@ -240,23 +248,54 @@ class Agent:
     async def agent_self(self, request: web.Request) -> web.Response:
         port = int(self.node.http_addr.rsplit(":", 1)[1])
         config = {
-            "Region": "global", "Datacenter": DATACENTER, "NodeName": self.node.name, "DataDir": str(self.root),
-            "BindAddr": "127.0.0.1", "Ports": {"HTTP": port, "RPC": 0, "Serf": 0},
+            "Region": "global",
+            "Datacenter": DATACENTER,
+            "NodeName": self.node.name,
+            "DataDir": str(self.root),
+            "BindAddr": "127.0.0.1",
+            "Ports": {"HTTP": port, "RPC": 0, "Serf": 0},
             "Addresses": {"HTTP": "127.0.0.1", "RPC": "", "Serf": ""},
             "Client": {"Enabled": True, "NodeClass": "", "NodePool": "default", "MaxKillTimeout": "30s"},
-            "Server": {"Enabled": True, "BootstrapExpect": 1}, "ACL": {"Enabled": True},
-            "Version": {"BuildDate": "0001-01-01T00:00:00Z", "Revision": "", "Version": VERSION,
-                        "VersionPrerelease": "", "VersionMetadata": ""},
+            "Server": {"Enabled": True, "BootstrapExpect": 1},
+            "ACL": {"Enabled": True},
+            "Version": {
+                "BuildDate": "0001-01-01T00:00:00Z",
+                "Revision": "",
+                "Version": VERSION,
+                "VersionPrerelease": "",
+                "VersionMetadata": "",
+            },
         }
-        member = {"Name": f"{self.node.name}.global", "Addr": "127.0.0.1", "Port": 0,
-                  "Tags": {"region": "global", "dc": DATACENTER, "build": VERSION, "role": "nomad"},
-                  "Status": "alive", "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2, "DelegateMin": 2,
-                  "DelegateMax": 5, "DelegateCur": 4}
+        member = {
+            "Name": f"{self.node.name}.global",
+            "Addr": "127.0.0.1",
+            "Port": 0,
+            "Tags": {"region": "global", "dc": DATACENTER, "build": VERSION, "role": "nomad"},
+            "Status": "alive",
+            "ProtocolMin": 1,
+            "ProtocolMax": 5,
+            "ProtocolCur": 2,
+            "DelegateMin": 2,
+            "DelegateMax": 5,
+            "DelegateCur": 4,
+        }
         running = sum(1 for a in self.store.allocs() if a["ClientStatus"] in ("pending", "running"))
-        stats = {"client": {"node_id": self.node.id, "known_servers": "127.0.0.1:0",
-                            "num_allocations": str(running), "last_heartbeat": "0", "heartbeat_ttl": "0"},
-                 "nomad": {"server": "true", "leader": "true", "bootstrap": "true",
-                           "known_regions": "1", "leader_addr": "127.0.0.1:0"}}
+        stats = {
+            "client": {
+                "node_id": self.node.id,
+                "known_servers": "127.0.0.1:0",
+                "num_allocations": str(running),
+                "last_heartbeat": "0",
+                "heartbeat_ttl": "0",
+            },
+            "nomad": {
+                "server": "true",
+                "leader": "true",
+                "bootstrap": "true",
+                "known_regions": "1",
+                "leader_addr": "127.0.0.1:0",
+            },
+        }
         return encode(request, {"config": config, "member": member, "stats": stats})
 
     async def leader(self, request: web.Request) -> web.Response:
@@ -284,8 +323,9 @@ class Agent:
         prefix = request.query.get("prefix", "")
         jobs = [j for j in self.store.jobs() if self._in_namespace(request, j) and j["ID"].startswith(prefix)]
         jobs = self._filter(request, sorted(jobs, key=lambda j: (j["Namespace"], j["ID"])))
-        stubs = [wire.job_stub(j, self.store.summary(self.store.bucket(j["Namespace"], j["ID"])), with_meta)
-                 for j in jobs]
+        stubs = [
+            wire.job_stub(j, self.store.summary(self.store.bucket(j["Namespace"], j["ID"])), with_meta) for j in jobs
+        ]
         return encode(request, stubs, headers=headers)
 
     async def register(self, request: web.Request, path_id: str | None) -> web.Response:
@@ -306,8 +346,7 @@ class Agent:
         priority = body.get("EvalPriority") or 0
         if priority and not 1 <= priority <= 100:
             raise HTTPError(400, "Eval priority must be between 1 and 100 inclusively")
-        job["Namespace"] = (request.query.get("namespace") or body.get("Namespace") or job.get("Namespace")
-                            or "default")
+        job["Namespace"] = request.query.get("namespace") or body.get("Namespace") or job.get("Namespace") or "default"
         region = request.query.get("region") or body.get("Region") or job.get("Region") or "global"
         job["Region"] = region
         job = wire.canonicalize_job(job)
@@ -323,16 +362,22 @@ class Agent:
             if want and not existing:
                 raise HTTPError(500, f"Enforcing job modify index {want}: job does not exist")
             if want and existing and existing["JobModifyIndex"] != want:
-                raise HTTPError(500, f"Enforcing job modify index {want}: job exists with conflicting job "
-                                     f"modify index: {existing['JobModifyIndex']}")
+                raise HTTPError(
+                    500,
+                    f"Enforcing job modify index {want}: job exists with conflicting job "
+                    f"modify index: {existing['JobModifyIndex']}",
+                )
         reply, index = self.scheduler.register(job)
         reply.update(Index=index, LastContact=0, KnownLeader=False, NextToken="")
         return encode(request, reply, headers={"X-Nomad-Index": str(index)})
 
     async def job_specific(self, request: web.Request) -> web.Response:
         rest = request.match_info["rest"]
-        for suffix, handler in (("/allocations", self.job_allocs), ("/evaluations", self.job_evals),
-                                ("/summary", self.job_summary)):
+        for suffix, handler in (
+            ("/allocations", self.job_allocs),
+            ("/evaluations", self.job_evals),
+            ("/summary", self.job_summary),
+        ):
             if rest.endswith(suffix):
                 if request.method != "GET":
                     raise HTTPError(405, "Invalid method")
@@ -355,8 +400,13 @@ class Agent:
         purge = parse_bool_param(request, "purge", False)
         parse_bool_param(request, "global", False)
         value = request.query.get("no_shutdown_delay", "")
-        query_bool(request, "no_shutdown_delay", False, code=500,
-                   prefix=f'Failed to parse value of "no_shutdown_delay"q ({value}) as a bool: ')
+        query_bool(
+            request,
+            "no_shutdown_delay",
+            False,
+            code=500,
+            prefix=f'Failed to parse value of "no_shutdown_delay"q ({value}) as a bool: ',
+        )
         reply, index = self.scheduler.deregister(self.namespace(request), job_id, purge)
         reply.update(Index=index, LastContact=0, KnownLeader=False, NextToken="")
         return encode(request, reply, headers={"X-Nomad-Index": str(index)})
@@ -367,8 +417,9 @@ class Agent:
         allocs = []
         if bucket:
             show_all = query_bool_lax(request, "all")
-            allocs = list(bucket.allocs.values()) if show_all or bucket.job is None else \
-                self.store.current_allocs(bucket)
+            allocs = (
+                list(bucket.allocs.values()) if show_all or bucket.job is None else self.store.current_allocs(bucket)
+            )
         allocs.sort(key=lambda a: a["CreateIndex"], reverse=True)
         return encode(request, [wire.alloc_stub(a) for a in allocs], headers=headers)
 
@@ -393,7 +444,9 @@ class Agent:
         resources = parse_bool_param(request, "resources", False)
         task_states = parse_bool_param(request, "task_states", True)
         allocs = [a for a in self.store.allocs() if self._in_namespace(request, a) and a["ID"].startswith(prefix)]
-        allocs = self._filter(request, sorted(allocs, key=lambda a: a["ID"], reverse=request.query.get("reverse") == "true"))
+        allocs = self._filter(
+            request, sorted(allocs, key=lambda a: a["ID"], reverse=request.query.get("reverse") == "true")
+        )
         return encode(request, [wire.alloc_stub(a, resources, task_states) for a in allocs], headers=headers)
 
     def _alloc(self, alloc_id: str) -> dict:
@@ -409,9 +462,14 @@ class Agent:
     async def evaluations(self, request: web.Request) -> web.Response:
         headers = await self.blocking(request, ("evals",))
         q = request.query
-        evals = [e for e in self.store.evals() if self._in_namespace(request, e)
-                 and e["ID"].startswith(q.get("prefix", "")) and (not q.get("job") or e["JobID"] == q["job"])
-                 and (not q.get("status") or e["Status"] == q["status"])]
+        evals = [
+            e
+            for e in self.store.evals()
+            if self._in_namespace(request, e)
+            and e["ID"].startswith(q.get("prefix", ""))
+            and (not q.get("job") or e["JobID"] == q["job"])
+            and (not q.get("status") or e["Status"] == q["status"])
+        ]
         evals = self._filter(request, sorted(evals, key=lambda e: e["ID"]))
         return encode(request, [wire.omit_empty(e) for e in evals], headers=headers)
 
@@ -422,9 +480,26 @@ class Agent:
             raise HTTPError(404, "eval not found")
         if request.query.get("related") == "true":
             bucket = self.store.eval_bucket[ev["ID"]]
-            stub_keys = ("ID", "Namespace", "Priority", "Type", "TriggeredBy", "JobID", "NodeID", "DeploymentID",
-                         "Status", "StatusDescription", "WaitUntil", "NextEval", "PreviousEval", "BlockedEval",
-                         "CreateIndex", "ModifyIndex", "CreateTime", "ModifyTime")
+            stub_keys = (
+                "ID",
+                "Namespace",
+                "Priority",
+                "Type",
+                "TriggeredBy",
+                "JobID",
+                "NodeID",
+                "DeploymentID",
+                "Status",
+                "StatusDescription",
+                "WaitUntil",
+                "NextEval",
+                "PreviousEval",
+                "BlockedEval",
+                "CreateIndex",
+                "ModifyIndex",
+                "CreateTime",
+                "ModifyTime",
+            )
             related = [{k: e[k] for k in stub_keys} for e in bucket.evals.values() if e["ID"] != ev["ID"]]
             ev = {**ev, "RelatedEvals": related}
         return encode(request, wire.omit_empty(ev), headers=headers)
@@ -457,8 +532,9 @@ class Agent:
         try:
             offset = int(q.get("offset", "0"))
         except ValueError as exc:
-            raise HTTPError(400, f'error parsing offset: strconv.ParseInt: parsing "{q["offset"]}": invalid syntax') \
-                from exc
+            raise HTTPError(
+                400, f'error parsing offset: strconv.ParseInt: parsing "{q["offset"]}": invalid syntax'
+            ) from exc
         origin = q.get("origin", "start")
         if origin not in ("start", "end"):
             raise HTTPError(400, "origin must be start or end")
@@ -484,8 +560,11 @@ class Agent:
             raise HTTPError(404, f'Unknown allocation "{alloc_id}"')
         # client/alloc_endpoint.go Stats -> allocRunner.LatestAllocStats: an alloc the client still
         # has answers, running or not; tasks that are not running contribute their last sample.
-        running = {name: handle for name, handle in self.runner.handles.get(alloc_id, {}).items()
-                   if alloc["TaskStates"][name]["State"] == "running"}
+        running = {
+            name: handle
+            for name, handle in self.runner.handles.get(alloc_id, {}).items()
+            if alloc["TaskStates"][name]["State"] == "running"
+        }
         return encode(request, self.stats.alloc_usage(alloc, running, request.query.get("task", "")))
 
     async def exec(self, request: web.Request) -> web.WebSocketResponse:
@@ -495,15 +574,18 @@ class Agent:
         try:
             argv, tty, handle = await self._exec_setup(request, ws)
             if handle.task["Driver"] == "docker":
-                await execsession.run_in_container(ws, argv, tty, self.node.engine,
-                                                    engine.container_name(handle.name, handle.alloc_id))
+                await execsession.run_in_container(
+                    ws, argv, tty, self.node.engine, engine.container_name(handle.name, handle.alloc_id)
+                )
             else:
                 if handle.task["Driver"] == "exec":
                     try:
                         argv = self.runner.in_task_namespaces(handle, argv)
                     except ProcessLookupError as err:
                         raise execsession.ExecError(500, str(err)) from err
-                await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
+                await execsession.run(
+                    ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else []
+                )
         except HTTPError as err:
             await execsession.close_with_error(ws, execsession.ExecError(err.code, str(err)))
         except execsession.ExecError as err:

@@ -21,8 +21,14 @@ from . import wire
 TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes")
 TERMINAL_CLIENT = ("complete", "failed", "lost")
 TERMINAL_EVAL = ("complete", "failed", "canceled")
-SUMMARY_FIELD = {"pending": "Starting", "running": "Running", "complete": "Complete", "failed": "Failed",
-                 "lost": "Lost", "unknown": "Unknown"}
+SUMMARY_FIELD = {
+    "pending": "Starting",
+    "running": "Running",
+    "complete": "Complete",
+    "failed": "Failed",
+    "lost": "Lost",
+    "unknown": "Unknown",
+}
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -53,9 +59,17 @@ class Bucket:
         return hashlib.sha1(f"{self.namespace}\0{self.job_id}".encode()).hexdigest() + ".json"
 
     def to_json(self) -> bytes:
-        return json.dumps({"Namespace": self.namespace, "JobID": self.job_id, "Job": self.job,
-                           "Queued": self.queued, "SummaryIndex": self.summary_index,
-                           "Allocs": list(self.allocs.values()), "Evals": list(self.evals.values())}).encode()
+        return json.dumps(
+            {
+                "Namespace": self.namespace,
+                "JobID": self.job_id,
+                "Job": self.job,
+                "Queued": self.queued,
+                "SummaryIndex": self.summary_index,
+                "Allocs": list(self.allocs.values()),
+                "Evals": list(self.evals.values()),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, data: dict) -> "Bucket":

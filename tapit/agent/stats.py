@@ -41,8 +41,17 @@ def _proc_usage(root_pid: int) -> tuple[dict, int, dict]:
         user += int(fields[11]) * TICK_NS
         system += int(fields[12]) * TICK_NS
         rss += int(fields[21]) * PAGE
-    memory = {"RSS": rss, "Cache": 0, "Swap": 0, "MappedFile": 0, "Usage": 0, "MaxUsage": 0, "KernelUsage": 0,
-              "KernelMaxUsage": 0, "Measured": ["RSS"]}
+    memory = {
+        "RSS": rss,
+        "Cache": 0,
+        "Swap": 0,
+        "MappedFile": 0,
+        "Usage": 0,
+        "MaxUsage": 0,
+        "KernelUsage": 0,
+        "KernelMaxUsage": 0,
+        "Measured": ["RSS"],
+    }
     return memory, user + system, {"user": user, "system": system, "nr_throttled": 0, "throttled": 0}
 
 
@@ -73,8 +82,11 @@ class StatsTracker:
                 "SystemMode": 100.0 * (cpu["system"] - prev_system) / wall,
                 "UserMode": 100.0 * (cpu["user"] - prev_user) / wall,
                 "TotalTicks": percent / 100.0 * self.mhz_per_core,
-                "ThrottledPeriods": cpu["nr_throttled"], "ThrottledTime": cpu["throttled"], "Percent": percent,
-                "Measured": measured},
+                "ThrottledPeriods": cpu["nr_throttled"],
+                "ThrottledTime": cpu["throttled"],
+                "Percent": percent,
+                "Measured": measured,
+            },
             "DeviceStats": None,
         }
         return {"ResourceUsage": usage, "Timestamp": now, "Pids": None}
@@ -106,8 +118,11 @@ class StatsTracker:
             else:
                 continue  # never sampled while it ran
             tasks[name] = usage
-        return {"ResourceUsage": {"MemoryStats": memory, "CpuStats": cpu, "DeviceStats": []}, "Tasks": tasks,
-                "Timestamp": timestamp}
+        return {
+            "ResourceUsage": {"MemoryStats": memory, "CpuStats": cpu, "DeviceStats": []},
+            "Tasks": tasks,
+            "Timestamp": timestamp,
+        }
 
 
 def _join(have: list[str] | None, more: list[str]) -> list[str]:

@@ -69,8 +69,11 @@ class LogFile:
     def __init__(self, base, max_bytes, max_files):
         self.base, self.max_bytes, self.max_files = base, max_bytes, max_files
         directory, prefix = os.path.split(base)
-        indexes = [int(n[len(prefix) + 1:]) for n in os.listdir(directory)
-                   if n.startswith(prefix + ".") and n[len(prefix) + 1:].isdigit()]
+        indexes = [
+            int(n[len(prefix) + 1 :])
+            for n in os.listdir(directory)
+            if n.startswith(prefix + ".") and n[len(prefix) + 1 :].isdigit()
+        ]
         self.index = max(indexes, default=0)
         self._open()
 

@@ -87,15 +87,50 @@ _RESOURCES = dict.fromkeys(
 _RESTART = dict.fromkeys(["Attempts", "Interval", "Delay", "Mode", "RenderTemplates"])
 _RESCHEDULE = dict.fromkeys(["Attempts", "Interval", "Delay", "DelayFunction", "MaxDelay", "Unlimited"])
 _UPDATE = dict.fromkeys(
-    ["Stagger", "MaxParallel", "HealthCheck", "MinHealthyTime", "HealthyDeadline", "ProgressDeadline",
-     "AutoRevert", "AutoPromote", "Canary"]
+    [
+        "Stagger",
+        "MaxParallel",
+        "HealthCheck",
+        "MinHealthyTime",
+        "HealthyDeadline",
+        "ProgressDeadline",
+        "AutoRevert",
+        "AutoPromote",
+        "Canary",
+    ]
 )
 _TASK = {
     **dict.fromkeys(
-        ["Name", "Driver", "User", "Config", "Env", "Services", "Vault", "Secrets", "Consul", "Templates",
-         "Constraints", "Affinities", "DispatchPayload", "Lifecycle", "Meta", "KillTimeout", "Artifacts",
-         "Leader", "ShutdownDelay", "VolumeMounts", "ScalingPolicies", "KillSignal", "Kind", "CSIPluginConfig",
-         "Identity", "Identities", "Actions", "Schedule"]
+        [
+            "Name",
+            "Driver",
+            "User",
+            "Config",
+            "Env",
+            "Services",
+            "Vault",
+            "Secrets",
+            "Consul",
+            "Templates",
+            "Constraints",
+            "Affinities",
+            "DispatchPayload",
+            "Lifecycle",
+            "Meta",
+            "KillTimeout",
+            "Artifacts",
+            "Leader",
+            "ShutdownDelay",
+            "VolumeMounts",
+            "ScalingPolicies",
+            "KillSignal",
+            "Kind",
+            "CSIPluginConfig",
+            "Identity",
+            "Identities",
+            "Actions",
+            "Schedule",
+        ]
     ),
     "Resources": _RESOURCES,
     "RestartPolicy": _RESTART,
@@ -103,9 +138,26 @@ _TASK = {
 }
 _GROUP = {
     **dict.fromkeys(
-        ["Name", "Count", "Migrate", "Constraints", "Scaling", "Disconnect", "Meta", "Affinities", "Spreads",
-         "Networks", "Consul", "Services", "Volumes", "ShutdownDelay", "MaxRunDuration",
-         "StopAfterClientDisconnect", "MaxClientDisconnect", "PreventRescheduleOnLost"]
+        [
+            "Name",
+            "Count",
+            "Migrate",
+            "Constraints",
+            "Scaling",
+            "Disconnect",
+            "Meta",
+            "Affinities",
+            "Spreads",
+            "Networks",
+            "Consul",
+            "Services",
+            "Volumes",
+            "ShutdownDelay",
+            "MaxRunDuration",
+            "StopAfterClientDisconnect",
+            "MaxClientDisconnect",
+            "PreventRescheduleOnLost",
+        ]
     ),
     "Update": _UPDATE,
     "RestartPolicy": _RESTART,
@@ -115,11 +167,42 @@ _GROUP = {
 }
 _JOB = {
     **dict.fromkeys(
-        ["Stop", "Region", "Namespace", "ID", "ParentID", "Name", "Type", "Priority", "AllAtOnce", "Datacenters",
-         "NodePool", "Constraints", "Affinities", "Spreads", "Multiregion", "Periodic", "ParameterizedJob",
-         "Dispatched", "DispatchIdempotencyToken", "Payload", "Meta", "ConsulNamespace", "VaultNamespace",
-         "NomadTokenID", "Status", "StatusDescription", "Stable", "Version", "SubmitTime", "CreateIndex",
-         "ModifyIndex", "JobModifyIndex", "UI", "VersionTag"]
+        [
+            "Stop",
+            "Region",
+            "Namespace",
+            "ID",
+            "ParentID",
+            "Name",
+            "Type",
+            "Priority",
+            "AllAtOnce",
+            "Datacenters",
+            "NodePool",
+            "Constraints",
+            "Affinities",
+            "Spreads",
+            "Multiregion",
+            "Periodic",
+            "ParameterizedJob",
+            "Dispatched",
+            "DispatchIdempotencyToken",
+            "Payload",
+            "Meta",
+            "ConsulNamespace",
+            "VaultNamespace",
+            "NomadTokenID",
+            "Status",
+            "StatusDescription",
+            "Stable",
+            "Version",
+            "SubmitTime",
+            "CreateIndex",
+            "ModifyIndex",
+            "JobModifyIndex",
+            "UI",
+            "VersionTag",
+        ]
     ),
     "Update": _UPDATE,
     "Reschedule": _RESCHEDULE,
@@ -127,8 +210,18 @@ _JOB = {
 }
 REGISTER_REQUEST = {
     **dict.fromkeys(
-        ["Submission", "EnforceIndex", "JobModifyIndex", "PolicyOverride", "PreserveCounts", "PreserveResources",
-         "EvalPriority", "Region", "Namespace", "SecretID"]
+        [
+            "Submission",
+            "EnforceIndex",
+            "JobModifyIndex",
+            "PolicyOverride",
+            "PreserveCounts",
+            "PreserveResources",
+            "EvalPriority",
+            "Region",
+            "Namespace",
+            "SecretID",
+        ]
     ),
     "Job": _JOB,
 }
@@ -169,11 +262,23 @@ def _restart_default(job_type: str) -> dict:
 
 def _reschedule_default(job_type: str) -> dict | None:
     if job_type == "batch":
-        return {"Attempts": 1, "Interval": 24 * HOUR, "Delay": 5 * SECOND, "DelayFunction": "constant",
-                "MaxDelay": 0, "Unlimited": False}
+        return {
+            "Attempts": 1,
+            "Interval": 24 * HOUR,
+            "Delay": 5 * SECOND,
+            "DelayFunction": "constant",
+            "MaxDelay": 0,
+            "Unlimited": False,
+        }
     if job_type == "service":
-        return {"Attempts": 0, "Interval": 0, "Delay": 30 * SECOND, "DelayFunction": "exponential",
-                "MaxDelay": HOUR, "Unlimited": True}
+        return {
+            "Attempts": 0,
+            "Interval": 0,
+            "Delay": 30 * SECOND,
+            "DelayFunction": "exponential",
+            "MaxDelay": HOUR,
+            "Unlimited": True,
+        }
     return None
 
 
@@ -182,15 +287,42 @@ def canonicalize_job(job: dict) -> dict:
     job = copy.deepcopy(job)
     job_type = job.get("Type") or "service"
     out = {
-        "Stop": False, "Region": "global", "Namespace": "default", "ID": "", "ParentID": "", "Name": "",
-        "Type": job_type, "Priority": 50, "AllAtOnce": False, "Datacenters": ["*"], "NodePool": "default",
-        "Constraints": None, "Affinities": None, "Spreads": None, "TaskGroups": [],
+        "Stop": False,
+        "Region": "global",
+        "Namespace": "default",
+        "ID": "",
+        "ParentID": "",
+        "Name": "",
+        "Type": job_type,
+        "Priority": 50,
+        "AllAtOnce": False,
+        "Datacenters": ["*"],
+        "NodePool": "default",
+        "Constraints": None,
+        "Affinities": None,
+        "Spreads": None,
+        "TaskGroups": [],
         "Update": dict.fromkeys(_UPDATE, 0) | {"HealthCheck": "", "AutoRevert": False, "AutoPromote": False},
-        "Multiregion": None, "Periodic": None, "ParameterizedJob": None, "Dispatched": False,
-        "DispatchIdempotencyToken": "", "Payload": None, "Meta": None, "ConsulNamespace": "",
-        "VaultNamespace": "", "NomadTokenID": "", "Status": "", "StatusDescription": "", "Stable": False,
-        "Version": 0, "SubmitTime": 0, "CreateIndex": 0, "ModifyIndex": 0, "JobModifyIndex": 0,
-        "UI": None, "VersionTag": None,
+        "Multiregion": None,
+        "Periodic": None,
+        "ParameterizedJob": None,
+        "Dispatched": False,
+        "DispatchIdempotencyToken": "",
+        "Payload": None,
+        "Meta": None,
+        "ConsulNamespace": "",
+        "VaultNamespace": "",
+        "NomadTokenID": "",
+        "Status": "",
+        "StatusDescription": "",
+        "Stable": False,
+        "Version": 0,
+        "SubmitTime": 0,
+        "CreateIndex": 0,
+        "ModifyIndex": 0,
+        "JobModifyIndex": 0,
+        "UI": None,
+        "VersionTag": None,
     }
     for key, value in job.items():
         if value is not None and key not in ("TaskGroups", "Update", "Reschedule"):
@@ -210,13 +342,29 @@ def _canonical_group(group: dict, job_type: str, job_reschedule: dict | None) ->
     if reschedule_default is not None:
         reschedule = _merge(_merge(reschedule_default, job_reschedule), group.get("ReschedulePolicy"))
     out = {
-        "Name": group.get("Name") or "", "Count": 1, "Update": None, "Migrate": None, "Constraints": None,
-        "Scaling": None, "RestartPolicy": _merge(_restart_default(job_type), group.get("RestartPolicy")),
-        "Disconnect": None, "Tasks": [], "EphemeralDisk": _merge(
-            {"Sticky": False, "SizeMB": 300, "Migrate": False}, group.get("EphemeralDisk")),
-        "Meta": None, "ReschedulePolicy": reschedule, "Affinities": None, "Spreads": None, "Networks": None,
-        "Consul": None, "Services": None, "Volumes": None, "ShutdownDelay": None, "MaxRunDuration": None,
-        "StopAfterClientDisconnect": None, "MaxClientDisconnect": None, "PreventRescheduleOnLost": False,
+        "Name": group.get("Name") or "",
+        "Count": 1,
+        "Update": None,
+        "Migrate": None,
+        "Constraints": None,
+        "Scaling": None,
+        "RestartPolicy": _merge(_restart_default(job_type), group.get("RestartPolicy")),
+        "Disconnect": None,
+        "Tasks": [],
+        "EphemeralDisk": _merge({"Sticky": False, "SizeMB": 300, "Migrate": False}, group.get("EphemeralDisk")),
+        "Meta": None,
+        "ReschedulePolicy": reschedule,
+        "Affinities": None,
+        "Spreads": None,
+        "Networks": None,
+        "Consul": None,
+        "Services": None,
+        "Volumes": None,
+        "ShutdownDelay": None,
+        "MaxRunDuration": None,
+        "StopAfterClientDisconnect": None,
+        "MaxClientDisconnect": None,
+        "PreventRescheduleOnLost": False,
     }
     for key, value in group.items():
         if value is not None and key not in ("RestartPolicy", "ReschedulePolicy", "EphemeralDisk", "Tasks"):
@@ -226,21 +374,56 @@ def _canonical_group(group: dict, job_type: str, job_reschedule: dict | None) ->
 
 
 def _canonical_task(task: dict, group_restart: dict) -> dict:
-    resources = _merge({"CPU": None, "Cores": 0, "MemoryMB": 300, "MemoryMaxMB": 0, "DiskMB": 0, "IOPS": 0,
-                        "Networks": None, "Devices": None, "NUMA": None, "SecretsMB": 0}, task.get("Resources"))
+    resources = _merge(
+        {
+            "CPU": None,
+            "Cores": 0,
+            "MemoryMB": 300,
+            "MemoryMaxMB": 0,
+            "DiskMB": 0,
+            "IOPS": 0,
+            "Networks": None,
+            "Devices": None,
+            "NUMA": None,
+            "SecretsMB": 0,
+        },
+        task.get("Resources"),
+    )
     # api.Resources.Canonicalize: CPU defaults to 100 unless Cores is requested.
     if resources["CPU"] is None:
         resources["CPU"] = 0 if resources["Cores"] else 100
     out = {
-        "Name": task.get("Name") or "", "Driver": "", "User": "", "Config": None, "Env": None, "Services": None,
-        "Vault": None, "Secrets": None, "Consul": None, "Templates": None, "Constraints": None,
-        "Affinities": None, "Resources": resources,
-        "RestartPolicy": _merge(group_restart, task.get("RestartPolicy")), "DispatchPayload": None,
-        "Lifecycle": None, "Meta": None, "KillTimeout": 5 * SECOND,
+        "Name": task.get("Name") or "",
+        "Driver": "",
+        "User": "",
+        "Config": None,
+        "Env": None,
+        "Services": None,
+        "Vault": None,
+        "Secrets": None,
+        "Consul": None,
+        "Templates": None,
+        "Constraints": None,
+        "Affinities": None,
+        "Resources": resources,
+        "RestartPolicy": _merge(group_restart, task.get("RestartPolicy")),
+        "DispatchPayload": None,
+        "Lifecycle": None,
+        "Meta": None,
+        "KillTimeout": 5 * SECOND,
         "LogConfig": _merge({"MaxFiles": 10, "MaxFileSizeMB": 10, "Disabled": False}, task.get("LogConfig")),
-        "Artifacts": None, "Leader": False, "ShutdownDelay": 0, "VolumeMounts": None, "ScalingPolicies": None,
-        "KillSignal": "", "Kind": "", "CSIPluginConfig": None, "Identity": None, "Identities": None,
-        "Actions": None, "Schedule": None,
+        "Artifacts": None,
+        "Leader": False,
+        "ShutdownDelay": 0,
+        "VolumeMounts": None,
+        "ScalingPolicies": None,
+        "KillSignal": "",
+        "Kind": "",
+        "CSIPluginConfig": None,
+        "Identity": None,
+        "Identities": None,
+        "Actions": None,
+        "Schedule": None,
     }
     for key, value in task.items():
         if value is not None and key not in ("Resources", "RestartPolicy", "LogConfig"):
@@ -310,7 +493,8 @@ def _validate_restart(policy: dict) -> list[str]:
     if policy["Attempts"] * policy["Delay"] > policy["Interval"]:
         errors.append(
             f"Nomad can't restart the TaskGroup {policy['Attempts']} times in an interval of "
-            f"{go_duration(policy['Interval'])} with a delay of {go_duration(policy['Delay'])}")
+            f"{go_duration(policy['Interval'])} with a delay of {go_duration(policy['Delay'])}"
+        )
     return errors
 
 
@@ -328,8 +512,10 @@ def _validate_task(task: dict) -> list[str]:
     if resources["MemoryMB"] < 10:
         errors.append(f"Minimum MemoryMB value is 10; got {resources['MemoryMB']}")
     if resources["MemoryMaxMB"] and resources["MemoryMaxMB"] < resources["MemoryMB"]:
-        errors.append(f"MemoryMaxMB value ({resources['MemoryMaxMB']}) should be larger than MemoryMB value "
-                      f"({resources['MemoryMB']})")
+        errors.append(
+            f"MemoryMaxMB value ({resources['MemoryMaxMB']}) should be larger than MemoryMB value "
+            f"({resources['MemoryMB']})"
+        )
     return errors
 
 
@@ -339,12 +525,25 @@ def _validate_task(task: dict) -> list[str]:
 def job_stub(job: dict, summary: dict, with_meta: bool) -> dict:
     """structs.JobListStub."""
     stub = {
-        "ID": job["ID"], "ParentID": job["ParentID"], "Name": job["Name"], "Namespace": job["Namespace"],
-        "Datacenters": job["Datacenters"], "NodePool": job["NodePool"], "Multiregion": job["Multiregion"],
-        "Type": job["Type"], "Priority": job["Priority"], "Periodic": job["Periodic"] is not None,
-        "ParameterizedJob": job["ParameterizedJob"] is not None, "Stop": job["Stop"], "Status": job["Status"],
-        "StatusDescription": job["StatusDescription"], "JobSummary": summary, "CreateIndex": job["CreateIndex"],
-        "ModifyIndex": job["ModifyIndex"], "JobModifyIndex": job["JobModifyIndex"], "SubmitTime": job["SubmitTime"],
+        "ID": job["ID"],
+        "ParentID": job["ParentID"],
+        "Name": job["Name"],
+        "Namespace": job["Namespace"],
+        "Datacenters": job["Datacenters"],
+        "NodePool": job["NodePool"],
+        "Multiregion": job["Multiregion"],
+        "Type": job["Type"],
+        "Priority": job["Priority"],
+        "Periodic": job["Periodic"] is not None,
+        "ParameterizedJob": job["ParameterizedJob"] is not None,
+        "Stop": job["Stop"],
+        "Status": job["Status"],
+        "StatusDescription": job["StatusDescription"],
+        "JobSummary": summary,
+        "CreateIndex": job["CreateIndex"],
+        "ModifyIndex": job["ModifyIndex"],
+        "JobModifyIndex": job["JobModifyIndex"],
+        "SubmitTime": job["SubmitTime"],
     }
     if with_meta and job["Meta"]:
         stub["Meta"] = job["Meta"]
@@ -354,10 +553,22 @@ def job_stub(job: dict, summary: dict, with_meta: bool) -> dict:
 def alloc_metric(nodes_available: dict | None = None) -> dict:
     """structs.AllocMetric with nothing recorded yet."""
     return {
-        "NodesEvaluated": 0, "NodesFiltered": 0, "NodesInPool": 0, "NodePool": "", "NodesAvailable":
-        nodes_available, "ClassFiltered": None, "ConstraintFiltered": None, "NodesExhausted": 0,
-        "ClassExhausted": None, "DimensionExhausted": None, "QuotaExhausted": None, "ResourcesExhausted": None,
-        "Scores": None, "ScoreMetaData": None, "AllocationTime": 0, "CoalescedFailures": 0,
+        "NodesEvaluated": 0,
+        "NodesFiltered": 0,
+        "NodesInPool": 0,
+        "NodePool": "",
+        "NodesAvailable": nodes_available,
+        "ClassFiltered": None,
+        "ConstraintFiltered": None,
+        "NodesExhausted": 0,
+        "ClassExhausted": None,
+        "DimensionExhausted": None,
+        "QuotaExhausted": None,
+        "ResourcesExhausted": None,
+        "Scores": None,
+        "ScoreMetaData": None,
+        "AllocationTime": 0,
+        "CoalescedFailures": 0,
     }
 
 
@@ -365,14 +576,37 @@ def evaluation(job: dict, triggered_by: str, status: str, index: int, **fields) 
     """structs.Evaluation (LeaderACL is never exposed)."""
     ts = now_ns()
     ev = {
-        "ID": new_id(), "Namespace": job["Namespace"], "Priority": job["Priority"], "Type": job["Type"],
-        "TriggeredBy": triggered_by, "JobID": job["ID"], "JobModifyIndex": job["JobModifyIndex"], "NodeID": "",
-        "NodeModifyIndex": 0, "DeploymentID": "", "Status": status, "StatusDescription": "", "Wait": 0,
-        "WaitUntil": ZERO_TIME, "NextEval": "", "PreviousEval": "", "BlockedEval": "", "RelatedEvals": None,
-        "FailedTGAllocs": None, "PlanAnnotations": None, "ClassEligibility": None, "QuotaLimitReached": "",
-        "MissingNonNodeResources": None, "EscapedComputedClass": False, "AnnotatePlan": False,
-        "QueuedAllocations": None, "SnapshotIndex": index, "CreateIndex": index, "ModifyIndex": index,
-        "CreateTime": ts, "ModifyTime": ts,
+        "ID": new_id(),
+        "Namespace": job["Namespace"],
+        "Priority": job["Priority"],
+        "Type": job["Type"],
+        "TriggeredBy": triggered_by,
+        "JobID": job["ID"],
+        "JobModifyIndex": job["JobModifyIndex"],
+        "NodeID": "",
+        "NodeModifyIndex": 0,
+        "DeploymentID": "",
+        "Status": status,
+        "StatusDescription": "",
+        "Wait": 0,
+        "WaitUntil": ZERO_TIME,
+        "NextEval": "",
+        "PreviousEval": "",
+        "BlockedEval": "",
+        "RelatedEvals": None,
+        "FailedTGAllocs": None,
+        "PlanAnnotations": None,
+        "ClassEligibility": None,
+        "QuotaLimitReached": "",
+        "MissingNonNodeResources": None,
+        "EscapedComputedClass": False,
+        "AnnotatePlan": False,
+        "QueuedAllocations": None,
+        "SnapshotIndex": index,
+        "CreateIndex": index,
+        "ModifyIndex": index,
+        "CreateTime": ts,
+        "ModifyTime": ts,
     }
     ev.update(fields)
     return ev
@@ -386,10 +620,12 @@ def allocated_resources(group: dict) -> dict:
         tasks[task["Name"]] = {
             "Cpu": {"CpuShares": res["CPU"], "ReservedCores": None},
             "Memory": {"MemoryMB": res["MemoryMB"], "MemoryMaxMB": res["MemoryMaxMB"]},
-            "Networks": None, "Devices": None,
+            "Networks": None,
+            "Devices": None,
         }
     return {
-        "Tasks": tasks, "TaskLifecycles": {t["Name"]: t["Lifecycle"] for t in group["Tasks"]},
+        "Tasks": tasks,
+        "TaskLifecycles": {t["Name"]: t["Lifecycle"] for t in group["Tasks"]},
         "Shared": {"Networks": None, "DiskMB": group["EphemeralDisk"]["SizeMB"], "Ports": None},
     }
 
@@ -400,19 +636,48 @@ def allocation(job: dict, group: dict, eval_id: str, node: dict, index: int) -> 
     metric = alloc_metric({node["Datacenter"]: 1})
     metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node["NodePool"])
     return {
-        "ID": new_id(), "Namespace": job["Namespace"], "EvalID": eval_id, "Name": f"{job['ID']}.{group['Name']}[0]",
-        "NodeID": node["ID"], "NodeName": node["Name"], "JobID": job["ID"], "Job": copy.deepcopy(job),
-        "TaskGroup": group["Name"], "Resources": None, "SharedResources": None, "TaskResources": None,
-        "AllocatedResources": allocated_resources(group), "Metrics": metric, "DesiredStatus": "run",
-        "DesiredDescription": "", "DesiredTransition": {
-            "Migrate": None, "Reschedule": None, "ForceReschedule": None, "NoShutdownDelay": None,
-            "MigrateDisablePlacement": None},
-        "ClientStatus": "pending", "ClientDescription": "",
-        "TaskStates": {t["Name"]: task_state() for t in group["Tasks"]}, "AllocStates": None,
-        "PreviousAllocation": "", "NextAllocation": "", "DeploymentID": "", "DeploymentStatus": None,
-        "RescheduleTracker": None, "NetworkStatus": None, "FollowupEvalID": "", "PreemptedAllocations": None,
-        "PreemptedByAllocation": "", "SigningKeyID": "", "CreateIndex": index, "ModifyIndex": index,
-        "AllocModifyIndex": index, "CreateTime": ts, "ModifyTime": ts,
+        "ID": new_id(),
+        "Namespace": job["Namespace"],
+        "EvalID": eval_id,
+        "Name": f"{job['ID']}.{group['Name']}[0]",
+        "NodeID": node["ID"],
+        "NodeName": node["Name"],
+        "JobID": job["ID"],
+        "Job": copy.deepcopy(job),
+        "TaskGroup": group["Name"],
+        "Resources": None,
+        "SharedResources": None,
+        "TaskResources": None,
+        "AllocatedResources": allocated_resources(group),
+        "Metrics": metric,
+        "DesiredStatus": "run",
+        "DesiredDescription": "",
+        "DesiredTransition": {
+            "Migrate": None,
+            "Reschedule": None,
+            "ForceReschedule": None,
+            "NoShutdownDelay": None,
+            "MigrateDisablePlacement": None,
+        },
+        "ClientStatus": "pending",
+        "ClientDescription": "",
+        "TaskStates": {t["Name"]: task_state() for t in group["Tasks"]},
+        "AllocStates": None,
+        "PreviousAllocation": "",
+        "NextAllocation": "",
+        "DeploymentID": "",
+        "DeploymentStatus": None,
+        "RescheduleTracker": None,
+        "NetworkStatus": None,
+        "FollowupEvalID": "",
+        "PreemptedAllocations": None,
+        "PreemptedByAllocation": "",
+        "SigningKeyID": "",
+        "CreateIndex": index,
+        "ModifyIndex": index,
+        "AllocModifyIndex": index,
+        "CreateTime": ts,
+        "ModifyTime": ts,
     }
 
 
@@ -429,8 +694,12 @@ def omit_empty(obj: dict) -> dict:
 
 
 # Top-level fields of Allocation/Evaluation that are comparable structs rather than pointers.
-_ZERO_STRUCTS = {"WaitUntil": ZERO_TIME, "DesiredTransition": dict.fromkeys(
-    ("Migrate", "Reschedule", "ForceReschedule", "NoShutdownDelay", "MigrateDisablePlacement"))}
+_ZERO_STRUCTS = {
+    "WaitUntil": ZERO_TIME,
+    "DesiredTransition": dict.fromkeys(
+        ("Migrate", "Reschedule", "ForceReschedule", "NoShutdownDelay", "MigrateDisablePlacement")
+    ),
+}
 
 
 def _empty_field(key: str, value) -> bool:
@@ -444,10 +713,30 @@ def _empty_field(key: str, value) -> bool:
 
 
 ALLOC_STUB_FIELDS = (
-    "ID", "EvalID", "Name", "Namespace", "NodeID", "NodeName", "JobID", "TaskGroup",
-    "DesiredStatus", "DesiredDescription", "ClientStatus", "ClientDescription", "DesiredTransition", "TaskStates",
-    "DeploymentStatus", "FollowupEvalID", "NextAllocation", "RescheduleTracker", "PreemptedAllocations",
-    "PreemptedByAllocation", "CreateIndex", "ModifyIndex", "CreateTime", "ModifyTime",
+    "ID",
+    "EvalID",
+    "Name",
+    "Namespace",
+    "NodeID",
+    "NodeName",
+    "JobID",
+    "TaskGroup",
+    "DesiredStatus",
+    "DesiredDescription",
+    "ClientStatus",
+    "ClientDescription",
+    "DesiredTransition",
+    "TaskStates",
+    "DeploymentStatus",
+    "FollowupEvalID",
+    "NextAllocation",
+    "RescheduleTracker",
+    "PreemptedAllocations",
+    "PreemptedByAllocation",
+    "CreateIndex",
+    "ModifyIndex",
+    "CreateTime",
+    "ModifyTime",
 )
 
 
@@ -464,22 +753,55 @@ def alloc_stub(alloc: dict, with_resources: bool = False, with_task_states: bool
 
 
 def task_state() -> dict:
-    return {"State": "pending", "Failed": False, "Restarts": 0, "LastRestart": ZERO_TIME,
-            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME, "Events": [], "Paused": ""}
+    return {
+        "State": "pending",
+        "Failed": False,
+        "Restarts": 0,
+        "LastRestart": ZERO_TIME,
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+        "Events": [],
+        "Paused": "",
+    }
 
 
 _EVENT_FIELDS = {
-    "Message": "", "DisplayMessage": "", "FailsTask": False, "RestartReason": "", "SetupError": "",
-    "DriverError": "", "ExitCode": 0, "Signal": 0, "KillTimeout": 0, "KillError": "", "KillReason": "",
-    "StartDelay": 0, "DownloadError": "", "ValidationError": "", "DiskLimit": 0, "FailedSibling": "",
-    "VaultError": "", "TaskSignalReason": "", "TaskSignal": "", "DriverMessage": "", "GenericSource": "",
+    "Message": "",
+    "DisplayMessage": "",
+    "FailsTask": False,
+    "RestartReason": "",
+    "SetupError": "",
+    "DriverError": "",
+    "ExitCode": 0,
+    "Signal": 0,
+    "KillTimeout": 0,
+    "KillError": "",
+    "KillReason": "",
+    "StartDelay": 0,
+    "DownloadError": "",
+    "ValidationError": "",
+    "DiskLimit": 0,
+    "FailedSibling": "",
+    "VaultError": "",
+    "TaskSignalReason": "",
+    "TaskSignal": "",
+    "DriverMessage": "",
+    "GenericSource": "",
 }
 
 # structs.TaskEvent setters store each deprecated top-level field under a Details key too.
 _DETAIL_KEYS = {
-    "Message": "message", "SetupError": "setup_error", "DriverError": "driver_error", "ExitCode": "exit_code",
-    "Signal": "signal", "KillError": "kill_error", "KillReason": "kill_reason", "RestartReason": "restart_reason",
-    "DiskLimit": "disk_limit", "StartDelay": "start_delay", "DriverMessage": "driver_message",
+    "Message": "message",
+    "SetupError": "setup_error",
+    "DriverError": "driver_error",
+    "ExitCode": "exit_code",
+    "Signal": "signal",
+    "KillError": "kill_error",
+    "KillReason": "kill_reason",
+    "RestartReason": "restart_reason",
+    "DiskLimit": "disk_limit",
+    "StartDelay": "start_delay",
+    "DriverMessage": "driver_message",
     "ValidationError": "validation_error",
 }
 
@@ -552,8 +874,14 @@ def _display_message(e: dict) -> str:
 
 
 def job_summary(job_id: str, namespace: str, groups: dict, index: int) -> dict:
-    return {"JobID": job_id, "Namespace": namespace, "Summary": groups,
-            "Children": {"Pending": 0, "Running": 0, "Dead": 0}, "CreateIndex": index, "ModifyIndex": index}
+    return {
+        "JobID": job_id,
+        "Namespace": namespace,
+        "Summary": groups,
+        "Children": {"Pending": 0, "Running": 0, "Dead": 0},
+        "CreateIndex": index,
+        "ModifyIndex": index,
+    }
 
 
 def group_summary() -> dict:

@@ -6,11 +6,17 @@ import shlex
 
 from tapit.errors import Refused, UsageError
 
-USAGE = ("use tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (foreground), "
-         "tapit agent status, tapit agent stop [--kill-tasks] or tapit agent env")
+USAGE = (
+    "use tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (foreground), "
+    "tapit agent status, tapit agent stop [--kill-tasks] or tapit agent env"
+)
 # Foreground options that take a value, and the config key that gives its default.
-FOREGROUND_OPTIONS = {"--port": None, "--tls-cert": "agent_tls_cert", "--tls-key": "agent_tls_key",
-                      "--tls-client-ca": "agent_tls_client_ca"}
+FOREGROUND_OPTIONS = {
+    "--port": None,
+    "--tls-cert": "agent_tls_cert",
+    "--tls-key": "agent_tls_key",
+    "--tls-client-ca": "agent_tls_client_ca",
+}
 
 
 def agent_command(words: list[str]) -> int:
@@ -81,8 +87,9 @@ def serve(words: list[str]) -> int:
             raise UsageError(f"{name} needs a value; {USAGE}")
         given[name] = value
     config = load_config()
-    files = {name: given.get(name) or (getattr(config, key) if key else None)
-             for name, key in FOREGROUND_OPTIONS.items()}
+    files = {
+        name: given.get(name) or (getattr(config, key) if key else None) for name, key in FOREGROUND_OPTIONS.items()
+    }
     try:
         port = int(given.get("--port", "0"))
         if not 0 <= port < 65536:
@@ -92,16 +99,20 @@ def serve(words: list[str]) -> int:
     tls = None
     if files["--tls-cert"] or files["--tls-key"] or files["--tls-client-ca"]:
         if not (files["--tls-cert"] and files["--tls-key"]):
-            raise UsageError("HTTPS needs both a certificate and its key: --tls-cert and --tls-key "
-                             "(or agent_tls_cert and agent_tls_key in the config)")
+            raise UsageError(
+                "HTTPS needs both a certificate and its key: --tls-cert and --tls-key "
+                "(or agent_tls_cert and agent_tls_key in the config)"
+            )
         try:
-            tls = daemon.server_ssl_context(daemon.TLSFiles(files["--tls-cert"], files["--tls-key"],
-                                                            files["--tls-client-ca"]))
+            tls = daemon.server_ssl_context(
+                daemon.TLSFiles(files["--tls-cert"], files["--tls-key"], files["--tls-client-ca"])
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     running = daemon.status()
     if running:
-        raise Refused(f"the embedded agent already runs at {running.address} (pid {running.pid}); "
-                      "stop it first: tapit agent stop")
+        raise Refused(
+            f"the embedded agent already runs at {running.address} (pid {running.pid}); stop it first: tapit agent stop"
+        )
     daemon.serve_foreground(port=port, tls=tls)
     return 0

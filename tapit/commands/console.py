@@ -79,8 +79,13 @@ async def _attach(console, tty: bool) -> None:
     loop = asyncio.get_running_loop()
     size = os.get_terminal_size(sys.stdin.fileno()) if tty else os.terminal_size((80, 24))
     out = sys.stdout.fileno()
-    async with console.session(tty=tty, rows=size.lines, cols=size.columns, term=os.environ.get("TERM"),
-                               on_notice=lambda text: _notice(out, text, tty)) as session:
+    async with console.session(
+        tty=tty,
+        rows=size.lines,
+        cols=size.columns,
+        term=os.environ.get("TERM"),
+        on_notice=lambda text: _notice(out, text, tty),
+    ) as session:
         sends: asyncio.Queue = asyncio.Queue()
         ends = set()  # strong references to end() tasks started from signal handlers
 
@@ -96,8 +101,12 @@ async def _attach(console, tty: bool) -> None:
             if tty:
                 with _raw(sys.stdin.fileno()):
                     _read_terminal(loop, session, sends, end)
-                    loop.add_signal_handler(signal.SIGWINCH, lambda: sends.put_nowait(
-                        lambda s=os.get_terminal_size(sys.stdin.fileno()): session.resize(s.lines, s.columns)))
+                    loop.add_signal_handler(
+                        signal.SIGWINCH,
+                        lambda: sends.put_nowait(
+                            lambda s=os.get_terminal_size(sys.stdin.fileno()): session.resize(s.lines, s.columns)
+                        ),
+                    )
                     try:
                         await _print_output(session, out)
                     finally:
@@ -134,7 +143,7 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         try:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         except BlockingIOError:
             time.sleep(0.001)  # the terminal is behind; never drop output
         except OSError:
@@ -248,8 +257,10 @@ def replay_transcript(service, task_id: str) -> int:
     record = service.get(task_id)
     path = service.history.log_path(record.id, CAST_NAME)
     if not path.is_file():
-        raise UsageError(f"task {record.id} has no console transcript; "
-                         f"only consoles (tapit run) have one; use tapit show logs task={record.id}")
+        raise UsageError(
+            f"task {record.id} has no console transcript; "
+            f"only consoles (tapit run) have one; use tapit show logs task={record.id}"
+        )
     _, events = read_cast(path)
     out = sys.stdout.fileno()
     begun, recorded, elapsed = time.monotonic(), 0.0, 0.0

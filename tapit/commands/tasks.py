@@ -22,8 +22,11 @@ def create_task(words: list[str], flags: set[str]) -> int:
     record = service.create(spec)
     unenforced = service.unenforced_limits()
     if unenforced:
-        print(f"tapit: warning: this machine cannot enforce the {', '.join(unenforced)} limit(s); "
-              "the task runs without them", file=sys.stderr)
+        print(
+            f"tapit: warning: this machine cannot enforce the {', '.join(unenforced)} limit(s); "
+            "the task runs without them",
+            file=sys.stderr,
+        )
     if "json" in flags and "wait" not in flags:
         _print_json(record)
         return 0
@@ -117,9 +120,11 @@ def _wait(service, task_id: str, sink=write_output):
     try:
         record = service.wait(task_id, sink)
     except KeyboardInterrupt:
-        print(f"\ntapit: stopped following; task {task_id} keeps running. "
-              f"Rejoin: tapit show logs task={task_id} --follow  Stop: tapit stop task task={task_id}",
-              file=sys.stderr)
+        print(
+            f"\ntapit: stopped following; task {task_id} keeps running. "
+            f"Rejoin: tapit show logs task={task_id} --follow  Stop: tapit stop task task={task_id}",
+            file=sys.stderr,
+        )
         raise
     if record.status != "complete":
         detail = f" ({record.reason})" if record.reason else ""

@@ -9,8 +9,10 @@ def run_tui() -> int:
     from tapit.errors import UsageError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("the full-screen interface needs a terminal; in scripts use the commands "
-                         "in tapit --help (e.g. tapit list tasks --json)")
+        raise UsageError(
+            "the full-screen interface needs a terminal; in scripts use the commands "
+            "in tapit --help (e.g. tapit list tasks --json)"
+        )
     from tapit.service import TaskService
     from tapit.tui.app import TapitApp
 

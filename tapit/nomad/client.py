@@ -111,14 +111,16 @@ class Endpoint:
 
 def parse_endpoint(address: str) -> Endpoint:
     if address.startswith("unix://"):
-        path = address[len("unix://"):]  # as Go does: everything after the scheme
+        path = address[len("unix://") :]  # as Go does: everything after the scheme
         if not path:
             raise NomadUnreachable(address, "the unix:// address names no socket")
         return Endpoint("http://localhost", address, path, None)
     parts = urlsplit(address)
     hostport = parts.netloc.rpartition("@")[2]
     if parts.scheme not in ("http", "https") or not hostport:
-        raise NomadUnreachable(address, "the address must look like http://host:port, https://host:port or unix:///path")
+        raise NomadUnreachable(
+            address, "the address must look like http://host:port, https://host:port or unix:///path"
+        )
     base = f"{parts.scheme}://{hostport}"
     auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
     return Endpoint(base, base, None, auth)
@@ -430,6 +432,7 @@ class NomadClient:
             params["region"] = self.settings.region
         hooks = {}
         if server_name := self.settings.tls_server_name:
+
             def set_server_name(request: httpx.Request) -> None:
                 request.extensions["sni_hostname"] = server_name  # SNI and certificate name
 
@@ -582,7 +585,9 @@ class NomadClient:
         return response
 
     @contextmanager
-    def _stream(self, path: str, params, read_timeout: float, capability: str, lookup: bool) -> Iterator[httpx.Response]:
+    def _stream(
+        self, path: str, params, read_timeout: float, capability: str, lookup: bool
+    ) -> Iterator[httpx.Response]:
         """An open streaming GET; transport errors, then or while reading, become NomadUnreachable."""
         import httpx
 

@@ -26,8 +26,13 @@ from urllib.parse import quote
 
 import httpx
 import wsproto
-from httpx_ws import (WebSocketDisconnect, WebSocketInvalidTypeReceived, WebSocketNetworkError,
-                      WebSocketUpgradeError, aconnect_ws)
+from httpx_ws import (
+    WebSocketDisconnect,
+    WebSocketInvalidTypeReceived,
+    WebSocketNetworkError,
+    WebSocketUpgradeError,
+    aconnect_ws,
+)
 
 from tapit import __version__
 from tapit.nomad.client import (
@@ -94,7 +99,7 @@ class ExecSession:
 
     async def send_stdin(self, data: bytes) -> None:
         for start in range(0, len(data), STDIN_CHUNK):
-            chunk = base64.b64encode(data[start:start + STDIN_CHUNK]).decode("ascii")
+            chunk = base64.b64encode(data[start : start + STDIN_CHUNK]).decode("ascii")
             await self._send({"stdin": {"data": chunk}})
 
     async def close_stdin(self) -> None:
@@ -141,8 +146,9 @@ class ExecSession:
                     yield Output(stream, base64.b64decode(data))
             if frame.get("exited"):
                 result = frame.get("result") or {}
-                self.exited = Exited(int(result.get("exit_code") or 0), int(result.get("signal") or 0),
-                                     bool(result.get("oom_killed")))
+                self.exited = Exited(
+                    int(result.get("exit_code") or 0), int(result.get("signal") or 0), bool(result.get("oom_killed"))
+                )
                 yield self.exited
 
     async def _receive(self) -> dict:
@@ -173,8 +179,12 @@ def close_message(code: int, reason: str) -> str:
 
 
 def exec_url(alloc_id: str, task: str, command: list[str], tty: bool, settings: NomadSettings) -> str:
-    query = {"task": task, "command": json.dumps(command), "tty": "true" if tty else "false",
-             "namespace": settings.namespace}
+    query = {
+        "task": task,
+        "command": json.dumps(command),
+        "tty": "true" if tty else "false",
+        "namespace": settings.namespace,
+    }
     if settings.region:
         query["region"] = settings.region
     encoded = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
@@ -188,8 +198,9 @@ async def _read_refusal(response: httpx.Response) -> None:
 
 
 @asynccontextmanager
-async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: list[str],
-                    tty: bool) -> AsyncIterator[ExecSession]:
+async def open_exec(
+    settings: NomadSettings, alloc_id: str, task: str, command: list[str], tty: bool
+) -> AsyncIterator[ExecSession]:
     """Start `command` in the allocation's task; the session ends when the block exits.
 
     ExecError (one line) when Nomad cannot be reached or refuses. Heartbeats run on their own
@@ -208,19 +219,31 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
         headers["X-Nomad-Token"] = settings.token
     extensions = {"sni_hostname": settings.tls_server_name} if settings.tls_server_name else None
     client = httpx.AsyncClient(
-        base_url=endpoint.base_url, headers=headers, auth=endpoint.url_auth or settings.basic_auth,
-        verify=verify, trust_env=not endpoint.socket_path,  # verify: for proxy transports from the env
-        transport=(httpx.AsyncHTTPTransport(uds=endpoint.socket_path) if endpoint.socket_path
-                   else httpx.AsyncHTTPTransport(verify=verify, socket_options=TCP_LIVENESS)),
+        base_url=endpoint.base_url,
+        headers=headers,
+        auth=endpoint.url_auth or settings.basic_auth,
+        verify=verify,
+        trust_env=not endpoint.socket_path,  # verify: for proxy transports from the env
+        transport=(
+            httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
+            if endpoint.socket_path
+            else httpx.AsyncHTTPTransport(verify=verify, socket_options=TCP_LIVENESS)
+        ),
         timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S),
         event_hooks={"response": [_read_refusal]},
     )
     url = exec_url(alloc_id, task, command, tty, settings)
     try:
-        async with client, aconnect_ws(
-            url, client, max_message_size_bytes=MAX_FRAME_BYTES, keepalive_ping_interval_seconds=None,
-            extensions=extensions,
-        ) as ws:
+        async with (
+            client,
+            aconnect_ws(
+                url,
+                client,
+                max_message_size_bytes=MAX_FRAME_BYTES,
+                keepalive_ping_interval_seconds=None,
+                extensions=extensions,
+            ) as ws,
+        ):
             session = ExecSession(ws, address)
             heartbeats = asyncio.create_task(session.heartbeats())
             try:
@@ -229,8 +252,10 @@ async def open_exec(settings: NomadSettings, alloc_id: str, task: str, command: 
                 heartbeats.cancel()
     except WebSocketUpgradeError as exc:
         body = exc.response.content.decode(errors="replace")
-        raise ExecError(f"Nomad at {address} refused exec (HTTP {exc.response.status_code}): "
-                        f"{' '.join(body.split()) or 'no reason given'}") from None
+        raise ExecError(
+            f"Nomad at {address} refused exec (HTTP {exc.response.status_code}): "
+            f"{' '.join(body.split()) or 'no reason given'}"
+        ) from None
     except httpx.HTTPError as exc:
         raise ExecError(f"cannot reach Nomad at {address}: {failure_reason(exc)}") from None
     except BaseExceptionGroup as group:

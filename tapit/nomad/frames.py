@@ -32,7 +32,7 @@ class FrameDecoder:
         pos = _WHITESPACE.match(self._text).end()
         while pos < len(self._text):
             if self._text[pos] != "{":
-                raise ValueError(f"log stream: expected a JSON object at {self._text[pos:pos + 20]!r}")
+                raise ValueError(f"log stream: expected a JSON object at {self._text[pos : pos + 20]!r}")
             try:
                 frame, pos = self._json.raw_decode(self._text, pos)
             except json.JSONDecodeError:

@@ -83,22 +83,28 @@ def build_job(
         "Name": GROUP_NAME,
         "Count": 1,
         # Attempts 0 in "fail" mode: a failed task is not restarted on its node...
-        "RestartPolicy": {"Attempts": 0, "Mode": "fail", "Interval": 24 * 3600 * NANOS_PER_SECOND,
-                          "Delay": 15 * NANOS_PER_SECOND},
+        "RestartPolicy": {
+            "Attempts": 0,
+            "Mode": "fail",
+            "Interval": 24 * 3600 * NANOS_PER_SECOND,
+            "Delay": 15 * NANOS_PER_SECOND,
+        },
         # ...and Attempts 0 without Unlimited disables rescheduling elsewhere (reference §2.4).
         "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
         "EphemeralDisk": {"SizeMB": memory_mb(spec.ephemeral_storage_gb)},
-        "Tasks": [{
-            "Name": TASK_NAME,
-            "Driver": driver,
-            "Config": task_config,
-            "Resources": {"CPU": cpu_mhz(spec.cpu, config), "MemoryMB": memory_mb(spec.memory_gb)},
-            # SIGTERM on every driver (raw_exec would default to SIGINT, which a waiting
-            # `sh -c` ignores): what apps expect on a stop, then SIGKILL after KillTimeout.
-            "KillSignal": "SIGTERM",
-            "KillTimeout": round(config.kill_timeout_s * NANOS_PER_SECOND),
-            "LogConfig": {"MaxFiles": 10, "MaxFileSizeMB": 10},
-        }],
+        "Tasks": [
+            {
+                "Name": TASK_NAME,
+                "Driver": driver,
+                "Config": task_config,
+                "Resources": {"CPU": cpu_mhz(spec.cpu, config), "MemoryMB": memory_mb(spec.memory_gb)},
+                # SIGTERM on every driver (raw_exec would default to SIGINT, which a waiting
+                # `sh -c` ignores): what apps expect on a stop, then SIGKILL after KillTimeout.
+                "KillSignal": "SIGTERM",
+                "KillTimeout": round(config.kill_timeout_s * NANOS_PER_SECOND),
+                "LogConfig": {"MaxFiles": 10, "MaxFileSizeMB": 10},
+            }
+        ],
     }
     if spec.max_hours is not None:
         # Honoured by Nomad >= 2.0.3; tapit enforces the same deadline itself for older clusters.

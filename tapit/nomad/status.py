@@ -136,7 +136,7 @@ def _time(value: str | None) -> str | None:
     head, _, rest = value.partition(".")
     if rest:
         digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
+        zone = rest[len(digits) :]
         value = f"{head}.{digits[:6]}{zone}"
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

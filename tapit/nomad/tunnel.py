@@ -69,15 +69,21 @@ class Tunnel:
             # Unset user and port come from ~/.ssh/config, then the local user and 22, as with ssh;
             # keys from the SSH agent, then ~/.ssh/id_*; host keys from ~/.ssh/known_hosts.
             self._conn = await asyncssh.connect(
-                target.host, port=target.port or (), username=target.user or (),
-                connect_timeout=CONNECT_TIMEOUT_S, keepalive_interval=KEEPALIVE_S)
+                target.host,
+                port=target.port or (),
+                username=target.user or (),
+                connect_timeout=CONNECT_TIMEOUT_S,
+                keepalive_interval=KEEPALIVE_S,
+            )
         except asyncssh.HostKeyNotVerifiable:
             raise TunnelError(self._host_key_message()) from None
         except asyncssh.KeyExchangeFailed as exc:
             raise TunnelError(f"SSH key exchange with {target} failed: {exc.reason}") from None
         except asyncssh.PermissionDenied:
-            raise TunnelError(f"the SSH bastion {target} refused every key tried (the SSH agent's, then "
-                              "~/.ssh/id_*); check the user name and that your key is authorized there") from None
+            raise TunnelError(
+                f"the SSH bastion {target} refused every key tried (the SSH agent's, then "
+                "~/.ssh/id_*); check the user name and that your key is authorized there"
+            ) from None
         except asyncssh.DisconnectError as exc:
             raise TunnelError(f"the SSH bastion {target} closed the connection: {exc.reason}") from None
         except (OSError, asyncio.TimeoutError) as exc:
@@ -94,8 +100,9 @@ class Tunnel:
                 _, writer = await self._conn.open_connection(*self.destination)
                 listener = await self._conn.forward_local_port(LOOPBACK, 0, *self.destination)
         except asyncssh.ChannelOpenError as exc:
-            raise TunnelError(f"the SSH bastion {target} refused to forward to {self.where}: "
-                              f"{exc.reason or 'no reason given'}") from None
+            raise TunnelError(
+                f"the SSH bastion {target} refused to forward to {self.where}: {exc.reason or 'no reason given'}"
+            ) from None
         except OSError as exc:
             raise TunnelError(f"cannot listen on {LOOPBACK} for the SSH tunnel: {exc.strerror or exc}") from None
         writer.close()
@@ -111,10 +118,14 @@ class Tunnel:
         except (OSError, ValueError):
             trusted = []
         if trusted:
-            return (f"the SSH host key of {target} does not match the one in {known_hosts}: the key changed "
-                    "or someone is intercepting the connection; not connecting")
-        return (f"the SSH host key of {target} is not in {known_hosts}: connect once with ssh, check "
-                "the fingerprint and accept it, then retry")
+            return (
+                f"the SSH host key of {target} does not match the one in {known_hosts}: the key changed "
+                "or someone is intercepting the connection; not connecting"
+            )
+        return (
+            f"the SSH host key of {target} is not in {known_hosts}: connect once with ssh, check "
+            "the fingerprint and accept it, then retry"
+        )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -162,8 +173,9 @@ def through_ssh(settings: NomadSettings, target: SSHTarget) -> NomadSettings:
     server_name = settings.tls_server_name
     if parts.scheme == "https" and not server_name:
         server_name = parts.hostname  # what the certificate names, not 127.0.0.1
-    return replace(settings, address=local, tls_server_name=server_name, tunnel_to=settings.address,
-                   tunnel_via=str(target))
+    return replace(
+        settings, address=local, tls_server_name=server_name, tunnel_to=settings.address, tunnel_via=str(target)
+    )
 
 
 def close_all() -> None:

@@ -55,10 +55,16 @@ def utc_now() -> datetime:
 
 def spec_of(record: TaskRecord) -> TaskSpec:
     """The parameters a task ran with, for rerunning it."""
-    return TaskSpec(command=record.command, memory_gb=record.memory_gb, cpu=record.cpu,
-                    max_hours=record.max_hours, ephemeral_storage_gb=record.ephemeral_storage_gb,
-                    docker_tag=record.docker_tag, image=record.image if not record.docker_tag else None,
-                    initiated_by=default_initiator())
+    return TaskSpec(
+        command=record.command,
+        memory_gb=record.memory_gb,
+        cpu=record.cpu,
+        max_hours=record.max_hours,
+        ephemeral_storage_gb=record.ephemeral_storage_gb,
+        docker_tag=record.docker_tag,
+        image=record.image if not record.docker_tag else None,
+        initiated_by=default_initiator(),
+    )
 
 
 def console_words(spec: TaskSpec) -> list[str]:
@@ -124,8 +130,9 @@ class TapitApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
         with Vertical(id="tasks-box"):
-            yield FilterInput(placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)",
-                              id="filter")
+            yield FilterInput(
+                placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)", id="filter"
+            )
             yield self.table
         with TabbedContent(id="panes", initial="details"):
             with TabPane("Details", id="details"):
@@ -134,7 +141,6 @@ class TapitApp(App[int]):
                 yield LogPane(self.service, id="log-pane")
         yield Footer()
 
-
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
@@ -142,8 +148,11 @@ class TapitApp(App[int]):
         self.table.focus()
         self.set_interval(TICK_S, self._tick)
         if self.live:
-            self.feed = LiveFeed(self.service, self._from_thread(self.RecordsLoaded),
-                                 lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)))
+            self.feed = LiveFeed(
+                self.service,
+                self._from_thread(self.RecordsLoaded),
+                lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)),
+            )
             self.feed.start()
         else:
             self.table.set_records(self.service.history.all())  # the table keeps its own order
@@ -207,7 +216,9 @@ class TapitApp(App[int]):
     @on(TaskTable.ViewChanged)
     def _draw_topbar(self) -> None:
         table = self.table
-        counts = f"{len(table.order):,}" + (f"/{len(table.records):,}" if len(table.order) != len(table.records) else "")
+        counts = f"{len(table.order):,}" + (
+            f"/{len(table.records):,}" if len(table.order) != len(table.records) else ""
+        )
         running = sum(1 for r in table.records.values() if r.status == "running")
         left = ["[b]tapit[/b]", f"{counts} task{'' if len(table.records) == 1 else 's'}", f"{running} running"]
         if table.status_filter != "all":
@@ -275,14 +286,24 @@ class TapitApp(App[int]):
         self.query_one(LogPane).action_save()
 
     def action_keymap(self) -> None:
-        self.push_screen(KeymapScreen([
-            ("Everywhere", self.BINDINGS + [Binding("ctrl+p", "", "Command palette"),
-                                            Binding("tab,shift+tab", "", "Next / previous pane")]),
-            ("Task list", TaskTable.BINDINGS),
-            ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
-            ("New-task form", NewTaskScreen.BINDINGS),
-            ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
-        ]))
+        self.push_screen(
+            KeymapScreen(
+                [
+                    (
+                        "Everywhere",
+                        self.BINDINGS
+                        + [
+                            Binding("ctrl+p", "", "Command palette"),
+                            Binding("tab,shift+tab", "", "Next / previous pane"),
+                        ],
+                    ),
+                    ("Task list", TaskTable.BINDINGS),
+                    ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
+                    ("New-task form", NewTaskScreen.BINDINGS),
+                    ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+                ]
+            )
+        )
 
     # --- actions on tasks ---------------------------------------------------------------
 
@@ -355,8 +376,9 @@ class TapitApp(App[int]):
         if not record.terminal:
             self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
             return
-        question = ConfirmScreen(f"Delete task {record.id}?", "Its record and archived logs are removed.\n"
-                                 + record.command)
+        question = ConfirmScreen(
+            f"Delete task {record.id}?", "Its record and archived logs are removed.\n" + record.command
+        )
         self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
 
     @work(thread=True, group="delete", exit_on_error=False)

@@ -41,13 +41,35 @@ DECCKM = 1 << 5  # pyte stores private modes shifted left by 5
 BRACKETED_PASTE = 2004 << 5
 CSI, SS3 = "\x1b[", "\x1bO"
 SPECIAL = {
-    "enter": "\r", "tab": "\t", "shift+tab": CSI + "Z", "escape": "\x1b", "backspace": "\x7f",
-    "ctrl+h": "\x08", "insert": CSI + "2~", "delete": CSI + "3~", "pageup": CSI + "5~", "pagedown": CSI + "6~",
-    "f1": SS3 + "P", "f2": SS3 + "Q", "f3": SS3 + "R", "f4": SS3 + "S", "f5": CSI + "15~", "f6": CSI + "17~",
-    "f7": CSI + "18~", "f8": CSI + "19~", "f9": CSI + "20~", "f10": CSI + "21~", "f11": CSI + "23~",
-    "f12": CSI + "24~", "ctrl+space": "\x00", "ctrl+at": "\x00",
-    "ctrl+left_square_bracket": "\x1b", "ctrl+backslash": "\x1c", "ctrl+right_square_bracket": "\x1d",
-    "ctrl+circumflex_accent": "\x1e", "ctrl+underscore": "\x1f",
+    "enter": "\r",
+    "tab": "\t",
+    "shift+tab": CSI + "Z",
+    "escape": "\x1b",
+    "backspace": "\x7f",
+    "ctrl+h": "\x08",
+    "insert": CSI + "2~",
+    "delete": CSI + "3~",
+    "pageup": CSI + "5~",
+    "pagedown": CSI + "6~",
+    "f1": SS3 + "P",
+    "f2": SS3 + "Q",
+    "f3": SS3 + "R",
+    "f4": SS3 + "S",
+    "f5": CSI + "15~",
+    "f6": CSI + "17~",
+    "f7": CSI + "18~",
+    "f8": CSI + "19~",
+    "f9": CSI + "20~",
+    "f10": CSI + "21~",
+    "f11": CSI + "23~",
+    "f12": CSI + "24~",
+    "ctrl+space": "\x00",
+    "ctrl+at": "\x00",
+    "ctrl+left_square_bracket": "\x1b",
+    "ctrl+backslash": "\x1c",
+    "ctrl+right_square_bracket": "\x1d",
+    "ctrl+circumflex_accent": "\x1e",
+    "ctrl+underscore": "\x1f",
 }
 CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
@@ -106,8 +128,11 @@ class _Screen(pyte.Screen):
         goes through pyte's own code.
         """
         data = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        if not (data.isascii() and data.isprintable()) or pyte.modes.IRM in self.mode \
-                or pyte.modes.DECAWM not in self.mode:
+        if (
+            not (data.isascii() and data.isprintable())
+            or pyte.modes.IRM in self.mode
+            or pyte.modes.DECAWM not in self.mode
+        ):
             super().draw(data)
             return
         cursor = self.cursor
@@ -122,7 +147,7 @@ class _Screen(pyte.Screen):
                 self.dirty.add(cursor.y)
                 self.carriage_return()
                 self.linefeed()
-            part, data = data[:self.columns - cursor.x], data[self.columns - cursor.x:]
+            part, data = data[: self.columns - cursor.x], data[self.columns - cursor.x :]
             line, x = self.buffer[cursor.y], cursor.x
             for i, char in enumerate(part):
                 cell = cells.get(char)
@@ -254,9 +279,14 @@ class TerminalView(Widget, can_focus=True):
         style = self._styles.get(key)
         if style is None:
             style = self._styles[key] = Style(
-                color=rich_color(char.fg), bgcolor=rich_color(char.bg), bold=char.bold or None,
-                italic=char.italics or None, underline=char.underscore or None,
-                strike=char.strikethrough or None, reverse=char.reverse or None)
+                color=rich_color(char.fg),
+                bgcolor=rich_color(char.bg),
+                bold=char.bold or None,
+                italic=char.italics or None,
+                underline=char.underscore or None,
+                strike=char.strikethrough or None,
+                reverse=char.reverse or None,
+            )
         return style
 
     def render_line(self, y: int) -> Strip:
@@ -326,7 +356,8 @@ class ConsoleScreen(Screen[None]):
     def _status(self, message: str) -> None:
         where = f"console {self.console.record.id} · " if self.console else "console · "
         self.query_one("#console-status", Static).update(
-            f"[b]{where}[/b]{self.spec.command} · {message}   [$text-muted]ctrl+] leaves · shift+pgup scrolls back[/]")
+            f"[b]{where}[/b]{self.spec.command} · {message}   [$text-muted]ctrl+] leaves · shift+pgup scrolls back[/]"
+        )
 
     @work(exclusive=True, group="console", exit_on_error=False)
     async def _run(self) -> None:
@@ -340,8 +371,9 @@ class ConsoleScreen(Screen[None]):
         terminal = self.terminal
         ending = "session ended"
         try:
-            async with self.console.session(tty=True, rows=terminal.rows, cols=terminal.cols,
-                                            term="xterm-256color", on_notice=self._notice) as session:
+            async with self.console.session(
+                tty=True, rows=terminal.rows, cols=terminal.cols, term="xterm-256color", on_notice=self._notice
+            ) as session:
                 self.session = session
                 terminal.send, terminal.on_size = session.send_stdin, session.resize
                 self._status("[$success]connected[/]")

@@ -153,12 +153,17 @@ class Details(VerticalScroll):
             return
         now = self.clock()
         rows = detail_rows(record, now, node=(self.alloc or {}).get("NodeName"))
-        self.query_one("#fields", Static).update("\n".join(
-            f"[$text-muted]{name:<13}[/] {FIELD_STYLES.get(name, '{}').format(escape(value))}" for name, value in rows))
+        self.query_one("#fields", Static).update(
+            "\n".join(
+                f"[$text-muted]{name:<13}[/] {FIELD_STYLES.get(name, '{}').format(escape(value))}"
+                for name, value in rows
+            )
+        )
         events = timeline(self.alloc)
         lines = ["[b]Events[/b]"] + (
             [f"[$text-muted]{when}[/]  {kind:<16} {escape(message)}" for when, kind, message in events]
-            or ["[$text-muted]none yet[/]" if not record.terminal else "[$text-muted]gone from Nomad[/]"])
+            or ["[$text-muted]none yet[/]" if not record.terminal else "[$text-muted]gone from Nomad[/]"]
+        )
         self.query_one("#timeline", Static).update("\n".join(lines))
         self._draw_usage()
 
@@ -171,7 +176,8 @@ class Details(VerticalScroll):
         cpu_mhz = record.cpu * self.service.config.mhz_per_vcpu
         memory_mb = record.memory_gb * 1024
         self.query_one("#usage-title", Static).update(
-            f"[b]Usage[/b]  [$text-muted]requested {cpu_mhz:g} MHz CPU, {memory_mb:g} MB memory[/]")
+            f"[b]Usage[/b]  [$text-muted]requested {cpu_mhz:g} MHz CPU, {memory_mb:g} MB memory[/]"
+        )
         cpu_spark, mem_spark = self.query_one("#cpu-spark", Static), self.query_one("#mem-spark", Static)
         cpu_spark.update(sparkline(list(self.cpu), cpu_mhz, cpu_spark.size.width))
         mem_spark.update(sparkline(list(self.memory), memory_mb, mem_spark.size.width))

@@ -26,8 +26,13 @@ StateSink = Callable[[str, str], None]  # (state, detail): "connecting" | "live"
 
 
 class LiveFeed:
-    def __init__(self, service: TaskService, on_records: Callable[[list[TaskRecord]], None],
-                 on_state: StateSink, poll_s: float = POLL_S):
+    def __init__(
+        self,
+        service: TaskService,
+        on_records: Callable[[list[TaskRecord]], None],
+        on_state: StateSink,
+        poll_s: float = POLL_S,
+    ):
         self.service, self.on_records, self.on_state, self.poll_s = service, on_records, on_state, poll_s
         self._stop = threading.Event()
         self._dirty = threading.Event()

@@ -19,8 +19,7 @@ Sink = Callable[[str, bytes], None]
 
 
 class LogTail:
-    def __init__(self, service: TaskService, record: TaskRecord, sink: Sink,
-                 on_end: Callable[[str | None], None]):
+    def __init__(self, service: TaskService, record: TaskRecord, sink: Sink, on_end: Callable[[str | None], None]):
         self.service, self.record, self._sink, self._on_end = service, record, sink, on_end
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"logs-{record.id}")

@@ -38,7 +38,7 @@ def clean(line: str) -> str:
     """What a terminal would leave on the line: text after the last carriage return, tabs expanded."""
     if "\r" in line:
         line = line.rstrip("\r")
-        line = line[line.rfind("\r") + 1:]
+        line = line[line.rfind("\r") + 1 :]
     return line.expandtabs() if "\t" in line else line
 
 
@@ -340,8 +340,9 @@ class LogView(ScrollView, can_focus=True):
             raw = self.buffer.lines[line]
             text = Text.from_ansi(raw, no_wrap=True, end="") if "\x1b" in raw else Text(raw, no_wrap=True, end="")
             if self.term:
-                text.highlight_words([self.term], self.get_component_rich_style("log-view--match"),
-                                     case_sensitive=False)
+                text.highlight_words(
+                    [self.term], self.get_component_rich_style("log-view--match"), case_sensitive=False
+                )
             self._texts[line] = text
         return text
 
@@ -360,7 +361,7 @@ class LogView(ScrollView, can_focus=True):
         if self.wrap:
             sub = row - self._first_row_of(position)
             start = sub * self._wrap_width
-            text = text[start:start + self._wrap_width]
+            text = text[start : start + self._wrap_width]
         segments = list(text.render(self.app.console))
         strip = Strip(segments).apply_style(base)
         if not self.wrap:
@@ -369,7 +370,8 @@ class LogView(ScrollView, can_focus=True):
             strip = strip.extend_cell_length(width - self._gutter, base)
         if self._gutter:
             stderr = self.buffer.streams[line] == 1
-            mark = Segment("▌", base + self.get_component_rich_style("log-view--stderr")) if stderr else \
-                Segment(" ", base)
+            mark = (
+                Segment("▌", base + self.get_component_rich_style("log-view--stderr")) if stderr else Segment(" ", base)
+            )
             strip = Strip([mark, *strip])
         return strip.crop(0, width)

@@ -46,8 +46,9 @@ def defaults(config: AppConfig, initiator: str, console: bool = False) -> dict[s
     }
 
 
-def check(command: str, values: dict[str, str], config: AppConfig, initiator: str,
-          keys: tuple[str, ...] = TASK_KEYS) -> tuple[TaskSpec | None, dict[str, str]]:
+def check(
+    command: str, values: dict[str, str], config: AppConfig, initiator: str, keys: tuple[str, ...] = TASK_KEYS
+) -> tuple[TaskSpec | None, dict[str, str]]:
     """The spec, or an error message per field ("command" for the command)."""
     errors: dict[str, str] = {}
     given = {k: v.strip() for k, v in values.items() if v.strip()}
@@ -75,8 +76,9 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
         Binding("ctrl+s", "submit", "Start", priority=True),
     ]
 
-    def __init__(self, config: AppConfig, initiator: str, prefill: TaskSpec | None = None,
-                 console: bool = False) -> None:
+    def __init__(
+        self, config: AppConfig, initiator: str, prefill: TaskSpec | None = None, console: bool = False
+    ) -> None:
         """`console`: the form for a console, whose initiator is always the person at the keyboard."""
         super().__init__()
         self.config, self.initiator, self.prefill = config, initiator, prefill
@@ -87,8 +89,11 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
     def compose(self) -> ComposeResult:
         placeholders = defaults(self.config, self.initiator, console=self.keys == CONSOLE_KEYS)
         with Vertical(id="form"):
-            yield Static(f"[b]{self.title_text}[/b]  [$text-muted]enter starts it · esc cancels · "
-                         "empty fields take the default shown[/]", id="form-title")
+            yield Static(
+                f"[b]{self.title_text}[/b]  [$text-muted]enter starts it · esc cancels · "
+                "empty fields take the default shown[/]",
+                id="form-title",
+            )
             with VerticalScroll(id="form-fields"):
                 yield from self._field("command", "command", "e.g. rake db:migrate", "the shell command to run")
                 for key in self.keys:
@@ -111,9 +116,16 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
         spec = self.prefill
         if spec is None:
             return self.command if key == "command" else ""
-        value = {"command": spec.command, "memory": spec.memory_gb, "cpu": spec.cpu,
-                 "docker_tag": spec.docker_tag, "image": spec.image, "max_hours": spec.max_hours,
-                 "initiated_by": None, "ephemeral_storage_gb": spec.ephemeral_storage_gb}[key]
+        value = {
+            "command": spec.command,
+            "memory": spec.memory_gb,
+            "cpu": spec.cpu,
+            "docker_tag": spec.docker_tag,
+            "image": spec.image,
+            "max_hours": spec.max_hours,
+            "initiated_by": None,
+            "ephemeral_storage_gb": spec.ephemeral_storage_gb,
+        }[key]
         return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
     def _values(self) -> tuple[str, dict[str, str]]:

@@ -36,7 +36,9 @@ STATUS_FILTERS: dict[str, frozenset[str] | None] = {
     "stopped": frozenset({"stopped"}),
 }
 # Sorting by status groups live tasks first.
-STATUS_ORDER = {s: i for i, s in enumerate(("running", "pending", "failed", "timed_out", "lost", "stopped", "complete"))}
+STATUS_ORDER = {
+    s: i for i, s in enumerate(("running", "pending", "failed", "timed_out", "lost", "stopped", "complete"))
+}
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ def matches(record: TaskRecord, needle: str, statuses: frozenset[str] | None) ->
     return needle in f"{record.id}\0{record.command}\0{record.initiated_by}\0{record.status}".lower()
 
 
-def visible_ids(records: dict[str, TaskRecord], needle: str, status_filter: str,
-                sort_column: str, reverse: bool, now: datetime) -> list[str]:
+def visible_ids(
+    records: dict[str, TaskRecord], needle: str, status_filter: str, sort_column: str, reverse: bool, now: datetime
+) -> list[str]:
     statuses = STATUS_FILTERS[status_filter]
     needle = needle.lower()
     shown = [r for r in records.values() if matches(r, needle, statuses)]
@@ -135,8 +138,15 @@ class TaskTable(ScrollView, can_focus=True):
         Binding("S", "sort_reverse", "Reverse", show=False),
     ]
     COMPONENT_CLASSES = {
-        "task-table--header", "task-table--cursor", "task-table--cursor-blurred", "task-table--dim",
-        "status--running", "status--pending", "status--failed", "status--complete", "status--stopped",
+        "task-table--header",
+        "task-table--cursor",
+        "task-table--cursor-blurred",
+        "task-table--dim",
+        "status--running",
+        "status--pending",
+        "status--failed",
+        "status--complete",
+        "status--stopped",
     }
     DEFAULT_CSS = """
     TaskTable { background: $surface; }
@@ -197,8 +207,9 @@ class TaskTable(ScrollView, can_focus=True):
         return self.records.get(self.cursor_id) if self.cursor_id else None
 
     def _reorder(self) -> None:
-        self.order = visible_ids(self.records, self.needle, self.status_filter, self.sort_column,
-                                 self.sort_reverse, self.clock())
+        self.order = visible_ids(
+            self.records, self.needle, self.status_filter, self.sort_column, self.sort_reverse, self.clock()
+        )
         previous = self.cursor_id
         if previous in self.records and previous in self.order:
             self._cursor = self.order.index(previous)
@@ -345,8 +356,7 @@ class TaskTable(ScrollView, can_focus=True):
         return Strip(segments).crop_extend(0, width, row_style)
 
     def _status_style(self, status: str) -> Style:
-        group = next((name for name, statuses in STATUS_FILTERS.items() if statuses and status in statuses),
-                     "pending")
+        group = next((name for name, statuses in STATUS_FILTERS.items() if statuses and status in statuses), "pending")
         return self.get_component_rich_style(f"status--{group}", partial=True)
 
     def on_focus(self) -> None:

@@ -70,8 +70,6 @@ class Agent:
             time.sleep(0.05)
 
 
-
-
 @pytest.fixture
 def agent(tmp_path, monkeypatch):
     monkeypatch.setenv("TAPIT_HOME", str(tmp_path))
@@ -82,6 +80,9 @@ def agent(tmp_path, monkeypatch):
     leftovers = processes_under(tmp_path / "agent")
     assert not leftovers, f"processes left running: {[Path(f'/proc/{p}/cmdline').read_bytes() for p in leftovers]}"
     allocs = tmp_path / "agent" / "allocs"
-    cgroups = [p for a in (allocs.iterdir() if allocs.exists() else ())
-               for p in Path("/sys/fs/cgroup").glob(f"*/tapit/{a.name}.*")]
+    cgroups = [
+        p
+        for a in (allocs.iterdir() if allocs.exists() else ())
+        for p in Path("/sys/fs/cgroup").glob(f"*/tapit/{a.name}.*")
+    ]
     assert not cgroups, f"task cgroups left behind: {cgroups}"

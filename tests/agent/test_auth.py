@@ -18,8 +18,16 @@ from tapit.agent.server import Agent as AgentServer
 METHODS = ("GET", "PUT", "POST", "DELETE")
 # Paths that end in a route's last word without being that route: the agent once let any path
 # ending in /exec through without a token.
-LOOKALIKES = ("/v1/job/p/exec", "/v1/jobs/exec", "/v1/job/x/allocations/exec", "/v1/client/fs/logs/a/exec",
-              "/v1/allocation/a/exec", "/v1/event/stream/exec", "/v1/exec", "/exec")
+LOOKALIKES = (
+    "/v1/job/p/exec",
+    "/v1/jobs/exec",
+    "/v1/job/x/allocations/exec",
+    "/v1/client/fs/logs/a/exec",
+    "/v1/allocation/a/exec",
+    "/v1/event/stream/exec",
+    "/v1/exec",
+    "/exec",
+)
 
 
 def every_route(tmp_path) -> list[str]:
@@ -57,8 +65,12 @@ def test_a_browser_style_job_registration_is_refused_and_runs_nothing(agent, tmp
     marker = tmp_path / "ran"
     for path in ("/v1/job/p/exec", "/v1/jobs", "/v1/job/p"):
         for method in ("PUT", "POST"):
-            resp = httpx.request(method, agent.address + path, content=probe_job(agent, marker),
-                                 headers={"Content-Type": "text/plain", "Origin": "https://evil.example"})
+            resp = httpx.request(
+                method,
+                agent.address + path,
+                content=probe_job(agent, marker),
+                headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+            )
             assert resp.status_code == 403, (method, path, resp.text)
     assert agent.nomad.jobs.get_jobs() == []
     assert not marker.exists()
@@ -74,10 +86,14 @@ def test_exec_without_a_token_in_its_first_frame_starts_nothing(agent, tmp_path)
     assert close_frame(agent, alloc["ID"], command, {}) == (1008, "Permission denied")
     assert close_frame(agent, alloc["ID"], command, {}, {"version": 1, "auth_token": ""}) == (1008, "Permission denied")
     assert close_frame(agent, alloc["ID"], command, {}, {"version": 1, "auth_token": "nope"}) == (
-        1008, "ACL token not found")
+        1008,
+        "ACL token not found",
+    )
     assert not marker.exists()
     # A plain GET of the exec route (no upgrade) needs the header like any other request.
-    resp = httpx.get(f"{agent.address}/v1/client/allocation/{alloc['ID']}/exec",
-                     params={"task": "main", "command": json.dumps(command), "ws_handshake": "true"})
+    resp = httpx.get(
+        f"{agent.address}/v1/client/allocation/{alloc['ID']}/exec",
+        params={"task": "main", "command": json.dumps(command), "ws_handshake": "true"},
+    )
     assert (resp.status_code, resp.text) == (403, "Permission denied")
     assert not marker.exists()

@@ -50,9 +50,11 @@ def test_the_node_offers_docker_with_the_engine_version(docker_agent):
 
 
 def test_a_task_runs_in_its_image_with_nomads_directories_and_environment(docker_agent):
-    command = ("echo out; echo err >&2; echo dirs $NOMAD_ALLOC_DIR $NOMAD_TASK_DIR $NOMAD_SECRETS_DIR; "
-               "echo job $NOMAD_JOB_ID mem $NOMAD_MEMORY_LIMIT; echo shared > /alloc/data/from-task; "
-               "echo mine > /local/note; env | grep -c TAPIT_HOME; ls /bin/busybox")
+    command = (
+        "echo out; echo err >&2; echo dirs $NOMAD_ALLOC_DIR $NOMAD_TASK_DIR $NOMAD_SECRETS_DIR; "
+        "echo job $NOMAD_JOB_ID mem $NOMAD_MEMORY_LIMIT; echo shared > /alloc/data/from-task; "
+        "echo mine > /local/note; env | grep -c TAPIT_HOME; ls /bin/busybox"
+    )
     register(docker_agent, "in-image", command)
     alloc = docker_agent.wait_alloc("in-image", {"complete", "failed"}, timeout=60)
     assert alloc["ClientStatus"] == "complete", alloc["TaskStates"]
@@ -78,8 +80,10 @@ def test_a_failing_task_reports_its_exit_code_as_the_docker_driver_does(docker_a
 
 def test_memory_and_cpu_limits_reach_the_container(docker_agent):
     # The container's own cgroup files, as the task sees them (v1 paths, else v2's).
-    command = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
-               "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || echo no-v1-shares")
+    command = (
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
+        "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || echo no-v1-shares"
+    )
     register(docker_agent, "limits", command)
     alloc = docker_agent.wait_alloc("limits", {"complete", "failed"}, timeout=60)
     memory, shares = logs(docker_agent, alloc["ID"]).split()
@@ -90,8 +94,12 @@ def test_memory_and_cpu_limits_reach_the_container(docker_agent):
 def test_a_task_over_its_memory_is_killed(docker_agent):
     # 200 MB into a shell variable with a 32 MB limit; whether the engine also says "OOM" in its
     # inspect data depends on the engine (Nomad passes on what it says).
-    register(docker_agent, "hog", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
-             Resources={"CPU": 500, "MemoryMB": 32})
+    register(
+        docker_agent,
+        "hog",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+        Resources={"CPU": 500, "MemoryMB": 32},
+    )
     alloc = docker_agent.wait_alloc("hog", {"failed"}, timeout=60)
     event = terminated(alloc)
     assert event["ExitCode"] == 137
@@ -101,8 +109,12 @@ def test_a_task_over_its_memory_is_killed(docker_agent):
 
 
 def test_a_stop_sends_the_kill_signal_then_sigkill_after_the_kill_timeout(docker_agent):
-    register(docker_agent, "stubborn", "trap 'echo got term' TERM; echo ready; while true; do sleep 0.2; done",
-             KillSignal="SIGTERM")
+    register(
+        docker_agent,
+        "stubborn",
+        "trap 'echo got term' TERM; echo ready; while true; do sleep 0.2; done",
+        KillSignal="SIGTERM",
+    )
     alloc = docker_agent.wait_alloc("stubborn", {"running"}, timeout=60)
     docker_agent.wait_output(alloc["ID"], "ready", timeout=30)
     started = time.monotonic()

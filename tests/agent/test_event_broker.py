@@ -30,8 +30,14 @@ def test_buffer_holds_the_last_100_batches_and_subscriptions_start_at_the_closes
         # StartAtClosest past the end: the newest batch.
         assert [b["Index"] for b in batches(broker.subscribe({"*": {"*"}}, "*", 10**6))] == [150]
         assert everything[0]["Events"][0] == {
-            "Topic": "Job", "Type": "JobRegistered", "Key": "j51", "Namespace": "default", "FilterKeys": None,
-            "Index": 51, "Payload": {"Job": {"ID": "j51", "Namespace": "default"}}}
+            "Topic": "Job",
+            "Type": "JobRegistered",
+            "Key": "j51",
+            "Namespace": "default",
+            "FilterKeys": None,
+            "Index": 51,
+            "Payload": {"Job": {"ID": "j51", "Namespace": "default"}},
+        }
 
     asyncio.run(scenario())
 

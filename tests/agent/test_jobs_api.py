@@ -11,41 +11,142 @@ from nomad.api import exceptions
 from batch_jobs import batch_job
 
 # The shape `nomad job run -output` produces: every unset pointer field is an explicit null.
-RUN_OUTPUT_JOB = {"Job": {
-    "Region": None, "Namespace": None, "ID": "conform", "Name": "conform", "Type": "batch", "Priority": None,
-    "AllAtOnce": None, "Datacenters": None, "NodePool": None, "Constraints": None, "Affinities": None,
-    "TaskGroups": [{
-        "Name": "main", "Count": None, "Constraints": None, "Affinities": None,
-        "RestartPolicy": {"Interval": None, "Attempts": 0, "Delay": None, "Mode": "fail", "RenderTemplates": None},
-        "ReschedulePolicy": {"Attempts": 0, "Interval": None, "Delay": None, "DelayFunction": None,
-                             "MaxDelay": None, "Unlimited": False},
-        "EphemeralDisk": None, "Update": None, "Migrate": None, "Networks": None, "Meta": None, "Services": None,
-        "ShutdownDelay": None, "StopAfterClientDisconnect": None, "MaxClientDisconnect": None, "Scaling": None,
-        "Consul": None, "MaxRunDuration": None,
-        "Tasks": [{
-            "Name": "main", "Driver": "raw_exec", "User": "", "Lifecycle": None,
-            "Config": {"command": "/bin/sh", "args": ["-c", "echo conform"]}, "Constraints": None,
-            "Affinities": None, "Env": None, "Services": None, "Resources": {"CPU": None, "Cores": None,
-            "MemoryMB": None, "MemoryMaxMB": None, "DiskMB": None, "Networks": None, "Devices": None, "IOPS": None,
-            "NUMA": None, "SecretsMB": None}, "RestartPolicy": None, "Meta": None, "KillTimeout": None,
-            "LogConfig": None, "Artifacts": None, "Vault": None, "Templates": None, "DispatchPayload": None,
-            "VolumeMounts": None, "Leader": False, "ShutdownDelay": 0, "KillSignal": "", "Kind": "",
-            "ScalingPolicies": None, "Identity": None, "Identities": None, "Actions": None, "Schedule": None}],
-    }],
-    "Update": None, "Multiregion": None, "Spreads": None, "Periodic": None, "ParameterizedJob": None,
-    "Reschedule": None, "Migrate": None, "Meta": {"owner": "alice"}, "ConsulToken": None, "VaultToken": None,
-    "Stop": None, "ParentID": None, "Dispatched": False, "DispatchIdempotencyToken": None, "Payload": None,
-    "ConsulNamespace": None, "VaultNamespace": None, "NomadTokenID": None, "Status": None,
-    "StatusDescription": None, "Stable": None, "Version": None, "SubmitTime": None, "CreateIndex": None,
-    "ModifyIndex": None, "JobModifyIndex": None, "UI": None, "VersionTag": None,
-}}
+RUN_OUTPUT_JOB = {
+    "Job": {
+        "Region": None,
+        "Namespace": None,
+        "ID": "conform",
+        "Name": "conform",
+        "Type": "batch",
+        "Priority": None,
+        "AllAtOnce": None,
+        "Datacenters": None,
+        "NodePool": None,
+        "Constraints": None,
+        "Affinities": None,
+        "TaskGroups": [
+            {
+                "Name": "main",
+                "Count": None,
+                "Constraints": None,
+                "Affinities": None,
+                "RestartPolicy": {
+                    "Interval": None,
+                    "Attempts": 0,
+                    "Delay": None,
+                    "Mode": "fail",
+                    "RenderTemplates": None,
+                },
+                "ReschedulePolicy": {
+                    "Attempts": 0,
+                    "Interval": None,
+                    "Delay": None,
+                    "DelayFunction": None,
+                    "MaxDelay": None,
+                    "Unlimited": False,
+                },
+                "EphemeralDisk": None,
+                "Update": None,
+                "Migrate": None,
+                "Networks": None,
+                "Meta": None,
+                "Services": None,
+                "ShutdownDelay": None,
+                "StopAfterClientDisconnect": None,
+                "MaxClientDisconnect": None,
+                "Scaling": None,
+                "Consul": None,
+                "MaxRunDuration": None,
+                "Tasks": [
+                    {
+                        "Name": "main",
+                        "Driver": "raw_exec",
+                        "User": "",
+                        "Lifecycle": None,
+                        "Config": {"command": "/bin/sh", "args": ["-c", "echo conform"]},
+                        "Constraints": None,
+                        "Affinities": None,
+                        "Env": None,
+                        "Services": None,
+                        "Resources": {
+                            "CPU": None,
+                            "Cores": None,
+                            "MemoryMB": None,
+                            "MemoryMaxMB": None,
+                            "DiskMB": None,
+                            "Networks": None,
+                            "Devices": None,
+                            "IOPS": None,
+                            "NUMA": None,
+                            "SecretsMB": None,
+                        },
+                        "RestartPolicy": None,
+                        "Meta": None,
+                        "KillTimeout": None,
+                        "LogConfig": None,
+                        "Artifacts": None,
+                        "Vault": None,
+                        "Templates": None,
+                        "DispatchPayload": None,
+                        "VolumeMounts": None,
+                        "Leader": False,
+                        "ShutdownDelay": 0,
+                        "KillSignal": "",
+                        "Kind": "",
+                        "ScalingPolicies": None,
+                        "Identity": None,
+                        "Identities": None,
+                        "Actions": None,
+                        "Schedule": None,
+                    }
+                ],
+            }
+        ],
+        "Update": None,
+        "Multiregion": None,
+        "Spreads": None,
+        "Periodic": None,
+        "ParameterizedJob": None,
+        "Reschedule": None,
+        "Migrate": None,
+        "Meta": {"owner": "alice"},
+        "ConsulToken": None,
+        "VaultToken": None,
+        "Stop": None,
+        "ParentID": None,
+        "Dispatched": False,
+        "DispatchIdempotencyToken": None,
+        "Payload": None,
+        "ConsulNamespace": None,
+        "VaultNamespace": None,
+        "NomadTokenID": None,
+        "Status": None,
+        "StatusDescription": None,
+        "Stable": None,
+        "Version": None,
+        "SubmitTime": None,
+        "CreateIndex": None,
+        "ModifyIndex": None,
+        "JobModifyIndex": None,
+        "UI": None,
+        "VersionTag": None,
+    }
+}
 
 
 def test_register_read_list_and_purge(agent):
     n = agent.nomad
     reply = n.jobs.register_job(RUN_OUTPUT_JOB)
-    assert set(reply) == {"EvalID", "EvalCreateIndex", "JobModifyIndex", "Warnings", "Index", "LastContact",
-                          "KnownLeader", "NextToken"}
+    assert set(reply) == {
+        "EvalID",
+        "EvalCreateIndex",
+        "JobModifyIndex",
+        "Warnings",
+        "Index",
+        "LastContact",
+        "KnownLeader",
+        "NextToken",
+    }
     job = n.job.get_job("conform")
     # Defaults filled in as Nomad's canonicalization does (reference §2.3).
     assert job["Namespace"] == "default" and job["Region"] == "global" and job["Priority"] == 50
@@ -56,8 +157,13 @@ def test_register_read_list_and_purge(agent):
     assert task["Resources"]["CPU"] == 100 and task["Resources"]["MemoryMB"] == 300
     group = job["TaskGroups"][0]
     assert group["Count"] == 1 and group["EphemeralDisk"] == {"Sticky": False, "SizeMB": 300, "Migrate": False}
-    assert group["RestartPolicy"] == {"Attempts": 0, "Interval": 86400_000_000_000, "Delay": 15_000_000_000,
-                                      "Mode": "fail", "RenderTemplates": False}
+    assert group["RestartPolicy"] == {
+        "Attempts": 0,
+        "Interval": 86400_000_000_000,
+        "Delay": 15_000_000_000,
+        "Mode": "fail",
+        "RenderTemplates": False,
+    }
     assert group["ReschedulePolicy"]["Attempts"] == 0 and group["ReschedulePolicy"]["Unlimited"] is False
 
     assert [j["ID"] for j in n.jobs.get_jobs(prefix="conf")] == ["conform"]
@@ -86,27 +192,71 @@ def test_register_read_list_and_purge(agent):
     resp = agent.http.delete("/v1/job/never-was")
     assert resp.status_code == 200 and resp.headers["X-Nomad-Index"] == "0"
     assert {k: resp.json()[k] for k in ("EvalID", "EvalCreateIndex", "JobModifyIndex", "Index")} == {
-        "EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Index": 0}
+        "EvalID": "",
+        "EvalCreateIndex": 0,
+        "JobModifyIndex": 0,
+        "Index": 0,
+    }
 
 
 # Allocation and Evaluation carry `_struct bool codec:",omitempty"`: go-msgpack leaves out every
 # empty top-level field (nomad/structs/alloc.go, eval.go; go-msgpack codec/helper.go isEmptyValue).
-EMPTY_ALLOC_FIELDS = {"Resources", "SharedResources", "TaskResources", "DesiredDescription", "DesiredTransition",
-                      "AllocStates", "PreviousAllocation", "NextAllocation", "DeploymentID", "DeploymentStatus",
-                      "RescheduleTracker", "NetworkStatus", "FollowupEvalID", "PreemptedAllocations",
-                      "PreemptedByAllocation", "SigningKeyID"}
-EMPTY_EVAL_FIELDS = {"NodeID", "NodeModifyIndex", "DeploymentID", "StatusDescription", "Wait", "WaitUntil",
-                     "NextEval", "PreviousEval", "BlockedEval", "RelatedEvals", "FailedTGAllocs", "PlanAnnotations",
-                     "ClassEligibility", "QuotaLimitReached", "MissingNonNodeResources", "EscapedComputedClass",
-                     "AnnotatePlan"}
+EMPTY_ALLOC_FIELDS = {
+    "Resources",
+    "SharedResources",
+    "TaskResources",
+    "DesiredDescription",
+    "DesiredTransition",
+    "AllocStates",
+    "PreviousAllocation",
+    "NextAllocation",
+    "DeploymentID",
+    "DeploymentStatus",
+    "RescheduleTracker",
+    "NetworkStatus",
+    "FollowupEvalID",
+    "PreemptedAllocations",
+    "PreemptedByAllocation",
+    "SigningKeyID",
+}
+EMPTY_EVAL_FIELDS = {
+    "NodeID",
+    "NodeModifyIndex",
+    "DeploymentID",
+    "StatusDescription",
+    "Wait",
+    "WaitUntil",
+    "NextEval",
+    "PreviousEval",
+    "BlockedEval",
+    "RelatedEvals",
+    "FailedTGAllocs",
+    "PlanAnnotations",
+    "ClassEligibility",
+    "QuotaLimitReached",
+    "MissingNonNodeResources",
+    "EscapedComputedClass",
+    "AnnotatePlan",
+}
 
 
 def test_full_allocations_and_evaluations_omit_empty_fields(agent):
     agent.register("sparse", "true")
     alloc = agent.wait_alloc("sparse", ("complete",))
     assert not EMPTY_ALLOC_FIELDS & set(alloc)
-    assert {"ID", "EvalID", "Job", "TaskStates", "Metrics", "AllocatedResources", "DesiredStatus",
-            "ClientStatus", "CreateIndex", "AllocModifyIndex", "CreateTime"} <= set(alloc)
+    assert {
+        "ID",
+        "EvalID",
+        "Job",
+        "TaskStates",
+        "Metrics",
+        "AllocatedResources",
+        "DesiredStatus",
+        "ClientStatus",
+        "CreateIndex",
+        "AllocModifyIndex",
+        "CreateTime",
+    } <= set(alloc)
     # Only the top level: the nested Job, AllocMetric and TaskEvent structs keep their zero fields.
     assert alloc["Job"]["Constraints"] is None and alloc["Job"]["ParentID"] == ""
     assert "ClassFiltered" in alloc["Metrics"] and alloc["Metrics"]["ClassFiltered"] is None
@@ -130,34 +280,46 @@ def test_bool_query_params_as_each_handler_parses_them(agent):
     # http.go parseBool: an uncoded error (500); an empty value is no value.
     resp = agent.http.get("/v1/jobs", params={"meta": "maybe"})
     assert (resp.status_code, resp.text) == (
-        500, 'Failed to parse value of "meta" (maybe) as a bool: strconv.ParseBool: parsing "maybe": invalid syntax')
+        500,
+        'Failed to parse value of "meta" (maybe) as a bool: strconv.ParseBool: parsing "maybe": invalid syntax',
+    )
     assert agent.http.get("/v1/jobs", params={"meta": ""}).json()[0]["ID"] == "bools"
     for name in ("resources", "task_states"):
         resp = agent.http.get("/v1/allocations", params={name: "x"})
         assert (resp.status_code, resp.text) == (
-            500, f'Failed to parse value of "{name}" (x) as a bool: strconv.ParseBool: parsing "x": invalid syntax')
+            500,
+            f'Failed to parse value of "{name}" (x) as a bool: strconv.ParseBool: parsing "x": invalid syntax',
+        )
     # jobAllocations ignores the error: anything else is false.
     resp = agent.http.get("/v1/job/bools/allocations", params={"all": "bogus"})
     assert resp.status_code == 200 and len(resp.json()) == 1
     # jobDelete parses its own, with parseBool's words (and a stray q for no_shutdown_delay).
     resp = agent.http.delete("/v1/job/bools", params={"purge": "nope"})
     assert (resp.status_code, resp.text) == (
-        500, 'Failed to parse value of "purge" (nope) as a bool: strconv.ParseBool: parsing "nope": invalid syntax')
+        500,
+        'Failed to parse value of "purge" (nope) as a bool: strconv.ParseBool: parsing "nope": invalid syntax',
+    )
     resp = agent.http.delete("/v1/job/bools", params={"global": "2"})
     assert (resp.status_code, resp.text) == (
-        500, 'Failed to parse value of "global" (2) as a bool: strconv.ParseBool: parsing "2": invalid syntax')
+        500,
+        'Failed to parse value of "global" (2) as a bool: strconv.ParseBool: parsing "2": invalid syntax',
+    )
     resp = agent.http.delete("/v1/job/bools", params={"no_shutdown_delay": "y"})
     assert (resp.status_code, resp.text) == (
-        500, 'Failed to parse value of "no_shutdown_delay"q (y) as a bool: strconv.ParseBool: parsing "y": '
-             'invalid syntax')
+        500,
+        'Failed to parse value of "no_shutdown_delay"q (y) as a bool: strconv.ParseBool: parsing "y": invalid syntax',
+    )
     assert agent.nomad.job.get_job("bools")["Stop"] is False
 
 
 def test_not_found_and_acl_errors(agent):
     n = agent.nomad
-    for call in (lambda: n.job.get_job("missing"), lambda: n.job.get_summary("missing"),
-                 lambda: n.allocation.get_allocation(str(uuid.uuid4())),
-                 lambda: n.evaluation.get_evaluation(str(uuid.uuid4()))):
+    for call in (
+        lambda: n.job.get_job("missing"),
+        lambda: n.job.get_summary("missing"),
+        lambda: n.allocation.get_allocation(str(uuid.uuid4())),
+        lambda: n.evaluation.get_evaluation(str(uuid.uuid4())),
+    ):
         with pytest.raises(exceptions.URLNotFoundNomadException) as err:
             call()
         assert err.value.nomad_resp.headers["Content-Type"].startswith("text/plain")
@@ -187,8 +349,9 @@ def test_register_errors(agent):
 
 
 def test_keys_are_case_insensitive_and_unknown_keys_ignored(agent):
-    job = json.loads(json.dumps(batch_job("cased", "true")).replace('"Driver"', '"driver"')
-                     .replace('"TaskGroups"', '"taskgroups"'))
+    job = json.loads(
+        json.dumps(batch_job("cased", "true")).replace('"Driver"', '"driver"').replace('"TaskGroups"', '"taskgroups"')
+    )
     job["NoSuchField"] = {"x": 1}
     agent.nomad.job.register_job("cased", {"job": job})
     stored = agent.nomad.job.get_job("cased")
@@ -197,8 +360,9 @@ def test_keys_are_case_insensitive_and_unknown_keys_ignored(agent):
 
 def test_list_filters_and_namespaces(agent):
     agent.register("f-one", "true")
-    agent.nomad.jobs.register_job({"Job": {**batch_job("f-two", "true"), "Meta": {"owner": "bob"},
-                                           "Namespace": "other"}})
+    agent.nomad.jobs.register_job(
+        {"Job": {**batch_job("f-two", "true"), "Meta": {"owner": "bob"}, "Namespace": "other"}}
+    )
     ids = lambda **q: [j["ID"] for j in agent.http.get("/v1/jobs", params=q).json()]
     assert ids() == ["f-one"]
     assert ids(namespace="*") == ["f-one", "f-two"]
@@ -231,7 +395,10 @@ def test_placement_failures_block(agent):
     assert metric["ClassExhausted"] is None and metric["CoalescedFailures"] == 0  # AllocMetric: not omitempty
     blocked = agent.nomad.evaluation.get_evaluation(register["BlockedEval"])
     assert (blocked["Status"], blocked["TriggeredBy"], blocked["StatusDescription"]) == (
-        "blocked", "queued-allocs", "created to place remaining allocations")
+        "blocked",
+        "queued-allocs",
+        "created to place remaining allocations",
+    )
     assert agent.nomad.job.get_summary("needs-docker")["Summary"]["main"]["Queued"] == 1
     assert agent.nomad.job.get_job("needs-docker")["Status"] == "pending"
     assert agent.nomad.job.get_allocations("needs-docker") == []

@@ -34,14 +34,18 @@ def test_deregister_kills_the_whole_tree_after_kill_timeout(agent):
 
 
 def test_kill_signal_ends_a_cooperative_task(agent):
-    agent.register("polite", "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
-                   task={"KillSignal": "SIGTERM", "KillTimeout": 10_000_000_000})
+    agent.register(
+        "polite",
+        "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+        task={"KillSignal": "SIGTERM", "KillTimeout": 10_000_000_000},
+    )
     agent.wait_output(agent.wait_alloc("polite", ("running",))["ID"], "ready")  # the trap is set
     agent.nomad.job.deregister_job("polite")
     alloc = agent.wait_alloc("polite", ("complete",), timeout=5)
     assert alloc["TaskStates"]["main"]["Events"][-2]["ExitCode"] == 0
-    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout",
-                                                                       "plain": "true"}).text
+    out = agent.http.get(
+        f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout", "plain": "true"}
+    ).text
     assert "got-term" in out
 
 
@@ -57,8 +61,19 @@ def test_max_run_duration(agent):
 
 
 def test_validation_of_max_run_duration(agent):
-    job = {"Job": {"ID": "svc", "Type": "service", "TaskGroups": [{"Name": "g", "MaxRunDuration": 1_000_000_000,
-           "Tasks": [{"Name": "t", "Driver": "raw_exec", "Config": {"command": "/bin/true"}}]}]}}
+    job = {
+        "Job": {
+            "ID": "svc",
+            "Type": "service",
+            "TaskGroups": [
+                {
+                    "Name": "g",
+                    "MaxRunDuration": 1_000_000_000,
+                    "Tasks": [{"Name": "t", "Driver": "raw_exec", "Config": {"command": "/bin/true"}}],
+                }
+            ],
+        }
+    }
     resp = agent.http.put("/v1/jobs", json=job)
     assert resp.status_code == 500 and 'Job type "service" does not allow max_run_duration' in resp.text
 
@@ -74,8 +89,9 @@ def test_reattach_after_sigkill(agent):
     alloc = agent.wait_alloc("survivor", ("failed", "complete"), timeout=10)
     state = alloc["TaskStates"]["main"]
     assert state["Events"][-2]["ExitCode"] == 7 and [e["Type"] for e in state["Events"]].count("Started") == 1
-    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout",
-                                                                       "plain": "true"}).text
+    out = agent.http.get(
+        f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout", "plain": "true"}
+    ).text
     assert out == "before\nafter\n"
 
 

@@ -37,8 +37,9 @@ def test_cpu_quota_follows_mhz(agent):
 
 
 def test_ephemeral_disk_exceeded(agent):
-    agent.register("filler", "head -c 3000000 /dev/zero > ../alloc/data/blob; sleep 60",
-                   group={"EphemeralDisk": {"SizeMB": 1}})
+    agent.register(
+        "filler", "head -c 3000000 /dev/zero > ../alloc/data/blob; sleep 60", group={"EphemeralDisk": {"SizeMB": 1}}
+    )
     alloc = agent.wait_alloc("filler", ("failed", "complete"), timeout=15)
     types = [e["Type"] for e in alloc["TaskStates"]["main"]["Events"]]
     assert "Disk Resources Exceeded" in types and types[-1] == "Killed"
@@ -46,8 +47,9 @@ def test_ephemeral_disk_exceeded(agent):
 
 
 def test_alloc_stats_shape(agent):
-    agent.register("busy", "python3 -c 'x = bytearray(30_000_000); print(\"ready\", flush=True); "
-                           "import time; time.sleep(30)'")
+    agent.register(
+        "busy", "python3 -c 'x = bytearray(30_000_000); print(\"ready\", flush=True); import time; time.sleep(30)'"
+    )
     alloc = agent.wait_alloc("busy", ("running",))
     agent.wait_output(alloc["ID"], "ready", timeout=30)  # it holds the memory now
     stats = agent.http.get(f"/v1/client/allocation/{alloc['ID']}/stats").json()
@@ -56,8 +58,15 @@ def test_alloc_stats_shape(agent):
     assert set(memory) >= {"RSS", "Cache", "Swap", "Usage", "MaxUsage", "KernelUsage", "KernelMaxUsage", "Measured"}
     assert memory["RSS"] > 20_000_000 or memory["Usage"] > 20_000_000
     cpu = stats["ResourceUsage"]["CpuStats"]
-    assert set(cpu) >= {"SystemMode", "UserMode", "TotalTicks", "ThrottledPeriods", "ThrottledTime", "Percent",
-                        "Measured"}
+    assert set(cpu) >= {
+        "SystemMode",
+        "UserMode",
+        "TotalTicks",
+        "ThrottledPeriods",
+        "ThrottledTime",
+        "Percent",
+        "Measured",
+    }
 
 
 def test_stats_of_a_finished_allocation(agent):
@@ -74,8 +83,16 @@ def test_stats_of_a_finished_allocation(agent):
     stats = resp.json()
     assert stats["Timestamp"] == 0 and stats["Tasks"] == {"main": sample}
     assert stats["ResourceUsage"]["MemoryStats"] == {
-        "RSS": 0, "Cache": 0, "Swap": 0, "MappedFile": 0, "Usage": 0, "MaxUsage": 0, "KernelUsage": 0,
-        "KernelMaxUsage": 0, "Measured": None}
+        "RSS": 0,
+        "Cache": 0,
+        "Swap": 0,
+        "MappedFile": 0,
+        "Usage": 0,
+        "MaxUsage": 0,
+        "KernelUsage": 0,
+        "KernelMaxUsage": 0,
+        "Measured": None,
+    }
     assert stats["ResourceUsage"]["CpuStats"]["Percent"] == 0 and stats["ResourceUsage"]["DeviceStats"] == []
     assert agent.http.get(url, params={"task": "other"}).json()["Tasks"] == {}
 

@@ -35,15 +35,21 @@ def test_event_stream(agent):
 
     def listen():
         with httpx.Client(base_url=agent.address, headers={"X-Nomad-Token": agent.token}) as client:
-            with client.stream("GET", "/v1/event/stream", params=[("topic", "Job:ev"), ("topic", "Allocation:ev")],
-                               timeout=httpx.Timeout(10, read=10)) as resp:
+            with client.stream(
+                "GET",
+                "/v1/event/stream",
+                params=[("topic", "Job:ev"), ("topic", "Allocation:ev")],
+                timeout=httpx.Timeout(10, read=10),
+            ) as resp:
                 assert resp.headers["Content-Type"].startswith("application/json")
                 for line in resp.iter_lines():
                     lines.append(json.loads(line))
                     subscribed.set()  # the first line, {}, comes once the subscription stands
                     events = [e for b in lines for e in b.get("Events", [])]
-                    if any(e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete"
-                           for e in events):
+                    if any(
+                        e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete"
+                        for e in events
+                    ):
                         return
 
     listener = threading.Thread(target=listen, daemon=True)
@@ -86,13 +92,13 @@ def test_events_are_snapshots_and_index_zero_replays_the_buffer(agent):
     agent.wait_alloc("snap", ("complete",))
 
     def complete(events):
-        return any(e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete"
-                   for e in events)
+        return any(
+            e["Topic"] == "Allocation" and e["Payload"]["Allocation"]["ClientStatus"] == "complete" for e in events
+        )
 
     # index=0 starts at the buffer's head (EventBroker.Subscribe): the past comes first.
     for index in (0, 1):
-        events = read_events(agent, [("topic", "Job:snap"), ("topic", "Allocation:snap"), ("index", index)],
-                             complete)
+        events = read_events(agent, [("topic", "Job:snap"), ("topic", "Allocation:snap"), ("index", index)], complete)
         jobs = [e for e in events if e["Topic"] == "Job"]
         assert jobs[0]["Type"] == "JobRegistered"
         # Each event shows its object as it was at that index, not as it is now.
@@ -120,10 +126,16 @@ def test_job_status_change_is_a_job_write(agent):
     assert int(resp.headers["X-Nomad-Index"]) >= job["ModifyIndex"]
     assert resp.json()[0]["ModifyIndex"] == job["ModifyIndex"]
     # ... and a Job event of the transaction's type.
-    events = read_events(agent, [("topic", "Job:status"), ("index", 1)],
-                         lambda evs: any(e["Payload"]["Job"]["Status"] == "dead" for e in evs))
+    events = read_events(
+        agent,
+        [("topic", "Job:status"), ("index", 1)],
+        lambda evs: any(e["Payload"]["Job"]["Status"] == "dead" for e in evs),
+    )
     assert [(e["Type"], e["Payload"]["Job"]["Status"]) for e in events] == [
-        ("JobRegistered", "pending"), ("PlanResult", "running"), ("AllocationUpdated", "dead")]
+        ("JobRegistered", "pending"),
+        ("PlanResult", "running"),
+        ("AllocationUpdated", "dead"),
+    ]
     assert events[-1]["Index"] == job["ModifyIndex"] == events[-1]["Payload"]["Job"]["ModifyIndex"]
 
 
@@ -174,8 +186,9 @@ def run_exec(agent, alloc_id, command, tty=False, stdin=b"", headers=None, hands
 def test_exec_pipes_tty_and_exit_codes(agent):
     agent.register("console", "sleep 60", task={"Env": {"GREETING": "hi"}})
     alloc = agent.wait_alloc("console", ("running",))
-    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "cat; echo $GREETING; pwd; echo oops >&2"],
-                           stdin=b"typed\n")
+    out, frames = run_exec(
+        agent, alloc["ID"], ["/bin/sh", "-c", "cat; echo $GREETING; pwd; echo oops >&2"], stdin=b"typed\n"
+    )
     # stdout and stderr are separate pipes: only the order within each is defined.
     stdout = b"".join(base64.b64decode(f["stdout"]["data"]) for f in frames if f.get("stdout", {}).get("data"))
     task_dir = agent.home / "agent" / "allocs" / alloc["ID"] / "main"
@@ -186,12 +199,19 @@ def test_exec_pipes_tty_and_exit_codes(agent):
     out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "exit 5"])
     assert frames[-1] == {"exited": True, "result": {"exit_code": 5}}
     # The command waits for a line, which comes after the resize frame: the size is set by then.
-    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "read go; stty size; tty"], tty=True,
-                           resize={"height": 33, "width": 101}, stdin=b"go\n")
+    out, frames = run_exec(
+        agent,
+        alloc["ID"],
+        ["/bin/sh", "-c", "read go; stty size; tty"],
+        tty=True,
+        resize={"height": 33, "width": 101},
+        stdin=b"go\n",
+    )
     lines = out.decode().split()
     assert lines[-3:-1] == ["33", "101"] and lines[-1].startswith("/dev/pts/")
-    out, frames = run_exec(agent, alloc["ID"], ["/bin/echo", "shake"], headers={},
-                           handshake={"version": 1, "auth_token": agent.token})
+    out, frames = run_exec(
+        agent, alloc["ID"], ["/bin/echo", "shake"], headers={}, handshake={"version": 1, "auth_token": agent.token}
+    )
     assert out == b"shake\n"
 
 
@@ -228,9 +248,13 @@ def test_exec_errors_are_close_frames(agent):
     alloc = agent.wait_alloc("console2", ("running",))
     token = {"X-Nomad-Token": agent.token}
     assert close_frame(agent, alloc["ID"], ["/bin/true"], {}, {"version": 1, "auth_token": "wrong"}) == (
-        1008, "ACL token not found")
+        1008,
+        "ACL token not found",
+    )
     assert close_frame(agent, alloc["ID"], ["/bin/true"], {}, {"version": 2, "auth_token": agent.token}) == (
-        1008, "unexpected handshake value: 2")
+        1008,
+        "unexpected handshake value: 2",
+    )
     assert close_frame(agent, alloc["ID"], [], token) == (1008, "command is not present")
     # allocExec's tty error is uncoded (500, so 1011); readWsHandshake's goes out as a 400 (1008).
     with httpx.Client(headers=token) as client:
@@ -238,15 +262,21 @@ def test_exec_errors_are_close_frames(agent):
             with pytest.raises(WebSocketDisconnect) as err:
                 ws.receive_text(timeout=10)
     assert (err.value.code, err.value.reason) == (
-        1011, 'tty value is not a boolean: strconv.ParseBool: parsing "maybe": invalid syntax')
+        1011,
+        'tty value is not a boolean: strconv.ParseBool: parsing "maybe": invalid syntax',
+    )
     with httpx.Client(headers=token) as client:
         with connect_ws(exec_url(agent, alloc["ID"], ["/bin/true"], False, ws_handshake="yes"), client) as ws:
             with pytest.raises(WebSocketDisconnect) as err:
                 ws.receive_text(timeout=10)
     assert (err.value.code, err.value.reason) == (
-        1008, 'ws_handshake value is not a boolean: strconv.ParseBool: parsing "yes": invalid syntax')
+        1008,
+        'ws_handshake value is not a boolean: strconv.ParseBool: parsing "yes": invalid syntax',
+    )
     assert close_frame(agent, "00000000-0000-0000-0000-000000000000", ["/bin/true"], token) == (
-        1008, 'Unknown allocation "00000000-0000-0000-0000-000000000000"')
+        1008,
+        'Unknown allocation "00000000-0000-0000-0000-000000000000"',
+    )
 
 
 def test_the_exec_driver_isolates_pids_and_exec_joins_the_task(agent):
@@ -256,8 +286,9 @@ def test_the_exec_driver_isolates_pids_and_exec_joins_the_task(agent):
     agent.register("isolated", "echo pid $$; sleep 60", driver="exec")
     alloc = agent.wait_alloc("isolated", ("running",))
     agent.wait_output(alloc["ID"], "pid 1\n")  # the task is pid 1 of its own pid namespace
-    out, frames = run_exec(agent, alloc["ID"], ["/bin/sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; "
-                                                                 "ls /proc | grep -c '^[0-9]'"])
+    out, frames = run_exec(
+        agent, alloc["ID"], ["/bin/sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"]
+    )
     command, count = out.decode().splitlines()
     assert command.strip() == "/bin/sh -c echo pid $$; sleep 60"  # the exec session sees the task as pid 1
     assert int(count) < 10  # and only the task's processes, not the machine's

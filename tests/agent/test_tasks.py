@@ -37,11 +37,15 @@ def test_success_and_failure_event_sequences(agent):
 
 
 def test_task_environment_and_directories(agent):
-    agent.register("envy", 'pwd; env | grep -E "^(NOMAD_|FOO=)" | sort; ls -d local secrets tmp ../alloc/logs',
-                   task={"Env": {"FOO": "bar"}, "Meta": {"task-key": "v"}})
+    agent.register(
+        "envy",
+        'pwd; env | grep -E "^(NOMAD_|FOO=)" | sort; ls -d local secrets tmp ../alloc/logs',
+        task={"Env": {"FOO": "bar"}, "Meta": {"task-key": "v"}},
+    )
     alloc = agent.wait_alloc("envy", ("complete",))
-    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}",
-                         params={"task": "main", "type": "stdout", "plain": "true"}).text
+    out = agent.http.get(
+        f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout", "plain": "true"}
+    ).text
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     alloc_dir = agent.home / "agent" / "allocs" / alloc["ID"]
     assert out.splitlines()[0] == str(alloc_dir / "main")
@@ -95,8 +99,9 @@ def test_an_error_on_the_way_to_start_fails_the_task(agent):
 def test_tasks_start_with_default_signal_dispositions(agent):
     agent.register("sigs", "exec grep -E '^Sig(Ign|Blk)' /proc/self/status")
     alloc = agent.wait_alloc("sigs", ("complete",))
-    out = agent.http.get(f"/v1/client/fs/logs/{alloc['ID']}",
-                         params={"task": "main", "type": "stdout", "plain": "true"}).text
+    out = agent.http.get(
+        f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout", "plain": "true"}
+    ).text
     assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
 
 
@@ -107,7 +112,9 @@ def test_log_frames_offsets_and_errors(agent):
     resp = agent.http.get(url, params={"task": "main", "type": "stdout"})
     assert resp.headers["Content-Type"].startswith("application/json")
     data = [f for f in frames(resp.content) if f]
-    assert data == [{"Offset": 10, "Data": base64.b64encode(b"0123456789").decode(), "File": "alloc/logs/main.stdout.0"}]
+    assert data == [
+        {"Offset": 10, "Data": base64.b64encode(b"0123456789").decode(), "File": "alloc/logs/main.stdout.0"}
+    ]
     get = lambda **q: agent.http.get(url, params={"task": "main", "type": "stdout", "plain": "true", **q})
     assert get().text == "0123456789"
     assert get(offset=4).text == "456789"
@@ -118,14 +125,18 @@ def test_log_frames_offsets_and_errors(agent):
         (400, "must provide log type (stdout/stderr)"): {"task": "main"},
         (400, 'unknown task name "nope"'): {"task": "nope", "type": "stdout"},
         (400, "origin must be start or end"): {"task": "main", "type": "stdout", "origin": "middle"},
-        (400, 'failed to parse follow field to boolean: strconv.ParseBool: parsing "yes": invalid syntax'):
-            {"task": "main", "type": "stdout", "follow": "yes"},
+        (400, 'failed to parse follow field to boolean: strconv.ParseBool: parsing "yes": invalid syntax'): {
+            "task": "main",
+            "type": "stdout",
+            "follow": "yes",
+        },
     }
     for (code, text), params in errors.items():
         resp = agent.http.get(url, params=params)
         assert (resp.status_code, resp.text) == (code, text)
-    resp = agent.http.get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000",
-                          params={"task": "main", "type": "stdout"})
+    resp = agent.http.get(
+        "/v1/client/fs/logs/00000000-0000-0000-0000-000000000000", params={"task": "main", "type": "stdout"}
+    )
     assert resp.status_code == 404
 
 
@@ -136,9 +147,12 @@ def test_follow_streams_live_and_outlives_the_task(agent):
 
     def follow():
         with httpx.Client(base_url=agent.address, headers={"X-Nomad-Token": agent.token}) as client:
-            with client.stream("GET", f"/v1/client/fs/logs/{alloc['ID']}",
-                               params={"task": "main", "type": "stdout", "follow": "true"},
-                               timeout=httpx.Timeout(10, read=5)) as resp:
+            with client.stream(
+                "GET",
+                f"/v1/client/fs/logs/{alloc['ID']}",
+                params={"task": "main", "type": "stdout", "follow": "true"},
+                timeout=httpx.Timeout(10, read=5),
+            ) as resp:
                 buf = b""
                 for chunk in resp.iter_raw():
                     buf += chunk

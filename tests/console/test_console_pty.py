@@ -16,8 +16,15 @@ BASH = f"export PS1='{PROMPT}'; exec bash --norc --noprofile"
 
 
 def spawn(tapit, command, rows=24, cols=80):
-    child = pexpect.spawn(sys.executable, ["-m", "tapit", "run", command], env=tapit.env, cwd=str(tapit.home),
-                          dimensions=(rows, cols), encoding="utf-8", timeout=30)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "tapit", "run", command],
+        env=tapit.env,
+        cwd=str(tapit.home),
+        dimensions=(rows, cols),
+        encoding="utf-8",
+        timeout=30,
+    )
     return child
 
 

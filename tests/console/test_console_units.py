@@ -11,14 +11,17 @@ from tapit.consoles import keepalive_argv
 from tapit.transcript import Transcript, read_cast
 
 
-@pytest.mark.parametrize("keys, sent, disconnect", [
-    (b"~.", b"", True),                  # at the very start
-    (b"ls\r~.", b"ls\r", True),          # after Enter
-    (b"a~.", b"a~.", False),             # inside a line: plain text
-    (b"\r~~.", b"\r~.", False),          # ~~ sends one ~
-    (b"\r~x", b"\r~x", False),           # any other key sends both
-    (b"\x03\r~.", b"\x03\r", True),      # Ctrl-C is just a byte for the remote
-])
+@pytest.mark.parametrize(
+    "keys, sent, disconnect",
+    [
+        (b"~.", b"", True),  # at the very start
+        (b"ls\r~.", b"ls\r", True),  # after Enter
+        (b"a~.", b"a~.", False),  # inside a line: plain text
+        (b"\r~~.", b"\r~.", False),  # ~~ sends one ~
+        (b"\r~x", b"\r~x", False),  # any other key sends both
+        (b"\x03\r~.", b"\x03\r", True),  # Ctrl-C is just a byte for the remote
+    ],
+)
 def test_escape(keys, sent, disconnect):
     assert EscapeFilter().feed(keys) == (sent, disconnect)
 

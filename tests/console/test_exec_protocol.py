@@ -67,8 +67,13 @@ async def read_frames(ws, received, until):
 
 def test_output_then_exit_code_zero_when_omitted():
     async def script(ws, request, received):
-        received.append({"query": dict(request.query), "token": request.headers.get("X-Nomad-Token"),
-                         "origin": request.headers.get("Origin")})
+        received.append(
+            {
+                "query": dict(request.query),
+                "token": request.headers.get("X-Nomad-Token"),
+                "origin": request.headers.get("Origin"),
+            }
+        )
         await ws.send_str(json.dumps({"stdout": {"data": b64(b"hi\r\n")}}))
         await ws.send_str(json.dumps({"stderr": {"data": b64(b"warn\n")}}))
         await ws.send_str("{}")  # a server heartbeat is tolerated
@@ -80,8 +85,12 @@ def test_output_then_exit_code_zero_when_omitted():
     events, received = asyncio.run(session_events(script))
     assert events == [Output("stdout", b"hi\r\n"), Output("stderr", b"warn\n"), Exited(0)]
     request = received[0]
-    assert request["query"] == {"task": "task", "command": '["/bin/sh", "-c", "echo hi"]', "tty": "true",
-                                "namespace": "default"}
+    assert request["query"] == {
+        "task": "task",
+        "command": '["/bin/sh", "-c", "echo hi"]',
+        "tty": "true",
+        "namespace": "default",
+    }
     assert request["token"] == "secret"
     assert request["origin"] is None  # gorilla's CheckOrigin would refuse a foreign one
 
@@ -116,8 +125,13 @@ def test_heartbeat_every_interval(monkeypatch):
     assert events == [Exited(0)]
 
 
-@pytest.mark.parametrize("code, words", [(WSCloseCode.POLICY_VIOLATION, "exec refused by Nomad: Permission denied"),
-                                         (WSCloseCode.INTERNAL_ERROR, "exec failed by Nomad: Permission denied")])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (WSCloseCode.POLICY_VIOLATION, "exec refused by Nomad: Permission denied"),
+        (WSCloseCode.INTERNAL_ERROR, "exec failed by Nomad: Permission denied"),
+    ],
+)
 def test_close_frame_is_a_one_line_error(code, words):
     async def script(ws, request, received):
         await ws.close(code=code, message=b"Permission\ndenied")
@@ -132,7 +146,9 @@ def test_dropped_before_exit_is_an_error():
         await ws.send_str(json.dumps({"stdout": {"data": b64(b"partial")}}))
         request.transport.close()
 
-    with pytest.raises(ExecError, match="lost the connection to Nomad at http://127.0.0.1:[0-9]+ before the command exited"):
+    with pytest.raises(
+        ExecError, match="lost the connection to Nomad at http://127.0.0.1:[0-9]+ before the command exited"
+    ):
         asyncio.run(session_events(script))
 
 

@@ -17,7 +17,7 @@ def refused(result: subprocess.CompletedProcess, address: str) -> str:
     assert result.stderr.count("\n") == 1, result.stderr
     prefix = f"tapit: cannot reach Nomad at {address}: "
     assert result.stderr.startswith(prefix), result.stderr
-    return result.stderr[len(prefix):].strip()
+    return result.stderr[len(prefix) :].strip()
 
 
 def test_server_tls(tapit, https_agent, pki):
@@ -48,7 +48,8 @@ def test_wrong_ca(tapit, https_agent, pki):
 def test_no_ca_means_system_roots_which_do_not_know_a_private_ca(tapit, https_agent):
     env = https_agent()
     assert refused(tapit("list", "tasks", env=env), env["NOMAD_ADDR"]).startswith(
-        "TLS certificate verification failed: ")
+        "TLS certificate verification failed: "
+    )
     # ...unless verification is switched off explicitly.
     assert tapit("list", "tasks", env=env | {"NOMAD_SKIP_VERIFY": "true"}).returncode == 0
 
@@ -73,15 +74,16 @@ def test_server_name(tapit, https_agent, pki):
 def test_bad_agent_tls_files_are_one_line(tapit, pki):
     result = tapit("agent", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", pki.key("server"))
     assert result.returncode == 2
-    assert result.stderr == ("tapit: cannot load the agent certificate /nonexistent/cert.pem with key "
-                             f"{pki.key('server')}: No such file or directory\n")
+    assert result.stderr == (
+        "tapit: cannot load the agent certificate /nonexistent/cert.pem with key "
+        f"{pki.key('server')}: No such file or directory\n"
+    )
     result = tapit("agent", "--tls-cert", pki.server)
     assert result.returncode == 2 and "--tls-key" in result.stderr
 
 
 def test_agent_tls_from_the_config(tapit, pki):
-    (tapit.home / "tapit.toml").write_text(
-        f'agent_tls_cert = "{pki.server}"\nagent_tls_key = "{pki.key("server")}"\n')
+    (tapit.home / "tapit.toml").write_text(f'agent_tls_cert = "{pki.server}"\nagent_tls_key = "{pki.key("server")}"\n')
     process = tapit.popen("agent", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout.readline().startswith("tapit agent listening on https://")

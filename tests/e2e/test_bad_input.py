@@ -20,7 +20,10 @@ BAD = [
     (["create", "task", "true", "ephemeral_storage_gb=x"], "use ephemeral_storage_gb=<GB>"),
     (["create", "task", "true", "image=ubuntu", "docker_tag=v1"], "cannot be combined"),
     (["create", "task", "true", "docker_tag=bad tag"], "not a valid tag"),
-    (["create", "task", "true", "docker_tag=v1"], "no image_repository is set; set it in tapit.toml, or use image=<ref>"),
+    (
+        ["create", "task", "true", "docker_tag=v1"],
+        "no image_repository is set; set it in tapit.toml, or use image=<ref>",
+    ),
     (["create", "task", "true", "memory=1", "memory=2"], "memory is given twice"),
     (["create", "task", "true", "memory"], "unexpected argument 'memory'"),
     (["create", "task", "true", "--frobnicate"], "unknown option '--frobnicate'"),
@@ -91,5 +94,7 @@ def test_an_internal_error_is_one_line_and_the_traceback_is_kept(tapit_home, mon
 def test_the_tui_refuses_without_a_terminal(tapit):
     result = tapit(input="")
     assert result.returncode == 2
-    assert result.stderr.strip() == ("tapit: the full-screen interface needs a terminal; in scripts use the "
-                                     "commands in tapit --help (e.g. tapit list tasks --json)")
+    assert result.stderr.strip() == (
+        "tapit: the full-screen interface needs a terminal; in scripts use the "
+        "commands in tapit --help (e.g. tapit list tasks --json)"
+    )

@@ -17,16 +17,18 @@ def test_config_shows_values_and_sources(tapit, tmp_path):
     user_file = tmp_path / "config" / "tapit" / "config.toml"
     user_file.parent.mkdir(parents=True)
     user_file.write_text('ssh = "me@bastion.example.com"\nmemory_gb = 2\n')
-    (tapit.home / "tapit.toml").write_text('app = "shop"\nimage_from_job = "shop-web"\n'
-                                           'agent_tls_cert = "certs/agent.pem"\n')
+    (tapit.home / "tapit.toml").write_text(
+        'app = "shop"\nimage_from_job = "shop-web"\nagent_tls_cert = "certs/agent.pem"\n'
+    )
     lines = {line.split()[0]: line for line in tapit("config").stdout.splitlines()}
     assert "shop-web" in lines["image_from_job"] and str(tapit.home / "tapit.toml") in lines["image_from_job"]
     assert "me@bastion.example.com" in lines["ssh"] and str(user_file) in lines["ssh"]
     assert f"{tapit.home}/certs/agent.pem" in lines["agent_tls_cert"]  # relative to the file
     assert "(default)" in lines["driver"]
     shown = tapit("--ssh", "ops@jump:2222", "config").stdout
-    assert any(line.startswith("ssh") and "ops@jump:2222" in line and "$TAPIT_SSH" in line
-               for line in shown.splitlines())
+    assert any(
+        line.startswith("ssh") and "ops@jump:2222" in line and "$TAPIT_SSH" in line for line in shown.splitlines()
+    )
 
 
 def test_bad_config_is_one_line_with_file_key_and_problem(tapit):
@@ -52,9 +54,20 @@ def test_bad_config_is_one_line_with_file_key_and_problem(tapit):
 
 
 def test_image_inherited_from_the_deployed_job(tapit, nomad_api):
-    web = {"ID": "shop-web", "Name": "shop-web", "Type": "service", "TaskGroups": [{"Name": "web", "Tasks": [
-        {"Name": "sidecar", "Driver": "raw_exec", "Config": {"command": "true"}},
-        {"Name": "app", "Driver": "docker", "Config": {"image": "registry.example.com/shop:9f2c1e"}}]}]}
+    web = {
+        "ID": "shop-web",
+        "Name": "shop-web",
+        "Type": "service",
+        "TaskGroups": [
+            {
+                "Name": "web",
+                "Tasks": [
+                    {"Name": "sidecar", "Driver": "raw_exec", "Config": {"command": "true"}},
+                    {"Name": "app", "Driver": "docker", "Config": {"image": "registry.example.com/shop:9f2c1e"}},
+                ],
+            }
+        ],
+    }
     nomad_api.jobs.register_job({"Job": web})
     (tapit.home / "tapit.toml").write_text('image_from_job = "shop-web"\ndriver = "docker"\n')
     env = cluster(tapit)
@@ -63,8 +76,9 @@ def test_image_inherited_from_the_deployed_job(tapit, nomad_api):
     job = nomad_api.job.get_job(record["nomad_job_id"])
     assert job["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == "registry.example.com/shop:9f2c1e"
     # image= or docker_tag= given: no inheritance.
-    (tapit.home / "tapit.toml").write_text('image_from_job = "shop-web"\ndriver = "docker"\n'
-                                           'image_repository = "registry.example.com/shop"\n')
+    (tapit.home / "tapit.toml").write_text(
+        'image_from_job = "shop-web"\ndriver = "docker"\nimage_repository = "registry.example.com/shop"\n'
+    )
     record = json.loads(tapit("create", "task", "true", "--json", "docker_tag=v2", env=env).stdout)
     assert record["image"] == "registry.example.com/shop:v2"
     (tapit.home / "tapit.toml").write_text('image_from_job = "no-such-job"\ndriver = "docker"\n')
@@ -78,8 +92,9 @@ def test_list_tasks_spans_namespaces(tapit):
     env = cluster(tapit)
     ids = {}
     for namespace in ("team-a", "team-b"):
-        record = json.loads(tapit("create", "task", "true", "--wait", "--json",
-                                  env=env | {"NOMAD_NAMESPACE": namespace}).stdout)
+        record = json.loads(
+            tapit("create", "task", "true", "--wait", "--json", env=env | {"NOMAD_NAMESPACE": namespace}).stdout
+        )
         ids[namespace] = record["id"]
 
     def listed(*args, **extra):

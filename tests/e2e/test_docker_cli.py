@@ -13,8 +13,14 @@ from container_engine import TEST_IMAGE
 
 def test_create_with_an_image_runs_the_command_in_that_image(docker_host, tapit):
     tapit.env["DOCKER_HOST"] = docker_host.url
-    result = tapit("create", "task", "echo in $NOMAD_TASK_DIR; ls /bin/busybox; exit 3", f"image={TEST_IMAGE}",
-                   "--wait", timeout=120)
+    result = tapit(
+        "create",
+        "task",
+        "echo in $NOMAD_TASK_DIR; ls /bin/busybox; exit 3",
+        f"image={TEST_IMAGE}",
+        "--wait",
+        timeout=120,
+    )
     assert result.returncode == 3, result.stderr
     assert result.stdout == "in /local\n/bin/busybox\n"
     [record] = json.loads(tapit("list", "tasks", "--json").stdout)
@@ -59,8 +65,15 @@ def test_a_console_in_an_image_through_pipes(docker_host, tapit):
 
 def test_a_console_in_an_image_on_a_terminal(docker_host, tapit):
     tapit.env["DOCKER_HOST"] = docker_host.url
-    child = pexpect.spawn(sys.executable, ["-m", "tapit", "run", "PS1='C> ' sh", f"image={TEST_IMAGE}"],
-                          env=tapit.env, cwd=str(tapit.home), dimensions=(30, 100), encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "tapit", "run", "PS1='C> ' sh", f"image={TEST_IMAGE}"],
+        env=tapit.env,
+        cwd=str(tapit.home),
+        dimensions=(30, 100),
+        encoding="utf-8",
+        timeout=60,
+    )
     child.expect_exact("C> ")
     child.sendline("stty size; echo $NOMAD_TASK_NAME")
     child.expect_exact("30 100")
@@ -110,7 +123,9 @@ def test_a_private_image_is_pulled_with_the_users_registry_login(docker_host, ta
         assert record["reason"].startswith(f"Failed to pull `{image}`: ")
         # What `docker login` leaves in the Docker CLI's config.
         login = base64.b64encode(f"{PRIVATE_LOGIN['username']}:{PRIVATE_LOGIN['password']}".encode()).decode()
-        (docker_config / "config.json").write_text(json.dumps({"auths": {docker_host.private_registry: {"auth": login}}}))
+        (docker_config / "config.json").write_text(
+            json.dumps({"auths": {docker_host.private_registry: {"auth": login}}})
+        )
         result = tapit("create", "task", "echo private", f"image={image}", "--wait", timeout=120)
         assert (result.returncode, result.stdout) == (0, "private\n"), result.stderr
     finally:

@@ -18,8 +18,9 @@ def test_wait_streams_output_and_passes_exit_codes_through(tapit):
 
 
 def test_output_arrives_while_the_task_runs(tapit):
-    process = tapit.popen("create", "task", "echo first; sleep 3; echo second", "--wait",
-                          stdout=__import__("subprocess").PIPE, text=True)
+    process = tapit.popen(
+        "create", "task", "echo first; sleep 3; echo second", "--wait", stdout=__import__("subprocess").PIPE, text=True
+    )
     try:
         assert process.stdout.readline() == "first\n"
         assert process.poll() is None  # still running: the line came live, not at the end
@@ -42,9 +43,23 @@ def test_create_without_wait_prints_the_id_and_how_to_follow(tapit):
 
 def test_json_has_the_promised_fields(tapit):
     record = json.loads(tapit("create", "task", "true", "--wait", "--json", "memory=1", "cpu=0.5").stdout)
-    for field in ("id", "status", "exit_code", "command", "image", "memory_gb", "cpu", "max_hours",
-                  "ephemeral_storage_gb", "initiated_by", "created_at", "started_at", "finished_at",
-                  "nomad_job_id", "nomad_namespace"):
+    for field in (
+        "id",
+        "status",
+        "exit_code",
+        "command",
+        "image",
+        "memory_gb",
+        "cpu",
+        "max_hours",
+        "ephemeral_storage_gb",
+        "initiated_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "nomad_job_id",
+        "nomad_namespace",
+    ):
         assert field in record
     assert (record["status"], record["exit_code"], record["memory_gb"], record["cpu"]) == ("complete", 0, 1.0, 0.5)
     assert record["nomad_job_id"] == f"tapit-{record['id']}"
@@ -124,14 +139,27 @@ def test_unreachable_nomad_exits_3_naming_the_address(tapit):
     env = {**tapit.env, "NOMAD_ADDR": "http://127.0.0.1:9"}
     import subprocess
     import sys
-    result = subprocess.run([sys.executable, "-m", "tapit", "create", "task", "true", "image=alpine:3"], env=env,
-                            capture_output=True, text=True, timeout=60)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tapit", "create", "task", "true", "image=alpine:3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 3
     assert "127.0.0.1:9" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     # The failed submission stays in the trail with its error.
-    listed = json.loads(subprocess.run([sys.executable, "-m", "tapit", "list", "tasks", "--json"], env={**tapit.env},
-                                       capture_output=True, text=True, timeout=60).stdout)
+    listed = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "tapit", "list", "tasks", "--json"],
+            env={**tapit.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
     assert listed[0]["status"] == "failed" and listed[0]["error"]
 
 
@@ -154,8 +182,9 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_rejoin(tap
     import signal
     import subprocess
 
-    process = tapit.popen("create", "task", "echo started; sleep 60", "--wait",
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = tapit.popen(
+        "create", "task", "echo started; sleep 60", "--wait", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout.readline() == "started\n"
         process.send_signal(signal.SIGINT)

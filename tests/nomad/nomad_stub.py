@@ -36,16 +36,22 @@ def go_duration(text: str) -> float:
 
 
 class StubNomad:
-    def __init__(self, token: str = "stub-secret-token", ssl_context: ssl.SSLContext | None = None,
-                 unix_path: str | None = None):
+    def __init__(
+        self, token: str = "stub-secret-token", ssl_context: ssl.SSLContext | None = None, unix_path: str | None = None
+    ):
         self.token = token
         self.ssl_context = ssl_context
         self.unix_path = unix_path
         self.requests: list[dict] = []  # method, path, query (list of pairs), headers
         self.jobs: dict[str, dict] = {}
         self.index = 10
-        self.alloc = {"ID": ALLOC_ID, "JobID": "tapit-1", "EvalID": EVAL_ID, "ClientStatus": "running",
-                      "TaskStates": {"main": {"State": "running", "Failed": False, "Events": []}}}
+        self.alloc = {
+            "ID": ALLOC_ID,
+            "JobID": "tapit-1",
+            "EvalID": EVAL_ID,
+            "ClientStatus": "running",
+            "TaskStates": {"main": {"State": "running", "Failed": False, "Events": []}},
+        }
         self.logs = {("main", "stdout"): b"hello\n", ("main", "stderr"): b""}
         self.log_piece = 7  # bytes per write: frames reach the client cut at arbitrary places
         self.gzip = True  # Nomad compresses when the client accepts gzip
@@ -73,11 +79,13 @@ class StubNomad:
 
     def change(self, update) -> None:
         """Apply `update(stub)` on the server loop, bump the index and wake blocking queries."""
+
         async def apply():
             async with self._changed:
                 update(self)
                 self.index += 1
                 self._changed.notify_all()
+
         asyncio.run_coroutine_threadsafe(apply(), self._loop).result(5)
 
     def query(self, i: int = -1) -> dict:
@@ -111,8 +119,14 @@ class StubNomad:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        self.requests.append({"method": request.method, "path": request.path,
-                              "query": list(request.query.items()), "headers": dict(request.headers)})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": list(request.query.items()),
+                "headers": dict(request.headers),
+            }
+        )
         if request.headers.get("X-Nomad-Token") != self.token:
             return error(403, "Permission denied")
         return await handler(request)
@@ -140,8 +154,9 @@ class StubNomad:
         return error(404, "Invalid URL")
 
     def meta(self, body) -> web.Response:
-        return web.json_response(body, headers={"X-Nomad-Index": str(self.index), "X-Nomad-LastContact": "0",
-                                                "X-Nomad-KnownLeader": "true"})
+        return web.json_response(
+            body, headers={"X-Nomad-Index": str(self.index), "X-Nomad-LastContact": "0", "X-Nomad-KnownLeader": "true"}
+        )
 
     async def blocking(self, request: web.Request) -> None:
         """Hold the request until the index passes `index`, or until `wait` (default 300 s)."""
@@ -166,9 +181,19 @@ class StubNomad:
             return error(500, f"token {request.headers['X-Nomad-Token']} has expired")
         self.index += 1
         self.jobs[job["ID"]] = dict(job, Status="pending")
-        return web.json_response({"EvalID": EVAL_ID, "EvalCreateIndex": self.index, "JobModifyIndex": self.index,
-                                  "Warnings": "", "Index": self.index, "LastContact": 0, "KnownLeader": False,
-                                  "NextToken": ""}, headers={"X-Nomad-Index": str(self.index)})
+        return web.json_response(
+            {
+                "EvalID": EVAL_ID,
+                "EvalCreateIndex": self.index,
+                "JobModifyIndex": self.index,
+                "Warnings": "",
+                "Index": self.index,
+                "LastContact": 0,
+                "KnownLeader": False,
+                "NextToken": "",
+            },
+            headers={"X-Nomad-Index": str(self.index)},
+        )
 
     async def list_jobs(self, request, **_):
         prefix = request.query.get("prefix", "")
@@ -176,8 +201,13 @@ class StubNomad:
         stubs = []
         for job in self.jobs.values():
             if job["ID"].startswith(prefix):
-                stub = {"ID": job["ID"], "Name": job["ID"], "Type": job.get("Type", "service"),
-                        "Status": job["Status"], "Namespace": "default"}
+                stub = {
+                    "ID": job["ID"],
+                    "Name": job["ID"],
+                    "Type": job.get("Type", "service"),
+                    "Status": job["Status"],
+                    "Namespace": "default",
+                }
                 if with_meta and job.get("Meta"):
                     stub["Meta"] = job["Meta"]
                 stubs.append(stub)
@@ -223,8 +253,7 @@ class StubNomad:
         return self.meta({"ID": EVAL_ID, "Status": "complete", "TriggeredBy": "job-register"})
 
     async def agent_self(self, request, **_):
-        return self.meta({"config": {"Region": "global", "Version": {"Version": "2.0.5"}},
-                          "member": {"Name": "stub"}})
+        return self.meta({"config": {"Region": "global", "Version": {"Version": "2.0.5"}}, "member": {"Name": "stub"}})
 
     async def alloc_stats(self, request, id):
         return self.meta({"ResourceUsage": {"MemoryStats": {"RSS": 1024}}, "Tasks": {}, "Timestamp": 1})
@@ -247,7 +276,7 @@ class StubNomad:
             return error(400, f'unknown task name "{q["task"]}"')
         offset = int(q.get("offset", "0"))
         data = self.logs[key]
-        data = data[offset:] if q.get("origin", "start") == "start" else data[max(0, len(data) - offset):]
+        data = data[offset:] if q.get("origin", "start") == "start" else data[max(0, len(data) - offset) :]
         if q.get("plain", "false") in GO_TRUE:
             return web.Response(body=data, content_type="text/plain")
         return await self.framed(request, q["task"], q["type"], data, q.get("follow", "false") in GO_TRUE)
@@ -268,7 +297,7 @@ class StubNomad:
 
         async def send(raw: bytes) -> None:
             for start in range(0, len(raw), self.log_piece):
-                piece = raw[start:start + self.log_piece]
+                piece = raw[start : start + self.log_piece]
                 await response.write(gz.compress(piece) + gz.flush(zlib.Z_SYNC_FLUSH) if gz else piece)
                 await asyncio.sleep(0.001)
 
@@ -277,10 +306,11 @@ class StubNomad:
         def frames(chunk: bytes, offset: int) -> bytes:
             out = b""
             for start in range(0, len(chunk), FRAME_SIZE):
-                piece = chunk[start:start + FRAME_SIZE]
+                piece = chunk[start : start + FRAME_SIZE]
                 offset += len(piece)
-                out += json.dumps({"Offset": offset, "Data": base64.b64encode(piece).decode(), "File": path},
-                                  separators=(",", ":")).encode()
+                out += json.dumps(
+                    {"Offset": offset, "Data": base64.b64encode(piece).decode(), "File": path}, separators=(",", ":")
+                ).encode()
             return out
 
         sent = len(data)
@@ -319,7 +349,6 @@ class StubNomad:
                     await asyncio.wait_for(self._changed.wait_for(lambda: len(self.events) > sent), EVENT_HEARTBEAT)
                 except asyncio.TimeoutError:
                     await response.write(b"{}\n")
-
 
     async def exec(self, request: web.Request, id):
         """An exec session whose command exits at once with code 0 (`exit_code` omitted, §6.3)."""

@@ -30,9 +30,14 @@ def mtls_stub(pki):
 
 def test_every_setting_reaches_rest_streams_events_and_exec(mtls_stub, pki):
     environ = {
-        "NOMAD_ADDR": mtls_stub.address, "NOMAD_TOKEN": mtls_stub.token, "NOMAD_NAMESPACE": "team-a",
-        "NOMAD_REGION": "eu", "NOMAD_CACERT": pki.ca, "NOMAD_CLIENT_CERT": pki.client,
-        "NOMAD_CLIENT_KEY": pki.key("client"), "NOMAD_TLS_SERVER_NAME": "server.global.nomad",
+        "NOMAD_ADDR": mtls_stub.address,
+        "NOMAD_TOKEN": mtls_stub.token,
+        "NOMAD_NAMESPACE": "team-a",
+        "NOMAD_REGION": "eu",
+        "NOMAD_CACERT": pki.ca,
+        "NOMAD_CLIENT_CERT": pki.client,
+        "NOMAD_CLIENT_KEY": pki.key("client"),
+        "NOMAD_TLS_SERVER_NAME": "server.global.nomad",
         "NOMAD_HTTP_AUTH": "ops:pa:ss",
     }
     settings = NomadSettings.from_env(environ)
@@ -50,8 +55,12 @@ def test_every_setting_reaches_rest_streams_events_and_exec(mtls_stub, pki):
 
     assert asyncio.run(exec_once()) == [Exited(0)]
     paths = [r["path"] for r in mtls_stub.requests]
-    assert paths == ["/v1/agent/self", f"/v1/client/fs/logs/{ALLOC_ID}", "/v1/event/stream",
-                     f"/v1/client/allocation/{ALLOC_ID}/exec"]
+    assert paths == [
+        "/v1/agent/self",
+        f"/v1/client/fs/logs/{ALLOC_ID}",
+        "/v1/event/stream",
+        f"/v1/client/allocation/{ALLOC_ID}/exec",
+    ]
     basic = "Basic " + base64.b64encode(b"ops:pa:ss").decode()
     for request in mtls_stub.requests:
         query = dict(request["query"])

@@ -17,8 +17,6 @@ from tapit.nomad.settings import NomadSettings
 TERMINAL = ("complete", "failed", "lost")
 
 
-
-
 @pytest.fixture
 def agent_client(tapit_home):
     info = daemon.ensure_running()
@@ -55,7 +53,8 @@ def test_a_task_from_register_to_purge(agent_client):
     wait_until(c, alloc_id, started)
     stop, out = threading.Event(), []
     follower = threading.Thread(
-        target=lambda: out.extend(c.stream_logs(alloc_id, "main", "stdout", follow=True, stop=stop)))
+        target=lambda: out.extend(c.stream_logs(alloc_id, "main", "stdout", follow=True, stop=stop))
+    )
     follower.start()
     alloc = wait_until(c, alloc_id, lambda a: a["ClientStatus"] in TERMINAL)
     stop.wait(1.5)  # more than a batch window, so the last frames arrive

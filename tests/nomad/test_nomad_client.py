@@ -51,8 +51,12 @@ def test_every_call_carries_token_namespace_and_region(stub, client):
 
 def test_settings_not_environment_decide(stub, monkeypatch):
     # python-nomad's Nomad() would take these from the environment when a setting is unset.
-    for name, value in {"NOMAD_TOKEN": "env-token", "NOMAD_REGION": "env-region", "NOMAD_NAMESPACE": "env-ns",
-                        "NOMAD_ADDR": "http://127.0.0.1:1"}.items():
+    for name, value in {
+        "NOMAD_TOKEN": "env-token",
+        "NOMAD_REGION": "env-region",
+        "NOMAD_NAMESPACE": "env-ns",
+        "NOMAD_ADDR": "http://127.0.0.1:1",
+    }.items():
         monkeypatch.setenv(name, value)
     with NomadClient(NomadSettings(address=stub.address, token=stub.token)) as c:
         every_call(c)
@@ -92,9 +96,12 @@ def test_reads(stub, client):
 
 
 def test_lookups_of_missing_objects(client):
-    for lookup in (lambda: client.get_allocation("nope"), lambda: client.get_evaluation("nope"),
-                   lambda: client.read_logs("nope", "main", "stdout"),
-                   lambda: list(client.stream_logs("nope", "main", "stdout"))):
+    for lookup in (
+        lambda: client.get_allocation("nope"),
+        lambda: client.get_evaluation("nope"),
+        lambda: client.read_logs("nope", "main", "stdout"),
+        lambda: list(client.stream_logs("nope", "main", "stdout")),
+    ):
         with pytest.raises(NomadNotFound) as caught:
             lookup()
         assert caught.value.reason in ("alloc not found", "eval not found")
@@ -105,8 +112,10 @@ def test_permission_denied_names_the_capability(stub, client):
     with pytest.raises(NomadRefused) as caught:
         client.get_job("forbidden")
     assert caught.value.status == 403 and caught.value.reason == "Permission denied"
-    assert str(caught.value) == (f"Nomad at {stub.address} refused the request (HTTP 403): Permission denied "
-                                 '(the token needs capability "read-job" in namespace "team-a")')
+    assert str(caught.value) == (
+        f"Nomad at {stub.address} refused the request (HTTP 403): Permission denied "
+        '(the token needs capability "read-job" in namespace "team-a")'
+    )
 
 
 def test_wrong_token_is_refused_everywhere(stub):
@@ -185,7 +194,13 @@ def test_log_stream_decodes_frames_cut_anywhere(stub, client, gzip):
     assert b"".join(client.stream_logs(ALLOC_ID, "main", "stdout")) == payload
     query = stub.query()
     assert (query["task"], query["type"], query["follow"], query["plain"], query["offset"], query["origin"]) == (
-        "main", "stdout", "false", "false", "0", "start")
+        "main",
+        "stdout",
+        "false",
+        "false",
+        "0",
+        "start",
+    )
     assert client.read_logs(ALLOC_ID, "main", "stdout") == payload
     assert stub.query()["plain"] == "true"
 
@@ -203,8 +218,10 @@ def test_log_stream_errors(client):
     assert (caught.value.status, caught.value.reason) == (400, 'unknown task name "other"')
 
 
-@pytest.mark.parametrize("task, problem", [("garbage", "a malformed log stream"),
-                                           ("truncated", "a log stream that ended in the middle of a frame")])
+@pytest.mark.parametrize(
+    "task, problem",
+    [("garbage", "a malformed log stream"), ("truncated", "a log stream that ended in the middle of a frame")],
+)
 def test_broken_log_streams_are_nomad_errors(stub, client, task, problem):
     with pytest.raises(NomadError) as caught:
         list(client.stream_logs(ALLOC_ID, task, "stdout"))
@@ -236,16 +253,30 @@ def test_follow_yields_new_output_and_ends_promptly_on_stop(stub, client):
 
 def test_events_skip_heartbeats_and_stop_promptly(stub, client):
     old = {"Index": 5, "Events": [{"Topic": "Job", "Type": "JobRegistered", "Key": "old", "Index": 5}]}
-    new = {"Index": 12, "Events": [{"Topic": "Job", "Type": "JobRegistered", "Key": "tapit-1", "Index": 12,
-                                    "Namespace": "default", "FilterKeys": None, "Payload": {"Job": JOB}}]}
+    new = {
+        "Index": 12,
+        "Events": [
+            {
+                "Topic": "Job",
+                "Type": "JobRegistered",
+                "Key": "tapit-1",
+                "Index": 12,
+                "Namespace": "default",
+                "FilterKeys": None,
+                "Payload": {"Job": JOB},
+            }
+        ],
+    }
     stub.events = [old, new]
     stop = threading.Event()
     stream = client.events(["Job", "Allocation:tapit-1"], index=10, stop=stop)
     assert next(stream) == new
     assert [v for k, v in stub.requests[-1]["query"] if k == "topic"] == ["Job", "Allocation:tapit-1"]
     assert stub.query()["index"] == "10"
-    later = {"Index": 14, "Events": [{"Topic": "Allocation", "Type": "AllocationUpdated", "Key": ALLOC_ID,
-                                      "Index": 14}]}
+    later = {
+        "Index": 14,
+        "Events": [{"Topic": "Allocation", "Type": "AllocationUpdated", "Key": ALLOC_ID, "Index": 14}],
+    }
     threading.Timer(0.2, stub.change, [lambda s: s.events.append(later)]).start()
     assert next(stream) == later
     stop.set()  # the next heartbeat is 30 s away
@@ -263,9 +294,14 @@ def closed_port() -> int:
 def test_unreachable_address_names_address_and_reason():
     address = f"http://127.0.0.1:{closed_port()}"
     c = NomadClient(NomadSettings(address=address, token="secret-token"))
-    for call in (lambda: c.get_job("x"), lambda: c.register_job(JOB), lambda: c.wait_allocation("a", 1),
-                 lambda: list(c.stream_logs("a", "main", "stdout")), lambda: list(c.events(["Job"])),
-                 lambda: c.read_logs("a", "main", "stdout")):
+    for call in (
+        lambda: c.get_job("x"),
+        lambda: c.register_job(JOB),
+        lambda: c.wait_allocation("a", 1),
+        lambda: list(c.stream_logs("a", "main", "stdout")),
+        lambda: list(c.events(["Job"])),
+        lambda: c.read_logs("a", "main", "stdout"),
+    ):
         with pytest.raises(NomadUnreachable) as caught:
             call()
         assert str(caught.value) == f"cannot reach Nomad at {address}: connection refused"

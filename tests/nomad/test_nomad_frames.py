@@ -16,14 +16,17 @@ STREAM = (
     b'{"File":"alloc/logs/redis.stdout.0","FileEvent":"file deleted"}'
     b"{}"
 )
-EXPECTED = [json.loads(part) for part in (
-    '{"Offset":5,"Data":"aGVsbG8K","File":"alloc/logs/main.stdout.0"}',
-    "{}",
-    '{"Offset":3604480,"Data":"NTMxOTMyCjUzMTkzMwo=","File":"alloc/logs/redis.stdout.0"}',
-    '{"Offset":123,"File":"alloc/logs/redis.stdout.0","FileEvent":"file truncated"}',
-    '{"File":"alloc/logs/redis.stdout.0","FileEvent":"file deleted"}',
-    "{}",
-)]
+EXPECTED = [
+    json.loads(part)
+    for part in (
+        '{"Offset":5,"Data":"aGVsbG8K","File":"alloc/logs/main.stdout.0"}',
+        "{}",
+        '{"Offset":3604480,"Data":"NTMxOTMyCjUzMTkzMwo=","File":"alloc/logs/redis.stdout.0"}',
+        '{"Offset":123,"File":"alloc/logs/redis.stdout.0","FileEvent":"file truncated"}',
+        '{"File":"alloc/logs/redis.stdout.0","FileEvent":"file deleted"}',
+        "{}",
+    )
+]
 
 
 def decode_in_pieces(data: bytes, cuts: list[int]) -> list[dict]:
@@ -79,7 +82,7 @@ def test_non_object_stream_is_rejected():
     with pytest.raises(ValueError):
         FrameDecoder().feed(b"[1,2]")
     with pytest.raises(ValueError):
-        FrameDecoder().feed(b'{}not json')
+        FrameDecoder().feed(b"{}not json")
 
 
 def test_garbage_that_never_completes_is_bounded():

@@ -90,10 +90,12 @@ def test_mutual_tls(pki, https_stub):
     use(server, ca_cert=pki.ca, client_cert=pki.client, client_key=pki.key("client"))
     for reason in refused(server, ca_cert=pki.ca):
         # Python's TLS 1.3 server hangs up without an alert; Go's sends "certificate required".
-        assert reason in ("the server closed the connection without answering (if it requires a client "
-                          "certificate: NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)",
-                          "TLS handshake failed: tlsv13 alert certificate required (the server requires "
-                          "a client certificate: NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)")
+        assert reason in (
+            "the server closed the connection without answering (if it requires a client "
+            "certificate: NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)",
+            "TLS handshake failed: tlsv13 alert certificate required (the server requires "
+            "a client certificate: NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)",
+        )
 
 
 def test_tls_server_name_sets_sni_and_the_verified_name(pki, https_stub):

@@ -39,15 +39,20 @@ class Bastion:
             def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
                 bastion.forwards.append((dest_host, dest_port))
                 if bastion.refuse_forwarding:
-                    raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
-                                                    "forwarding is not permitted here")
+                    raise asyncssh.ChannelOpenError(
+                        asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "forwarding is not permitted here"
+                    )
                 if dest_host in bastion.hosts:
                     return self.conn.forward_connection(bastion.hosts[dest_host], dest_port)
                 return True  # asyncssh connects to the destination itself
 
         self._server = await asyncssh.create_server(
-            Server, "127.0.0.1", 0, server_host_keys=[self.host_key],
-            authorized_client_keys=asyncssh.import_authorized_keys(self.client_key.export_public_key().decode()))
+            Server,
+            "127.0.0.1",
+            0,
+            server_host_keys=[self.host_key],
+            authorized_client_keys=asyncssh.import_authorized_keys(self.client_key.export_public_key().decode()),
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:

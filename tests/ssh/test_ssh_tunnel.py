@@ -13,10 +13,27 @@ from sshd import Bastion
 from tapit.agent import daemon
 
 CLUSTER_NAME = "nomad.internal"  # resolvable by the bastion only
-SLEEPER = {"ID": "tunnel-exec", "Name": "tunnel-exec", "Type": "batch", "TaskGroups": [{
-    "Name": "main", "Count": 1, "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-    "Tasks": [{"Name": "main", "Driver": "raw_exec", "Config": {"command": "/bin/sleep", "args": ["30"]},
-               "Resources": {"CPU": 100, "MemoryMB": 64}, "KillTimeout": 1_000_000_000}]}]}
+SLEEPER = {
+    "ID": "tunnel-exec",
+    "Name": "tunnel-exec",
+    "Type": "batch",
+    "TaskGroups": [
+        {
+            "Name": "main",
+            "Count": 1,
+            "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+            "Tasks": [
+                {
+                    "Name": "main",
+                    "Driver": "raw_exec",
+                    "Config": {"command": "/bin/sleep", "args": ["30"]},
+                    "Resources": {"CPU": 100, "MemoryMB": 64},
+                    "KillTimeout": 1_000_000_000,
+                }
+            ],
+        }
+    ],
+}
 
 
 @pytest.fixture
@@ -47,7 +64,7 @@ def cluster_env(address: str, token: str, bastion: Bastion) -> dict:
 def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 3, result
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("tapit: "), result.stderr
-    return result.stderr[len("tapit: "):].strip()
+    return result.stderr[len("tapit: ") :].strip()
 
 
 def test_task_created_and_waited_through_the_tunnel(tapit, ssh_user, bastion):
@@ -70,8 +87,14 @@ def test_tls_through_the_tunnel_checks_the_real_server_name(tapit, ssh_user, bas
     bastion.hosts["server.global.nomad"] = "127.0.0.1"
     agent = https_agent("named", client_ca=pki.ca)
     port = agent["NOMAD_ADDR"].rsplit(":", 1)[1]
-    env = {**agent, "NOMAD_ADDR": f"https://server.global.nomad:{port}", "TAPIT_SSH": bastion.target,
-           "NOMAD_CACERT": pki.ca, "NOMAD_CLIENT_CERT": pki.client, "NOMAD_CLIENT_KEY": pki.key("client")}
+    env = {
+        **agent,
+        "NOMAD_ADDR": f"https://server.global.nomad:{port}",
+        "TAPIT_SSH": bastion.target,
+        "NOMAD_CACERT": pki.ca,
+        "NOMAD_CLIENT_CERT": pki.client,
+        "NOMAD_CLIENT_KEY": pki.key("client"),
+    }
     result = tapit("create", "task", "echo mtls via ssh", "--wait", env=env)
     assert (result.returncode, result.stdout) == (0, "mtls via ssh\n"), result.stderr
 
@@ -90,8 +113,9 @@ def test_refused_forward_is_one_line(tapit, ssh_user, bastion):
     bastion.refuse_forwarding = True
     env = cluster_env("http://x:4646", "secret-token-1234", bastion)
     message = one_line_error(tapit("list", "tasks", env=env))
-    assert message == (f"the SSH bastion {bastion.target} refused to forward to {CLUSTER_NAME}:4646: "
-                       "forwarding is not permitted here")
+    assert message == (
+        f"the SSH bastion {bastion.target} refused to forward to {CLUSTER_NAME}:4646: forwarding is not permitted here"
+    )
 
 
 def test_unknown_key_and_unreachable_bastion(tapit, ssh_user, bastion):
@@ -100,7 +124,8 @@ def test_unknown_key_and_unreachable_bastion(tapit, ssh_user, bastion):
     assert "refused every key tried" in one_line_error(tapit("list", "tasks", env=env))
     env["TAPIT_SSH"] = "tester@127.0.0.1:1"
     assert one_line_error(tapit("list", "tasks", env=env)) == (
-        "cannot connect to the SSH bastion tester@127.0.0.1:1: Connection refused")
+        "cannot connect to the SSH bastion tester@127.0.0.1:1: Connection refused"
+    )
 
 
 def test_ssh_needs_nomad_addr_and_none_turns_it_off(tapit, ssh_user, bastion):
@@ -127,8 +152,10 @@ def test_exec_and_event_stream_through_the_tunnel(tapit_home, bastion, tmp_path,
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     agent = daemon.ensure_running()
     direct = NomadSettings(address=agent.address, token=agent.token)
-    settings = through_ssh(NomadSettings(address=cluster_env(agent.address, "", bastion)["NOMAD_ADDR"],
-                                         token=agent.token), parse_ssh_target(bastion.target))
+    settings = through_ssh(
+        NomadSettings(address=cluster_env(agent.address, "", bastion)["NOMAD_ADDR"], token=agent.token),
+        parse_ssh_target(bastion.target),
+    )
     try:
         with NomadClient(direct) as nomad:
             nomad.register_job(SLEEPER)
@@ -160,7 +187,6 @@ def test_exec_and_event_stream_through_the_tunnel(tapit_home, bastion, tmp_path,
 
 
 def test_help_does_not_import_asyncssh(tapit):
-    probe = ("import sys; from tapit.cli import main; main(['--help']); "
-             "sys.exit('asyncssh' in sys.modules)")
+    probe = "import sys; from tapit.cli import main; main(['--help']); sys.exit('asyncssh' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], env=tapit.env, capture_output=True, text=True)
     assert result.returncode == 0, "tapit --help imported asyncssh"

@@ -22,24 +22,68 @@ def fixed_clock() -> datetime:
 
 
 def record(task_id: str, status: str, command: str, created: str, **fields) -> TaskRecord:
-    base = dict(image=None, docker_tag=None, memory_gb=0.5, cpu=0.25, max_hours=None, ephemeral_storage_gb=1.0,
-                initiated_by="alice@laptop", nomad_job_id=f"tapit-{task_id}", nomad_namespace="default")
+    base = dict(
+        image=None,
+        docker_tag=None,
+        memory_gb=0.5,
+        cpu=0.25,
+        max_hours=None,
+        ephemeral_storage_gb=1.0,
+        initiated_by="alice@laptop",
+        nomad_job_id=f"tapit-{task_id}",
+        nomad_namespace="default",
+    )
     base.update(fields)
     return TaskRecord(id=task_id, command=command, status=status, created_at=created, **base)
 
 
 SAMPLE = [
-    record("0a1b2c3d", "running", "rake db:migrate", "2026-01-01T11:58:00.000Z",
-           started_at="2026-01-01T11:58:02.000Z", node_name="node-1", initiated_by="bob@ci"),
-    record("1b2c3d4e", "complete", "python manage.py send_digest --dry-run", "2026-01-01T11:40:00.000Z",
-           started_at="2026-01-01T11:40:01.000Z", finished_at="2026-01-01T11:41:31.000Z", exit_code=0,
-           node_name="node-1", logs_archived=True, memory_gb=2.0, cpu=1.0),
-    record("2c3d4e5f", "failed", "./bin/reindex --all", "2026-01-01T10:00:00.000Z",
-           started_at="2026-01-01T10:00:03.000Z", finished_at="2026-01-01T10:05:00.000Z", exit_code=137,
-           reason="killed: out of memory (limit 512 MB)", node_name="node-2", logs_archived=True),
-    record("3d4e5f60", "stopped", "sleep 3600", "2026-01-01T09:00:00.000Z",
-           started_at="2026-01-01T09:00:01.000Z", finished_at="2026-01-01T09:10:00.000Z", exit_code=143,
-           reason="stopped by carol@desk", stop_requested_by="carol@desk", logs_archived=True),
+    record(
+        "0a1b2c3d",
+        "running",
+        "rake db:migrate",
+        "2026-01-01T11:58:00.000Z",
+        started_at="2026-01-01T11:58:02.000Z",
+        node_name="node-1",
+        initiated_by="bob@ci",
+    ),
+    record(
+        "1b2c3d4e",
+        "complete",
+        "python manage.py send_digest --dry-run",
+        "2026-01-01T11:40:00.000Z",
+        started_at="2026-01-01T11:40:01.000Z",
+        finished_at="2026-01-01T11:41:31.000Z",
+        exit_code=0,
+        node_name="node-1",
+        logs_archived=True,
+        memory_gb=2.0,
+        cpu=1.0,
+    ),
+    record(
+        "2c3d4e5f",
+        "failed",
+        "./bin/reindex --all",
+        "2026-01-01T10:00:00.000Z",
+        started_at="2026-01-01T10:00:03.000Z",
+        finished_at="2026-01-01T10:05:00.000Z",
+        exit_code=137,
+        reason="killed: out of memory (limit 512 MB)",
+        node_name="node-2",
+        logs_archived=True,
+    ),
+    record(
+        "3d4e5f60",
+        "stopped",
+        "sleep 3600",
+        "2026-01-01T09:00:00.000Z",
+        started_at="2026-01-01T09:00:01.000Z",
+        finished_at="2026-01-01T09:10:00.000Z",
+        exit_code=143,
+        reason="stopped by carol@desk",
+        stop_requested_by="carol@desk",
+        logs_archived=True,
+    ),
     record("4e5f6071", "pending", "echo waiting for a node", "2026-01-01T11:59:50.000Z"),
 ]
 
@@ -53,10 +97,13 @@ def history_service(directory: Path, records: list[TaskRecord] = SAMPLE) -> Task
     history = History(directory)
     for item in records:
         history.add(item)
-    history.archive_logs("1b2c3d4e", {
-        "stdout": b"".join(b"digest %d: \x1b[32msent\x1b[0m to user%d@example.com\n" % (i, i) for i in range(30)),
-        "stderr": b"\x1b[33mwarning\x1b[0m: 2 users have no address\n",
-    })
+    history.archive_logs(
+        "1b2c3d4e",
+        {
+            "stdout": b"".join(b"digest %d: \x1b[32msent\x1b[0m to user%d@example.com\n" % (i, i) for i in range(30)),
+            "stderr": b"\x1b[33mwarning\x1b[0m: 2 users have no address\n",
+        },
+    )
     return TaskService(history, AppConfig(), no_nomad)
 
 
@@ -79,4 +126,3 @@ def no_blink(monkeypatch):
     from textual.widgets import Input
 
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-

@@ -75,9 +75,11 @@ class TerminalApp(App):
 
     def on_mount(self) -> None:
         view = self.query_one(TerminalView)
-        view.feed(b"$ ls --color\r\n\x1b[1;34mbin\x1b[0m  \x1b[32mrun.sh\x1b[0m  README\r\n"
-                  b"$ printf '\\033[41m red bg \\033[0m\\n'\r\n\x1b[41m red bg \x1b[0m\r\n"
-                  b"$ echo \xe2\x9c\x93 done\r\n\xe2\x9c\x93 done\r\n$ ")
+        view.feed(
+            b"$ ls --color\r\n\x1b[1;34mbin\x1b[0m  \x1b[32mrun.sh\x1b[0m  README\r\n"
+            b"$ printf '\\033[41m red bg \\033[0m\\n'\r\n\x1b[41m red bg \x1b[0m\r\n"
+            b"$ echo \xe2\x9c\x93 done\r\n\xe2\x9c\x93 done\r\n$ "
+        )
         view.focus()
 
 

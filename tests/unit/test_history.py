@@ -7,10 +7,21 @@ from tapit.model import TaskRecord
 
 
 def record(task_id: str) -> TaskRecord:
-    return TaskRecord(id=task_id, command="true", status="pending", image=None, docker_tag=None, memory_gb=0.5,
-                      cpu=0.25, max_hours=None, ephemeral_storage_gb=1, initiated_by="t",
-                      created_at="2026-01-01T00:00:00.000Z", nomad_job_id=f"tapit-{task_id}",
-                      nomad_namespace="default")
+    return TaskRecord(
+        id=task_id,
+        command="true",
+        status="pending",
+        image=None,
+        docker_tag=None,
+        memory_gb=0.5,
+        cpu=0.25,
+        max_hours=None,
+        ephemeral_storage_gb=1,
+        initiated_by="t",
+        created_at="2026-01-01T00:00:00.000Z",
+        nomad_job_id=f"tapit-{task_id}",
+        nomad_namespace="default",
+    )
 
 
 def _add_and_update(directory, n):

@@ -10,8 +10,14 @@ NS = 1_000_000_000
 def job_for(words=None, config=None, driver="raw_exec"):
     config = config or AppConfig()
     spec = build_spec("echo 'hi there'", words or {}, config, "alice@host")
-    return build_job(task_id="abcd1234", spec=spec, config=config, driver=driver, namespace="default",
-                     created_at="2026-11-28T00:00:00.000Z")
+    return build_job(
+        task_id="abcd1234",
+        spec=spec,
+        config=config,
+        driver=driver,
+        namespace="default",
+        created_at="2026-11-28T00:00:00.000Z",
+    )
 
 
 def test_one_batch_group_and_task_run_exactly_once():
@@ -33,8 +39,9 @@ def test_command_runs_under_sh_c():
 
 def test_resources_in_nomad_units():
     config = AppConfig(mhz_per_vcpu=2400, kill_timeout_s=7)
-    group = job_for({"memory": "1.5", "cpu": "0.5", "ephemeral_storage_gb": "2", "max_hours": "0.5"},
-                    config)["TaskGroups"][0]
+    group = job_for({"memory": "1.5", "cpu": "0.5", "ephemeral_storage_gb": "2", "max_hours": "0.5"}, config)[
+        "TaskGroups"
+    ][0]
     task = group["Tasks"][0]
     assert task["Resources"] == {"CPU": 1200, "MemoryMB": 1536}
     assert group["EphemeralDisk"] == {"SizeMB": 2048}

@@ -44,7 +44,7 @@ class HclJob:
 
 
 def labelled(blocks: list) -> tuple[str, dict]:
-    (label, body), = blocks[0].items()
+    ((label, body),) = blocks[0].items()
     return label.strip('"'), body
 
 
@@ -60,23 +60,38 @@ def hcl_to_api_job(variables: dict) -> dict:
     resources = h.block(task["resources"][0])
     logs = h.block(task["logs"][0])
     return {
-        "ID": h.value(job["id"]), "Name": h.value(job["name"]), "Type": h.value(job["type"]),
-        "Namespace": h.value(job["namespace"]), "Datacenters": h.value(job["datacenters"]),
-        "Priority": job["priority"], "Meta": h.block(job["meta"][0]),
-        "TaskGroups": [{
-            "Name": group_name, "Count": group["count"],
-            "RestartPolicy": {"Attempts": restart["attempts"], "Mode": restart["mode"],
-                              "Interval": go_duration(restart["interval"]), "Delay": go_duration(restart["delay"])},
-            "ReschedulePolicy": {"Attempts": reschedule["attempts"], "Unlimited": reschedule["unlimited"]},
-            "EphemeralDisk": {"SizeMB": h.block(group["ephemeral_disk"][0])["size"]},
-            "Tasks": [{
-                "Name": task_name, "Driver": h.value(task["driver"]), "Config": h.block(task["config"][0]),
-                "Resources": {"CPU": resources["cpu"], "MemoryMB": resources["memory"]},
-                "KillSignal": h.value(task["kill_signal"]),
-                "KillTimeout": go_duration(h.value(task["kill_timeout"])),
-                "LogConfig": {"MaxFiles": logs["max_files"], "MaxFileSizeMB": logs["max_file_size"]},
-            }],
-        }],
+        "ID": h.value(job["id"]),
+        "Name": h.value(job["name"]),
+        "Type": h.value(job["type"]),
+        "Namespace": h.value(job["namespace"]),
+        "Datacenters": h.value(job["datacenters"]),
+        "Priority": job["priority"],
+        "Meta": h.block(job["meta"][0]),
+        "TaskGroups": [
+            {
+                "Name": group_name,
+                "Count": group["count"],
+                "RestartPolicy": {
+                    "Attempts": restart["attempts"],
+                    "Mode": restart["mode"],
+                    "Interval": go_duration(restart["interval"]),
+                    "Delay": go_duration(restart["delay"]),
+                },
+                "ReschedulePolicy": {"Attempts": reschedule["attempts"], "Unlimited": reschedule["unlimited"]},
+                "EphemeralDisk": {"SizeMB": h.block(group["ephemeral_disk"][0])["size"]},
+                "Tasks": [
+                    {
+                        "Name": task_name,
+                        "Driver": h.value(task["driver"]),
+                        "Config": h.block(task["config"][0]),
+                        "Resources": {"CPU": resources["cpu"], "MemoryMB": resources["memory"]},
+                        "KillSignal": h.value(task["kill_signal"]),
+                        "KillTimeout": go_duration(h.value(task["kill_timeout"])),
+                        "LogConfig": {"MaxFiles": logs["max_files"], "MaxFileSizeMB": logs["max_file_size"]},
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -85,22 +100,33 @@ def test_hcl_job_matches_the_json_tapit_sends(words):
     config = AppConfig(image_repository="registry.example.com/app")
     values = dict(w.split("=", 1) for w in words)
     spec = build_spec("rake db:migrate && echo 'done'", values, config, "alice@laptop")
-    sent = build_job(task_id="1a2b3c4d", spec=spec, config=config, driver="docker", namespace="default",
-                     created_at="2026-11-28T12:00:00.000Z")
-    from_hcl = hcl_to_api_job({
-        "task_id": "1a2b3c4d", "command": spec.command, "image": sent["TaskGroups"][0]["Tasks"][0]["Config"]["image"],
-        "initiated_by": "alice@laptop", "created_at": "2026-11-28T12:00:00.000Z",
-        "memory_mb": round(spec.memory_gb * 1024), "cpu_mhz": round(spec.cpu * config.mhz_per_vcpu),
-        "disk_mb": round(spec.ephemeral_storage_gb * 1024),
-    })
+    sent = build_job(
+        task_id="1a2b3c4d",
+        spec=spec,
+        config=config,
+        driver="docker",
+        namespace="default",
+        created_at="2026-11-28T12:00:00.000Z",
+    )
+    from_hcl = hcl_to_api_job(
+        {
+            "task_id": "1a2b3c4d",
+            "command": spec.command,
+            "image": sent["TaskGroups"][0]["Tasks"][0]["Config"]["image"],
+            "initiated_by": "alice@laptop",
+            "created_at": "2026-11-28T12:00:00.000Z",
+            "memory_mb": round(spec.memory_gb * 1024),
+            "cpu_mhz": round(spec.cpu * config.mhz_per_vcpu),
+            "disk_mb": round(spec.ephemeral_storage_gb * 1024),
+        }
+    )
     assert from_hcl == sent
 
 
 def test_hcl_defaults_are_tapits_defaults():
     config = AppConfig(image_repository="app")
     spec = build_spec("true", {}, config, "x")
-    sent = build_job(task_id="00000000", spec=spec, config=config, driver="docker", namespace="default",
-                     created_at="")
+    sent = build_job(task_id="00000000", spec=spec, config=config, driver="docker", namespace="default", created_at="")
     from_hcl = hcl_to_api_job({"task_id": "00000000", "command": "true", "image": "app:latest", "initiated_by": "x"})
     assert from_hcl["TaskGroups"][0]["Tasks"][0]["Resources"] == sent["TaskGroups"][0]["Tasks"][0]["Resources"]
     assert from_hcl["TaskGroups"][0]["EphemeralDisk"] == sent["TaskGroups"][0]["EphemeralDisk"]

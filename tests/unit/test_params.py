@@ -21,7 +21,13 @@ def test_defaults_come_from_the_config():
 def test_values_override_defaults():
     s = spec(memory=1.5, cpu=2, max_hours=0.001, ephemeral_storage_gb=4, docker_tag="v1", initiated_by="ci")
     assert (s.memory_gb, s.cpu, s.max_hours, s.ephemeral_storage_gb, s.docker_tag, s.initiated_by) == (
-        1.5, 2.0, 0.001, 4.0, "v1", "ci")
+        1.5,
+        2.0,
+        0.001,
+        4.0,
+        "v1",
+        "ci",
+    )
 
 
 def test_a_docker_tag_needs_the_apps_image_repository():
@@ -33,11 +39,14 @@ def test_image_is_kept_as_given():
     assert spec(image="ubuntu:24.04").image == "ubuntu:24.04"
 
 
-@pytest.mark.parametrize("words, message", [
-    (["colour=red"], "unknown parameter 'colour'"),
-    (["memory"], "unexpected argument 'memory'"),
-    (["memory=1", "memory=2"], "memory is given twice"),
-])
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["colour=red"], "unknown parameter 'colour'"),
+        (["memory"], "unexpected argument 'memory'"),
+        (["memory=1", "memory=2"], "memory is given twice"),
+    ],
+)
 def test_assignment_errors(words, message):
     with pytest.raises(UsageError, match=message):
         parse_assignments(words, TASK_KEYS)
@@ -48,23 +57,26 @@ def test_consoles_do_not_take_initiated_by():
         parse_assignments(["initiated_by=x"], CONSOLE_KEYS)
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"memory": "abc"}, "memory='abc' is not a decimal number; use memory=<GB>"),
-    ({"memory": "1e3"}, "is not a decimal number"),
-    ({"memory": "nan"}, "is not a decimal number"),
-    ({"memory": "0.001"}, "out of range"),
-    ({"memory": "2048"}, "out of range"),
-    ({"cpu": "-1"}, "cpu=-1 must be greater than 0"),
-    ({"cpu": "0"}, "must be greater than 0"),
-    ({"max_hours": "0"}, "max_hours=0 must be greater than 0"),
-    ({"max_hours": ""}, "is not a decimal number"),
-    ({"ephemeral_storage_gb": "1_0"}, "is not a decimal number"),
-    ({"docker_tag": "has space"}, "not a valid tag"),
-    ({"docker_tag": ""}, "not a valid tag"),
-    ({"image": ""}, "not an image reference"),
-    ({"image": "a", "docker_tag": "b"}, "cannot be combined"),
-    ({"initiated_by": " "}, "initiated_by is empty"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"memory": "abc"}, "memory='abc' is not a decimal number; use memory=<GB>"),
+        ({"memory": "1e3"}, "is not a decimal number"),
+        ({"memory": "nan"}, "is not a decimal number"),
+        ({"memory": "0.001"}, "out of range"),
+        ({"memory": "2048"}, "out of range"),
+        ({"cpu": "-1"}, "cpu=-1 must be greater than 0"),
+        ({"cpu": "0"}, "must be greater than 0"),
+        ({"max_hours": "0"}, "max_hours=0 must be greater than 0"),
+        ({"max_hours": ""}, "is not a decimal number"),
+        ({"ephemeral_storage_gb": "1_0"}, "is not a decimal number"),
+        ({"docker_tag": "has space"}, "not a valid tag"),
+        ({"docker_tag": ""}, "not a valid tag"),
+        ({"image": ""}, "not an image reference"),
+        ({"image": "a", "docker_tag": "b"}, "cannot be combined"),
+        ({"initiated_by": " "}, "initiated_by is empty"),
+    ],
+)
 def test_bad_values_name_the_problem_and_the_form(values, message):
     with pytest.raises(UsageError, match=message):
         build_spec("true", values, CONFIG, "x")

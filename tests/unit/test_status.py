@@ -10,11 +10,23 @@ T0 = 1495755675956923000
 
 def alloc(client_status, events, description="", state="dead", failed=False, index=10):
     return {
-        "ID": "a-1", "NodeName": "node1", "CreateIndex": index, "ClientStatus": client_status,
-        "ClientDescription": description, "DesiredStatus": "run",
-        "TaskStates": {"task": {
-            "State": state, "Failed": failed, "Restarts": 0, "LastRestart": "0001-01-01T00:00:00Z",
-            "StartedAt": "2017-05-25T23:41:23.240184101Z", "FinishedAt": "2017-05-25T23:41:25.5Z", "Events": events}},
+        "ID": "a-1",
+        "NodeName": "node1",
+        "CreateIndex": index,
+        "ClientStatus": client_status,
+        "ClientDescription": description,
+        "DesiredStatus": "run",
+        "TaskStates": {
+            "task": {
+                "State": state,
+                "Failed": failed,
+                "Restarts": 0,
+                "LastRestart": "0001-01-01T00:00:00Z",
+                "StartedAt": "2017-05-25T23:41:23.240184101Z",
+                "FinishedAt": "2017-05-25T23:41:25.5Z",
+                "Events": events,
+            }
+        },
     }
 
 
@@ -26,15 +38,19 @@ RECEIVED = [event("Received"), event("Task Setup", Message="Building Task Direct
 
 
 def test_success():
-    seen = observe([alloc("complete", RECEIVED + [event("Terminated", Details={"exit_code": "0"})],
-                          "All tasks have completed")], [])
+    seen = observe(
+        [alloc("complete", RECEIVED + [event("Terminated", Details={"exit_code": "0"})], "All tasks have completed")],
+        [],
+    )
     assert (seen.status, seen.exit_code) == ("complete", 0)
     assert seen.started_at == "2017-05-25T23:41:23.240Z" and seen.finished_at == "2017-05-25T23:41:25.500Z"
 
 
 def test_failure_keeps_the_tasks_own_exit_code():
-    events = RECEIVED + [event("Terminated", ExitCode=7, Details={"exit_code": "7"}),
-                         event("Not Restarting", FailsTask=True, RestartReason="Policy allows no restarts")]
+    events = RECEIVED + [
+        event("Terminated", ExitCode=7, Details={"exit_code": "7"}),
+        event("Not Restarting", FailsTask=True, RestartReason="Policy allows no restarts"),
+    ]
     seen = observe([alloc("failed", events, "Failed tasks", failed=True)], [])
     assert (seen.status, seen.exit_code) == ("failed", 7)
 
@@ -47,8 +63,11 @@ def test_oom_kill_names_the_limit():
 
 def test_a_kill_with_a_reason_says_it():
     # structs.TaskEvent.SetKillReason: a Killing event that says why the task was killed.
-    events = RECEIVED + [event("Killing", KillReason="node drained"), event("Terminated", ExitCode=137, Signal=9),
-                         event("Killed")]
+    events = RECEIVED + [
+        event("Killing", KillReason="node drained"),
+        event("Terminated", ExitCode=137, Signal=9),
+        event("Killed"),
+    ]
     a = alloc("failed", events, "Failed tasks", failed=True)
     assert observe([a], []).reason == "killed: node drained"
 
@@ -66,8 +85,10 @@ def test_max_run_duration():
 
 def test_running_pending_and_lost():
     assert observe([alloc("running", RECEIVED, "Tasks are running", state="running")], []).status == "running"
-    assert observe([alloc("pending", [event("Received")], "No tasks have started", state="pending")],
-                   []).status == "pending"
+    assert (
+        observe([alloc("pending", [event("Received")], "No tasks have started", state="pending")], []).status
+        == "pending"
+    )
     assert observe([alloc("lost", RECEIVED)], []).status == "lost"
 
 
@@ -78,10 +99,23 @@ def test_latest_allocation_wins():
 
 
 def test_placement_failure_from_the_blocked_evaluation():
-    evals = [{"ID": "e1", "Status": "complete", "CreateIndex": 3, "FailedTGAllocs": {"task": {
-        "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "ConstraintFiltered": {"missing drivers": 1},
-        "DimensionExhausted": None}}},
-        {"ID": "e2", "Status": "blocked", "CreateIndex": 4, "TriggeredBy": "queued-allocs"}]
+    evals = [
+        {
+            "ID": "e1",
+            "Status": "complete",
+            "CreateIndex": 3,
+            "FailedTGAllocs": {
+                "task": {
+                    "NodesEvaluated": 1,
+                    "NodesFiltered": 1,
+                    "NodesInPool": 1,
+                    "ConstraintFiltered": {"missing drivers": 1},
+                    "DimensionExhausted": None,
+                }
+            },
+        },
+        {"ID": "e2", "Status": "blocked", "CreateIndex": 4, "TriggeredBy": "queued-allocs"},
+    ]
     seen = observe([], evals)
     assert seen.status == "pending"
     assert "missing drivers" in seen.reason
