@@ -242,6 +242,10 @@ class Runner:
             handle = TaskHandle(alloc["ID"], task, self.run_dir)
             try:
                 self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
+                # Task.Validate lets "." and ".." through (no slash); neither may name a directory
+                # outside this allocation's.
+                if (alloc_dir / task["Name"]).resolve().parent != alloc_dir.resolve():
+                    raise ValueError(f"task name {task['Name']!r} is not a directory inside the allocation")
                 for sub in ("local", "secrets", "tmp", "private"):
                     (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
                 self._update(

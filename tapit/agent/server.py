@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tapit.gostrconv import parse_bool
 
-from . import engine, execsession, logstream, wire
+from . import engine, execsession, gojson, logstream, wire
 from .cgroups import Cgroups
 from .filters import FilterError, compile_filter
 from .node import DATACENTER, VERSION, Node
@@ -27,6 +27,8 @@ from .stats import StatsTracker
 log = logging.getLogger("tapit.agent")
 MAX_WAIT = 300.0  # structs.MaxBlockingRPCQueryTime
 EVENT_HEARTBEAT = 30.0
+# A body this large is decoded off the event loop, which keeps answering other requests meanwhile.
+DECODE_IN_THREAD_BYTES = 256 * 1024
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -329,17 +331,23 @@ class Agent:
         return encode(request, stubs, headers=headers)
 
     async def register(self, request: web.Request, path_id: str | None) -> web.Response:
-        raw = await request.read()
-        if not raw.strip():
+        """command/agent/job_endpoint.go jobUpdate: decodeBody's error and the handler's own checks
+        are CodedError(400); what the server's Job.Register refuses reaches http.go wrap as an
+        uncoded error, so a 500."""
+        if not request.body_exists:  # http.go decodeBody: req.Body == http.NoBody
             raise HTTPError(400, "Request body is empty")
+        raw = await request.read()
         try:
-            body = wire.decode(json.loads(raw), wire.REGISTER_REQUEST)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise HTTPError(400, f"Failed to decode request body: {exc}") from exc
+            if len(raw) > DECODE_IN_THREAD_BYTES:
+                body = await asyncio.to_thread(gojson.decode, raw, wire.REGISTER_REQUEST)
+            else:
+                body = gojson.decode(raw, wire.REGISTER_REQUEST)
+        except gojson.JSONError as exc:
+            raise HTTPError(400, str(exc)) from exc
         job = body.get("Job")
-        if not job:
+        if job is None:
             raise HTTPError(400, "Job must be specified")
-        if not job.get("ID"):
+        if job.get("ID") is None:
             raise HTTPError(400, "Job ID hasn't been provided")
         if path_id is not None and job["ID"] != path_id:
             raise HTTPError(400, "Job ID does not match name")

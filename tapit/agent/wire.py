@@ -12,6 +12,9 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from . import gojson
+from .gojson import BOOL, DURATION, INT, INT8, INT64, STRING, STRING_MAP, STRINGS, UINT8, UINT64
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 SECOND = 1_000_000_000
 HOUR = 3600 * SECOND
@@ -77,179 +80,241 @@ def multierror(errors: list[str]) -> str:
     return f"{len(errors)} errors occurred:\n\t{points}\n\n"
 
 
-# --- Case-insensitive decoding (Go encoding/json) ---------------------------------------
-# A schema maps canonical field names to None (kept as sent), a nested schema dict, or a
-# one-element list holding the schema of list items.
+# --- The api structs a register request decodes into (api/jobs.go, tasks.go, resources.go) ----
+# Field types as Nomad declares them, so that a value of the wrong type is refused with Go's
+# words (gojson). Structs tapit never sends are checked to be objects and kept as sent.
 
-_RESOURCES = dict.fromkeys(
-    ["CPU", "Cores", "MemoryMB", "MemoryMaxMB", "DiskMB", "IOPS", "Networks", "Devices", "NUMA", "SecretsMB"]
+
+def _opaque(name: str) -> gojson.Struct:
+    return gojson.Struct(f"api.{name}", None)
+
+
+def _list(name: str, elem: gojson.GoType) -> gojson.Slice:
+    return gojson.Slice(f"[]*api.{name}", elem)
+
+
+_RESTART = gojson.Struct(
+    "api.RestartPolicy",
+    {"Interval": DURATION, "Attempts": INT, "Delay": DURATION, "Mode": STRING, "RenderTemplates": BOOL},
 )
-_RESTART = dict.fromkeys(["Attempts", "Interval", "Delay", "Mode", "RenderTemplates"])
-_RESCHEDULE = dict.fromkeys(["Attempts", "Interval", "Delay", "DelayFunction", "MaxDelay", "Unlimited"])
-_UPDATE = dict.fromkeys(
-    [
-        "Stagger",
-        "MaxParallel",
-        "HealthCheck",
-        "MinHealthyTime",
-        "HealthyDeadline",
-        "ProgressDeadline",
-        "AutoRevert",
-        "AutoPromote",
-        "Canary",
-    ]
+_RESCHEDULE = gojson.Struct(
+    "api.ReschedulePolicy",
+    {
+        "Attempts": INT,
+        "Interval": DURATION,
+        "Delay": DURATION,
+        "DelayFunction": STRING,
+        "MaxDelay": DURATION,
+        "Unlimited": BOOL,
+    },
 )
-_TASK = {
-    **dict.fromkeys(
-        [
-            "Name",
-            "Driver",
-            "User",
-            "Config",
-            "Env",
-            "Services",
-            "Vault",
-            "Secrets",
-            "Consul",
-            "Templates",
-            "Constraints",
-            "Affinities",
-            "DispatchPayload",
-            "Lifecycle",
-            "Meta",
-            "KillTimeout",
-            "Artifacts",
-            "Leader",
-            "ShutdownDelay",
-            "VolumeMounts",
-            "ScalingPolicies",
-            "KillSignal",
-            "Kind",
-            "CSIPluginConfig",
-            "Identity",
-            "Identities",
-            "Actions",
-            "Schedule",
-        ]
+_UPDATE = gojson.Struct(
+    "api.UpdateStrategy",
+    {
+        "Stagger": DURATION,
+        "MaxParallel": INT,
+        "HealthCheck": STRING,
+        "MinHealthyTime": DURATION,
+        "HealthyDeadline": DURATION,
+        "ProgressDeadline": DURATION,
+        "Canary": INT,
+        "AutoRevert": BOOL,
+        "AutoPromote": BOOL,
+    },
+)
+_MIGRATE = gojson.Struct(
+    "api.MigrateStrategy",
+    {"MaxParallel": INT, "HealthCheck": STRING, "MinHealthyTime": DURATION, "HealthyDeadline": DURATION},
+)
+_CONSTRAINTS = _list(
+    "Constraint", gojson.Struct("api.Constraint", {"LTarget": STRING, "RTarget": STRING, "Operand": STRING})
+)
+_AFFINITIES = _list(
+    "Affinity",
+    gojson.Struct("api.Affinity", {"LTarget": STRING, "RTarget": STRING, "Operand": STRING, "Weight": INT8}),
+)
+_SPREADS = _list(
+    "Spread",
+    gojson.Struct(
+        "api.Spread",
+        {
+            "Attribute": STRING,
+            "Weight": INT8,
+            "SpreadTarget": _list(
+                "SpreadTarget", gojson.Struct("api.SpreadTarget", {"Value": STRING, "Percent": UINT8})
+            ),
+        },
     ),
-    "Resources": _RESOURCES,
-    "RestartPolicy": _RESTART,
-    "LogConfig": dict.fromkeys(["MaxFiles", "MaxFileSizeMB", "Disabled"]),
-}
-_GROUP = {
-    **dict.fromkeys(
-        [
-            "Name",
-            "Count",
-            "Migrate",
-            "Constraints",
-            "Scaling",
-            "Disconnect",
-            "Meta",
-            "Affinities",
-            "Spreads",
-            "Networks",
-            "Consul",
-            "Services",
-            "Volumes",
-            "ShutdownDelay",
-            "MaxRunDuration",
-            "StopAfterClientDisconnect",
-            "MaxClientDisconnect",
-            "PreventRescheduleOnLost",
-        ]
-    ),
-    "Update": _UPDATE,
-    "RestartPolicy": _RESTART,
-    "ReschedulePolicy": _RESCHEDULE,
-    "EphemeralDisk": dict.fromkeys(["Sticky", "SizeMB", "Migrate"]),
-    "Tasks": [_TASK],
-}
-_JOB = {
-    **dict.fromkeys(
-        [
-            "Stop",
-            "Region",
-            "Namespace",
-            "ID",
-            "ParentID",
-            "Name",
-            "Type",
-            "Priority",
-            "AllAtOnce",
-            "Datacenters",
-            "NodePool",
-            "Constraints",
-            "Affinities",
-            "Spreads",
-            "Multiregion",
-            "Periodic",
-            "ParameterizedJob",
-            "Dispatched",
-            "DispatchIdempotencyToken",
-            "Payload",
-            "Meta",
-            "ConsulNamespace",
-            "VaultNamespace",
-            "NomadTokenID",
-            "Status",
-            "StatusDescription",
-            "Stable",
-            "Version",
-            "SubmitTime",
-            "CreateIndex",
-            "ModifyIndex",
-            "JobModifyIndex",
-            "UI",
-            "VersionTag",
-        ]
-    ),
-    "Update": _UPDATE,
-    "Reschedule": _RESCHEDULE,
-    "TaskGroups": [_GROUP],
-}
-REGISTER_REQUEST = {
-    **dict.fromkeys(
-        [
-            "Submission",
-            "EnforceIndex",
-            "JobModifyIndex",
-            "PolicyOverride",
-            "PreserveCounts",
-            "PreserveResources",
-            "EvalPriority",
-            "Region",
-            "Namespace",
-            "SecretID",
-        ]
-    ),
-    "Job": _JOB,
-}
-
-
-def decode(value, schema):
-    """Map keys case-insensitively onto canonical names, dropping unknown keys like Go does."""
-    if isinstance(schema, list):
-        return [decode(item, schema[0]) for item in value] if isinstance(value, list) else value
-    if schema is None or not isinstance(value, dict):
-        return value
-    lower = {name.lower(): name for name in schema}
-    out = {}
-    for key, item in value.items():
-        name = lower.get(key.lower())
-        if name is not None:
-            out[name] = decode(item, schema[name])
-    return out
+)
+_NETWORKS = _list("NetworkResource", _opaque("NetworkResource"))
+_SERVICES = _list("Service", _opaque("Service"))
+_RESOURCES = gojson.Struct(
+    "api.Resources",
+    {
+        "CPU": INT,
+        "Cores": INT,
+        "MemoryMB": INT,
+        "MemoryMaxMB": INT,
+        "DiskMB": INT,
+        "Networks": _NETWORKS,
+        "Devices": _list("RequestedDevice", _opaque("RequestedDevice")),
+        "NUMA": _opaque("NUMAResource"),
+        "SecretsMB": INT,
+        "IOPS": INT,
+    },
+)
+_TASK = gojson.Struct(
+    "api.Task",
+    {
+        "Name": STRING,
+        "Driver": STRING,
+        "User": STRING,
+        "Lifecycle": gojson.Struct("api.TaskLifecycle", {"Hook": STRING, "Sidecar": BOOL}),
+        "Config": gojson.Map("map[string]interface {}", gojson.ANY),
+        "Constraints": _CONSTRAINTS,
+        "Affinities": _AFFINITIES,
+        "Env": STRING_MAP,
+        "Services": _SERVICES,
+        "Resources": _RESOURCES,
+        "RestartPolicy": _RESTART,
+        "Meta": STRING_MAP,
+        "KillTimeout": DURATION,
+        "LogConfig": gojson.Struct(
+            "api.LogConfig", {"MaxFiles": INT, "MaxFileSizeMB": INT, "Enabled": BOOL, "Disabled": BOOL}
+        ),
+        "Artifacts": _list("TaskArtifact", _opaque("TaskArtifact")),
+        "Vault": _opaque("Vault"),
+        "Consul": _opaque("Consul"),
+        "Templates": _list("Template", _opaque("Template")),
+        "DispatchPayload": gojson.Struct("api.DispatchPayloadConfig", {"File": STRING}),
+        "VolumeMounts": _list("VolumeMount", _opaque("VolumeMount")),
+        "CSIPluginConfig": _opaque("TaskCSIPluginConfig"),
+        "Leader": BOOL,
+        "ShutdownDelay": DURATION,
+        "KillSignal": STRING,
+        "Kind": STRING,
+        "ScalingPolicies": _list("ScalingPolicy", _opaque("ScalingPolicy")),
+        "Secrets": _list("Secret", _opaque("Secret")),
+        "Identity": _opaque("WorkloadIdentity"),
+        "Identities": _list("WorkloadIdentity", _opaque("WorkloadIdentity")),
+        "Actions": _list("Action", _opaque("Action")),
+        "Schedule": _opaque("TaskSchedule"),
+    },
+)
+_GROUP = gojson.Struct(
+    "api.TaskGroup",
+    {
+        "Name": STRING,
+        "Count": INT,
+        "Constraints": _CONSTRAINTS,
+        "Affinities": _AFFINITIES,
+        "Tasks": _list("Task", _TASK),
+        "Spreads": _SPREADS,
+        "Volumes": gojson.Map("map[string]*api.VolumeRequest", _opaque("VolumeRequest")),
+        "RestartPolicy": _RESTART,
+        "Disconnect": _opaque("DisconnectStrategy"),
+        "ReschedulePolicy": _RESCHEDULE,
+        "EphemeralDisk": gojson.Struct("api.EphemeralDisk", {"Sticky": BOOL, "Migrate": BOOL, "SizeMB": INT}),
+        "Update": _UPDATE,
+        "Migrate": _MIGRATE,
+        "Networks": _NETWORKS,
+        "Meta": STRING_MAP,
+        "Services": _SERVICES,
+        "ShutdownDelay": DURATION,
+        "MaxRunDuration": DURATION,
+        "StopAfterClientDisconnect": DURATION,
+        "MaxClientDisconnect": DURATION,
+        "Scaling": _opaque("ScalingPolicy"),
+        "Consul": _opaque("Consul"),
+        "PreventRescheduleOnLost": BOOL,
+    },
+)
+_JOB = gojson.Struct(
+    "api.Job",
+    {
+        "Region": STRING,
+        "Namespace": STRING,
+        "ID": STRING,
+        "Name": STRING,
+        "Type": STRING,
+        "Priority": INT,
+        "AllAtOnce": BOOL,
+        "Datacenters": STRINGS,
+        "NodePool": STRING,
+        "Constraints": _CONSTRAINTS,
+        "Affinities": _AFFINITIES,
+        "TaskGroups": _list("TaskGroup", _GROUP),
+        "Update": _UPDATE,
+        "Multiregion": _opaque("Multiregion"),
+        "Spreads": _SPREADS,
+        "Periodic": gojson.Struct(
+            "api.PeriodicConfig",
+            {
+                "Enabled": BOOL,
+                "Spec": STRING,
+                "Specs": STRINGS,
+                "SpecType": STRING,
+                "ProhibitOverlap": BOOL,
+                "TimeZone": STRING,
+            },
+        ),
+        "ParameterizedJob": gojson.Struct(
+            "api.ParameterizedJobConfig", {"Payload": STRING, "MetaRequired": STRINGS, "MetaOptional": STRINGS}
+        ),
+        "Reschedule": _RESCHEDULE,
+        "Migrate": _MIGRATE,
+        "Meta": STRING_MAP,
+        "UI": _opaque("JobUIConfig"),
+        "Stop": BOOL,
+        "ParentID": STRING,
+        "Dispatched": BOOL,
+        "DispatchIdempotencyToken": STRING,
+        "Payload": gojson.BYTES,
+        "ConsulNamespace": STRING,
+        "VaultNamespace": STRING,
+        "NomadTokenID": STRING,
+        "Status": STRING,
+        "StatusDescription": STRING,
+        "Stable": BOOL,
+        "Version": UINT64,
+        "SubmitTime": INT64,
+        "CreateIndex": UINT64,
+        "ModifyIndex": UINT64,
+        "JobModifyIndex": UINT64,
+        "VersionTag": _opaque("JobVersionTag"),
+    },
+)
+# api.JobRegisterRequest, with api.WriteRequest embedded.
+REGISTER_REQUEST = gojson.Struct(
+    "api.JobRegisterRequest",
+    {
+        "Submission": _opaque("JobSubmission"),
+        "Job": _JOB,
+        "EnforceIndex": BOOL,
+        "JobModifyIndex": UINT64,
+        "PolicyOverride": BOOL,
+        "PreserveCounts": BOOL,
+        "PreserveResources": BOOL,
+        "EvalPriority": INT,
+        "Region": STRING,
+        "Namespace": STRING,
+        "SecretID": STRING,
+    },
+    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
+)
+# Every field a canonical job carries at each level (api.Job.Canonicalize fills them all).
+_UPDATE_FIELDS = tuple(_UPDATE.fields)
 
 
 # --- Canonicalize (api.Job.Canonicalize + server mutating hooks) ---------------------------
 
 
 def _merge(defaults: dict, given: dict | None) -> dict:
-    """Field-by-field merge over defaults, as Canonicalize does for pointer fields."""
+    """Field-by-field merge over defaults, as Canonicalize does for pointer fields; only the
+    fields the structs type has survive (api.LogConfig.Enabled has no structs.LogConfig field)."""
     out = dict(defaults)
     for key, value in (given or {}).items():
-        if value is not None:
+        if value is not None and key in defaults:
             out[key] = value
     return out
 
@@ -302,7 +367,7 @@ def canonicalize_job(job: dict) -> dict:
         "Affinities": None,
         "Spreads": None,
         "TaskGroups": [],
-        "Update": dict.fromkeys(_UPDATE, 0) | {"HealthCheck": "", "AutoRevert": False, "AutoPromote": False},
+        "Update": dict.fromkeys(_UPDATE_FIELDS, 0) | {"HealthCheck": "", "AutoRevert": False, "AutoPromote": False},
         "Multiregion": None,
         "Periodic": None,
         "ParameterizedJob": None,
@@ -431,38 +496,104 @@ def _canonical_task(task: dict, group_restart: dict) -> dict:
     return out
 
 
+JOB_MIN_PRIORITY, JOB_MAX_PRIORITY = 1, 100  # structs.JobMinPriority, JobDefaultMaxPriority
+JOB_MAX_COUNT = 50000  # structs.JobDefaultMaxCount, the server's job_max_count default
+MEMORY_NO_LIMIT = -1  # structs.MemoryNoLimit
+
+
 def validate_job(job: dict) -> None:
-    """The subset of structs.Job.Validate that a one-off batch job can trip over."""
+    """nomad/job_endpoint_hooks.go jobValidate: structs.Job.Validate, then the server's own checks.
+    admissionValidators hands back one flat multierror (multierror.Append flattens a multierror
+    it is given); Job.Validate's lists nest where Go appends a multierror to mErr.Errors.
+
+    Only the checks a tapit job (and a hostile one) can reach are here; each is Nomad's, word for
+    word. Names become paths on the client: Task.Validate refuses slashes in a task name."""
+    errors = _job_errors(job)
+    if job["Type"] == "_core":
+        errors.append("job type cannot be core")
+    if job["Payload"]:
+        errors.append("job can't be submitted with a payload, only dispatched")
+    if not JOB_MIN_PRIORITY <= job["Priority"] <= JOB_MAX_PRIORITY:
+        errors.append(f"job priority must be between [{JOB_MIN_PRIORITY}, {JOB_MAX_PRIORITY}]")
+    total = sum(group["Count"] for group in job["TaskGroups"])
+    if total > JOB_MAX_COUNT:
+        errors.append(f"total count was greater than configured job_max_count: {total} > {JOB_MAX_COUNT}")
+    if errors:
+        raise ValidationError(multierror(errors))
+
+
+def _job_errors(job: dict) -> list[str]:
+    """structs.Job.Validate."""
     errors = []
+    if not job["Region"] and job["Multiregion"] is None:
+        errors.append("Missing job region")
     if not job["ID"]:
         errors.append("Missing job ID")
     elif " " in job["ID"]:
         errors.append("Job ID contains a space")
     elif "\0" in job["ID"]:
         errors.append("Job ID contains a null character")
-    if job["Type"] not in ("service", "batch", "system", "sysbatch"):
-        errors.append(f'Invalid job type: "{job["Type"]}"')
-    if not 1 <= job["Priority"] <= 100:
-        errors.append("Job priority must be between [1, 100]")
+    if not job["Name"]:
+        errors.append("Missing job name")
+    elif "\0" in job["Name"]:
+        errors.append("Job Name contains a null character")
+    if not job["Namespace"]:
+        errors.append("Job must be in a namespace")
+    if not job["Type"]:
+        errors.append("Missing job type")
+    elif job["Type"] not in ("_core", "service", "batch", "system", "sysbatch"):
+        errors.append(f"Invalid job type: {gojson.go_quote(job['Type'])}")
+    if not job["Datacenters"] and job["Multiregion"] is None:
+        errors.append("Missing job datacenters")
+    else:
+        errors.extend("Job datacenter must be non-empty string" for dc in job["Datacenters"] or () if not dc)
     if not job["TaskGroups"]:
         errors.append("Missing job task groups")
-    seen: dict[str, int] = {}
-    for idx, group in enumerate(job["TaskGroups"], 1):
-        if not group["Name"]:
-            errors.append(f"Job task group {idx} missing name")
-        elif group["Name"] in seen:
-            errors.append(f"Job task group {idx} redefines '{group['Name']}' from group {seen[group['Name']]}")
-        else:
-            seen[group["Name"]] = idx
-        group_errors = _validate_group(job, group)
+    naming = _naming_errors(
+        job["TaskGroups"],
+        "Job task group {idx} missing name",
+        "Job task group {idx} redefines '{name}' from group {first}",
+    )
+    for group, naming_error in zip(job["TaskGroups"], naming):
+        if naming_error:
+            errors.append(naming_error)
+        if group["ShutdownDelay"] is not None and group["ShutdownDelay"] < 0:
+            errors.append("ShutdownDelay must be a positive value")
+        if job["Type"] == "system" and group["Count"] > 1:
+            errors.append(
+                f"Job task group {group['Name']} has count {group['Count']}. "
+                "Count cannot exceed 1 with system scheduler"
+            )
+    for group in job["TaskGroups"]:
+        group_errors = _group_errors(job, group)
         if group_errors:
             errors.append(f"Task group {group['Name']} validation failed: {multierror(group_errors)}")
-    if errors:
-        raise ValidationError(multierror(errors))
+    return errors
 
 
-def _validate_group(job: dict, group: dict) -> list[str]:
+def _naming_errors(items: list[dict], missing: str, redefined: str) -> list[str | None]:
+    """Per item (1-based in the words), whether it lacks a name or repeats an earlier one."""
+    first: dict[str, int] = {}
     errors = []
+    for idx, item in enumerate(items, 1):
+        name = item["Name"]
+        if not name:
+            errors.append(missing.format(idx=idx))
+        elif name in first:
+            errors.append(redefined.format(idx=idx, name=name, first=first[name]))
+        else:
+            first[name] = idx
+            errors.append(None)
+    return errors
+
+
+def _group_errors(job: dict, group: dict) -> list[str]:
+    """structs.TaskGroup.Validate (multierror.Append: a nested multierror is flattened)."""
+    errors = []
+    if not group["Name"]:
+        errors.append("Missing task group name")
+    elif "\0" in group["Name"]:
+        errors.append("Task group name contains null character")
     if group["Count"] < 0:
         errors.append("Task group count can't be negative")
     if not group["Tasks"]:
@@ -471,23 +602,40 @@ def _validate_group(job: dict, group: dict) -> list[str]:
         if group["MaxRunDuration"] <= 0:
             errors.append("MaxRunDuration must be greater than zero")
         if job["Type"] not in ("batch", "sysbatch"):
-            errors.append(f'Job type "{job["Type"]}" does not allow max_run_duration')
-    restart_errors = _validate_restart(group["RestartPolicy"])
-    if restart_errors:
-        errors.append(multierror(restart_errors).strip())
+            errors.append(f"Job type {gojson.go_quote(job['Type'])} does not allow max_run_duration")
+    errors.extend(_restart_errors(group["RestartPolicy"]))
+    if job["Type"] in ("system", "sysbatch") and group["ReschedulePolicy"] is not None:
+        errors.append("System or sysbatch jobs should not have a reschedule policy")
+    if group["EphemeralDisk"]["SizeMB"] < 10:
+        errors.append(f"minimum DiskMB value is 10; got {group['EphemeralDisk']['SizeMB']}")
+    if group["Update"] is not None and job["Type"] not in ("service", "system"):
+        errors.append(f"Job type {gojson.go_quote(job['Type'])} does not allow update block")
+    if group["Migrate"] is not None and job["Type"] != "service":
+        errors.append(f"Job type {gojson.go_quote(job['Type'])} does not allow migrate block")
+    naming = _naming_errors(
+        group["Tasks"], "Task {idx} missing name", "Task {idx} redefines '{name}' from task {first}"
+    )
+    errors.extend(error for error in naming if error)
+    if sum(1 for task in group["Tasks"] if task["Leader"]) > 1:
+        errors.append("Only one task may be marked as leader")
+    if group["Tasks"] and not any(not (task["Lifecycle"] or {}).get("Hook") for task in group["Tasks"]):
+        errors.append(f"Task group {group['Name']} must have at least one main task")
     for task in group["Tasks"]:
-        task_errors = _validate_task(task)
+        task_errors = _task_errors(task, group)
         if task_errors:
             errors.append(f"Task {task['Name']} validation failed: {multierror(task_errors)}")
     return errors
 
 
-def _validate_restart(policy: dict) -> list[str]:
+def _restart_errors(policy: dict) -> list[str]:
+    """structs.RestartPolicy.Validate."""
     errors = []
     if policy["Mode"] not in ("delay", "fail"):
-        errors.append(f'Unsupported restart mode: "{policy["Mode"]}"')
+        errors.append(f"Unsupported restart mode: {gojson.go_quote(policy['Mode'])}")
     if policy["Attempts"] == 0 and policy["Mode"] != "fail":
-        errors.append(f'Restart policy "{policy["Mode"]}" with {policy["Attempts"]} attempts is ambiguous')
+        errors.append(
+            f"Restart policy {gojson.go_quote(policy['Mode'])} with {policy['Attempts']} attempts is ambiguous"
+        )
     if policy["Interval"] < 5 * SECOND:
         errors.append(f"Interval can not be less than 5s (got {go_duration(policy['Interval'])})")
     if policy["Attempts"] * policy["Delay"] > policy["Interval"]:
@@ -498,24 +646,71 @@ def _validate_restart(policy: dict) -> list[str]:
     return errors
 
 
-def _validate_task(task: dict) -> list[str]:
+def _task_errors(task: dict, group: dict) -> list[str]:
+    """structs.Task.Validate (mErr.Errors = append(...): a nested multierror keeps its own list)."""
     errors = []
-    if not task["Name"]:
+    name = task["Name"]
+    if not name:
         errors.append("Missing task name")
+    # The task's directory on the client is named after it: no "alloc", no path separators.
+    if name == "alloc":
+        errors.append('Task cannot be named "alloc"')
+    if "/" in name or "\\" in name:
+        errors.append("Task name cannot include slashes")
+    elif "\0" in name:
+        errors.append("Task name cannot include null characters")
     if not task["Driver"]:
         errors.append("Missing task driver")
     if task["KillTimeout"] < 0:
         errors.append("KillTimeout must be a positive value")
-    resources = task["Resources"]
-    if resources["Cores"] and resources["CPU"]:
+    if task["ShutdownDelay"] < 0:
+        errors.append("ShutdownDelay must be a positive value")
+    resource_errors = _resource_errors(task["Resources"])
+    if resource_errors:
+        errors.append(multierror(resource_errors))
+    log_errors = _log_config_errors(task["LogConfig"], group["EphemeralDisk"])
+    if log_errors:
+        errors.append(multierror(log_errors))
+    return errors
+
+
+def _resource_errors(res: dict) -> list[str]:
+    """structs.Resources.Validate, with MeetsMinResources (MinResources: 1 MHz, 10 MB)."""
+    errors = []
+    if res["Cores"] > 0 and res["CPU"] > 0:
         errors.append("Task can only ask for 'cpu' or 'cores' resource, not both.")
-    if resources["MemoryMB"] < 10:
-        errors.append(f"Minimum MemoryMB value is 10; got {resources['MemoryMB']}")
-    if resources["MemoryMaxMB"] and resources["MemoryMaxMB"] < resources["MemoryMB"]:
+    if res["Cores"] < 0:
+        errors.append(f"cores value ({res['Cores']}) cannot be negative")
+    minimum = []
+    if res["CPU"] < 1 and res["Cores"] == 0:
+        minimum.append(f"minimum CPU value is 1; got {res['CPU']}")
+    if res["MemoryMB"] < 10:
+        minimum.append(f"minimum MemoryMB value is 10; got {res['MemoryMB']}")
+    if minimum:
+        errors.append(multierror(minimum))
+    if res["DiskMB"] > 0:
+        errors.append("Task can't ask for disk resources, they have to be specified at the task group level.")
+    if res["MemoryMaxMB"] not in (0, MEMORY_NO_LIMIT) and res["MemoryMaxMB"] < res["MemoryMB"]:
         errors.append(
-            f"MemoryMaxMB value ({resources['MemoryMaxMB']}) should be larger than MemoryMB value "
-            f"({resources['MemoryMB']})"
+            f"MemoryMaxMB value ({res['MemoryMaxMB']}) should be larger than MemoryMB value ({res['MemoryMB']})"
         )
+    if res["SecretsMB"] > res["MemoryMB"]:
+        errors.append(f"SecretsMB value ({res['SecretsMB']}) cannot be larger than MemoryMB value ({res['MemoryMB']})")
+    if res["SecretsMB"] < 0:
+        errors.append(f"SecretsMB value ({res['SecretsMB']}) cannot be negative")
+    return errors
+
+
+def _log_config_errors(config: dict, disk: dict) -> list[str]:
+    """structs.LogConfig.Validate."""
+    errors = []
+    if config["MaxFiles"] < 1:
+        errors.append(f"minimum number of files is 1; got {config['MaxFiles']}")
+    if config["MaxFileSizeMB"] < 1:
+        errors.append(f"minimum file size is 1MB; got {config['MaxFileSizeMB']}")
+    usage = config["MaxFiles"] * config["MaxFileSizeMB"]
+    if disk["SizeMB"] <= usage:
+        errors.append(f"log storage ({usage} MB) must be less than requested disk capacity ({disk['SizeMB']} MB)")
     return errors
 
 
