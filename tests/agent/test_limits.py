@@ -37,8 +37,12 @@ def test_cpu_quota_follows_mhz(agent):
 
 
 def test_ephemeral_disk_exceeded(agent):
+    # structs.EphemeralDisk.Validate: at least 10 MB, more than the task's log storage.
     agent.register(
-        "filler", "head -c 3000000 /dev/zero > ../alloc/data/blob; sleep 60", group={"EphemeralDisk": {"SizeMB": 1}}
+        "filler",
+        "head -c 30000000 /dev/zero > ../alloc/data/blob; sleep 60",
+        group={"EphemeralDisk": {"SizeMB": 10}},
+        task={"LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1}},
     )
     alloc = agent.wait_alloc("filler", ("failed", "complete"), timeout=15)
     types = [e["Type"] for e in alloc["TaskStates"]["main"]["Events"]]
