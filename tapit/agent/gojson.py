@@ -255,9 +255,6 @@ class GoType:
     def __init__(self, name: str):
         self.name = name
 
-    def decode(self, value, ctx: "_Context"):
-        raise NotImplementedError
-
 
 def _kind(value) -> str:
     """The JSON value as UnmarshalTypeError.Value names it."""

@@ -5,6 +5,7 @@ reduced to one node): evaluations, allocations, blocked evals and their metrics.
 from __future__ import annotations
 
 import asyncio
+import copy
 import fnmatch
 
 from . import wire
@@ -104,82 +105,121 @@ class Scheduler:
 
     # --- placement -----------------------------------------------------------------------
 
-    def _failure(self, job: dict, group: dict) -> dict | None:
-        """The AllocMetric of a failed placement, or None when the group fits on the node."""
-        node = self.node
+    def _filtered(self, job: dict, group: dict) -> tuple[dict, bool]:
+        """The group's AllocMetric, and whether the node is ruled out before any resource is
+        counted (wrong datacenter or pool: no node evaluated; a missing driver: filtered)."""
         metric = wire.alloc_metric({"dc1": 1})
         metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node_pool(job))
         if not any(fnmatch.fnmatchcase("dc1", dc) for dc in job["Datacenters"]) or node_pool(job) != "default":
             metric.update(NodesEvaluated=0, NodesInPool=0, NodesAvailable={"dc1": 0})
-            return metric
-        if any(not node.drivers.get(t["Driver"]) for t in group["Tasks"]):
+        elif any(not self.node.drivers.get(t["Driver"]) for t in group["Tasks"]):
             metric.update(NodesFiltered=1, ConstraintFiltered={"missing drivers": 1})
-            return metric
-        used_cpu = used_mem = 0
+        else:
+            return metric, False
+        return metric, True
+
+    def _ask(self, group: dict) -> tuple[int, int, int]:
+        """What one allocation of the group reserves on the node: CPU MHz (cores at the node's
+        MHz each), memory MB, and the group's ephemeral disk MB."""
+        mhz = self.node.mhz_per_core
+        cpu = sum(t["Resources"]["CPU"] or t["Resources"]["Cores"] * mhz for t in group["Tasks"])
+        return cpu, sum(t["Resources"]["MemoryMB"] for t in group["Tasks"]), group["EphemeralDisk"]["SizeMB"]
+
+    def _in_use(self) -> list[int]:
+        """What the allocations that are not terminal hold (structs.AllocsFit counts only those)."""
+        used = [0, 0, 0]
         for alloc in self.store.allocs():
             if not alloc_terminal(alloc):
-                for res in alloc["AllocatedResources"]["Tasks"].values():
-                    used_cpu += res["Cpu"]["CpuShares"]
-                    used_mem += res["Memory"]["MemoryMB"]
-        want_cpu = sum(t["Resources"]["CPU"] or t["Resources"]["Cores"] * node.mhz_per_core for t in group["Tasks"])
-        want_mem = sum(t["Resources"]["MemoryMB"] for t in group["Tasks"])
-        for dimension, exhausted in (
-            ("cpu", used_cpu + want_cpu > node.total_cpu),
-            ("memory", used_mem + want_mem > node.memory_mb),
-            ("disk", group["EphemeralDisk"]["SizeMB"] > node.free_disk_mb()),
-        ):
-            if exhausted:
-                metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
-                return metric
+                group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+                for i, amount in enumerate(self._ask(group)):
+                    used[i] += amount
+        return used
+
+    def _exhausted(self, used: list[int], ask: tuple[int, int, int]) -> str | None:
+        """The first dimension the node lacks for one more allocation (AllocsFit's order)."""
+        capacity = (self.node.total_cpu, self.node.memory_mb, self.node.free_disk_mb())
+        for dimension, have, want, total in zip(("cpu", "memory", "disk"), used, ask, capacity):
+            if have + want > total:
+                return dimension
         return None
 
-    def _place(self, job: dict, ev: dict) -> None:
+    def _place(self, job: dict, ev: dict, reblock: bool = False) -> None:
+        """scheduler/generic_sched.go computePlacements on the one node: every allocation the group
+        still misses is placed while the node has room (the bin-packing iterator's AllocsFit); the
+        first that does not fit records the group's AllocMetric and each later one is counted in
+        its CoalescedFailures.  What is not placed stays queued (the eval's QueuedAllocations, the
+        summary's Queued) behind a blocked evaluation (nomad/blocked_evals.go), which capacity freed
+        later places; a blocked eval that still cannot place everything is reblocked.  The node's
+        room bounds what one evaluation creates, and Job.Validate bounds the count (job_max_count)."""
+        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        have: dict[str, int] = {}
+        for alloc in bucket.allocs.values():
+            if alloc["Job"]["JobModifyIndex"] == job["JobModifyIndex"]:
+                have[alloc["TaskGroup"]] = have.get(alloc["TaskGroup"], 0) + 1
+        used = self._in_use()
+        snapshot = copy.deepcopy(job)  # the job as placed, shared by every allocation of this evaluation
         placed, failed, queued = [], {}, {}
         with self.store.txn("PlanResult") as tx:
+            node = self.node.as_dict(tx.index)
             for group in job["TaskGroups"]:
-                metric = self._failure(job, group)
-                if metric is not None:
-                    failed[group["Name"]] = metric
-                    queued[group["Name"]] = group["Count"]
+                start = have.get(group["Name"], 0)
+                missing = group["Count"] - start
+                if missing <= 0:
                     continue
-                for index in range(group["Count"]):
-                    alloc = wire.allocation(job, group, ev["ID"], self.node.as_dict(tx.index), tx.index)
-                    alloc["Name"] = f"{job['ID']}.{group['Name']}[{index}]"
+                metric, ruled_out = self._filtered(job, group)
+                ask, count = self._ask(group), 0
+                while not ruled_out and count < missing:
+                    dimension = self._exhausted(used, ask)
+                    if dimension is not None:
+                        metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
+                        break
+                    alloc = wire.allocation(snapshot, group, ev["ID"], node, tx.index)
+                    alloc["Name"] = f"{job['ID']}.{group['Name']}[{start + count}]"
                     tx.put_alloc(alloc)
                     placed.append(alloc)
+                    used = [u + a for u, a in zip(used, ask)]
+                    count += 1
+                if count < missing:
+                    metric["CoalescedFailures"] = missing - count - 1
+                    failed[group["Name"]] = metric
+                    queued[group["Name"]] = missing - count
         with self.store.txn("EvaluationUpdated") as tx:
-            ev["Status"] = "complete"
             ev["QueuedAllocations"] = {g["Name"]: queued.get(g["Name"], 0) for g in job["TaskGroups"]}
-            if failed:
-                blocked = wire.evaluation(
-                    job,
-                    "queued-allocs",
-                    "blocked",
-                    tx.index,
-                    PreviousEval=ev["ID"],
-                    StatusDescription="created to place remaining allocations",
-                )
-                ev["FailedTGAllocs"] = failed
-                ev["BlockedEval"] = blocked["ID"]
-                tx.put_eval(blocked)
+            if failed and reblock:
+                ev["Status"] = "blocked"
+            else:
+                ev["Status"] = "complete"
+                if failed:
+                    blocked = wire.evaluation(
+                        job,
+                        "queued-allocs",
+                        "blocked",
+                        tx.index,
+                        PreviousEval=ev["ID"],
+                        StatusDescription="created to place remaining allocations",
+                    )
+                    ev["FailedTGAllocs"] = failed
+                    ev["BlockedEval"] = blocked["ID"]
+                    tx.put_eval(blocked)
             tx.put_eval(ev)
-            tx.set_queued(self.store.bucket(job["Namespace"], job["ID"]), queued)
+            tx.set_queued(bucket, queued)
         for alloc in placed:
             task = asyncio.get_running_loop().create_task(self.runner.start(alloc))
             self._starts.add(task)
             task.add_done_callback(self._starts.discard)
 
     def unblock(self) -> None:
-        """Capacity was freed: retry blocked evaluations (the blocked-evals tracker)."""
+        """Capacity was freed: evaluate the blocked evaluations again (BlockedEvals.Unblock), each
+        placing what now fits."""
         for ev in [e for e in self.store.evals() if e["Status"] == "blocked"]:
             job = self.store.job(ev["Namespace"], ev["JobID"])
             if job is None or job["Stop"]:
                 continue
-            if all(self._failure(job, g) is None for g in job["TaskGroups"]):
-                with self.store.txn("EvaluationUpdated") as tx:
-                    ev["Status"] = "complete"
-                    tx.put_eval(ev)
-                self._place(job, ev)
+            if any(self._could_place_one(job, g) for g in job["TaskGroups"]):
+                self._place(job, ev, reblock=True)
+
+    def _could_place_one(self, job: dict, group: dict) -> bool:
+        return not self._filtered(job, group)[1] and self._exhausted(self._in_use(), self._ask(group)) is None
 
 
 def node_pool(job: dict) -> str:

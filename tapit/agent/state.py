@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,10 @@ from pathlib import Path
 from . import events as ev_mod
 from . import wire
 
+log = logging.getLogger("tapit.agent")
+# A job's file stays small (the node's room bounds its allocations, each job is written once);
+# one far larger was not written by this agent and would only hold up its start.
+MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
 TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes")
 TERMINAL_CLIENT = ("complete", "failed", "lost")
 TERMINAL_EVAL = ("complete", "failed", "canceled")
@@ -43,6 +48,13 @@ def alloc_terminal(alloc: dict) -> bool:
     return alloc["DesiredStatus"] in ("stop", "evict") or alloc["ClientStatus"] in TERMINAL_CLIENT
 
 
+def _objects(bucket: Bucket):
+    yield from bucket.allocs.values()
+    yield from bucket.evals.values()
+    if bucket.job is not None:
+        yield bucket.job
+
+
 class Bucket:
     """Everything stored under one job key; survives a purge of the job itself."""
 
@@ -59,6 +71,16 @@ class Bucket:
         return hashlib.sha1(f"{self.namespace}\0{self.job_id}".encode()).hexdigest() + ".json"
 
     def to_json(self) -> bytes:
+        # An allocation carries the job it was placed from; the allocations of one evaluation
+        # share that job, and so does the file: each job is written once and referred to by place.
+        jobs: list[dict] = []
+        places: dict[int, int] = {}
+        allocs = []
+        for alloc in self.allocs.values():
+            place = places.setdefault(id(alloc["Job"]), len(jobs))
+            if place == len(jobs):
+                jobs.append(alloc["Job"])
+            allocs.append({**alloc, "Job": place})
         return json.dumps(
             {
                 "Namespace": self.namespace,
@@ -66,7 +88,8 @@ class Bucket:
                 "Job": self.job,
                 "Queued": self.queued,
                 "SummaryIndex": self.summary_index,
-                "Allocs": list(self.allocs.values()),
+                "AllocJobs": jobs,
+                "Allocs": allocs,
                 "Evals": list(self.evals.values()),
             }
         ).encode()
@@ -77,7 +100,11 @@ class Bucket:
         bucket.job = data["Job"]
         bucket.queued = data["Queued"]
         bucket.summary_index = data["SummaryIndex"]
-        bucket.allocs = {a["ID"]: a for a in data["Allocs"]}
+        jobs = data.get("AllocJobs", [])
+        for alloc in data["Allocs"]:
+            if isinstance(alloc["Job"], int):
+                alloc["Job"] = jobs[alloc["Job"]]
+            bucket.allocs[alloc["ID"]] = alloc
         bucket.evals = {e["ID"]: e for e in data["Evals"]}
         return bucket
 
@@ -146,23 +173,50 @@ class Store:
         self._dirty: set[Bucket] = set()
         self._flush_scheduled = False
         self._changed = asyncio.Event()
+        self.skipped: list[str] = []  # state files that could not be loaded
         self._load()
 
     # --- persistence -------------------------------------------------------------------
 
     def _load(self) -> None:
-        meta_path = self.root / "meta.json"
-        if meta_path.exists():
-            self.meta = json.loads(meta_path.read_text())
-            self.index = self.meta.pop("Index")
-            self.table_index.update(self.meta.pop("TableIndex"))
-        for path in self.root.glob("*.json"):
+        """Read every job's file; one that cannot be read (torn by a full disk, written by a
+        release that knew other fields, far too large) is set aside under another name and said
+        in the log, and the agent starts without it rather than not at all."""
+        for path in sorted(self.root.glob("*.json")):
             if path.name == "meta.json":
                 continue
-            bucket = Bucket.from_json(json.loads(path.read_bytes()))
+            try:
+                if path.stat().st_size > MAX_STATE_FILE_BYTES:
+                    raise ValueError(f"{path.stat().st_size} bytes, more than {MAX_STATE_FILE_BYTES}")
+                bucket = Bucket.from_json(json.loads(path.read_bytes()))
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+                self._set_aside(path, exc)
+                continue
             self.buckets[(bucket.namespace, bucket.job_id)] = bucket
             self.alloc_bucket.update(dict.fromkeys(bucket.allocs, bucket))
             self.eval_bucket.update(dict.fromkeys(bucket.evals, bucket))
+        meta_path = self.root / "meta.json"
+        try:
+            if meta_path.exists():
+                meta = json.loads(meta_path.read_text())
+                self.index = meta.pop("Index")
+                self.table_index.update(meta.pop("TableIndex"))
+                self.meta = meta
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._set_aside(meta_path, exc)
+        # Indexes never go back, even when the file that kept them was lost.
+        self.index = max([self.index, *(o["ModifyIndex"] for b in self.buckets.values() for o in _objects(b))])
+        for table in TABLES:
+            self.table_index[table] = min(self.table_index[table], self.index) or self.index
+
+    def _set_aside(self, path: Path, exc: Exception) -> None:
+        aside = path.with_name(f"{path.name}.unloadable")
+        log.warning("skipped %s, which could not be loaded (%s); kept as %s", path, exc, aside.name)
+        self.skipped.append(str(path))
+        try:
+            os.replace(path, aside)
+        except OSError:
+            log.warning("could not set %s aside", path)
 
     def flush(self) -> None:
         """Write every changed bucket, then the indexes; called synchronously before a task is

@@ -826,7 +826,8 @@ def allocated_resources(group: dict) -> dict:
 
 
 def allocation(job: dict, group: dict, eval_id: str, node: dict, index: int) -> dict:
-    """structs.Allocation as the scheduler creates it, carrying its copy of the job."""
+    """structs.Allocation as the scheduler creates it, carrying the job as it was placed (the
+    caller's snapshot, shared by the allocations of one evaluation as Nomad's share one *Job)."""
     ts = now_ns()
     metric = alloc_metric({node["Datacenter"]: 1})
     metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node["NodePool"])
@@ -838,7 +839,7 @@ def allocation(job: dict, group: dict, eval_id: str, node: dict, index: int) -> 
         "NodeID": node["ID"],
         "NodeName": node["Name"],
         "JobID": job["ID"],
-        "Job": copy.deepcopy(job),
+        "Job": job,
         "TaskGroup": group["Name"],
         "Resources": None,
         "SharedResources": None,
