@@ -90,12 +90,29 @@ def render(index: int, events: list[Published]) -> bytes:
     return f'{{"Index":{index},"Events":[{",".join(e.text for e in events)}]}}\n'.encode()
 
 
+class SubscriptionDropped(Exception):
+    """The subscriber fell further behind than the buffer reaches (event_buffer.go: "event
+    dropped from buffer")."""
+
+
 class Subscription:
-    def __init__(self, broker: "EventBroker", topics: dict[str, set[str]], namespace: str):
+    """One reader of the stream, at a place in the broker's buffer (nomad/stream/subscription.go).
+
+    Nomad's subscriber holds the buffer item it read last; once that item has been dropped from
+    the buffer (BUFFER_SIZE more batches were published while it was still writing it) its next
+    read fails and the stream ends after the line it was writing (command/agent/event_endpoint.go:
+    the error has nowhere to go once the 200 is on the wire, the connection is closed).  So a
+    subscriber here keeps at most the batches still in the buffer, and is dropped, with what it had
+    queued, the moment it would need one that is not."""
+
+    def __init__(self, broker: EventBroker, topics: dict[str, set[str]], namespace: str):
         self.broker = broker
         self.topics = topics
         self.namespace = namespace
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: deque[tuple[int, bytes]] = deque()  # (sequence, line) not yet taken
+        self.held: int | None = None  # the batch being written, or None when caught up
+        self.dropped = False
+        self._ready = asyncio.Event()
 
     def matches(self, event: Published) -> bool:
         if self.namespace != "*" and event.namespace and event.namespace != self.namespace:
@@ -105,10 +122,44 @@ class Subscription:
             return True
         return event.key in keys or any(k in keys for k in event.filter_keys or ())
 
-    def offer(self, index: int, events: list[Published]) -> None:
+    def offer(self, sequence: int, index: int, events: list[Published]) -> None:
         picked = [e for e in events if self.matches(e)]
         if picked:
-            self.queue.put_nowait(render(index, picked))
+            self.queue.append((sequence, render(index, picked)))
+            self._ready.set()
+
+    def behind(self, oldest: int) -> bool:
+        """Whether the batch this subscriber holds (or, caught up, the first it has yet to take)
+        has left the buffer."""
+        position = self.held if self.held is not None else (self.queue[0][0] if self.queue else None)
+        return position is not None and position < oldest
+
+    def take_nowait(self) -> bytes | None:
+        if self.dropped:
+            raise SubscriptionDropped
+        if not self.queue:
+            self.held = None
+            self._ready.clear()
+            return None
+        self.held, line = self.queue.popleft()
+        return line
+
+    async def take(self, timeout: float) -> bytes | None:
+        """The next line to write, or None after `timeout` without one (time for a heartbeat)."""
+        line = self.take_nowait()
+        if line is None:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+            line = self.take_nowait()
+        return line
+
+    def drop(self) -> None:
+        self.dropped = True
+        self.queue.clear()
+        self.close()
+        self._ready.set()
 
     def close(self) -> None:
         self.broker.subscribers.discard(self)
@@ -116,14 +167,19 @@ class Subscription:
 
 class EventBroker:
     def __init__(self, size: int = BUFFER_SIZE) -> None:
-        self.buffer: deque[tuple[int, list[Published]]] = deque(maxlen=size)
+        self.buffer: deque[tuple[int, int, list[Published]]] = deque(maxlen=size)  # (sequence, index, events)
         self.subscribers: set[Subscription] = set()
+        self.sequence = 0
 
     def publish(self, index: int, event_type: str, events: list[dict]) -> None:
         frozen = [Published(e, event_type, index) for e in events]
-        self.buffer.append((index, frozen))
-        for sub in self.subscribers:
-            sub.offer(index, frozen)
+        self.sequence += 1
+        self.buffer.append((self.sequence, index, frozen))
+        oldest = self.buffer[0][0]
+        for sub in list(self.subscribers):
+            sub.offer(self.sequence, index, frozen)
+            if sub.behind(oldest):
+                sub.drop()
 
     def subscribe(self, topics: dict[str, set[str]], namespace: str, index: int) -> Subscription:
         """EventBroker.Subscribe: index 0 starts at the buffer's head, so the whole buffer is
@@ -132,9 +188,9 @@ class EventBroker:
         sub = Subscription(self, topics, namespace)
         batches = list(self.buffer)
         start = next(
-            (i for i, (batch_index, _) in enumerate(batches) if batch_index >= index), max(0, len(batches) - 1)
+            (i for i, (_, batch_index, _) in enumerate(batches) if batch_index >= index), max(0, len(batches) - 1)
         )
-        for batch_index, events in batches[start:]:
-            sub.offer(batch_index, events)
+        for sequence, batch_index, events in batches[start:]:
+            sub.offer(sequence, batch_index, events)
         self.subscribers.add(sub)
         return sub

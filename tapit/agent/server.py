@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tapit.gostrconv import parse_bool
 
-from . import engine, execsession, gojson, logstream, wire
+from . import engine, events, execsession, gojson, logstream, wire
 from .cgroups import Cgroups
 from .filters import FilterError, compile_filter
 from .node import DATACENTER, VERSION, Node
@@ -26,7 +26,8 @@ from .stats import StatsTracker
 
 log = logging.getLogger("tapit.agent")
 MAX_WAIT = 300.0  # structs.MaxBlockingRPCQueryTime
-EVENT_HEARTBEAT = 30.0
+EVENT_HEARTBEAT = 30.0  # stream.NewJsonStream(ctx, 30*time.Second)
+EVENT_WRITE_TIMEOUT = 40.0  # command/agent/event_endpoint.go writeTimeout
 # A body this large is decoded off the event loop, which keeps answering other requests meanwhile.
 DECODE_IN_THREAD_BYTES = 256 * 1024
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -657,18 +658,28 @@ class Agent:
         sub = self.store.broker.subscribe(topics, self.namespace(request), index)
         resp = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         resp.content_type = "application/json"
+
+        def hang_up():
+            if request.transport:
+                request.transport.abort()
+
         try:
             await resp.prepare(request)
-            await resp.write(b"{}\n")
+            await asyncio.wait_for(resp.write(b"{}\n"), EVENT_WRITE_TIMEOUT)
             while True:
-                try:
-                    batch = await asyncio.wait_for(sub.queue.get(), EVENT_HEARTBEAT)
-                except TimeoutError:
-                    await resp.write(b"{}\n")
-                    continue
-                await resp.write(batch)
-        except ConnectionResetError:
-            pass
+                batch = await sub.take(EVENT_HEARTBEAT)
+                # event_endpoint.go: each write has a deadline; a client that takes none of it
+                # for that long is gone.
+                await asyncio.wait_for(resp.write(batch or b"{}\n"), EVENT_WRITE_TIMEOUT)
+        except events.SubscriptionDropped:
+            # The stream ends after the last whole line, and the connection with it.
+            resp.force_close()
+            try:
+                await asyncio.wait_for(resp.write_eof(), EVENT_WRITE_TIMEOUT)
+            except (ConnectionResetError, TimeoutError):
+                hang_up()
+        except (ConnectionResetError, TimeoutError):
+            hang_up()
         finally:
             sub.close()
         return resp

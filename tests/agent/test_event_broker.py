@@ -8,8 +8,8 @@ from tapit.agent import events
 
 def batches(sub):
     out = []
-    while not sub.queue.empty():
-        out.append(json.loads(sub.queue.get_nowait()))
+    while (line := sub.take_nowait()) is not None:
+        out.append(json.loads(line))
     return out
 
 
@@ -51,5 +51,29 @@ def test_published_events_do_not_change_with_their_objects():
         broker.publish(2, "JobDeregistered", [events.job_event(live)])
         got = batches(broker.subscribe({"Job": {"same"}}, "default", 1))
         assert [b["Events"][0]["Payload"]["Job"]["Stop"] for b in got] == [False, True]
+
+    asyncio.run(scenario())
+
+
+def test_a_subscriber_is_dropped_once_the_batch_it_holds_leaves_the_buffer():
+    async def scenario():
+        broker = events.EventBroker()
+        slow = broker.subscribe({"*": {"*"}}, "*", 0)
+        keeping_up = broker.subscribe({"Job": {"other"}}, "*", 0)  # matches nothing: never behind
+        broker.publish(1, "JobRegistered", [events.job_event(job("j1"))])
+        assert slow.take_nowait() is not None  # it now writes batch 1 ...
+        for index in range(2, 2 + events.BUFFER_SIZE - 1):
+            broker.publish(index, "JobRegistered", [events.job_event(job(f"j{index}"))])
+        assert not slow.dropped and len(slow.queue) == events.BUFFER_SIZE - 1
+        # ... and batch 1 leaves the buffer while it still holds it.
+        broker.publish(200, "JobRegistered", [events.job_event(job("j200"))])
+        assert slow.dropped and not slow.queue and slow not in broker.subscribers
+        try:
+            slow.take_nowait()
+        except events.SubscriptionDropped:
+            pass
+        else:
+            raise AssertionError("a dropped subscriber was served")
+        assert not keeping_up.dropped and keeping_up in broker.subscribers
 
     asyncio.run(scenario())
