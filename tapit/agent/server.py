@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import json
 import logging
 import random
 import re
+import zlib
 from pathlib import Path
 
 from aiohttp import web
@@ -30,6 +32,7 @@ EVENT_HEARTBEAT = 30.0  # stream.NewJsonStream(ctx, 30*time.Second)
 EVENT_WRITE_TIMEOUT = 40.0  # command/agent/event_endpoint.go writeTimeout
 # A body this large is decoded off the event loop, which keeps answering other requests meanwhile.
 DECODE_IN_THREAD_BYTES = 256 * 1024
+GO_DEFAULT_COMPRESSION = 6  # compress/flate DefaultCompression is level 6
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -90,9 +93,28 @@ def encode(request: web.Request, body, status: int = 200, headers: dict | None =
         text = json.dumps(body, indent=4, ensure_ascii=False) + "\n"
     else:
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    resp = web.Response(text=text, status=status, content_type="application/json", headers=headers)
-    resp.enable_compression()  # only when the client sent Accept-Encoding: gzip
-    return resp
+    headers = dict(headers or {})
+    data = compress(request, text.encode(), headers)
+    return web.Response(body=data, status=status, content_type="application/json", headers=headers)
+
+
+def compress(request: web.Request, data: bytes, headers: dict) -> bytes:
+    """gorilla/handlers CompressHandler, which command/agent/http.go wraps the mux in: always
+    `Vary: Accept-Encoding`; the first of gzip or deflate (raw DEFLATE, Go's compress/flate) that
+    the client lists, at the default level.  Done here in one call, not by aiohttp: aiohttp prefers
+    deflate whatever the client's order, and compresses bodies over 4 KiB in its thread pool, so a
+    burst of requests held thousands of 256 KiB zlib states at once and left the memory in the
+    threads' malloc arenas."""
+    headers["Vary"] = "Accept-Encoding"
+    for coding in request.headers.get("Accept-Encoding", "").split(","):
+        coding = coding.strip()
+        if coding in ("gzip", "deflate"):
+            headers["Content-Encoding"] = coding
+            if coding == "gzip":
+                return gzip.compress(data, compresslevel=GO_DEFAULT_COMPRESSION, mtime=0)
+            deflate = zlib.compressobj(GO_DEFAULT_COMPRESSION, wbits=-zlib.MAX_WBITS)
+            return deflate.compress(data) + deflate.flush()
+    return data
 
 
 class Agent:

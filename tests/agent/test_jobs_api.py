@@ -418,3 +418,23 @@ def test_agent_self_and_node(agent):
     assert node["Attributes"]["driver.raw_exec"] == "1" and "driver.docker" not in node["Attributes"]
     assert "tapit.limits.unenforced" in node["Attributes"]
     assert agent.http.get("/v1/status/leader").json()
+
+
+def test_responses_compressed_as_gorilla_compress_handler_does(agent):
+    """command/agent/http.go wraps the mux in gorilla/handlers CompressHandler: the first of gzip
+    or deflate the client lists (deflate being raw DEFLATE), and always Vary: Accept-Encoding."""
+    import gzip
+    import zlib
+
+    agent.register("zipped", "true")
+    agent.wait_alloc("zipped", ("complete",))
+    plain = agent.http.get("/v1/jobs", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
+    for accept, coding in (("gzip, deflate", "gzip"), ("br, deflate, gzip", "deflate"), ("br", None)):
+        with httpx.stream(
+            "GET", agent.address + "/v1/jobs", headers={"X-Nomad-Token": agent.token, "Accept-Encoding": accept}
+        ) as resp:
+            raw = resp.read() if coding is None else b"".join(resp.iter_raw())
+        assert resp.headers.get("Content-Encoding") == coding and resp.headers["Vary"] == "Accept-Encoding"
+        decoded = {"gzip": gzip.decompress, "deflate": lambda b: zlib.decompress(b, -zlib.MAX_WBITS), None: bytes}
+        assert json.loads(decoded[coding](raw)) == plain.json()
