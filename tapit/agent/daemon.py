@@ -277,7 +277,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
 
     from aiohttp import web
 
-    from tapit.agent.server import Agent
+    from tapit.agent.agent import Agent
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the embedded agent listens on loopback only")
@@ -292,7 +292,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     agent.set_address(address)
     await agent.find_engine()
     agent.runner.reattach()
-    from tapit.agent.state import write_atomic
+    from tapit.agent.state.store import write_atomic
 
     write_atomic(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)

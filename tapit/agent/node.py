@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 
-from . import wire
+from . import structs as wire
 from .engine import Engine
 
 DATACENTER = "dc1"

@@ -14,10 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import engine, wire
+from . import engine
+from . import structs as wire
 from .cgroups import Cgroups, TaskCgroup
 from .node import DATACENTER, UNSHARE, Node
-from .state import Store, alloc_terminal
+from .state.store import Store
+from .structs import alloc_terminal
 
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))

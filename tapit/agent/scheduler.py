@@ -8,10 +8,10 @@ import asyncio
 import copy
 import fnmatch
 
-from . import wire
+from . import structs
 from .node import Node
 from .runner import Runner
-from .state import Store, alloc_terminal
+from .state.store import Store
 
 STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs allocNotNeeded
 
@@ -33,10 +33,10 @@ class Scheduler:
             job["CreateIndex"] = existing["CreateIndex"] if existing else tx.index
             job["Version"] = existing["Version"] + 1 if existing else 0
             job["JobModifyIndex"] = tx.index
-            job["SubmitTime"] = wire.now_ns()
+            job["SubmitTime"] = structs.now_ns()
             job["Stop"] = False
             tx.put_job(job)
-            ev = wire.evaluation(job, "job-register", "pending", tx.index)
+            ev = structs.evaluation(job, "job-register", "pending", tx.index)
             tx.put_eval(ev)
         eval_index = store.index
         if existing:
@@ -70,7 +70,7 @@ class Scheduler:
                 job["JobModifyIndex"] = tx.index
                 tx.put_job(job)
             # nomad/job_endpoint.go Deregister hard-codes the type of this eval.
-            ev = wire.evaluation(job, "job-deregister", "pending", tx.index, Type="service")
+            ev = structs.evaluation(job, "job-deregister", "pending", tx.index, Type="service")
             tx.put_eval(ev)
         index = store.index
         self._stop_allocs(job)
@@ -92,7 +92,7 @@ class Scheduler:
 
     def _stop_allocs(self, job: dict) -> None:
         bucket = self.store.bucket(job["Namespace"], job["ID"])
-        victims = [a for a in bucket.allocs.values() if not alloc_terminal(a)]
+        victims = [a for a in bucket.allocs.values() if not structs.alloc_terminal(a)]
         if not victims:
             return
         with self.store.txn("PlanResult") as tx:
@@ -108,7 +108,7 @@ class Scheduler:
     def _filtered(self, job: dict, group: dict) -> tuple[dict, bool]:
         """The group's AllocMetric, and whether the node is ruled out before any resource is
         counted (wrong datacenter or pool: no node evaluated; a missing driver: filtered)."""
-        metric = wire.alloc_metric({"dc1": 1})
+        metric = structs.alloc_metric({"dc1": 1})
         metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node_pool(job))
         if not any(fnmatch.fnmatchcase("dc1", dc) for dc in job["Datacenters"]) or node_pool(job) != "default":
             metric.update(NodesEvaluated=0, NodesInPool=0, NodesAvailable={"dc1": 0})
@@ -129,7 +129,7 @@ class Scheduler:
         """What the allocations that are not terminal hold (structs.AllocsFit counts only those)."""
         used = [0, 0, 0]
         for alloc in self.store.allocs():
-            if not alloc_terminal(alloc):
+            if not structs.alloc_terminal(alloc):
                 group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
                 for i, amount in enumerate(self._ask(group)):
                     used[i] += amount
@@ -173,7 +173,7 @@ class Scheduler:
                     if dimension is not None:
                         metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
                         break
-                    alloc = wire.allocation(snapshot, group, ev["ID"], node, tx.index)
+                    alloc = structs.allocation(snapshot, group, ev["ID"], node, tx.index)
                     alloc["Name"] = f"{job['ID']}.{group['Name']}[{start + count}]"
                     tx.put_alloc(alloc)
                     placed.append(alloc)
@@ -190,7 +190,7 @@ class Scheduler:
             else:
                 ev["Status"] = "complete"
                 if failed:
-                    blocked = wire.evaluation(
+                    blocked = structs.evaluation(
                         job,
                         "queued-allocs",
                         "blocked",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from . import cgroups, wire
+from . import cgroups
+from . import structs as wire
 from .runner import TaskHandle
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -8,7 +8,7 @@ import time
 from batch_jobs import batch_job
 
 from tapit.agent import daemon
-from tapit.agent.state import Store
+from tapit.agent.state.store import Store
 
 # Small log storage so that a small ephemeral disk is valid (structs.LogConfig.Validate).
 SMALL_DISK = {"EphemeralDisk": {"SizeMB": 20}}

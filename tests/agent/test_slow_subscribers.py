@@ -12,7 +12,7 @@ import h11
 import httpx
 from batch_jobs import batch_job
 
-from tapit.agent import events
+from tapit.agent.state import event_broker
 
 BIG_META = {"padding": "x" * 50_000}  # every Job event carries the job: the stream fills quickly
 
@@ -72,7 +72,7 @@ def test_a_client_that_never_reads_is_dropped_and_a_reader_is_not(agent):
     stalled = open_stream(agent, receive_buffer=4096)
     try:
         registered = 0
-        while registered < 3 * events.BUFFER_SIZE:
+        while registered < 3 * event_broker.BUFFER_SIZE:
             agent.http.put("/v1/jobs", json=unplaceable(f"j{registered}")).raise_for_status()
             registered += 1
         agent.http.put("/v1/jobs", json=unplaceable("last")).raise_for_status()

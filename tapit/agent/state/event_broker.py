@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections import deque
 
-from . import wire
+from .. import structs
 
 # nomad/config.go DefaultConfig: EventBufferSize 100, counted in published batches (one per index).
 BUFFER_SIZE = 100
@@ -51,20 +51,20 @@ def _payload(event: dict) -> dict:
     if event["Topic"] == "Allocation":
         # Nomad strips the Job from allocation events to keep them small; Allocation is an
         # omitempty struct, so the nil Job is left out altogether.
-        payload = {"Allocation": wire.omit_empty({**obj, "Job": None})}
-        if obj["ClientStatus"] == "complete" and obj["ClientDescription"] == wire.TIMEOUT_REASON:
+        payload = {"Allocation": structs.omit_empty({**obj, "Job": None})}
+        if obj["ClientStatus"] == "complete" and obj["ClientDescription"] == structs.TIMEOUT_REASON:
             payload["Timeout"] = True
             payload["TimeoutReason"] = obj["ClientDescription"]
         return payload
     if event["Topic"] == "Evaluation":
-        return {"Evaluation": wire.omit_empty(obj)}
+        return {"Evaluation": structs.omit_empty(obj)}
     return obj
 
 
 class Published:
     """One event frozen at publish time: what subscriptions filter on, and its rendered JSON."""
 
-    __slots__ = ("topic", "key", "namespace", "filter_keys", "text")
+    __slots__ = ("filter_keys", "key", "namespace", "text", "topic")
 
     def __init__(self, event: dict, event_type: str, index: int):
         self.topic, self.key, self.namespace = event["Topic"], event["Key"], event["Namespace"]

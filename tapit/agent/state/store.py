@@ -16,15 +16,14 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import events as ev_mod
-from . import wire
+from .. import structs
+from . import event_broker
 
 log = logging.getLogger("tapit.agent")
 # A job's file stays small (the node's room bounds its allocations, each job is written once);
 # one far larger was not written by this agent and would only hold up its start.
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
 TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes")
-TERMINAL_CLIENT = ("complete", "failed", "lost")
 TERMINAL_EVAL = ("complete", "failed", "canceled")
 SUMMARY_FIELD = {
     "pending": "Starting",
@@ -41,11 +40,6 @@ def write_atomic(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
-
-
-def alloc_terminal(alloc: dict) -> bool:
-    """structs.Allocation.TerminalStatus: desired stop/evict, or a terminal client status."""
-    return alloc["DesiredStatus"] in ("stop", "evict") or alloc["ClientStatus"] in TERMINAL_CLIENT
 
 
 def _objects(bucket: Bucket):
@@ -95,7 +89,7 @@ class Bucket:
         ).encode()
 
     @classmethod
-    def from_json(cls, data: dict) -> "Bucket":
+    def from_json(cls, data: dict) -> Bucket:
         bucket = cls(data["Namespace"], data["JobID"])
         bucket.job = data["Job"]
         bucket.queued = data["Queued"]
@@ -110,7 +104,7 @@ class Bucket:
 
 
 class Txn:
-    def __init__(self, store: "Store", event_type: str):
+    def __init__(self, store: Store, event_type: str):
         self.store = store
         self.event_type = event_type
         self.index = store.index + 1
@@ -127,29 +121,29 @@ class Txn:
         job["ModifyIndex"] = self.index
         bucket.job = job
         self._touch(bucket, "jobs")
-        self.events.append(ev_mod.job_event(job))
+        self.events.append(event_broker.job_event(job))
 
     def delete_job(self, bucket: Bucket) -> None:
         job = bucket.job
         bucket.job = None
         self._touch(bucket, "jobs")
         self.tables.add("job_summary")
-        self.events.append(ev_mod.job_event(job, deleted=True))
+        self.events.append(event_broker.job_event(job, deleted=True))
 
     def put_alloc(self, alloc: dict) -> None:
         self._put_job_child(alloc, "allocs", self.store.alloc_bucket)
         self.tables.add("job_summary")
-        self.events.append(ev_mod.alloc_event(alloc))
+        self.events.append(event_broker.alloc_event(alloc))
 
     def put_eval(self, ev: dict) -> None:
         self._put_job_child(ev, "evals", self.store.eval_bucket)
-        self.events.append(ev_mod.eval_event(ev))
+        self.events.append(event_broker.eval_event(ev))
 
     def _put_job_child(self, obj: dict, table: str, by_id: dict) -> None:
         """Allocations and evaluations live in their job's bucket, indexed by ID too."""
         bucket = self.store.bucket(obj["Namespace"], obj["JobID"], create=True)
         obj["ModifyIndex"] = self.index
-        obj["ModifyTime"] = wire.now_ns()
+        obj["ModifyTime"] = structs.now_ns()
         getattr(bucket, table)[obj["ID"]] = obj
         by_id[obj["ID"]] = bucket
         self._touch(bucket, table)
@@ -168,7 +162,7 @@ class Store:
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.alloc_bucket: dict[str, Bucket] = {}
         self.eval_bucket: dict[str, Bucket] = {}
-        self.broker = ev_mod.EventBroker()
+        self.broker = event_broker.EventBroker()
         self.meta: dict = {}
         self._dirty: set[Bucket] = set()
         self._flush_scheduled = False
@@ -268,7 +262,7 @@ class Store:
         job["ModifyIndex"] = tx.index
         tx.tables.add("jobs")
         if not any(e["Topic"] == "Job" and e["Payload"].get("Job") is job for e in tx.events):
-            tx.events.append(ev_mod.job_event(job))
+            tx.events.append(event_broker.job_event(job))
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -303,7 +297,7 @@ class Store:
         """The state store's getJobStatus."""
         job = bucket.job
         allocs = self.current_allocs(bucket)
-        if any(not alloc_terminal(a) for a in allocs):
+        if any(not structs.alloc_terminal(a) for a in allocs):
             return "running"
         evals = [e for e in bucket.evals.values() if e["JobModifyIndex"] >= job["CreateIndex"]]
         if any(e["Status"] not in TERMINAL_EVAL for e in evals):
@@ -320,14 +314,14 @@ class Store:
 
     def summary(self, bucket: Bucket) -> dict:
         """structs.JobSummary, counted from the job's current allocations."""
-        groups = {g["Name"]: wire.group_summary() for g in bucket.job["TaskGroups"]}
+        groups = {g["Name"]: structs.group_summary() for g in bucket.job["TaskGroups"]}
         for alloc in self.current_allocs(bucket):
             if alloc["TaskGroup"] in groups:
                 groups[alloc["TaskGroup"]][SUMMARY_FIELD[alloc["ClientStatus"]]] += 1
         for name, queued in bucket.queued.items():
             if name in groups:
                 groups[name]["Queued"] = queued
-        summary = wire.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
+        summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
         summary["ModifyIndex"] = max(bucket.summary_index, bucket.job["CreateIndex"])
         return summary
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import re
 
+from tapit.gostrconv import quote
+
 MAX_DEPTH = 10000  # scanner.go maxNestingDepth
 SPACE = b" \t\r\n"
 
@@ -71,30 +73,7 @@ def quote_char(c: int) -> str:
         return "'\\''"
     if c == ord('"'):
         return "'\"'"
-    return "'" + go_quote(chr(c))[1:-1] + "'"
-
-
-_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\"}
-
-
-def go_quote(text: str) -> str:
-    """strconv.Quote: printable runes as they are (Go's IsPrint and Python's isprintable agree:
-    letters, marks, numbers, punctuation, symbols and the ASCII space), the rest escaped."""
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
+    return "'" + quote(chr(c))[1:-1] + "'"
 
 
 class _Scanner:

@@ -1,0 +1,51 @@
+"""Nomad's structs as the embedded agent builds and reads them, one module per concept as
+nomad/structs is one Go package in many files: `structs.task_event(...)` here is Nomad's
+`structs.NewTaskEvent(...)` there.  Field names are Go's; durations are integer nanoseconds;
+times are RFC3339Nano strings where Nomad's are time.Time and integer nanoseconds where they
+are int64.
+
+funcs        IDs, Go's time and durations
+api          the api structs a register request decodes into (gojson: Go's encoding/json)
+job          api.Job.Canonicalize, JobListStub, JobSummary
+job_validate Job/TaskGroup/Task.Validate and the server's own checks
+alloc        Allocation, AllocMetric, AllocListStub
+eval         Evaluation and its stub
+task_state   TaskState and TaskEvent
+encoding     the omitempty of Allocation and Evaluation
+"""
+
+from .alloc import TIMEOUT_REASON, alloc_metric, alloc_stub, alloc_terminal, allocation
+from .api import REGISTER_REQUEST
+from .encoding import omit_empty
+from .eval import eval_stub, evaluation
+from .funcs import SECOND, ZERO_TIME, new_id, now_ns, parse_duration, rfc3339nano
+from .job import canonicalize_job, group_summary, job_stub, job_summary
+from .job_validate import ValidationError, validate_job
+from .task_state import DEFAULT_MAX_KILL_TIMEOUT, driver_event, task_event
+
+__all__ = [
+    "DEFAULT_MAX_KILL_TIMEOUT",
+    "REGISTER_REQUEST",
+    "SECOND",
+    "TIMEOUT_REASON",
+    "ZERO_TIME",
+    "ValidationError",
+    "alloc_metric",
+    "alloc_stub",
+    "alloc_terminal",
+    "allocation",
+    "canonicalize_job",
+    "driver_event",
+    "eval_stub",
+    "evaluation",
+    "group_summary",
+    "job_stub",
+    "job_summary",
+    "new_id",
+    "now_ns",
+    "omit_empty",
+    "parse_duration",
+    "rfc3339nano",
+    "task_event",
+    "validate_job",
+]
