@@ -148,7 +148,10 @@ def test_register_read_list_and_purge(agent):
         "NextToken",
     }
     job = n.job.get_job("conform")
-    # Defaults filled in as Nomad's canonicalization does (reference §2.3).
+    # Defaults filled in as Nomad canonicalizes a job (api/jobs.go Job.Canonicalize, api/tasks.go
+    # Task.Canonicalize and DefaultLogConfig, api/resources.go DefaultResources; the datacenters as
+    # nomad/structs/structs.go Job.Canonicalize, the node pool as
+    # nomad/job_endpoint_hook_node_pool_ce.go sets them).
     assert job["Namespace"] == "default" and job["Region"] == "global" and job["Priority"] == 50
     assert job["Datacenters"] == ["*"] and job["NodePool"] == "default"
     task = job["TaskGroups"][0]["Tasks"][0]
