@@ -58,7 +58,7 @@ def test_a_task_runs_in_its_image_with_nomads_directories_and_environment(docker
     register(docker_agent, "in-image", command)
     alloc = docker_agent.wait_alloc("in-image", {"complete", "failed"}, timeout=60)
     assert alloc["ClientStatus"] == "complete", alloc["TaskStates"]
-    assert events(alloc)[:3] == ["Received", "Task Setup", "Started"] and "Terminated" in events(alloc)
+    assert events(alloc)[:4] == ["Received", "Task Setup", "Task Setup", "Started"] and "Terminated" in events(alloc)
     out = logs(docker_agent, alloc["ID"])
     assert out.startswith("out\n") and "dirs /alloc /local /secrets\n" in out
     assert "job in-image mem 256\n" in out
