@@ -548,6 +548,7 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "nomad_alloc_id": seen.alloc_id,
         "node_name": seen.node_name,
         "reason": reason,
+        "disk_limit": seen.disk_limit,
     }
     return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
 

@@ -135,3 +135,9 @@ def test_a_restarted_agent_keeps_holding_a_running_task_to_its_disk(agent):
     agent.refresh()
     alloc = agent.wait_alloc("slow", ("failed", "complete"))
     assert alloc["ClientStatus"] == "failed" and exceeded_mb(alloc) >= 10
+
+
+def test_the_cli_reads_the_message_the_agent_writes():
+    from tapit.nomad.status import DISK_LIMIT_PREFIX
+
+    assert DISK_LIMIT_PREFIX == disk.DESCRIPTION_PREFIX
