@@ -45,9 +45,12 @@ def open_private(path: Path, flags: int) -> int:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Replace the file's contents; it is 0600 afterwards."""
-    with os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+    """Replace the file with `data`, 0600, atomically: written to a temporary name beside it and
+    renamed over it, so that a reader (or a crash) never sees it torn."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
         f.write(data)
+    os.replace(tmp, path)
 
 
 def agent_dir() -> Path:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapit.paths import PRIVATE_FILE, agent_dir, open_private
+from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -315,9 +315,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     agent.set_address(address)
     await agent.find_engine()
     agent.runner.reattach()
-    from tapit.agent.state import write_atomic
-
-    write_atomic(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
+    write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()

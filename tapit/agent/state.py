@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from tapit.paths import open_private, private_dir
+from tapit.paths import private_dir, write_private
 
 from . import events as ev_mod
 from . import wire
@@ -31,13 +30,6 @@ SUMMARY_FIELD = {
     "lost": "Lost",
     "unknown": "Unknown",
 }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def alloc_terminal(alloc: dict) -> bool:
@@ -190,11 +182,11 @@ class Store:
         for bucket in self._forgotten:  # first: a job registered again since has the same file name
             (self.root / bucket.file_name()).unlink(missing_ok=True)
         for bucket in self._dirty - self._forgotten:
-            write_atomic(self.root / bucket.file_name(), bucket.to_json())
+            write_private(self.root / bucket.file_name(), bucket.to_json())
         self._dirty.clear()
         self._forgotten.clear()
         meta = {**self.meta, "Index": self.index, "TableIndex": self.table_index}
-        write_atomic(self.root / "meta.json", json.dumps(meta).encode())
+        write_private(self.root / "meta.json", json.dumps(meta).encode())
 
     def set_meta(self, key: str, value) -> None:
         self.meta[key] = value
