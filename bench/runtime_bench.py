@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-REPO = Path(__file__).resolve().parent.parent
+import httpx  # noqa: E402
+from batch_jobs import batch_job  # noqa: E402
+
 BUSY = (
     "python3 -c 'import time\n"
     "w, c = time.time(), time.process_time()\n"
@@ -57,28 +59,7 @@ def agent_client(home: Path, env: dict) -> httpx.Client:
 
 
 def disk_job(job_id: str, command: str) -> dict:
-    return {
-        "Job": {
-            "ID": job_id,
-            "Type": "batch",
-            "TaskGroups": [
-                {
-                    "Name": "main",
-                    "EphemeralDisk": {"SizeMB": 10},
-                    "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-                    "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
-                    "Tasks": [
-                        {
-                            "Name": "main",
-                            "Driver": "raw_exec",
-                            "Config": {"command": "/bin/sh", "args": ["-c", command]},
-                            "Resources": {"CPU": 100, "MemoryMB": 256},
-                        }
-                    ],
-                }
-            ],
-        }
-    }
+    return {"Job": batch_job(job_id, command, group={"EphemeralDisk": {"SizeMB": 10}})}
 
 
 def alloc_of(client: httpx.Client, job_id: str, statuses: tuple[str, ...]) -> dict:
