@@ -59,7 +59,9 @@ def agent_client(home: Path, env: dict) -> httpx.Client:
 
 
 def disk_job(job_id: str, command: str) -> dict:
-    return {"Job": batch_job(job_id, command, group={"EphemeralDisk": {"SizeMB": 10}})}
+    # 100 MHz: twenty of them fit on the node at once.
+    resources = {"Resources": {"CPU": 100, "MemoryMB": 64}}
+    return {"Job": batch_job(job_id, command, group={"EphemeralDisk": {"SizeMB": 10}}, task=resources)}
 
 
 def alloc_of(client: httpx.Client, job_id: str, statuses: tuple[str, ...]) -> dict:
