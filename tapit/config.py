@@ -19,6 +19,8 @@ from typing import Any, Mapping
 from tapit.errors import UsageError
 
 APP_FILE = "tapit.toml"
+# MHz per vCPU where neither the config nor the nodes say (no node could be read).
+FALLBACK_MHZ_PER_VCPU = 1000
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ class AppConfig:
     cpu: float = 0.25
     max_hours: float | None = None
     ephemeral_storage_gb: float = 1.0
-    # Nomad counts CPU in MHz; a vCPU is this many. Match it to your nodes' `cpu.frequency`.
-    mhz_per_vcpu: int = 1000
+    # Nomad counts CPU in MHz; a vCPU is this many. Unset: derived from the nodes that could run
+    # the task (tapit/vcpu.py), so that a vCPU is one of their cores.
+    mhz_per_vcpu: int | None = None
     kill_timeout_s: float = 10.0
     # A console with no exec session for this long is stopped, so a killed client leaks nothing.
     console_idle_timeout_s: float = 600.0
@@ -170,7 +173,7 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{path}: {key} must be a number greater than 0")
         _check_range(path, key, value)
-        return int(value) if kind == "int" else float(value)
+        return int(value) if kind.startswith("int") else float(value)
     if not isinstance(value, str) or not value:
         raise UsageError(f"{path}: {key} must be a non-empty string")
     return value

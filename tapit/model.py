@@ -41,6 +41,8 @@ class TaskRecord:
     deadline_at: str | None = None
     stop_requested_by: str | None = None
     logs_archived: bool = False
+    # How the embedded agent held the task to its ephemeral disk (its Task Setup event says).
+    disk_limit: str | None = None
 
     @property
     def terminal(self) -> bool:

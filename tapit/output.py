@@ -160,6 +160,7 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
             + (f" (tag {printable(record.docker_tag)})" if record.docker_tag else ""),
         ),
         ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, {record.ephemeral_storage_gb:g} GB disk"),
+        *([("Disk limit", printable(record.disk_limit))] if record.disk_limit else []),
         ("Max hours", max_hours),
         ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
         ("Started", record.started_at or "-"),

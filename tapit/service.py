@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Mapping
 
+from tapit import vcpu
 from tapit.config import AppConfig, load_config
 from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError
 from tapit.history import History
@@ -168,7 +169,7 @@ class TaskService:
         job = jobspec.build_job(
             task_id=task_id,
             spec=spec,
-            config=self.config,
+            config=replace(self.config, mhz_per_vcpu=self.vcpu_mhz(driver).mhz),
             driver=driver,
             namespace=namespace,
             created_at=created_at,
@@ -200,6 +201,13 @@ class TaskService:
             self.history.update(task_id, {"status": "failed", "error": str(exc), "reason": "submission failed"})
             raise
         return record
+
+    def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
+        """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""
+        connection = self.connection
+        if driver is None:
+            driver = self.config.driver or (jobspec.HOST_DRIVER if connection.embedded else jobspec.IMAGE_DRIVER)
+        return vcpu.resolve(self.config, self.nomad, driver, connection.settings.address, state_dir())
 
     def deployed_image(self, job_id: str) -> str:
         """The docker image the app's job runs now (config image_from_job): that of its newest running
@@ -548,6 +556,7 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "nomad_alloc_id": seen.alloc_id,
         "node_name": seen.node_name,
         "reason": reason,
+        "disk_limit": seen.disk_limit,
     }
     return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
 

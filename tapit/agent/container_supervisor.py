@@ -68,8 +68,9 @@ class ContainerSupervisor:
             self.status["killed"] = 1
             await self.kill("SIGKILL")
 
-    def kill_now(self) -> None:
-        self.status.setdefault("kill_reason", "hard")
+    def kill_now(self, reason: str) -> None:
+        """SIGKILL at once: "hard" (the agent stopped with --kill-tasks) or "disk" (outgrown)."""
+        self.status.setdefault("kill_reason", reason)
         asyncio.get_running_loop().create_task(self.kill("SIGKILL"))
 
     async def run(self) -> None:
@@ -81,6 +82,8 @@ class ContainerSupervisor:
         early: list[str] = []
         loop.add_signal_handler(signal.SIGTERM, early.append, "request")
         loop.add_signal_handler(signal.SIGUSR1, early.append, "hard")
+        loop.add_signal_handler(signal.SIGUSR2, early.append, "disk")
+        self.write_status()  # alive and able to take a stop: see supervisor.py
         self.docker = aiodocker.Docker(url=spec["engine"], api_version=spec["api_version"])
         try:
             self.container = self.docker.containers.container(spec["name"])
@@ -96,15 +99,14 @@ class ContainerSupervisor:
         self.write_status()
         announce(f"started {info['State']['Pid']}")
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "request")
-        loop.add_signal_handler(signal.SIGUSR1, self.kill_now)
+        loop.add_signal_handler(signal.SIGUSR1, self.kill_now, "hard")
+        loop.add_signal_handler(signal.SIGUSR2, self.kill_now, "disk")
         for reason in early:
-            self.kill_now() if reason == "hard" else self.request_stop(reason)
+            self.request_stop(reason) if reason == "request" else self.kill_now(reason)
         if spec["deadline"]:
             loop.call_later(max(0.0, spec["deadline"] - time.time()), self.request_stop, "deadline")
-        copies = [
-            loop.create_task(self.copy_logs(stream, LogFile(spec[stream], spec["max_bytes"], spec["max_files"])))
-            for stream in ("stdout", "stderr")
-        ]
+        logs = {stream: LogFile(spec[stream], spec["max_bytes"], spec["max_files"]) for stream in ("stdout", "stderr")}
+        copies = [loop.create_task(self.copy_logs(stream, log)) for stream, log in logs.items()]
         result = await self.container.wait()
         self.exited.set()
         info = await self.container.show()
@@ -122,6 +124,8 @@ class ContainerSupervisor:
             oom=int(bool(info["State"].get("OOMKilled"))),
             finished=now_ns(),
         )
+        if dropped := sum(log.dropped for log in logs.values()):
+            self.status["log_dropped"] = dropped
         self.write_status()
         await self.docker.close()
 

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapit.paths import agent_dir
+from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -109,14 +109,15 @@ def ensure_running() -> AgentInfo:
     from filelock import FileLock
 
     directory = agent_dir()
-    with FileLock(str(directory / "agent.lock")):
+    with FileLock(str(directory / "agent.lock"), mode=PRIVATE_FILE):
         info = status()  # another process may have started it while we waited for the lock
         if info:
             return info
         (directory / "agent.json").unlink(missing_ok=True)
         log_path = directory / "agent.log"
         env = agent_environment(os.environ)
-        with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
+        with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log, open(os.devnull, "rb") as null:
+            start_offset = log.seek(0, os.SEEK_END)  # what this start writes comes after it
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tapit.agent.daemon"],
                 stdin=null,
@@ -137,7 +138,13 @@ def ensure_running() -> AgentInfo:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        raise AgentStartError(f"the embedded agent did not start: {_last_line(log_path)}")
+            why = f"it did not answer within {START_TIMEOUT:g} s"
+        else:
+            why = f"it exited with code {proc.returncode}"
+        said = _last_line(log_path, start_offset)
+        raise AgentStartError(
+            f"the embedded agent did not start: {why}" + (f": {said}" if said else f", and wrote nothing to {log_path}")
+        )
 
 
 # What the background agent keeps of the environment of whichever shell happened to start it:
@@ -164,12 +171,17 @@ def agent_environment(environ) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k in _KEPT_VARIABLES or k.startswith(("LC_", "TAPIT_"))}
 
 
-def _last_line(path: Path) -> str:
+def _last_line(path: Path, offset: int) -> str:
+    """The last line the log gained past `offset`, "" when it gained none: an earlier start's
+    lines say nothing about this one."""
     try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
     except FileNotFoundError:
-        return "no log written"
-    return lines[-1] if lines else "no log written"
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _live_supervisors() -> list[int]:
@@ -226,7 +238,18 @@ def stop(kill_tasks: bool = False) -> bool:
         for pid in _wait_gone(supervisors, STOP_TIMEOUT):
             os.kill(pid, signal.SIGKILL)
         stopped = stopped or bool(supervisors)
+        _release_disks()
     return stopped
+
+
+def _release_disks() -> None:
+    """The tasks' size-limited filesystems outlive the agent, as their tasks do; once those are
+    killed, they are released as the agent releases them when it sees a task end: logs kept."""
+    from tapit.agent.disk import Filesystem
+
+    directory = agent_dir()
+    for image in (directory / "disks").glob("*.img"):
+        Filesystem(image, directory / "allocs" / image.stem).release()
 
 
 @dataclass(frozen=True)
@@ -292,9 +315,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     agent.set_address(address)
     await agent.find_engine()
     agent.runner.reattach()
-    from tapit.agent.state.store import write_atomic
-
-    write_atomic(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
+    write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,7 +17,34 @@ VERSION = "2.0.5"  # the Nomad release whose API this agent speaks (max_run_dura
 UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--"]
 
 
+CPU_SYSFS = "/sys/devices/system/cpu/cpu0"
+
+
+def _read_number(path: str) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _mhz_per_core() -> int:
+    """A core's speed as Nomad's CPU fingerprinter finds it (client/lib/numalib detect_linux.go
+    discoverCoreSpeeds and Core.MHz): the base speed (acpi_cppc nominal_freq under acpi-cpufreq,
+    else cpufreq base_frequency), else the maximum (cpuinfo_max_freq), else what the generic
+    scanner guesses from /proc/cpuinfo (detect_generic.go, via gopsutil).  The sysfs figures
+    are fixed; /proc/cpuinfo's "cpu MHz" is the current one, which moves with frequency scaling."""
+    try:
+        with open(f"{CPU_SYSFS}/cpufreq/scaling_driver") as f:
+            driver = f.read().strip()
+    except OSError:
+        driver = ""
+    if driver == "acpi-cpufreq":
+        base = _read_number(f"{CPU_SYSFS}/acpi_cppc/nominal_freq")  # MHz
+    else:
+        base = _read_number(f"{CPU_SYSFS}/cpufreq/base_frequency") // 1000  # kHz
+    if base := base or _read_number(f"{CPU_SYSFS}/cpufreq/cpuinfo_max_freq") // 1000:
+        return base
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

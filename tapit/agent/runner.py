@@ -14,32 +14,53 @@ import sys
 import time
 from pathlib import Path
 
-from . import engine
+from tapit.paths import open_private, private_dir, write_private
+
+from . import allocdir, disk, engine
 from . import structs as wire
 from .cgroups import Cgroups, TaskCgroup
 from .node import DATACENTER, UNSHARE, Node
-from .state.store import Store
-from .structs import alloc_terminal
+from .state.store import Bucket, Store
+from .structs.alloc import TERMINAL_CLIENT, alloc_terminal
 
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
 CONTAINER_SUPERVISOR = "tapit.agent.container_supervisor"
 MAX_EVENTS = 10
-DISK_CHECK_SECONDS = 2.0
 LOST_REASON = "task process vanished while the agent was down; no exit status was recorded"
+# The agent saw the supervisor go (killed from outside, or it failed) before it said how the task ended.
+SUPERVISOR_DIED_REASON = "the task's supervisor exited ({how}) before recording how the task ended"
 HARD_KILL_REASON = "the embedded agent was stopped with --kill-tasks"
-# Nomad's default env denylist: secrets of the agent never reach tasks.
+DISK_KILL_REASON = "the allocation outgrew its ephemeral disk"
+COLLECTED_GRACE_S = 60.0  # how long a purged job's allocations and evaluations stay readable
+# command/agent/host/host.go DefaultEnvDenyList, the client's default `env.denylist`: what a host
+# task (raw_exec, exec) never inherits of the agent's environment (task_dir_hook.go SetHostEnvvars).
 ENV_DENYLIST = {
     "CONSUL_TOKEN",
     "CONSUL_HTTP_TOKEN",
-    "VAULT_TOKEN",
+    "CONSUL_HTTP_TOKEN_FILE",
     "NOMAD_TOKEN",
+    "VAULT_TOKEN",
+    "CONSUL_LICENSE",
     "NOMAD_LICENSE",
+    "VAULT_LICENSE",
+    "CONSUL_LICENSE_PATH",
+    "NOMAD_LICENSE_PATH",
+    "VAULT_LICENSE_PATH",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "AWS_METADATA_URL",
     "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
 }
+# ...and, as an operator would add to that list, tapit's own settings (TAPIT_HOME says where the
+# agent's token is): a task gets Nomad's task environment, nothing of tapit's.
+ENV_DENY_PREFIX = "TAPIT_"
+
+
+def inherited(name: str) -> bool:
+    return name not in ENV_DENYLIST and not name.startswith(ENV_DENY_PREFIX)
 
 
 def clean_env_var(name: str) -> str:
@@ -81,7 +102,8 @@ class TaskHandle:
         self.env: dict[str, str] = {}
         self.cwd = ""
         self.listening = False  # its supervisor has said it is up: it can take SIGTERM/SIGUSR1 now
-        self.stop_pending = False
+        # A stop that came before the supervisor could take it: SIGTERM (stop) or SIGUSR2 (kill now).
+        self.pending_signal: signal.Signals | None = None
 
     def file(self, kind: str) -> Path:
         """The supervisor's files for this task: spec, status, handle, log."""
@@ -104,16 +126,19 @@ class Runner:
         self.store = store
         self.node = node
         self.cgroups = cgroups
-        self.alloc_root = root / "allocs"
-        self.run_dir = root / "run"
-        self.alloc_root.mkdir(exist_ok=True)
-        self.run_dir.mkdir(exist_ok=True)
+        self.alloc_root = private_dir(root / "allocs")
+        self.run_dir = private_dir(root / "run")
+        self.disks_dir = private_dir(root / "disks")
+        self.disk_mechanism = disk.fingerprint(self.disks_dir)
+        node.attributes[disk.ATTRIBUTE] = self.disk_mechanism
         self.handles: dict[str, dict[str, TaskHandle]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.timed_out: set[str] = set()
+        self.disks: dict[str, disk.AllocDisk] = {}
         self.disk_exceeded: set[str] = set()
         self.on_alloc_terminal = lambda alloc: None
         self._disk_task: asyncio.Task | None = None
+        self._cleanups: dict[str, asyncio.Task] = {}  # releasing or destroying an allocation's disk
 
     # --- task state bookkeeping -----------------------------------------------------------
 
@@ -127,6 +152,8 @@ class Runner:
         **times,
     ) -> None:
         """Append task events and recompute the alloc's client status, in one AllocationUpdated."""
+        if alloc_id not in self.store.alloc_bucket:
+            return  # collected with its purged job: nothing of it is written again
         alloc = self.store.alloc(alloc_id)
         with self.store.txn("AllocationUpdated") as tx:
             if task_name is not None:
@@ -140,9 +167,10 @@ class Runner:
                     ts[key] = wire.rfc3339nano(value)
             self._client_status(alloc)
             tx.put_alloc(alloc)
-        if alloc["ClientStatus"] in ("complete", "failed", "lost"):
+        if alloc["ClientStatus"] in TERMINAL_CLIENT:
             self._forget(alloc_id)
             self.on_alloc_terminal(alloc)
+            self.collect(self.store.alloc_bucket[alloc_id])
 
     def _client_status(self, alloc: dict) -> None:
         """alloc_runner.clientAlloc/getClientStatus."""
@@ -168,6 +196,11 @@ class Runner:
             self._close(handle)
         self.timed_out.discard(alloc_id)
         self.disk_exceeded.discard(alloc_id)
+        alloc_disk = self.disks.pop(alloc_id, None)
+        if alloc_disk is not None:
+            self._stop_watching(alloc_disk)
+            if alloc_disk.filesystem is not None:  # its limit has done its work: keep the logs only
+                self._after_cleanup(alloc_id, alloc_disk.filesystem.release)
 
     def _close(self, handle: TaskHandle) -> None:
         if handle.pidfd >= 0:
@@ -180,6 +213,9 @@ class Runner:
     def alloc_dir(self, alloc_id: str) -> Path:
         return self.alloc_root / alloc_id
 
+    def filesystem(self, alloc_id: str) -> disk.Filesystem:
+        return disk.Filesystem(self.disks_dir / f"{alloc_id}.img", self.alloc_dir(alloc_id))
+
     def task_env(self, alloc: dict, task: dict, group: dict) -> dict[str, str]:
         """The environment Nomad's taskenv builder gives a task (client/taskenv/env.go): a host
         process inherits the agent's environment and sees host paths; a container sees only
@@ -190,7 +226,7 @@ class Runner:
             env = {}
             dirs = (engine.CONTAINER_ALLOC_DIR, engine.CONTAINER_TASK_DIR, engine.CONTAINER_SECRETS_DIR)
         else:
-            env = {k: v for k, v in os.environ.items() if k not in ENV_DENYLIST}
+            env = {k: v for k, v in os.environ.items() if inherited(k)}
             task_dir = self.alloc_dir(alloc["ID"]) / task["Name"]
             dirs = (str(task_dir.parent / "alloc"), str(task_dir / "local"), str(task_dir / "secrets"))
         env.update(
@@ -232,8 +268,12 @@ class Runner:
         alloc_dir = self.alloc_dir(alloc["ID"])
         handles = self.handles.setdefault(alloc["ID"], {})
         try:
-            for sub in ("alloc/logs", "alloc/tmp", "alloc/data"):
-                (alloc_dir / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(alloc_dir)
+            alloc_disk = disk.AllocDisk(alloc_dir, group["EphemeralDisk"]["SizeMB"], self.filesystem(alloc["ID"]))
+            self.disks[alloc["ID"]] = alloc_disk
+            await asyncio.to_thread(alloc_disk.set_up, self.disk_mechanism)
+            self._start_watching(alloc["ID"], alloc_disk)
+            allocdir.build_shared(alloc_dir, any(t["Driver"] == "docker" for t in group["Tasks"]))
             self._arm_deadline(alloc, group)
         except Exception as exc:  # e.g. no room or no permission for the alloc dir
             log.exception("setting up allocation %s failed", alloc["ID"])
@@ -244,14 +284,12 @@ class Runner:
             handle = TaskHandle(alloc["ID"], task, self.run_dir)
             try:
                 self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
-                # Task.Validate lets "." and ".." through (no slash); neither may name a directory
-                # outside this allocation's.
-                if (alloc_dir / task["Name"]).resolve().parent != alloc_dir.resolve():
-                    raise ValueError(f"task name {task['Name']!r} is not a directory inside the allocation")
-                for sub in ("local", "secrets", "tmp", "private"):
-                    (alloc_dir / task["Name"] / sub).mkdir(parents=True, exist_ok=True)
+                allocdir.build_task(alloc_dir, task["Name"], task["Driver"] == "docker")
                 self._update(
-                    alloc["ID"], task["Name"], wire.task_event("Task Setup", Message="Building Task Directory")
+                    alloc["ID"],
+                    task["Name"],
+                    wire.task_event("Task Setup", Message="Building Task Directory"),
+                    wire.task_event("Task Setup", Message=alloc_disk.description()),
                 )
                 handles[task["Name"]] = handle
                 await self._spawn(alloc, group, handle)
@@ -308,9 +346,9 @@ class Runner:
         if supervisor is None:
             return
         spec_path = handle.file("spec")
-        spec_path.write_bytes(marshal.dumps(spec))
+        write_private(spec_path, marshal.dumps(spec))
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        log_fd = os.open(handle.file("log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        log_fd = open_private(handle.file("log"), os.O_WRONLY | os.O_APPEND)
         # A plain (v)fork+exec rather than asyncio's subprocess: no child watcher thread per task,
         # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
         # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
@@ -332,8 +370,8 @@ class Runner:
         # The supervisor reports only once its signal handlers are in place: a stop that came
         # before (kill() kept it pending) is sent now, when it can no longer kill the supervisor.
         handle.listening = True
-        if handle.stop_pending:
-            handle.signal(signal.SIGTERM)
+        if handle.pending_signal:
+            handle.signal(handle.pending_signal)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
             now = wire.now_ns()
             self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
@@ -413,7 +451,7 @@ class Runner:
         )
         async with self.node.engine.client() as docker:
             await engine.ensure_image(docker, image, downloading)
-            if handle.stop_pending:  # stopped while the image came
+            if handle.pending_signal:  # stopped while the image came
                 self._update(
                     handle.alloc_id, handle.name, wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns()
                 )
@@ -470,7 +508,7 @@ class Runner:
             "env": handle.env,
             "cwd": handle.cwd,
         }
-        handle.file("handle").write_bytes(marshal.dumps(meta))
+        write_private(handle.file("handle"), marshal.dumps(meta))
         self.store.flush()
 
     def _load_handle(self, handle: TaskHandle) -> None:
@@ -529,8 +567,34 @@ class Runner:
         alloc = self.store.alloc(handle.alloc_id)
         if alloc is None or alloc["TaskStates"][handle.name]["State"] == "dead":
             return
+        # What it wrote in its last moments, before the next look at its disk, counts too.
+        self._check_disk(handle.alloc_id, ended=handle.name)
         status = read_status(handle.status_path)
-        self._record_exit(alloc, handle, status)
+        if "finished" in status or "error" in status:
+            return self._record_exit(alloc, handle, status)
+        # The agent saw the supervisor go without saying how the task ended (killed from
+        # outside, or failing itself): as when a Nomad executor dies under a running client
+        # (drivers/rawexec/handle.go run: Wait's error becomes the ExitResult's Err), the task
+        # terminates with that error as its exit message and fails. Lost is for a task the agent
+        # finds gone on its return (_record_exit).
+        code = handle.proc.returncode if handle.proc is not None else None
+        how = "cause unknown" if code is None else f"signal {-code}" if code < 0 else f"exit code {code}"
+        self._destroy_remnants(handle)
+        self._update(
+            alloc["ID"],
+            handle.name,
+            wire.task_event(
+                "Terminated",
+                ExitCode=0,
+                Signal=0,
+                OOMKilled=False,
+                ExitMessage=SUPERVISOR_DIED_REASON.format(how=how),
+            ),
+            *self._not_restarting("Policy allows no restarts"),
+            state="dead",
+            failed=True,
+            FinishedAt=wire.now_ns(),
+        )
 
     def _record_exit(self, alloc: dict, handle: TaskHandle, status: dict) -> None:
         alloc_id, name = alloc["ID"], handle.name
@@ -569,9 +633,13 @@ class Runner:
             fields["ExitMessage"] = "OOM Killed"
         elif code and handle.task["Driver"] == "docker":
             fields["ExitMessage"] = f"Docker container exited with non-zero exit code: {code}"
+        if dropped := int(status.get("log_dropped", 0)):
+            # Never lost silently: the output that found its disk full is counted where it ended.
+            message = f"{dropped} bytes of the task's output were not kept: its disk was full"
+            events.append(wire.task_event("Disk Resources Exceeded", when=finished, Message=message))
         events.append(wire.task_event("Terminated", when=finished, **fields))
         killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"
-        failed = alloc_id in self.disk_exceeded
+        failed = alloc_id in self.disk_exceeded or kill_reason == "disk"
         if kill_reason == "hard" and alloc["DesiredStatus"] != "stop":
             # Nobody stopped its job: it went down with the agent (tapit agent stop --kill-tasks),
             # which is a failure of the task, never a completion.
@@ -632,14 +700,19 @@ class Runner:
             if ts["State"] == "dead":
                 continue
             self._update(alloc_id, name, self._killing_event(handle.task, alloc_id))
-            if handle.listening:
-                handle.signal(signal.SIGTERM)
-            else:  # no supervisor ready for it yet (still starting, or an image downloading): _spawn sends it
-                handle.stop_pending = True
+            self._send(handle, signal.SIGTERM)
         # Tasks that never got a process (still pending, no supervisor) are simply marked dead.
         for name, ts in alloc["TaskStates"].items():
             if ts["State"] == "pending" and name not in self.handles.get(alloc_id, {}):
                 self._update(alloc_id, name, wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns())
+
+    @staticmethod
+    def _send(handle: TaskHandle, sig: signal.Signals) -> None:
+        if handle.listening:
+            handle.signal(sig)
+        elif handle.pending_signal != signal.SIGUSR2:  # a kill at once is never softened to a stop
+            # No supervisor ready for it yet (still starting, or an image downloading): _spawn sends it.
+            handle.pending_signal = sig
 
     def _arm_deadline(self, alloc: dict, group: dict) -> None:
         if not group["MaxRunDuration"]:
@@ -658,33 +731,108 @@ class Runner:
         self.timed_out.add(alloc_id)
         self.kill(alloc_id)
 
+    def _start_watching(self, alloc_id: str, alloc_disk: disk.AllocDisk) -> None:
+        alloc_disk.start_watch()
+        if alloc_disk.watch is not None:
+            asyncio.get_running_loop().add_reader(alloc_disk.watch.fileno(), self._on_disk_events, alloc_id)
+
+    @staticmethod
+    def _stop_watching(alloc_disk: disk.AllocDisk) -> None:
+        if alloc_disk.watch is not None:
+            asyncio.get_running_loop().remove_reader(alloc_disk.watch.fileno())
+            alloc_disk.watch.close()
+            alloc_disk.watch = None
+
+    def _on_disk_events(self, alloc_id: str) -> None:
+        self.disks[alloc_id].watch.on_events()  # always: unread, they would keep the loop waking
+        self._check_disk(alloc_id)
+
     async def _watch_disk(self) -> None:
-        """Ephemeral disk: stop an allocation whose directory outgrows EphemeralDisk.SizeMB."""
+        """The size-limited filesystems' free space, often; the watched trees counted afresh, now and then."""
+        next_rescan = 0.0
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(DISK_CHECK_SECONDS)
-            for alloc_id in list(self.handles):
-                alloc = self.store.alloc(alloc_id)
-                if alloc is None or alloc_id in self.disk_exceeded or alloc_terminal(alloc):
-                    continue
-                limit_mb = alloc["AllocatedResources"]["Shared"]["DiskMB"]
-                used = await asyncio.to_thread(dir_size, self.alloc_dir(alloc_id))
-                if used > limit_mb * 1024 * 1024:
-                    self.disk_exceeded.add(alloc_id)
-                    message = (
-                        f"allocation directory uses {used // (1024 * 1024)} MB, over its {limit_mb} MB ephemeral disk"
-                    )
-                    for name in self.handles[alloc_id]:
-                        self._update(
-                            alloc_id,
-                            name,
-                            wire.task_event(
-                                "Disk Resources Exceeded",
-                                Message=message,
-                                DiskLimit=limit_mb * 1024 * 1024,
-                                FailsTask=True,
-                            ),
-                        )
-                    self.kill(alloc_id)
+            await asyncio.sleep(disk.FILESYSTEM_CHECK_S)
+            rescan = loop.time() >= next_rescan
+            if rescan:
+                next_rescan = loop.time() + disk.RESCAN_S
+            for alloc_id, alloc_disk in list(self.disks.items()):
+                if alloc_disk.watch is not None:
+                    if not rescan:
+                        continue
+                    alloc_disk.watch.rescan()
+                self._check_disk(alloc_id)
+
+    def _check_disk(self, alloc_id: str, ended: str = "") -> None:
+        """Ephemeral disk: an allocation whose directory outgrows EphemeralDisk.SizeMB is killed at
+        once, and fails (the task `ended` has exited already: it only fails)."""
+        alloc = self.store.alloc(alloc_id)
+        alloc_disk = self.disks.get(alloc_id)
+        if alloc is None or alloc_disk is None or alloc_id in self.disk_exceeded or alloc_terminal(alloc):
+            return
+        used = alloc_disk.used()
+        if used <= alloc_disk.limit:
+            return
+        self.disk_exceeded.add(alloc_id)
+        message = f"allocation directory uses {used / disk.MIB:.2f} MB, over its {alloc_disk.size_mb} MB ephemeral disk"
+        for name, handle in self.handles.get(alloc_id, {}).items():
+            if alloc["TaskStates"][name]["State"] == "dead":
+                continue
+            exceeded = wire.task_event(
+                "Disk Resources Exceeded", Message=message, DiskLimit=alloc_disk.limit, FailsTask=True
+            )
+            if name == ended:
+                self._update(alloc_id, name, exceeded)
+                continue
+            self._update(alloc_id, name, exceeded, wire.task_event("Killing", KillReason=DISK_KILL_REASON))
+            # Not the kill signal and a kill timeout: every moment of grace is more written.
+            self._send(handle, signal.SIGUSR2)
+
+    # --- cleaning up ---------------------------------------------------------------------
+
+    def _after_cleanup(self, alloc_id: str, work) -> None:
+        """Run `work` (blocking file work on the allocation's directory) in a thread, after any
+        earlier such work on the same allocation."""
+        previous = self._cleanups.get(alloc_id)
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await asyncio.to_thread(work)
+            except Exception:
+                log.exception("cleaning up the directory of allocation %s failed", alloc_id)
+            finally:
+                if self._cleanups.get(alloc_id) is task:
+                    del self._cleanups[alloc_id]
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._cleanups[alloc_id] = task
+
+    def collect(self, bucket: Bucket) -> None:
+        """A purged job, once all its allocations have ended, is forgotten with them: the server's
+        GC of its evaluations and allocations (nomad/core_sched.go, as `nomad system gc` runs it
+        at once), then on the client removeAlloc -> allocrunner Destroy -> allocdir Destroy
+        (client/client.go): the allocation directories, their disks and the tasks' run files,
+        which hold the tasks' specs and environments, all go."""
+        if bucket.job is not None or any(a["ClientStatus"] not in TERMINAL_CLIENT for a in bucket.allocs.values()):
+            return
+        if self.store.bucket(bucket.namespace, bucket.job_id) is not bucket:
+            return  # collected already
+        # No event: an eval-delete request has none (nomad/state/events.go MsgTypeEvents).
+        with self.store.txn("EvalDelete") as tx:
+            tx.forget(bucket)
+        asyncio.get_running_loop().call_later(
+            COLLECTED_GRACE_S, lambda: [self.store.collected.pop(i, None) for i in (*bucket.allocs, *bucket.evals)]
+        )
+        for alloc_id in bucket.allocs:
+            self._after_cleanup(alloc_id, lambda alloc_id=alloc_id: self._destroy_files(alloc_id))
+
+    def _destroy_files(self, alloc_id: str) -> None:
+        self.filesystem(alloc_id).destroy()
+        allocdir.remove_tree(self.alloc_dir(alloc_id))
+        for path in self.run_dir.glob(f"{alloc_id}.*"):
+            path.unlink(missing_ok=True)
 
     # --- restart -------------------------------------------------------------------------
 
@@ -692,15 +840,24 @@ class Runner:
         """After an agent restart: watch supervisors that still run, record the ones that ended."""
         self._disk_task = asyncio.get_running_loop().create_task(self._watch_disk())
         for alloc in list(self.store.allocs()):
-            if alloc["ClientStatus"] in ("complete", "failed", "lost"):
+            filesystem = self.filesystem(alloc["ID"])
+            if alloc["ClientStatus"] in TERMINAL_CLIENT:
+                if filesystem.image.exists():  # it ended while the agent was away
+                    self._after_cleanup(alloc["ID"], filesystem.release)
                 continue
+            group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+            alloc_disk = disk.AllocDisk(self.alloc_dir(alloc["ID"]), group["EphemeralDisk"]["SizeMB"], filesystem)
+            alloc_disk.reattach()
+            self.disks[alloc["ID"]] = alloc_disk
+            self._start_watching(alloc["ID"], alloc_disk)
             if any(
                 e["Type"] == "Killing" and e["DisplayMessage"] == wire.TIMEOUT_REASON
                 for ts in alloc["TaskStates"].values()
                 for e in ts["Events"]
             ):
                 self.timed_out.add(alloc["ID"])
-            group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+            if any(e["Type"] == "Disk Resources Exceeded" for ts in alloc["TaskStates"].values() for e in ts["Events"]):
+                self.disk_exceeded.add(alloc["ID"])
             handles = self.handles.setdefault(alloc["ID"], {})
             for task in group["Tasks"]:
                 handle = TaskHandle(alloc["ID"], task, self.run_dir)
@@ -728,6 +885,8 @@ class Runner:
                 # The stop may have been requested just before the crash; repeating it is harmless.
                 for handle in handles.values():
                     handle.signal(signal.SIGTERM)
+        for bucket in list(self.store.buckets.values()):
+            self.collect(bucket)  # purged while (or just before) the agent was away
 
 
 async def read_line(fd: int) -> str:
@@ -746,14 +905,3 @@ async def read_line(fd: int) -> str:
 
     loop.add_reader(fd, on_readable)
     return await done
-
-
-def dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total

@@ -82,6 +82,8 @@ class Scheduler:
                     blocked["Status"] = "canceled"
                     tx.put_eval(blocked)
             tx.set_queued(bucket, {})
+        if purge:
+            self.runner.collect(bucket)  # now, or once its allocations have ended
         return {
             "EvalID": ev["ID"],
             "EvalCreateIndex": index,

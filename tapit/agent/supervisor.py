@@ -8,12 +8,15 @@ its start-up time is part of every task's start latency.
 
 Protocol with the agent:
 * stdout: one line, "started <pid>" or "error <message>", then closed.
-* STATUS file (atomically replaced): sup_pid, sup_start, pid, started, and at the end
-  exit_code, signal, oom, finished, killed, kill_reason.
+* STATUS file (atomically replaced, 0600 like every file it writes): sup_pid and sup_start as soon
+  as it can take signals, then pid, started, and at the end exit_code, signal, oom, finished,
+  killed, kill_reason, and log_dropped when output could not be written (a full disk).
 * SIGTERM: graceful stop (kill signal, then SIGKILL after the kill timeout).
-  SIGUSR1: immediate SIGKILL of the whole task tree.
+  SIGUSR1: immediate SIGKILL of the whole task tree (the agent stopped with --kill-tasks).
+  SIGUSR2: the same, for a task that outgrew its ephemeral disk.
 """
 
+import errno
 import marshal
 import os
 import select
@@ -22,6 +25,7 @@ import sys
 import time
 
 CHUNK = 65536
+PRIVATE_FILE = 0o600  # tapit.paths.PRIVATE_FILE: this process imports nothing of tapit's
 DRAIN_GRACE = 1.0  # seconds to wait for pipe EOF after the task tree is gone
 
 
@@ -47,7 +51,7 @@ def proc_start(pid):
 def write_status(path, status):
     """The STATUS file, replaced atomically: the agent may read it at any moment."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE), "w") as f:
         f.write("".join(f"{k}={v}\n" for k, v in status.items()))
     os.replace(tmp, path)
 
@@ -75,29 +79,40 @@ class LogFile:
             if n.startswith(prefix + ".") and n[len(prefix) + 1 :].isdigit()
         ]
         self.index = max(indexes, default=0)
+        self.dropped = 0  # bytes that found no room on the disk
         self._open()
 
     def _open(self):
-        self.fd = os.open(f"{self.base}.{self.index}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.fd = os.open(f"{self.base}.{self.index}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
         self.size = os.fstat(self.fd).st_size
 
     def write(self, data):
+        """Append data, rotating as it goes; what a full disk refuses is counted, never fatal."""
         while data:
             room = self.max_bytes - self.size
-            if room <= 0:
-                os.close(self.fd)
-                self.index += 1
-                old = self.index - self.max_files
-                if old >= 0:
-                    try:
-                        os.unlink(f"{self.base}.{old}")
-                    except FileNotFoundError:
-                        pass
-                self._open()
-                continue
-            n = os.write(self.fd, data[:room])
+            try:
+                if room <= 0:
+                    self._rotate()
+                    continue
+                n = os.write(self.fd, data[:room])
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                self.dropped += len(data)
+                return
             self.size += n
             data = data[n:]
+
+    def _rotate(self):
+        os.close(self.fd)
+        self.index += 1
+        old = self.index - self.max_files
+        if old >= 0:
+            try:
+                os.unlink(f"{self.base}.{old}")
+            except FileNotFoundError:
+                pass
+        self._open()
 
 
 class Supervisor:
@@ -145,7 +160,7 @@ class Supervisor:
         return pid, out_r, err_r, failure.decode(errors="replace")
 
     def request_stop(self, reason):
-        if self.exit_status is not None or self.stop_reason:
+        if self.exit_status is not None or self.stop_reason or self.hard:
             return
         self.stop_reason = reason
         self.status["kill_reason"] = reason
@@ -212,17 +227,23 @@ class Supervisor:
         spec = self.spec
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
-        flags = {"term": False, "hard": False}
+        flags = {"term": False, "hard": ""}
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: flags.__setitem__("term", True))
-        signal.signal(signal.SIGUSR1, lambda *_: flags.__setitem__("hard", True))
+        signal.signal(signal.SIGUSR1, lambda *_: flags.__setitem__("hard", flags["hard"] or "hard"))
+        signal.signal(signal.SIGUSR2, lambda *_: flags.__setitem__("hard", flags["hard"] or "disk"))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Known to be alive, and able to take a stop, before there is a task: an agent that
+        # restarts from here on finds this process rather than a task it must call lost.
+        self.write_status()
 
         logs = {}
         self.pid, out_r, err_r, failure = self.spawn()
         if failure:
-            self.reap()
+            # Blocking: the child reported before it exited, and until it has it is still in the
+            # task's cgroup, which could not be removed.
+            os.waitpid(self.pid, 0)
             self.status.update(error=failure.replace("\n", " "), finished=now_ns())
             self.write_status()
             self.remove_cgroups()
@@ -267,7 +288,7 @@ class Supervisor:
             self.reap()
             if flags["hard"] and not self.hard:
                 self.hard = True
-                self.status.setdefault("kill_reason", "hard")
+                self.status.setdefault("kill_reason", flags["hard"])
                 self.kill_tree()
             if flags["term"]:
                 self.request_stop("request")
@@ -287,9 +308,9 @@ class Supervisor:
             self.kill_tree()
             self.reap()
             time.sleep(0.005)
-        self.finish()
+        self.finish(sum(log.dropped for log in logs.values()))
 
-    def finish(self):
+    def finish(self, log_dropped):
         status = self.exit_status
         code, sig = 0, 0
         if os.WIFSIGNALED(status):
@@ -298,6 +319,8 @@ class Supervisor:
         else:
             code = os.WEXITSTATUS(status)
         self.status.update(exit_code=code, signal=sig, oom=self.oom_kills(), finished=now_ns())
+        if log_dropped:
+            self.status["log_dropped"] = log_dropped
         self.write_status()
         self.remove_cgroups()
 

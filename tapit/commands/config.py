@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from tapit.errors import UsageError
 
@@ -17,6 +18,31 @@ def config_command(words: list[str]) -> int:
     width = max(len(name) for name in fields)
     for name in fields:
         value = getattr(config, name)
+        source = config.sources.get(name, "default")
+        if name == "mhz_per_vcpu" and value is None:
+            value, source = _derived_mhz_per_vcpu()
         shown = "-" if value is None else (", ".join(value) if isinstance(value, tuple) else value)
-        print(f"{name:<{width}}  {shown!s:<24}  ({config.sources.get(name, 'default')})")
+        print(f"{name:<{width}}  {shown!s:<24}  ({source})")
     return 0
+
+
+def _derived_mhz_per_vcpu() -> tuple[int | None, str]:
+    """mhz_per_vcpu as a task created now would get it (tapit/vcpu.py). `tapit config` starts
+    nothing: without NOMAD_ADDR it asks the embedded agent only if one runs."""
+    from tapit.errors import TapitError
+
+    if not os.environ.get("NOMAD_ADDR"):
+        from tapit.agent.daemon import status
+
+        if status() is None:
+            return None, "unset: derived from the embedded agent's node when a task is created"
+    from tapit.service import TaskService
+
+    service = TaskService.from_environment()
+    try:
+        found = service.vcpu_mhz()
+    except TapitError as exc:
+        return None, f"unset: derived from the nodes when a task is created; not now: {exc}"
+    finally:
+        service.close()
+    return found.mhz, found.source

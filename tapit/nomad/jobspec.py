@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from tapit import __version__
-from tapit.config import AppConfig
+from tapit.config import FALLBACK_MHZ_PER_VCPU, AppConfig
 from tapit.params import TaskSpec
 
 GROUP_NAME = "task"
@@ -55,7 +55,8 @@ def memory_mb(gb: float) -> int:
 
 
 def cpu_mhz(vcpus: float, config: AppConfig) -> int:
-    return max(1, round(vcpus * config.mhz_per_vcpu))
+    """`config.mhz_per_vcpu` as the service resolved it (tapit/vcpu.py) for the task's nodes."""
+    return max(1, round(vcpus * (config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)))
 
 
 def build_job(

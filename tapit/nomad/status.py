@@ -13,6 +13,9 @@ from datetime import datetime
 from tapit.nomad.jobspec import TASK_NAME
 
 MAX_RUN_DURATION_EXCEEDED = "allocation exceeded max_run_duration"
+# The embedded agent's Task Setup message naming what enforces the disk (tapit/agent/disk.py
+# DESCRIPTION_PREFIX; Nomad's own clients only reserve the disk at placement, and say nothing).
+DISK_LIMIT_PREFIX = "ephemeral disk enforced by "
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -26,6 +29,7 @@ class Observation:
     alloc_id: str | None = None
     node_name: str | None = None
     reason: str | None = None
+    disk_limit: str | None = None
 
 
 def latest_allocation(allocs: list[dict]) -> dict | None:
@@ -55,6 +59,14 @@ def observe(allocs: list[dict], evals: list[dict], memory_limit_mb: int | None =
         finished_at=_time(state.get("FinishedAt")),
         alloc_id=alloc.get("ID"),
         node_name=alloc.get("NodeName"),
+        disk_limit=next(
+            (
+                e["Message"].removeprefix(DISK_LIMIT_PREFIX)
+                for e in events
+                if e.get("Type") == "Task Setup" and (e.get("Message") or "").startswith(DISK_LIMIT_PREFIX)
+            ),
+            None,
+        ),
     )
     client_status = alloc.get("ClientStatus")
     if client_status == "pending":

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from tapit.config import FALLBACK_MHZ_PER_VCPU
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
@@ -50,6 +51,13 @@ def sparkline(values: list[float], ceiling: float, width: int) -> str:
     top = max(ceiling, max(values, default=0.0)) or 1.0
     picked = values[-width:] if width > 0 else []
     return "".join(BARS[min(len(BARS) - 1, round(v / top * (len(BARS) - 1)))] for v in picked)
+
+
+def reserved_mhz(alloc: dict | None) -> int | None:
+    """The CPU the task was placed with (AllocatedResources), which is what its usage is drawn
+    against: tapit's vCPUs become MHz per the task's nodes (tapit/vcpu.py), not a fixed figure."""
+    tasks = ((alloc or {}).get("AllocatedResources") or {}).get("Tasks") or {}
+    return ((tasks.get(TASK_NAME) or {}).get("Cpu") or {}).get("CpuShares")
 
 
 def usage(stats: dict) -> tuple[float, float]:
@@ -173,7 +181,7 @@ class Details(VerticalScroll):
         box.display = record is not None and bool(self.cpu or record.status == "running")
         if not box.display or record is None:
             return
-        cpu_mhz = record.cpu * self.service.config.mhz_per_vcpu
+        cpu_mhz = reserved_mhz(self.alloc) or record.cpu * (self.service.config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)
         memory_mb = record.memory_gb * 1024
         self.query_one("#usage-title", Static).update(
             f"[b]Usage[/b]  [$text-muted]requested {cpu_mhz:g} MHz CPU, {memory_mb:g} MB memory[/]"

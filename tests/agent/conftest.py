@@ -86,3 +86,11 @@ def agent(tmp_path, monkeypatch):
         for p in Path("/sys/fs/cgroup").glob(f"*/tapit/{a.name}.*")
     ]
     assert not cgroups, f"task cgroups left behind: {cgroups}"
+    mounts = mounts_under(tmp_path)
+    assert not mounts, f"filesystems left mounted: {mounts}"
+
+
+def mounts_under(root: Path) -> list[str]:
+    prefix = str(root) + "/"
+    with open("/proc/self/mountinfo") as f:
+        return [p for p in (line.split()[4] for line in f) if p.startswith(prefix)]

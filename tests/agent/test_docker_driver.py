@@ -53,20 +53,24 @@ def test_a_task_runs_in_its_image_with_nomads_directories_and_environment(docker
     command = (
         "echo out; echo err >&2; echo dirs $NOMAD_ALLOC_DIR $NOMAD_TASK_DIR $NOMAD_SECRETS_DIR; "
         "echo job $NOMAD_JOB_ID mem $NOMAD_MEMORY_LIMIT; echo shared > /alloc/data/from-task; "
-        "echo mine > /local/note; env | grep -c TAPIT_HOME; ls /bin/busybox"
+        "echo mine > /local/note; env | grep -c TAPIT_HOME; ls /bin/busybox; sleep 30"
     )
     register(docker_agent, "in-image", command)
+    alloc = docker_agent.wait_alloc("in-image", {"running"}, timeout=60)
+    docker_agent.wait_output(alloc["ID"], "/bin/busybox\n", timeout=30)
+    # While it runs (once it ends, a size-limited filesystem goes with what it wrote but its logs).
+    alloc_dir = docker_agent.home / "agent" / "allocs" / alloc["ID"]
+    assert (alloc_dir / "alloc" / "data" / "from-task").read_text() == "shared\n"
+    assert (alloc_dir / "main" / "local" / "note").read_text() == "mine\n"
+    docker_agent.nomad.job.deregister_job("in-image")
     alloc = docker_agent.wait_alloc("in-image", {"complete", "failed"}, timeout=60)
     assert alloc["ClientStatus"] == "complete", alloc["TaskStates"]
-    assert events(alloc)[:3] == ["Received", "Task Setup", "Started"] and "Terminated" in events(alloc)
+    assert events(alloc)[:4] == ["Received", "Task Setup", "Task Setup", "Started"] and "Terminated" in events(alloc)
     out = logs(docker_agent, alloc["ID"])
     assert out.startswith("out\n") and "dirs /alloc /local /secrets\n" in out
     assert "job in-image mem 256\n" in out
     assert "0\n/bin/busybox\n" in out  # the agent's own environment stays outside; the image's files are there
     assert logs(docker_agent, alloc["ID"], "stderr") == "err\n"
-    alloc_dir = docker_agent.home / "agent" / "allocs" / alloc["ID"]
-    assert (alloc_dir / "alloc" / "data" / "from-task").read_text() == "shared\n"
-    assert (alloc_dir / "main" / "local" / "note").read_text() == "mine\n"
 
 
 def test_a_failing_task_reports_its_exit_code_as_the_docker_driver_does(docker_agent):
@@ -160,7 +164,7 @@ def test_usage_figures_come_from_the_containers_cgroup(docker_agent):
 def test_an_image_that_cannot_be_pulled_fails_the_task_with_the_engines_reason(docker_agent):
     register(docker_agent, "no-image", "true", image="localhost/tapit-test:absent")
     alloc = docker_agent.wait_alloc("no-image", {"failed"}, timeout=120)
-    assert events(alloc)[2:4] == ["Driver", "Driver Failure"], events(alloc)
+    assert events(alloc)[3:5] == ["Driver", "Driver Failure"], events(alloc)
     messages = {e["Type"]: e for e in alloc["TaskStates"]["main"]["Events"]}
     assert messages["Driver"]["DriverMessage"] == "Downloading image"
     assert messages["Driver"]["Details"] == {"image": "localhost/tapit-test:absent"}  # the driver's annotations

@@ -1,8 +1,11 @@
 """Stopping, deadlines, and surviving an agent restart."""
 
+import json
 import os
 import signal
 import time
+
+import pytest
 
 from tapit.agent import daemon
 
@@ -138,3 +141,43 @@ def test_stops_right_after_registering_are_never_lost(agent):
     for i in range(8):
         alloc = agent.wait_alloc(f"quick-{i}", {"complete", "failed", "lost"}, timeout=30)
         assert alloc["ClientStatus"] == "complete", alloc["ClientDescription"]
+
+
+def test_a_supervisor_killed_while_the_agent_is_up_fails_its_task_and_says_so(agent):
+    """drivers/rawexec/handle.go run: an executor that dies under a running client ends its task
+    with the error as its exit message; the agent was up, so nothing says it was down."""
+    agent.register("orphaned", "sleep 60")
+    alloc = agent.wait_alloc("orphaned", ("running",))
+    status = agent.home / "agent" / "run" / f"{alloc['ID']}.main.status"
+    fields = dict(line.split("=", 1) for line in status.read_text().splitlines())
+    os.kill(int(fields["sup_pid"]), signal.SIGKILL)
+    alloc = agent.wait_alloc("orphaned", ("failed", "lost", "complete"))
+    assert alloc["ClientStatus"] == "failed"
+    terminated = next(e for e in alloc["TaskStates"]["main"]["Events"] if e["Type"] == "Terminated")
+    assert terminated["Message"] == "the task's supervisor exited (signal 9) before recording how the task ended"
+    assert "agent was down" not in json.dumps(alloc)
+    assert not processes_under(agent.home / "agent"), "its task is killed with it"
+
+
+def test_a_failed_start_names_what_this_start_wrote_not_an_older_line(tmp_path, monkeypatch):
+    """An agent that never answers (here: its namespace probe hangs) and writes nothing: the
+    error says so, and does not repeat the last line of an earlier run's log."""
+    monkeypatch.setenv("TAPIT_HOME", str(tmp_path))
+    log = tmp_path / "agent" / "agent.log"
+    log.parent.mkdir()
+    log.write_text("tapit agent listening on http://127.0.0.1:1\n")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "unshare").write_text(f"#!/bin/sh\necho $$ > {fake}/pid\nexec sleep 30\n")
+    (fake / "unshare").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setattr(daemon, "START_TIMEOUT", 1.0)
+    try:
+        with pytest.raises(daemon.AgentStartError) as err:
+            daemon.ensure_running()
+    finally:
+        os.kill(int((fake / "pid").read_text()), signal.SIGKILL)  # the probe the killed agent left
+    assert "listening" not in str(err.value)
+    assert (
+        str(err.value) == f"the embedded agent did not start: it did not answer within 1 s, and wrote nothing to {log}"
+    )

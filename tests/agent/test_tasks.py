@@ -24,7 +24,7 @@ def test_success_and_failure_event_sequences(agent):
     bad = agent.wait_alloc("bad", ("complete", "failed"))
     state = ok["TaskStates"]["main"]
     assert ok["ClientStatus"] == "complete" and state["State"] == "dead" and state["Failed"] is False
-    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Started", "Terminated"]
+    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Task Setup", "Started", "Terminated"]
     assert state["StartedAt"].endswith("Z") and state["FinishedAt"] != "0001-01-01T00:00:00Z"
     state = bad["TaskStates"]["main"]
     assert (bad["ClientStatus"], bad["ClientDescription"]) == ("failed", "Failed tasks")
@@ -73,8 +73,14 @@ def test_missing_command_fails_validation(agent):
     agent.register("nocmd", "", task={"Config": {"args": ["hello"]}})
     alloc = agent.wait_alloc("nocmd", ("failed",))
     state = alloc["TaskStates"]["main"]
-    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Failed Validation", "Not Restarting"]
-    failed = state["Events"][2]
+    assert [e["Type"] for e in state["Events"]] == [
+        "Received",
+        "Task Setup",
+        "Task Setup",
+        "Failed Validation",
+        "Not Restarting",
+    ]
+    failed = state["Events"][3]
     # TaskEvent.SetValidationError: the field and Details["validation_error"]; the display is the error.
     assert 'missing required field "command"' in failed["ValidationError"]
     assert failed["Details"] == {"validation_error": failed["ValidationError"]}

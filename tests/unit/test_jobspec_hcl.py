@@ -11,7 +11,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from tapit.config import AppConfig
+from tapit.config import FALLBACK_MHZ_PER_VCPU, AppConfig
 from tapit.nomad.jobspec import build_job
 from tapit.params import build_spec
 
@@ -116,7 +116,7 @@ def test_hcl_job_matches_the_json_tapit_sends(words):
             "initiated_by": "alice@laptop",
             "created_at": "2026-11-28T12:00:00.000Z",
             "memory_mb": round(spec.memory_gb * 1024),
-            "cpu_mhz": round(spec.cpu * config.mhz_per_vcpu),
+            "cpu_mhz": round(spec.cpu * FALLBACK_MHZ_PER_VCPU),
             "disk_mb": round(spec.ephemeral_storage_gb * 1024),
         }
     )

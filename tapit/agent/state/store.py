@@ -16,6 +16,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from tapit.paths import private_dir, write_private
+
 from .. import structs
 from . import event_broker
 
@@ -33,13 +35,6 @@ SUMMARY_FIELD = {
     "lost": "Lost",
     "unknown": "Unknown",
 }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _objects(bucket: Bucket):
@@ -152,11 +147,26 @@ class Txn:
         bucket.queued = queued
         self._touch(bucket, "job_summary")
 
+    def forget(self, bucket: Bucket) -> None:
+        """The GC of a purged job's evaluations and allocations: gone from the store and its file."""
+        store = self.store
+        del store.buckets[(bucket.namespace, bucket.job_id)]
+        for alloc_id in bucket.allocs:
+            store.alloc_bucket.pop(alloc_id, None)
+        for eval_id in bucket.evals:
+            store.eval_bucket.pop(eval_id, None)
+        # Still answered for a while, from memory only (see Store.collected): nothing of the job
+        # is on disk any more, yet right after a purge Nomad's server, whose GC comes later,
+        # still has them, and a client may read them (`nomad job stop -purge` watches its eval).
+        store.collected.update(bucket.allocs)
+        store.collected.update(bucket.evals)
+        self.tables |= {"allocs", "evals", "job_summary"}
+        store._forgotten.add(bucket)
+
 
 class Store:
     def __init__(self, root: Path):
-        self.root = root / "state"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root / "state")
         self.index = 0
         self.table_index = dict.fromkeys(TABLES, 0)
         self.buckets: dict[tuple[str, str], Bucket] = {}
@@ -165,6 +175,8 @@ class Store:
         self.broker = event_broker.EventBroker()
         self.meta: dict = {}
         self._dirty: set[Bucket] = set()
+        self._forgotten: set[Bucket] = set()
+        self.collected: dict[str, dict] = {}  # allocations and evaluations of purged jobs, by ID
         self._flush_scheduled = False
         self._changed = asyncio.Event()
         self.skipped: list[str] = []  # state files that could not be loaded
@@ -216,11 +228,14 @@ class Store:
         """Write every changed bucket, then the indexes; called synchronously before a task is
         spawned so that a task process never exists without a persisted record of it."""
         self._flush_scheduled = False
-        for bucket in self._dirty:
-            write_atomic(self.root / bucket.file_name(), bucket.to_json())
+        for bucket in self._forgotten:  # first: a job registered again since has the same file name
+            (self.root / bucket.file_name()).unlink(missing_ok=True)
+        for bucket in self._dirty - self._forgotten:
+            write_private(self.root / bucket.file_name(), bucket.to_json())
         self._dirty.clear()
+        self._forgotten.clear()
         meta = {**self.meta, "Index": self.index, "TableIndex": self.table_index}
-        write_atomic(self.root / "meta.json", json.dumps(meta).encode())
+        write_private(self.root / "meta.json", json.dumps(meta).encode())
 
     def set_meta(self, key: str, value) -> None:
         self.meta[key] = value
@@ -281,14 +296,14 @@ class Store:
 
     def alloc(self, alloc_id: str) -> dict | None:
         bucket = self.alloc_bucket.get(alloc_id)
-        return bucket.allocs[alloc_id] if bucket else None
+        return bucket.allocs[alloc_id] if bucket else self.collected.get(alloc_id)
 
     def allocs(self):
         return (a for b in self.buckets.values() for a in b.allocs.values())
 
     def eval(self, eval_id: str) -> dict | None:
         bucket = self.eval_bucket.get(eval_id)
-        return bucket.evals[eval_id] if bucket else None
+        return bucket.evals[eval_id] if bucket else self.collected.get(eval_id)
 
     def evals(self):
         return (e for b in self.buckets.values() for e in b.evals.values())
