@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,6 +41,9 @@ class TaskRecord:
     deadline_at: str | None = None
     stop_requested_by: str | None = None
     logs_archived: bool = False
+    # Bytes of each log that Nomad's rotation removed before tapit could read them ({"stdout": n}):
+    # the archive lacks them, and every replay says so.
+    logs_lost_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
