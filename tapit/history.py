@@ -3,12 +3,17 @@
 Every read-modify-write happens under a file lock, and each write replaces the
 file atomically, so concurrent tapit processes never lose or corrupt a record
 and a reader never sees half a file. Archived logs live beside it.
+
+Reading never needs to write: a history tapit cannot write (a read-only or
+immutable file or directory) still lists and shows; a write to it fails with
+one line naming the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +26,18 @@ from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TaskRecord
 
 LOCK_TIMEOUT_S = 30
+TEMP_PREFIX = ".history-"  # a write's temporary copy, renamed over history.json when complete
+PARTIAL_SUFFIX = ".partial"  # a log being archived, named .<log type>.<pid>.<random>.partial
+READ_CHUNK = 1024 * 1024
+
+
+class HistoryUnwritable(TapitError):
+    """The history (or an archived log) cannot be written: one line naming the file."""
+
+    def __init__(self, path: Path, exc: OSError):
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        super().__init__(f"cannot write the history at {path}: {exc.strerror or exc}{where}")
+        self.path = path
 
 
 class AtomicJSONStorage(Storage):
@@ -40,19 +57,81 @@ class AtomicJSONStorage(Storage):
             raise TapitError(f"the history at {self.path} is damaged ({exc}); move it aside to start afresh") from None
 
     def write(self, data) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".history-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TEMP_PREFIX)
+        except OSError as exc:
+            raise HistoryUnwritable(self.path, OSError(exc.errno, exc.strerror)) from None
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(data, handle, separators=(",", ":"))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise HistoryUnwritable(self.path, exc) from None
             raise
 
     def close(self) -> None:
         pass
+
+
+class ArchiveWriter:
+    """One log being archived as it arrives: appended to a partial file of this process, put in
+    place whole by commit(), removed by discard(). Never more than a buffer of it in memory."""
+
+    def __init__(self, directory: Path, log_type: str):
+        self.path = directory / log_type
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, self._partial = tempfile.mkstemp(
+                dir=directory, prefix=f".{log_type}.{os.getpid()}.", suffix=PARTIAL_SUFFIX
+            )
+        except OSError as exc:
+            raise HistoryUnwritable(self.path, exc) from None
+        self._file = os.fdopen(fd, "wb", buffering=READ_CHUNK)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise HistoryUnwritable(self.path, exc) from None
+        self.size += len(data)
+
+    def commit(self) -> None:
+        """The archive replaces any earlier one whole: two processes (or the TUI's threads) may
+        archive the same task at once."""
+        try:
+            self._file.close()
+            os.replace(self._partial, self.path)
+        except OSError as exc:
+            self.discard()
+            raise HistoryUnwritable(self.path, exc) from None
+
+    def discard(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass  # what it could not flush is being thrown away anyway
+        Path(self._partial).unlink(missing_ok=True)
+
+
+def _sweep_partials(directory: Path) -> None:
+    """Remove the partial archives of processes that are gone (a CLI killed while following)."""
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(PARTIAL_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        try:
+            pid = int(name.split(".")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            (directory / name).unlink(missing_ok=True)
+        except (ValueError, IndexError, OSError):
+            pass  # not one of ours, or a live process of another user: leave it
 
 
 class History:
@@ -67,15 +146,38 @@ class History:
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         try:
             if write:
-                # Imported here: filelock is slow to import and read-only commands never need it.
-                from filelock import FileLock
-
-                with FileLock(str(self._lock_path), timeout=LOCK_TIMEOUT_S):
+                with self._locked():
                     yield db.table("tasks")
             else:
                 yield db.table("tasks")
         finally:
             db.close()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Imported here: filelock is slow to import and read-only commands never need it.
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self._lock_path), timeout=LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise TapitError(
+                f"the history at {self.path} stayed locked for {LOCK_TIMEOUT_S} s ({self._lock_path}); "
+                "another tapit is writing it"
+            ) from None
+        except OSError as exc:
+            raise HistoryUnwritable(self.path, exc) from None
+        try:
+            # Every writer holds the lock, so any temporary copy left now is a killed writer's.
+            for stale in self.directory.glob(f"{TEMP_PREFIX}*"):
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass  # the write that follows says why the directory refuses changes
+            yield
+        finally:
+            lock.release()
 
     def add(self, *records: TaskRecord) -> None:
         with self._table(write=True) as table:
@@ -98,33 +200,41 @@ class History:
             with self._table(write=True) as table:
                 table.update(changes, Query().id == task_id)
 
-    def remove(self, task_id: str) -> None:
-        with self._table(write=True) as table:
-            table.remove(Query().id == task_id)
-
     def log_path(self, task_id: str, log_type: str) -> Path:
         return self.logs_dir / task_id / log_type
 
+    def archive_writer(self, task_id: str, log_type: str) -> ArchiveWriter:
+        directory = self.logs_dir / task_id
+        _sweep_partials(directory)
+        return ArchiveWriter(directory, log_type)
+
     def archive_logs(self, task_id: str, logs: dict[str, bytes]) -> None:
-        directory = self.logs_dir / task_id
-        directory.mkdir(parents=True, exist_ok=True)
         for log_type, data in logs.items():
-            # A temporary file of its own: two processes (or the TUI's threads) may archive the
-            # same task at once, and each must replace the file whole.
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{log_type}-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, directory / log_type)
+            writer = self.archive_writer(task_id, log_type)
+            writer.write(data)
+            writer.commit()
 
-    def archived_logs(self, task_id: str, log_type: str) -> bytes | None:
+    def archived_chunks(self, task_id: str, log_type: str) -> Iterator[bytes]:
+        """The archived log in pieces (it may be larger than memory); nothing if there is none."""
+        _sweep_partials(self.logs_dir / task_id)
         try:
-            return self.log_path(task_id, log_type).read_bytes()
+            handle = open(self.log_path(task_id, log_type), "rb")
         except FileNotFoundError:
-            return None
+            return
+        with handle:
+            while chunk := handle.read(READ_CHUNK):
+                yield chunk
 
-    def remove_logs(self, task_id: str) -> None:
+    def remove(self, task_id: str) -> None:
+        """The task's record and everything archived of it: its logs, a console's transcript,
+        partial copies. Under the lock, so that a history that refuses writes loses nothing; the
+        archive goes first, so that no output outlives its record."""
         directory = self.logs_dir / task_id
-        for child in directory.glob("*"):
-            child.unlink()
-        if directory.exists():
-            directory.rmdir()
+        with self._table(write=True) as table:
+            try:
+                shutil.rmtree(directory)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise HistoryUnwritable(self.path, exc) from None
+            table.remove(Query().id == task_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,9 @@ class TaskRecord:
     logs_archived: bool = False
     # How the embedded agent held the task to its ephemeral disk (its Task Setup event says).
     disk_limit: str | None = None
+    # Bytes of each log that Nomad's rotation removed before tapit could read them ({"stdout": n}):
+    # the archive lacks them, and every replay says so.
+    logs_lost_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:

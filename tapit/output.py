@@ -30,6 +30,7 @@ JSON_FIELDS = (
     "kind",
     "reason",
     "error",
+    "logs_lost_bytes",
 )
 
 
@@ -174,7 +175,9 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
         rows.append(("Stop asked by", printable(record.stop_requested_by)))
     if record.error:
         rows.append(("Error", printable(record.error)))
-    rows.append(("Logs", "archived in the history" if record.logs_archived else "live from Nomad"))
+    logs = "archived in the history" if record.logs_archived else "live from Nomad"
+    lost = ", ".join(f"{count:,} bytes of {log_type}" for log_type, count in record.logs_lost_bytes.items())
+    rows.append(("Logs", f"{logs}; missing {lost}, rotated away before they were read" if lost else logs))
     return rows
 
 

@@ -21,7 +21,8 @@ from typing import Callable, Iterator, Mapping
 from tapit import vcpu
 from tapit.config import AppConfig, load_config
 from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError
-from tapit.history import History
+from tapit.history import History, HistoryUnwritable
+from tapit.logcopy import LogCopy, log_file_size
 from tapit.model import TERMINAL, TaskRecord, new_task_id, now_iso, parse_iso
 from tapit.nomad import jobspec
 from tapit.nomad.client import NomadClient, NomadError, NomadNotFound
@@ -36,7 +37,6 @@ OutputSink = Callable[[str, bytes], None]
 DEADLINE_GRACE_S = 5.0
 # Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
 BLOCKING_WAIT_S = 10.0
-FOLLOW_RETRY_S = 0.5
 PLACEMENT_WAIT_S = 1.0
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
@@ -114,6 +114,8 @@ class TaskService:
         self._connection: Connection | None = None
         self._client: NomadClient | None = None
         self._namespaced: dict[str, NomadClient] = {}  # for tasks created in another namespace
+        # Why the last read could not record what it learnt (a read-only history), for a warning.
+        self.unrecorded: HistoryUnwritable | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TaskService":
@@ -298,7 +300,10 @@ class TaskService:
     # --- keep records in step with Nomad --------------------------------------
 
     def refresh(self, record: TaskRecord) -> TaskRecord:
-        """Bring a record up to date with Nomad; enforce the deadline; archive logs when it ends."""
+        """Bring a record up to date with Nomad; enforce the deadline; archive logs when it ends.
+
+        A history that cannot be written does not stop a read: the record is brought up to date
+        here only, and `unrecorded` says why it was not kept."""
         if record.terminal and (record.logs_archived or record.error):
             return record
         with nomad_errors():
@@ -314,18 +319,30 @@ class TaskService:
                 if record.terminal
                 else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
             )
-            return self._apply(record, changes)
+            return self._keep(record, changes)
         limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
         seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
         status = changes.get("status", record.status)
-        if status in TERMINAL and not record.logs_archived and seen.alloc_id:
-            self._archive(record, seen.alloc_id)
-            changes["logs_archived"] = True
-        elif status == "running" and _past(record.deadline_at, DEADLINE_GRACE_S):
-            self._stop_job(record)
-            changes["stop_requested_by"] = "deadline"
-        return self._apply(record, changes)
+        try:
+            if status in TERMINAL and not record.logs_archived and seen.alloc_id:
+                changes.update(self._archive(record, seen.alloc_id))
+            elif status == "running" and _past(record.deadline_at, DEADLINE_GRACE_S):
+                self._stop_job(record)
+                changes["stop_requested_by"] = "deadline"
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+        return self._keep(record, changes)
+
+    def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
+        """_apply for reads: what cannot be recorded is still shown."""
+        try:
+            return self._apply(record, changes)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+            for key, value in changes.items():
+                setattr(record, key, value)
+            return record
 
     def _job_exists(self, record: TaskRecord) -> bool:
         with nomad_errors():
@@ -337,23 +354,62 @@ class TaskService:
             setattr(record, key, value)
         return record
 
-    def _archive(self, record: TaskRecord, alloc_id: str) -> None:
-        logs = {}
-        for log_type in LOG_TYPES:
+    def _archive(self, record: TaskRecord, alloc_id: str) -> dict:
+        """Copy the ended task's logs from Nomad into the history, streamed to disk; the changes
+        that record it."""
+        with nomad_errors():
+            alloc = self._nomad_for(record).get_allocation(alloc_id)
+        copies = self._log_copies(record, alloc, sink=None, cancel=threading.Event())
+        try:
+            with nomad_errors():
+                for copy in copies:
+                    copy.read_all()
+            return self._keep_archive(copies)
+        finally:
+            for copy in copies:
+                copy.close()
+
+    def _log_copies(
+        self, record: TaskRecord, alloc: dict, sink: OutputSink | None, cancel: threading.Event, archive: bool = True
+    ) -> list[LogCopy]:
+        nomad = self._nomad_for(record)
+        file_size = log_file_size(alloc, jobspec.TASK_NAME)
+        copies = []
+        try:
+            for log_type in LOG_TYPES:
+                writer = self.history.archive_writer(record.id, log_type) if archive else None
+                deliver = (lambda data, log_type=log_type: sink(log_type, data)) if sink else None
+                copies.append(
+                    LogCopy(nomad, alloc["ID"], jobspec.TASK_NAME, log_type, file_size, deliver, writer, cancel)
+                )
+        except BaseException:
+            for copy in copies:
+                copy.close()
+            raise
+        return copies
+
+    def _keep_archive(self, copies: list[LogCopy]) -> dict:
+        """Put the copies' archives in place; the record's changes that say so, and what was lost."""
+        lost = {copy.log_type: copy.lost_bytes for copy in copies if copy.lost_bytes}
+        changes = {"logs_lost_bytes": lost} if lost else {}
+        if all(copy.archive is not None for copy in copies):
             try:
-                with nomad_errors():
-                    logs[log_type] = self._nomad_for(record).read_logs(alloc_id, jobspec.TASK_NAME, log_type)
-            except RuntimeUnavailable:
-                logs[log_type] = b""  # the task never started, so it wrote nothing
-        self.history.archive_logs(record.id, logs)
+                for copy in copies:
+                    copy.commit()
+                changes["logs_archived"] = True
+            except HistoryUnwritable as exc:
+                self.unrecorded = exc
+        return changes
 
     # --- wait and follow ------------------------------------------------------
 
     def wait(self, task_id: str, sink: OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
         """Stream the task's output from its start until it ends; return the final record.
 
-        Setting `cancel` (the TUI does, when the user looks at another task)
-        stops the delivery at once and returns within one blocking wait.
+        What is streamed is archived as it arrives, so the logs are never downloaded twice.
+        Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
+        at once and returns within one blocking wait. A sink that fails (a closed pipe) gets
+        nothing more; its error is raised once the task has ended and its logs are archived.
         """
         cancel = cancel or threading.Event()
         record = self.get(task_id)
@@ -364,16 +420,36 @@ class TaskService:
         if alloc is None:
             return self.refresh(record)
         alloc, index = self._wait_while(alloc, {"pending"}, record, cancel)
-        followers = [LogFollower(self.nomad, alloc["ID"], t, sink, cancel) for t in LOG_TYPES]
-        if alloc["ClientStatus"] == "running":
-            for follower in followers:
-                follower.start()
-            self._wait_while(alloc, {"running"}, record, cancel, index)
         if cancel.is_set():
             return record
-        for follower in followers:
-            follower.finish()
-        return self.refresh(record)
+        try:
+            copies = self._log_copies(record, alloc, sink, cancel)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc  # follow it all the same; it is archived once the history can be written
+            copies = self._log_copies(record, alloc, sink, cancel, archive=False)
+        try:
+            with nomad_errors():
+                if alloc["ClientStatus"] == "running":
+                    for copy in copies:
+                        copy.follow()
+                    self._wait_while(alloc, {"running"}, record, cancel, index)
+                    if cancel.is_set():
+                        return record
+                    for copy in copies:
+                        copy.finish()
+                else:
+                    for copy in copies:
+                        copy.read_all()
+            if cancel.is_set():
+                return record  # what was copied is incomplete: never archived
+            self._keep(record, self._keep_archive(copies))
+        finally:
+            for copy in copies:
+                copy.close()
+        record = self.refresh(record)
+        if error := next((c.sink_error for c in copies if c.sink_error), None):
+            raise error
+        return record
 
     def _wait_for_placement(self, record: TaskRecord, cancel: threading.Event) -> dict | None:
         """The task's allocation once Nomad places it, or None when placement failed (the job is then stopped)."""
@@ -422,26 +498,26 @@ class TaskService:
 
     def _replay_archive(self, record: TaskRecord, sink: OutputSink) -> None:
         for log_type in LOG_TYPES:
-            data = self.history.archived_logs(record.id, log_type)
-            if data:
-                sink(log_type, data)
+            for chunk in self.history.archived_chunks(record.id, log_type):
+                sink(log_type, chunk)
 
     def logs(self, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
-        """Print the task's output; with follow, keep going until it ends (same as waiting on it)."""
+        """Print the task's output; with follow, keep going until it ends (same as waiting on it).
+
+        The record's logs_lost_bytes says what Nomad's rotation removed before it could be read."""
         if follow:
             return self.wait(task_id, sink)
         record = self.show(task_id)
         if record.logs_archived:
             self._replay_archive(record, sink)
         elif record.nomad_alloc_id:
-            for log_type in LOG_TYPES:
-                with nomad_errors():
-                    try:
-                        data = self.nomad.read_logs(record.nomad_alloc_id, jobspec.TASK_NAME, log_type)
-                    except NomadNotFound:
-                        data = b""  # not started yet
-                if data:
-                    sink(log_type, data)
+            with nomad_errors():
+                alloc = self._nomad_for(record).get_allocation(record.nomad_alloc_id)
+                copies = self._log_copies(record, alloc, sink, threading.Event(), archive=False)
+                for copy in copies:
+                    copy.read_all()
+            if lost := {c.log_type: c.lost_bytes for c in copies if c.lost_bytes}:
+                record.logs_lost_bytes = lost  # what this read found missing; the archive records its own
         return record
 
     # --- stop and delete --------------------------------------------------------
@@ -468,66 +544,17 @@ class TaskService:
             self._nomad_for(record).deregister_job(record.nomad_job_id, purge=False)
 
     def delete(self, task_id: str) -> TaskRecord:
-        """Remove a finished task's record and archived logs, and purge its Nomad job."""
+        """Remove a finished task's record and everything archived of it, and purge its Nomad job.
+
+        The job is purged last: a history that refuses the removal keeps the record, the archive
+        and the job, and `delete` can be run again."""
         record = self.show(task_id)
         if not record.terminal:
             raise Refused(f"task {task_id} is {record.status}; stop it first: tapit stop task task={task_id}")
-        with nomad_errors():
-            self.nomad.deregister_job(record.nomad_job_id, purge=True)
         self.history.remove(task_id)
-        self.history.remove_logs(task_id)
-        return record
-
-
-class LogFollower:
-    """Follows one log of an allocation in a thread, handing data to the sink as it arrives.
-
-    Nomad's follow stream never ends by itself (reference §5.1), so `finish()`
-    stops it once the task has ended and reads whatever is left from the byte
-    offset reached: nothing is lost and nothing is printed twice. A stream that
-    breaks early resumes from that offset too.
-    """
-
-    def __init__(self, nomad: NomadClient, alloc_id: str, log_type: str, sink: OutputSink, cancel: threading.Event):
-        self.nomad, self.alloc_id, self.log_type, self.sink = nomad, alloc_id, log_type, sink
-        self.received = 0
-        self._cancel = cancel
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"follow-{log_type}")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not (self._stop.is_set() or self._cancel.is_set()):
-            try:
-                for data in self.nomad.stream_logs(
-                    self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=True, offset=self.received, stop=self._stop
-                ):
-                    self._deliver(data)
-            except NomadError:
-                pass  # the stream broke: resume from the offset reached, or let finish() read the rest
-            self._stop.wait(FOLLOW_RETRY_S)
-
-    def _deliver(self, data: bytes) -> None:
-        with self._lock:
-            if not (self._stop.is_set() or self._cancel.is_set()):
-                self.received += len(data)
-                self.sink(self.log_type, data)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._stop.set()
-            offset = self.received
         with nomad_errors():
-            try:
-                for data in self.nomad.stream_logs(
-                    self.alloc_id, jobspec.TASK_NAME, self.log_type, follow=False, offset=offset
-                ):
-                    self.sink(self.log_type, data)
-            except NomadNotFound:
-                pass  # the task wrote nothing to this log
+            self._nomad_for(record).deregister_job(record.nomad_job_id, purge=True)
+        return record
 
 
 def changes_from(record: TaskRecord, seen: Observation) -> dict:

@@ -4,23 +4,32 @@ Framed mode writes concatenated StreamFrame JSON objects (no delimiter), base64 
 64 KiB, batched for 200 ms, with an empty `{}` heartbeat every second.  Plain mode writes the raw
 bytes only.  With follow the stream never ends on its own, as in Nomad: it waits for more data
 or the next rotated file until the client goes away.
+
+Offsets count over the rotated files still on disk, as findClosest does: `origin=start` walks
+forward from the oldest file present, `origin=end` back from the newest.  A file rotated away
+before it was opened is skipped for the next one present, silently, as in Nomad: a client sees
+the gap in the frames' File names (client/fs_endpoint.go logsImpl, `os.IsNotExist → continue`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
+import pybase64
 from aiohttp import web
 
-FRAME_SIZE = 64 * 1024
-BATCH_WINDOW = 0.2
-HEARTBEAT = 1.0
-POLL = 0.05
+FRAME_SIZE = 64 * 1024  # streamFrameSize
+BATCH_WINDOW = 0.2  # streamBatchWindow
+HEARTBEAT = 1.0  # streamHeartbeatRate
+POLL = 0.05  # how often a file at its end is looked at again (Nomad watches it for changes)
+NEXT_LOG_CHECK = 0.1  # nextLogCheckRate: how often blockUntilNextLog lists the directory
+READ_SIZE = 16 * FRAME_SIZE  # fewer, larger reads; the framer cuts them into frames
+LAST = sys.maxsize  # math.MaxInt64: origin=end starts from the newest file
 
 
 class LogError(Exception):
@@ -29,128 +38,184 @@ class LogError(Exception):
         self.code = code
 
 
-def log_files(log_dir: Path, task: str, log_type: str) -> list[int]:
+def log_files(log_dir: Path, task: str, log_type: str) -> list[tuple[int, int]]:
+    """logIndexes: (index, size) of every `<task>.<type>.<n>` file, oldest first."""
     pattern = re.compile(rf"^{re.escape(task)}\.{log_type}\.(\d+)$")
+    found = []
     try:
-        names = os.listdir(log_dir)
+        with os.scandir(log_dir) as entries:
+            for entry in entries:
+                match = pattern.match(entry.name)
+                if match:
+                    try:
+                        found.append((int(match.group(1)), entry.stat().st_size))
+                    except FileNotFoundError:
+                        pass  # rotated away while listing
     except FileNotFoundError:
-        return []
-    return sorted(int(m.group(1)) for m in map(pattern.match, names) if m)
+        pass
+    return sorted(found)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+def find_closest(files: list[tuple[int, int]], desired_index: int, desired_offset: int) -> tuple[int, int]:
+    """findClosest: the (index, offset in it) of the first file at or after `desired_index` (the
+    newest if none), moved `desired_offset` bytes forward, or back when negative, across files.
 
-
-def find_start(log_dir: Path, task: str, log_type: str, indexes: list[int], offset: int, origin: str):
-    """findClosest: the (file index, offset in it) `offset` bytes from the start or the end."""
-    files = [(i, _size(log_dir / f"{task}.{log_type}.{i}")) for i in indexes]
-    if origin == "start":
-        for index, size in files:
-            if offset < size or index == files[-1][0]:
-                return index, min(offset, size)
+    As in Nomad an offset of exactly a file's size stays at that file's end, and an offset of 0 is
+    the start of the chosen file — so `origin=end, offset=0` streams the whole newest file."""
+    i = next((n for n, (index, _) in enumerate(files) if index >= desired_index), len(files) - 1)
+    offset = desired_offset
+    while True:
+        size = files[i][1]
+        if offset == 0:
+            break
+        if offset < 0:
+            if size + offset >= 0:
+                offset += size
+                break
+            if i == 0:
+                offset = 0
+                break
+            offset += size
+            i -= 1
+        else:
+            if offset <= size:
+                break
+            if i == len(files) - 1:
+                offset = size
+                break
             offset -= size
-    for index, size in reversed(files):
-        if offset <= size or index == files[0][0]:
-            return index, max(0, size - offset)
-        offset -= size
-    return files[0][0], 0
+            i += 1
+    return files[i][0], offset
 
 
 class Framer:
-    """Batches data into StreamFrames and emits heartbeats (client/lib/streamframer)."""
+    """Batches data into StreamFrames and sends heartbeats (client/lib/streamframer).
+
+    A frame's Offset is where its Data ends in its File, as Nomad's api.FrameReader reads it."""
 
     def __init__(self, resp: web.StreamResponse, plain: bool):
         self.resp = resp
         self.plain = plain
         self.file = ""
+        self._file_json = b'""'
         self.data = bytearray()
         self.end_offset = 0
         self.first_at = 0.0
-        self.last_sent = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self.next_heartbeat = loop.time() + HEARTBEAT
 
     async def add(self, file: str, data: bytes, end_offset: int) -> None:
         if file != self.file:
-            await self.flush()
-            self.file = file
+            await self.flush()  # a frame never spans two files
+            self.file, self._file_json = file, json.dumps(file).encode()
         if not self.data:
             self.first_at = asyncio.get_running_loop().time()
         self.data += data
         self.end_offset = end_offset
-        while len(self.data) >= FRAME_SIZE:
-            await self._send(bytes(self.data[:FRAME_SIZE]), self.end_offset - len(self.data) + FRAME_SIZE)
-            del self.data[:FRAME_SIZE]
+        whole = len(self.data) - len(self.data) % FRAME_SIZE
+        if whole:
+            # Every full frame at once, in one write: far fewer writes (and chunks) for a fast log.
+            start = end_offset - len(self.data)
+            payload = bytes(self.data[:whole])
+            del self.data[:whole]
+            await self.resp.write(
+                b"".join(
+                    self._frame(payload[i : i + FRAME_SIZE], start + i + FRAME_SIZE)
+                    for i in range(0, whole, FRAME_SIZE)
+                )
+            )
 
     async def tick(self) -> None:
         now = asyncio.get_running_loop().time()
         if self.data and now - self.first_at >= BATCH_WINDOW:
             await self.flush()
-        elif not self.plain and now - self.last_sent >= HEARTBEAT:
-            await self.resp.write(b"{}")
-            self.last_sent = now
+        if now >= self.next_heartbeat:
+            # The heartbeat ticker fires every second whatever was sent; plain mode drops it (an
+            # empty payload), as client/fs_endpoint.go logs does.
+            self.next_heartbeat = now + HEARTBEAT
+            if not self.plain:
+                await self.resp.write(b"{}")
 
     async def flush(self) -> None:
         if self.data:
-            await self._send(bytes(self.data), self.end_offset)
+            await self.resp.write(self._frame(bytes(self.data), self.end_offset))
             self.data.clear()
 
-    async def _send(self, data: bytes, offset: int) -> None:
+    def _frame(self, data: bytes, offset: int) -> bytes:
         if self.plain:
-            await self.resp.write(data)
-        else:
-            frame = {"Offset": offset, "Data": base64.b64encode(data).decode(), "File": self.file}
-            await self.resp.write(json.dumps(frame, separators=(",", ":")).encode())
-        self.last_sent = asyncio.get_running_loop().time()
+            return data
+        # api.StreamFrame's JSON: Offset, Data (standard base64), File, every one omitempty.
+        return b'{"Offset":%d,"Data":"%s","File":%s}' % (offset, pybase64.b64encode(data), self._file_json)
+
+
+async def stream_file(log_dir: Path, name: str, offset: int, framer: Framer, follow: bool, next_exists) -> None:
+    """streamFile: from `offset` to the end of the file; following, until a later file exists
+    (then one more read, so nothing written before the rotation is dropped). The file is kept
+    open: one rotated away while it is read is still read to its end, as an open Go file is.
+    FileNotFoundError when it is gone before it could be opened."""
+    path = f"alloc/logs/{name}"
+    with open(log_dir / name, "rb") as handle:
+        handle.seek(offset)
+        cancel_received = not follow
+        next_check = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = handle.read(READ_SIZE)
+            if chunk:
+                offset += len(chunk)
+                await framer.add(path, chunk, offset)
+                await framer.tick()
+                continue
+            if cancel_received:
+                return
+            now = loop.time()
+            if now >= next_check:
+                next_check = now + NEXT_LOG_CHECK
+                if next_exists():
+                    cancel_received = True  # "try to read one more frame to avoid dropped entries"
+                    continue
+            await framer.tick()
+            await asyncio.sleep(POLL)
 
 
 async def stream(
     request: web.Request, alloc_dir: Path, task: str, log_type: str, follow: bool, offset: int, origin: str, plain: bool
 ) -> web.StreamResponse:
     log_dir = alloc_dir / "alloc" / "logs"
-    indexes = log_files(log_dir, task, log_type)
-    if not indexes:
+    files = log_files(log_dir, task, log_type)
+    if not files:
         raise LogError(404, f'log entry for task "{task}" and log type "{log_type}" not found')
-    index, position = find_start(log_dir, task, log_type, indexes, offset, origin)
-    last_index = indexes[-1]
+    next_index = 0 if origin == "start" else LAST
+    if origin == "end":
+        offset = -offset
 
     resp = web.StreamResponse()
     resp.content_type = "text/plain" if plain else "application/json"
     await resp.prepare(request)
     framer = Framer(resp, plain)
-    handle = None
     try:
         while True:
-            path = log_dir / f"{task}.{log_type}.{index}"
-            if handle is None:
-                try:
-                    handle = open(path, "rb")
-                    handle.seek(position)
-                except FileNotFoundError:
-                    handle = None
-            chunk = handle.read(FRAME_SIZE) if handle else b""
-            if chunk:
-                position += len(chunk)
-                await framer.add(f"alloc/logs/{task}.{log_type}.{index}", chunk, position)
-                await framer.tick()
+            # 1) list the files, 2) pick the one closest to the wanted index, 3) open it at the
+            # offset; 3b) gone since the listing (rotated away): list again.
+            files = files or log_files(log_dir, task, log_type)
+            if not files:
+                break  # every file went away: nothing is left to send
+            # Not following, the stream ends with the file that is the newest when it is reached.
+            index, open_offset = find_closest(files, next_index, offset)
+            last = not follow and index == files[-1][0]
+            files = []
+
+            def next_exists(index=index) -> bool:
+                return any(i > index for i, _ in log_files(log_dir, task, log_type))
+
+            try:
+                await stream_file(log_dir, f"{task}.{log_type}.{index}", open_offset, framer, follow, next_exists)
+            except FileNotFoundError:
                 continue
-            later = [i for i in log_files(log_dir, task, log_type) if i > index]
-            if later and (follow or later[0] <= last_index):
-                # The file was rotated: what remains is in the next one (blockUntilNextLog).
-                if handle:
-                    handle.close()
-                handle, index, position = None, later[0], 0
-                continue
-            if not follow:
-                await framer.flush()
+            if last:
                 break
-            await framer.tick()
-            await asyncio.sleep(POLL)
+            offset, next_index = 0, index + 1
+        await framer.flush()
     except ConnectionResetError:
         pass  # the client went away: the only way a followed stream ends
-    finally:
-        if handle:
-            handle.close()
     return resp

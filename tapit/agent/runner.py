@@ -373,8 +373,17 @@ class Runner:
         if handle.pending_signal:
             handle.signal(handle.pending_signal)
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
-            now = wire.now_ns()
-            self._update(handle.alloc_id, handle.name, wire.task_event("Started"), state="running", StartedAt=now)
+            # The supervisor's own time of the start, the clock that also stamps `finished`: read
+            # here, after a short task may already have ended, the agent's clock would put
+            # StartedAt after FinishedAt, which Nomad's task runner never does (updateStateImpl).
+            started = int(read_status(handle.status_path).get("started") or wire.now_ns())
+            self._update(
+                handle.alloc_id,
+                handle.name,
+                wire.task_event("Started", when=started),
+                state="running",
+                StartedAt=started,
+            )
 
     def _process_spec(
         self, alloc: dict, handle: TaskHandle, spec: dict, kill_signal: signal.Signals

@@ -57,6 +57,7 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
         # Clip long commands to a terminal's width; a pipe gets them whole.
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
         print(task_table(records, width=width))
+    _warn_unrecorded(service)
     return 0
 
 
@@ -72,6 +73,7 @@ def show_task(words: list[str], flags: set[str]) -> int:
         from tapit.output import task_details
 
         print(task_details(record, usage))
+    _warn_unrecorded(service)
     return 0
 
 
@@ -86,7 +88,9 @@ def show_logs(words: list[str], flags: set[str]) -> int:
         from tapit.model import exit_status
 
         return exit_status(_wait(service, task_id))
-    service.logs(task_id, write_output)
+    record = service.logs(task_id, write_output)
+    _say_lost(record)
+    _warn_unrecorded(service)
     return 0
 
 
@@ -126,10 +130,27 @@ def _wait(service, task_id: str, sink=write_output):
             file=sys.stderr,
         )
         raise
+    _say_lost(record)
+    _warn_unrecorded(service)
     if record.status != "complete":
         detail = f" ({record.reason})" if record.reason else ""
         print(f"tapit: task {record.id} {record.status}{detail}", file=sys.stderr)
     return record
+
+
+def _say_lost(record) -> None:
+    """Output Nomad rotated away before it could be read is never dropped without a word."""
+    for log_type, count in record.logs_lost_bytes.items():
+        print(
+            f"tapit: {count:,} bytes of the task's {log_type} are missing: Nomad's log rotation removed them "
+            "before tapit could read them (the task wrote faster than its logs were read)",
+            file=sys.stderr,
+        )
+
+
+def _warn_unrecorded(service) -> None:
+    if service.unrecorded is not None:
+        print(f"tapit: warning: {service.unrecorded}; what Nomad reports was shown, not recorded", file=sys.stderr)
 
 
 def _service():

@@ -176,3 +176,27 @@ def test_follow_streams_live_and_outlives_the_task(agent):
     text = b"".join(base64.b64decode(f["Data"]) for f in parsed if f.get("Data"))
     assert text == b"first\nsecond\n"
     assert parsed[-1] == {} and parsed.count({}) >= 2
+
+
+def rfc3339_ns(stamp: str) -> int:
+    """Go's RFC3339Nano (UTC, trailing zeros of the fraction trimmed) as nanoseconds."""
+    from datetime import datetime
+
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
+    return int(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+
+def test_a_task_never_finishes_before_it_started(agent):
+    # task_runner.go updateStateImpl stamps StartedAt on entering running and FinishedAt on
+    # entering dead. Many short tasks at once keep the agent busy, so it reads each "started"
+    # after the task has ended: the start must still be the supervisor's, not the agent's late clock.
+    for n in range(30):
+        agent.register(f"short{n}", "true")
+    for n in range(30):
+        alloc = agent.wait_alloc(f"short{n}", ("complete",), timeout=60)
+        state = alloc["TaskStates"]["main"]
+        started, finished = rfc3339_ns(state["StartedAt"]), rfc3339_ns(state["FinishedAt"])
+        assert started <= finished, (n, state["StartedAt"], state["FinishedAt"])
+        times = {e["Type"]: e["Time"] for e in state["Events"]}
+        assert times["Started"] <= times["Terminated"]

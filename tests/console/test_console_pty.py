@@ -2,14 +2,13 @@
 
 import json
 import signal
-import socket
 import sys
-import threading
 import time
 from urllib.parse import urlsplit
 
 import pexpect
 import pytest
+from cuttable_proxy import CuttableProxy
 
 PROMPT = "R> "
 BASH = f"export PS1='{PROMPT}'; exec bash --norc --noprofile"
@@ -200,48 +199,6 @@ def test_placement_failure_in_one_line(tapit):
     assert "could not be placed" in line
     record = the_task(tapit)
     assert record["status"] == "failed"
-
-
-class CuttableProxy:
-    """A TCP relay to the agent whose open connections can be cut, as a network drop would."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def cut(self):
-        for sock in self.open:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.open.clear()
-
-    def close(self):
-        self.cut()
-        self.listener.close()
 
 
 def test_a_network_drop_stops_and_purges(tapit, nomad_api):

@@ -64,7 +64,7 @@ def test_a_task_from_register_to_purge(agent_client):
     assert b"".join(out) == b"out\ndone\n"
 
     assert alloc["ClientStatus"] == "failed"
-    assert c.read_logs(alloc_id, "main", "stderr") == b"err\n"
+    assert b"".join(c.stream_logs(alloc_id, "main", "stderr")) == b"err\n"
     assert b"".join(c.stream_logs(alloc_id, "main", "stdout", offset=4)) == b"done\n"
     assert c.get_allocation(alloc_id)["TaskStates"]["main"]["State"] == "dead"
 

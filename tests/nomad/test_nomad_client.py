@@ -32,7 +32,6 @@ def every_call(c: NomadClient) -> None:
     c.wait_job_allocations("tapit-1", 0, wait=1)
     c.wait_allocation(ALLOC_ID, 0, wait=1)
     list(c.stream_logs(ALLOC_ID, "main", "stdout"))
-    c.read_logs(ALLOC_ID, "main", "stdout")
     stop = threading.Event()
     stop.set()
     list(c.events(["Job"], stop=stop))
@@ -41,7 +40,7 @@ def every_call(c: NomadClient) -> None:
 
 def test_every_call_carries_token_namespace_and_region(stub, client):
     every_call(client)
-    assert len(stub.requests) == 15
+    assert len(stub.requests) == 14
     assert len({(r["method"], r["path"]) for r in stub.requests}) == 12
     for request in stub.requests:
         assert request["headers"]["X-Nomad-Token"] == stub.token, request
@@ -99,7 +98,6 @@ def test_lookups_of_missing_objects(client):
     for lookup in (
         lambda: client.get_allocation("nope"),
         lambda: client.get_evaluation("nope"),
-        lambda: client.read_logs("nope", "main", "stdout"),
         lambda: list(client.stream_logs("nope", "main", "stdout")),
     ):
         with pytest.raises(NomadNotFound) as caught:
@@ -201,8 +199,6 @@ def test_log_stream_decodes_frames_cut_anywhere(stub, client, gzip):
         "0",
         "start",
     )
-    assert client.read_logs(ALLOC_ID, "main", "stdout") == payload
-    assert stub.query()["plain"] == "true"
 
 
 def test_log_stream_offset_and_origin(stub, client):
@@ -300,7 +296,6 @@ def test_unreachable_address_names_address_and_reason():
         lambda: c.wait_allocation("a", 1),
         lambda: list(c.stream_logs("a", "main", "stdout")),
         lambda: list(c.events(["Job"])),
-        lambda: c.read_logs("a", "main", "stdout"),
     ):
         with pytest.raises(NomadUnreachable) as caught:
             call()

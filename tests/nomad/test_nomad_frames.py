@@ -1,13 +1,13 @@
-"""FrameDecoder against the byte shapes of Nomad's framed log stream (reference §5.1)."""
+"""FrameDecoder against the byte shapes of Nomad's framed log stream (api/fs.go StreamFrame)."""
 
 import base64
 import json
 
 import pytest
 
-from tapit.nomad.frames import MAX_PENDING_CHARS, FrameDecoder, frame_data, is_heartbeat
+from tapit.nomad.frames import MAX_PENDING_CHARS, FrameDecoder, LogFrame, data_frame, log_index
 
-# Shapes from the reference: data frames, a heartbeat, file events, no delimiters.
+# Shapes of client/fs_endpoint.go's stream: data frames, a heartbeat, file events, no delimiters.
 STREAM = (
     b'{"Offset":5,"Data":"aGVsbG8K","File":"alloc/logs/main.stdout.0"}'
     b"{}"
@@ -96,23 +96,28 @@ def test_a_large_frame_split_in_many_chunks():
     payload = bytes(range(256)) * 256  # 64 KiB, the largest Nomad frame
     frame = json.dumps({"Offset": len(payload), "Data": base64.b64encode(payload).decode(), "File": "f"}).encode()
     frames = decode_in_pieces(frame + b"{}", list(range(4096, len(frame), 4096)))
-    assert frame_data(frames[0]) == payload
-    assert is_heartbeat(frames[1])
+    assert data_frame(frames[0]) == LogFrame("f", len(payload), payload)
+    assert data_frame(frames[1]) is None  # the heartbeat
 
 
-def test_frame_data():
-    assert frame_data(EXPECTED[0]) == b"hello\n"
-    assert frame_data(EXPECTED[2]) == b"531932\n531933\n"
-    assert frame_data({}) == b""
-    assert frame_data({"Offset": 9, "File": "f", "FileEvent": "file deleted"}) == b""
+def test_data_frame():
+    assert data_frame(EXPECTED[0]) == LogFrame("alloc/logs/main.stdout.0", 5, b"hello\n")
+    assert data_frame(EXPECTED[2]).data == b"531932\n531933\n"
     with pytest.raises(ValueError):
-        frame_data({"Data": "not base64!"})
+        data_frame({"Data": "not base64!", "File": "f", "Offset": 1})
+    for malformed in ({"Data": "YQ=="}, {"Data": "YQ==", "File": "f", "Offset": "1"}, {"Data": 5, "File": "f"}):
+        with pytest.raises(ValueError):
+            data_frame(malformed)
 
 
-def test_is_heartbeat_matches_go_stream_frame():
-    assert is_heartbeat({})
-    assert is_heartbeat({"Offset": 0, "Data": "", "File": "", "FileEvent": ""})
-    assert not is_heartbeat({"Offset": 5})
-    assert not is_heartbeat({"Data": "YQ=="})
-    assert not is_heartbeat({"File": "alloc/logs/main.stdout.0"})
-    assert not is_heartbeat({"FileEvent": "file deleted"})
+def test_frames_without_data_are_dropped_as_go_stream_frame_heartbeats_and_file_events():
+    assert data_frame({}) is None
+    assert data_frame({"Offset": 0, "Data": "", "File": "", "FileEvent": ""}) is None
+    assert data_frame({"Offset": 9, "File": "alloc/logs/main.stdout.0", "FileEvent": "file deleted"}) is None
+
+
+def test_log_index_is_the_rotation_number():
+    assert log_index("alloc/logs/main.stdout.0") == 0
+    assert log_index("alloc/logs/my.task.stderr.12") == 12
+    with pytest.raises(ValueError):
+        log_index("alloc/logs/main.stdout")

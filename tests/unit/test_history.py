@@ -1,6 +1,10 @@
 """The history under concurrent writers: real processes, the real file lock."""
 
 import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
 
 from tapit.history import History
 from tapit.model import TaskRecord
@@ -54,10 +58,11 @@ def test_update_writes_only_the_given_fields(tmp_path):
 def test_archived_logs_round_trip(tmp_path):
     history = History(tmp_path)
     history.archive_logs("00000001", {"stdout": b"out\n", "stderr": b""})
-    assert history.archived_logs("00000001", "stdout") == b"out\n"
-    assert history.archived_logs("00000001", "stderr") == b""
-    history.remove_logs("00000001")
-    assert history.archived_logs("00000001", "stdout") is None
+    assert b"".join(history.archived_chunks("00000001", "stdout")) == b"out\n"
+    assert b"".join(history.archived_chunks("00000001", "stderr")) == b""
+    history.remove("00000001")
+    assert list(history.archived_chunks("00000001", "stdout")) == []
+    assert not (tmp_path / "logs" / "00000001").exists()
 
 
 def _archive(directory, n):
@@ -71,5 +76,49 @@ def test_concurrent_archives_of_one_task_do_not_collide(tmp_path):
     for p in processes:
         p.join(30)
         assert p.exitcode == 0
-    assert len(History(tmp_path).archived_logs("00000001", "stdout")) in range(1, 13)
+    assert len(b"".join(History(tmp_path).archived_chunks("00000001", "stdout"))) in range(1, 13)
     assert sorted(p.name for p in (tmp_path / "logs" / "00000001").iterdir()) == ["stderr", "stdout"]
+
+
+def _rewrite_until_killed(directory):
+    history = History(directory)
+    n = 0
+    while True:
+        n += 1
+        history.update("00000000", {"reason": str(n)})
+
+
+def test_temporary_copies_of_writers_killed_mid_write_are_swept(tmp_path):
+    # A history large enough that each write takes a while, so that kills land inside writes.
+    history = History(tmp_path)
+    history.add(*(record(f"{n:08x}") for n in range(20_000)))
+    leftovers = []
+    for attempt in range(20):
+        writer = multiprocessing.Process(target=_rewrite_until_killed, args=(tmp_path,))
+        writer.start()
+        time.sleep(0.15 + attempt * 0.013)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+        leftovers = list(tmp_path.glob(".history-*"))
+        if leftovers:
+            break
+    assert leftovers, "no kill landed inside a write"
+    history.update("00000001", {"status": "running"})
+    assert list(tmp_path.glob(".history-*")) == []
+    assert history.get("00000001").status == "running" and len(history.all()) == 20_000
+
+
+def test_partial_archives_of_dead_processes_are_swept(tmp_path):
+    history = History(tmp_path)
+    dead = multiprocessing.Process(target=lambda: None)
+    dead.start()
+    dead.join()
+    directory = tmp_path / "logs" / "00000001"
+    directory.mkdir(parents=True)
+    (directory / f".stdout.{dead.pid}.abc.partial").write_bytes(b"half of it")
+    mine = history.archive_writer("00000001", "stderr")  # a live process's partial archive stays
+    history.archive_writer("00000001", "stdout").discard()
+    assert sorted(p.name for p in directory.iterdir()) == [Path(mine._partial).name]
+    mine.write(b"all of it")
+    mine.commit()
+    assert sorted(p.name for p in directory.iterdir()) == ["stderr"]

@@ -1,0 +1,105 @@
+"""`tapit create task … --wait` of a large output against the same pipeline run locally.
+
+Run: python bench/output_bench.py [--mb 200] [--runs 5] [--cpu N]
+
+Both write their output to a file on the same disk; runs alternate (tapit, local, tapit, …) and
+the ratio is taken pair by pair, so that a machine whose speed drifts still gives a fair figure.
+Every tapit run is checked byte for byte against the local one (size and SHA-256) — or, when
+the task outran the follower and Nomad's log rotation (10 files of 10 MB) took bytes before they
+were read, against the count tapit printed — and so is the archive it left in the history. The
+client's peak RSS is the kernel's figure for the finished `tapit` process. Uses a throwaway
+TAPIT_HOME, stops its agent and removes the home at the end.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def digest(path: Path) -> tuple[int, str]:
+    with open(path, "rb") as f:
+        return os.fstat(f.fileno()).st_size, hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def timed(argv: list[str], out: Path, env: dict) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB of the process itself, and what it wrote on stderr."""
+    with open(out, "wb") as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace")
+    if process.returncode:
+        sys.exit(f"{argv[:3]} exited {process.returncode}: {errors}")
+    return wall, usage.ru_maxrss / 1024, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=200, help="output size in MB (10^6 bytes)")
+    parser.add_argument("--runs", type=int, default=5)
+    # A vCPU is one core of this machine on the embedded agent: all of them, so that the limit
+    # does not slow the task down against a local pipe that has every core.
+    parser.add_argument("--cpu", default=str(os.cpu_count()))
+    args = parser.parse_args()
+    size = args.mb * 1_000_000
+    # Varied, deterministic lines: a dropped, doubled or reordered piece changes the checksum.
+    command = f"seq {size // 8} | head -c {size}"
+    work = Path(tempfile.mkdtemp(prefix="tapit-output-bench-"))
+    env = {**os.environ, "TAPIT_HOME": str(work / "home")}
+    env.pop("NOMAD_ADDR", None)
+    tapit = [sys.executable, "-m", "tapit"]
+    try:
+        subprocess.run([*tapit, "agent", "env"], env=env, check=True, capture_output=True)  # a warm agent
+        local_out, tapit_out = work / "local.out", work / "tapit.out"
+        walls, locals_, ratios, peaks, losses = [], [], [], [], []
+        for run in range(args.runs + 1):  # the first pair warms the caches and is not counted
+            wall, peak, errors = timed([*tapit, "create", "task", command, f"cpu={args.cpu}", "--wait"], tapit_out, env)
+            local, _, _ = timed(["sh", "-c", command], local_out, env)
+            expected = digest(local_out)
+            got = digest(tapit_out)
+            lost = sum(int(n.replace(",", "")) for n in re.findall(r"tapit: ([\d,]+) bytes of the task's", errors))
+            if got != expected and got[0] + lost != expected[0]:
+                sys.exit(f"run {run}: tapit's output differs from the local one, unannounced: {got} {errors}")
+            if errors and not lost:
+                sys.exit(f"run {run}: tapit said: {errors}")
+            listing = subprocess.run([*tapit, "list", "tasks", "--json"], env=env, capture_output=True, check=True)
+            newest = json.loads(listing.stdout)[0]
+            if digest(work / "home" / "logs" / newest["id"] / "stdout") != got:
+                sys.exit(f"run {run}: the archive differs from the output")
+            if run:
+                walls.append(wall)
+                locals_.append(local)
+                ratios.append(wall / local)
+                peaks.append(peak)
+                losses.append(lost)
+            exact = "byte-exact" if not lost else f"{lost:,} bytes rotated away before they were read, said so"
+            print(
+                f"run {run}: tapit {wall:.2f} s, local {local:.2f} s, ratio {wall / local:.2f}, "
+                f"client peak {peak:.0f} MB, {exact}"
+            )
+        print(
+            f"\n{args.mb} MB, cpu={args.cpu}, {args.runs} runs: tapit median {statistics.median(walls):.2f} s "
+            f"({args.mb / statistics.median(walls):.0f} MB/s), local median {statistics.median(locals_):.2f} s; "
+            f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
+            f"client peak RSS max {max(peaks):.0f} MB; {losses.count(0)} of {args.runs} runs byte-exact (the others "
+            "fell behind Nomad's log rotation and said how many bytes it took); archives equal to the output"
+        )
+    finally:
+        subprocess.run([*tapit, "agent", "stop", "--kill-tasks"], env=env, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
