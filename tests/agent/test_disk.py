@@ -14,6 +14,10 @@ MB = 1024 * 1024
 # Writes 50 MB as fast as the machine can: a 2 s poll never saw it pass a 10 MB limit.
 FAST_WRITER = "head -c 50000000 /dev/zero > ../alloc/data/blob"
 
+# Nomad refuses a disk not larger than the task's log storage (nomad/structs/structs.go
+# Task.Validate: LogConfig MaxFiles × MaxFileSizeMB must be less than EphemeralDisk.SizeMB).
+SMALL_DISK = {"group": {"EphemeralDisk": {"SizeMB": 10}}, "task": {"LogConfig": {"MaxFiles": 2, "MaxFileSizeMB": 1}}}
+
 
 def node_mechanism(agent) -> str:
     node = agent.nomad.nodes.get_nodes()[0]["ID"]
@@ -48,7 +52,7 @@ def watcher(monkeypatch):
 def test_a_size_limited_filesystem_holds_a_fast_writer_to_its_disk(agent):
     if node_mechanism(agent) != disk.FILESYSTEM:
         pytest.skip("this machine does not let the agent mount a filesystem")
-    agent.register("fast", FAST_WRITER + "; sleep 30", group={"EphemeralDisk": {"SizeMB": 10}})
+    agent.register("fast", FAST_WRITER + "; sleep 30", **SMALL_DISK)
     alloc = agent.wait_alloc("fast", ("failed", "complete"))
     assert alloc["ClientStatus"] == "failed"
     assert setup_message(alloc) == "ephemeral disk enforced by a size-limited filesystem of 10 MB"
@@ -67,7 +71,7 @@ def test_logs_stay_readable_while_the_filesystem_is_released(agent):
     """The release swaps the logs' copy in under the same path: a reader never misses them."""
     if node_mechanism(agent) != disk.FILESYSTEM:
         pytest.skip("this machine does not let the agent mount a filesystem")
-    agent.register("talk", "seq 1 20000; sleep 0.5", group={"EphemeralDisk": {"SizeMB": 10}})
+    agent.register("talk", "seq 1 20000; sleep 0.5", **SMALL_DISK)
     alloc_id = agent.wait_alloc("talk", ("running",))["ID"]
     expected = "".join(f"{i}\n" for i in range(1, 20001))
     agent.wait_output(alloc_id, "20000\n")
@@ -82,7 +86,7 @@ def test_logs_stay_readable_while_the_filesystem_is_released(agent):
 
 def test_a_watcher_catches_a_fast_writer_elsewhere(watcher, agent):
     assert node_mechanism(agent) == disk.WATCHER
-    agent.register("fast", FAST_WRITER + "; sleep 30", group={"EphemeralDisk": {"SizeMB": 10}})
+    agent.register("fast", FAST_WRITER + "; sleep 30", **SMALL_DISK)
     alloc = agent.wait_alloc("fast", ("failed", "complete"))
     assert alloc["ClientStatus"] == "failed"
     assert setup_message(alloc).startswith("ephemeral disk enforced by a watcher")
@@ -98,7 +102,7 @@ def test_a_watcher_catches_a_fast_writer_elsewhere(watcher, agent):
 
 
 def test_a_write_in_the_last_moment_before_exit_still_fails_the_task(watcher, agent):
-    agent.register("quick", "head -c 20000000 /dev/zero > ../alloc/data/blob", group={"EphemeralDisk": {"SizeMB": 10}})
+    agent.register("quick", "head -c 20000000 /dev/zero > ../alloc/data/blob", **SMALL_DISK)
     alloc = agent.wait_alloc("quick", ("failed", "complete"))
     assert alloc["ClientStatus"] == "failed" and exceeded_mb(alloc) >= 10
 
@@ -107,14 +111,14 @@ def test_writes_in_new_directories_are_counted(watcher, agent):
     agent.register(
         "deep",
         "mkdir -p ../alloc/data/a/b/c && head -c 12000000 /dev/zero > ../alloc/data/a/b/c/blob; sleep 30",
-        group={"EphemeralDisk": {"SizeMB": 10}},
+        **SMALL_DISK,
     )
     alloc = agent.wait_alloc("deep", ("failed", "complete"))
     assert alloc["ClientStatus"] == "failed" and exceeded_mb(alloc) >= 10
 
 
 def test_a_task_within_its_disk_completes(agent):
-    agent.register("small", "head -c 1000000 /dev/zero > ../alloc/data/blob", group={"EphemeralDisk": {"SizeMB": 10}})
+    agent.register("small", "head -c 1000000 /dev/zero > ../alloc/data/blob", **SMALL_DISK)
     alloc = agent.wait_alloc("small", ("failed", "complete"))
     assert alloc["ClientStatus"] == "complete"
     assert "Disk Resources Exceeded" not in [e["Type"] for e in events(alloc)]
@@ -127,7 +131,7 @@ def test_a_restarted_agent_keeps_holding_a_running_task_to_its_disk(agent):
     agent.register(
         "slow",
         "sleep 2; head -c 20000000 /dev/zero > ../alloc/data/blob; sleep 30",
-        group={"EphemeralDisk": {"SizeMB": 10}},
+        **SMALL_DISK,
     )
     agent.wait_alloc("slow", ("running",))
     os.kill(agent.info.pid, signal.SIGKILL)
