@@ -7,13 +7,30 @@ from __future__ import annotations
 import asyncio
 import copy
 import fnmatch
+import itertools
 
 from . import structs
 from .node import Node
 from .runner import Runner
 from .state.store import Store
 
-STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs allocNotNeeded
+STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs StatusAllocNotNeeded
+MIGRATE_DESCRIPTION = "alloc is being migrated"  # scheduler/structs StatusAllocMigrating
+# structs.DesiredUpdates
+DESIRED_UPDATES = (
+    "Ignore",
+    "Place",
+    "Migrate",
+    "Stop",
+    "InPlaceUpdate",
+    "DestructiveUpdate",
+    "Canary",
+    "Preemptions",
+    "Disconnect",
+    "Reconnect",
+    "RescheduleNow",
+    "RescheduleLater",
+)
 
 
 class Scheduler:
@@ -24,11 +41,31 @@ class Scheduler:
         runner.on_alloc_terminal = lambda alloc: self.unblock()
         self._starts: set[asyncio.Task] = set()
 
-    def register(self, job: dict) -> tuple[dict, int]:
-        """Upsert the job and schedule it; returns (JobRegisterResponse fields, index)."""
+    def register(self, job: dict, eval_priority: int = 0) -> tuple[dict, int]:
+        """nomad/job_endpoint.go Register: upsert the job and evaluate it; returns
+        (JobRegisterResponse fields, index).  A job whose spec has not changed (Job.SpecChanged)
+        is left as it is, allocations and all: only an evaluation is created, which places what
+        the job misses.  A periodic or parameterized job gets no evaluation."""
         store = self.store
-        bucket = store.bucket(job["Namespace"], job["ID"])
-        existing = bucket.job if bucket else None
+        existing = store.job(job["Namespace"], job["ID"])
+        evaluated = not structs.launches_children(job)
+        priority = eval_priority or job["Priority"]
+        reply = {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Warnings": ""}
+        if existing is not None and not structs.spec_changed(existing, job):
+            reply["JobModifyIndex"] = existing["ModifyIndex"]
+            if not evaluated:
+                return reply, existing["ModifyIndex"]
+            # The eval goes in on its own (EvalUpdateRequestType): no JobModifyIndex is set on it.
+            with store.txn("EvaluationUpdated") as tx:
+                ev = structs.evaluation(
+                    existing, "job-register", "pending", tx.index, JobModifyIndex=0, Priority=priority
+                )
+                tx.put_eval(ev)
+            reply.update(EvalID=ev["ID"], EvalCreateIndex=store.index)
+            index = store.index
+            self._place(existing, ev)
+            return reply, index
+        ev = None
         with store.txn("JobRegistered") as tx:
             job["CreateIndex"] = existing["CreateIndex"] if existing else tx.index
             job["Version"] = existing["Version"] + 1 if existing else 0
@@ -36,20 +73,86 @@ class Scheduler:
             job["SubmitTime"] = structs.now_ns()
             job["Stop"] = False
             tx.put_job(job)
-            ev = structs.evaluation(job, "job-register", "pending", tx.index)
-            tx.put_eval(ev)
-        eval_index = store.index
+            if evaluated:
+                ev = structs.evaluation(job, "job-register", "pending", tx.index, Priority=priority)
+                tx.put_eval(ev)
+        index = store.index
+        reply["JobModifyIndex"] = index
         if existing:
             self._stop_allocs(existing)
+        if ev is not None:
+            reply.update(EvalID=ev["ID"], EvalCreateIndex=index)
+            self._place(job, ev)
+        return reply, index
+
+    def evaluate(self, job: dict) -> tuple[dict, int]:
+        """nomad/job_endpoint.go Evaluate: a new evaluation of the job as it is."""
+        with self.store.txn("AllocationUpdateDesiredStatus") as tx:
+            ev = structs.evaluation(job, "job-register", "pending", tx.index, JobModifyIndex=job["ModifyIndex"])
+            tx.put_eval(ev)
+        index = self.store.index
         self._place(job, ev)
         return {
             "EvalID": ev["ID"],
-            "EvalCreateIndex": eval_index,
-            "JobModifyIndex": job["JobModifyIndex"],
+            "EvalCreateIndex": index,
+            "JobModifyIndex": job["ModifyIndex"],
             "Warnings": "",
-        }, eval_index
+        }, index
 
-    def deregister(self, namespace: str, job_id: str, purge: bool) -> tuple[dict, int]:
+    def scale(self, job: dict, group_name: str, count: int | None, event: dict) -> tuple[dict, int]:
+        """nomad/job_endpoint.go Scale: the group's new count is a new version of the job, which
+        the reconciler applies in place (a count is no destructive update): the allocations keep
+        running under it, what the count adds is placed and what it takes away is stopped,
+        highest index first.  The scaling event is recorded either way."""
+        store = self.store
+        reply = {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": job["ModifyIndex"], "Warnings": ""}
+        ev = None
+        if count is not None:
+            scaled = copy.deepcopy(job)
+            next(g for g in scaled["TaskGroups"] if g["Name"] == group_name)["Count"] = count
+            scaled["SubmitTime"] = event["Time"]
+            with store.txn("JobRegistered") as tx:
+                scaled.update(Version=job["Version"] + 1, JobModifyIndex=tx.index)
+                tx.put_job(scaled)
+            reply["JobModifyIndex"] = store.index
+            bucket = store.bucket(job["Namespace"], job["ID"])
+            snapshot = copy.deepcopy(scaled)
+            with store.txn("PlanResult") as tx:
+                for alloc in bucket.allocs.values():
+                    if alloc["Job"]["JobModifyIndex"] == job["JobModifyIndex"] and not structs.alloc_terminal(alloc):
+                        alloc["Job"] = snapshot
+                        tx.put_alloc(alloc)
+            self._stop_excess(scaled)
+            if not structs.launches_children(scaled):
+                with store.txn("EvaluationUpdated") as tx:
+                    ev = structs.evaluation(scaled, "job-scaling", "pending", tx.index)
+                    tx.put_eval(ev)
+                reply.update(EvalID=ev["ID"], EvalCreateIndex=store.index)
+                event["EvalID"] = ev["ID"]
+        with store.txn("ScalingEventRegister") as tx:
+            tx.add_scaling_event(job, group_name, event)
+        index = store.index
+        if ev is not None:
+            self._place(store.job(job["Namespace"], job["ID"]), ev)
+        return reply, index
+
+    def _stop_excess(self, job: dict) -> None:
+        """The allocations past each group's count, highest name index first."""
+        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        victims = []
+        for group in job["TaskGroups"]:
+            live = [
+                a
+                for a in bucket.allocs.values()
+                if a["TaskGroup"] == group["Name"]
+                and a["Job"]["JobModifyIndex"] == job["JobModifyIndex"]
+                and not structs.alloc_terminal(a)
+            ]
+            live.sort(key=lambda a: name_index(a["Name"]))
+            victims += live[group["Count"] :]
+        self._stop(victims, STOP_DESCRIPTION)
+
+    def deregister(self, namespace: str, job_id: str, purge: bool, eval_priority: int = 0) -> tuple[dict, int]:
         store = self.store
         bucket = store.bucket(namespace, job_id)
         if bucket is None or bucket.job is None:
@@ -66,11 +169,13 @@ class Scheduler:
             if purge:
                 tx.delete_job(bucket)
             else:
-                job["Stop"] = True
-                job["JobModifyIndex"] = tx.index
+                # handleJobDeregister upserts a stopped copy: a new version of the job.
+                job = {**job, "Stop": True, "Version": job["Version"] + 1, "JobModifyIndex": tx.index}
                 tx.put_job(job)
             # nomad/job_endpoint.go Deregister hard-codes the type of this eval.
-            ev = structs.evaluation(job, "job-deregister", "pending", tx.index, Type="service")
+            ev = structs.evaluation(
+                job, "job-deregister", "pending", tx.index, Type="service", Priority=eval_priority or job["Priority"]
+            )
             tx.put_eval(ev)
         index = store.index
         self._stop_allocs(job)
@@ -94,13 +199,15 @@ class Scheduler:
 
     def _stop_allocs(self, job: dict) -> None:
         bucket = self.store.bucket(job["Namespace"], job["ID"])
-        victims = [a for a in bucket.allocs.values() if not structs.alloc_terminal(a)]
+        self._stop([a for a in bucket.allocs.values() if not structs.alloc_terminal(a)], STOP_DESCRIPTION)
+
+    def _stop(self, victims: list[dict], description: str) -> None:
         if not victims:
             return
         with self.store.txn("PlanResult") as tx:
             for alloc in victims:
                 alloc["DesiredStatus"] = "stop"
-                alloc["DesiredDescription"] = STOP_DESCRIPTION
+                alloc["DesiredDescription"] = description
                 tx.put_alloc(alloc)
         for alloc in victims:
             self.runner.kill(alloc["ID"])
@@ -145,6 +252,57 @@ class Scheduler:
                 return dimension
         return None
 
+    def plan(self, job: dict, existing: dict | None) -> tuple[dict, dict | None, list | None]:
+        """nomad/job_endpoint.go Plan: what registering the job would do, nothing written: per
+        group the reconciler's DesiredUpdates (a changed job replaces every live allocation, each
+        a destructive update, as register() does; an unchanged one keeps them), the AllocMetric
+        of a group that would not fit, and the blocked evaluation that would then be created."""
+        changed = existing is None or structs.spec_changed(existing, job)
+        bucket = self.store.bucket(job["Namespace"], job["ID"]) if existing else None
+        used = self._in_use()
+        updates, failed = {}, {}
+        for group in job["TaskGroups"]:
+            current = [
+                a
+                for a in (bucket.allocs.values() if bucket else ())
+                if a["TaskGroup"] == group["Name"] and a["Job"]["JobModifyIndex"] == existing["JobModifyIndex"]
+            ]
+            live = [a for a in current if not structs.alloc_terminal(a)]
+            # What _place counts: a finished batch allocation is done with, not placed again.
+            counted = [a for a in current if a["DesiredStatus"] not in ("stop", "evict")]
+            update = dict.fromkeys(DESIRED_UPDATES, 0)
+            kept = 0 if changed else min(len(counted), group["Count"])
+            if changed:
+                update["DestructiveUpdate"] = min(len(live), group["Count"])
+                for alloc in live:  # stopped by the plan: their room is the new allocations'
+                    old = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+                    used = [u - a for u, a in zip(used, self._ask(old))]
+            else:
+                update["Ignore"] = kept
+            update["Stop"] = len(live) - update["DestructiveUpdate"] if changed else max(0, len(live) - kept)
+            missing = 0 if job["Stop"] else group["Count"] - kept
+            update["Place"] = max(0, missing - update["DestructiveUpdate"])
+            metric, ruled_out = self._filtered(job, group)
+            fitted, ask = 0, self._ask(group)
+            while not ruled_out and fitted < missing:
+                dimension = self._exhausted(used, ask)
+                if dimension is not None:
+                    metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
+                    break
+                used = [u + a for u, a in zip(used, ask)]
+                fitted += 1
+            if fitted < missing:
+                metric["CoalescedFailures"] = missing - fitted - 1
+                failed[group["Name"]] = metric
+            updates[group["Name"]] = update
+        created = None
+        if failed:
+            blocked = structs.evaluation(
+                job, "queued-allocs", "blocked", 0, StatusDescription="created to place remaining allocations"
+            )
+            created = [structs.omit_empty(blocked)]
+        return updates, failed or None, created
+
     def _place(self, job: dict, ev: dict, reblock: bool = False) -> None:
         """scheduler/generic_sched.go computePlacements on the one node: every allocation the group
         still misses is placed while the node has room (the bin-packing iterator's AllocsFit); the
@@ -154,20 +312,32 @@ class Scheduler:
         later places; a blocked eval that still cannot place everything is reblocked.  The node's
         room bounds what one evaluation creates, and Job.Validate bounds the count (job_max_count)."""
         bucket = self.store.bucket(job["Namespace"], job["ID"])
-        have: dict[str, int] = {}
+        # The allocations of this version that count towards the group's count (the reconciler's
+        # untainted set: what the server stopped, a migrated allocation among them, does not),
+        # by group, and the migrated ones that want a replacement.
+        have: dict[str, set[int]] = {}
+        migrated: dict[str, list[dict]] = {}
         for alloc in bucket.allocs.values():
-            if alloc["Job"]["JobModifyIndex"] == job["JobModifyIndex"]:
-                have[alloc["TaskGroup"]] = have.get(alloc["TaskGroup"], 0) + 1
+            if alloc["Job"]["JobModifyIndex"] != job["JobModifyIndex"]:
+                continue
+            if alloc["DesiredStatus"] in ("stop", "evict"):
+                if alloc["DesiredTransition"]["Migrate"] and not alloc["NextAllocation"]:
+                    migrated.setdefault(alloc["TaskGroup"], []).append(alloc)
+                continue
+            have.setdefault(alloc["TaskGroup"], set()).add(name_index(alloc["Name"]))
         used = self._in_use()
         snapshot = copy.deepcopy(job)  # the job as placed, shared by every allocation of this evaluation
         placed, failed, queued = [], {}, {}
         with self.store.txn("PlanResult") as tx:
             node = self.node.as_dict(tx.index)
             for group in job["TaskGroups"]:
-                start = have.get(group["Name"], 0)
-                missing = group["Count"] - start
+                taken = have.get(group["Name"], set())
+                missing = 0 if job["Stop"] else group["Count"] - len(taken)
                 if missing <= 0:
                     continue
+                # scheduler/reconciler allocNameIndex: the lowest indexes no allocation holds.
+                free = (i for i in itertools.count() if i not in taken)
+                replacing = sorted(migrated.get(group["Name"], []), key=lambda a: a["CreateIndex"])
                 metric, ruled_out = self._filtered(job, group)
                 ask, count = self._ask(group), 0
                 while not ruled_out and count < missing:
@@ -176,7 +346,12 @@ class Scheduler:
                         metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
                         break
                     alloc = structs.allocation(snapshot, group, ev["ID"], node, tx.index)
-                    alloc["Name"] = f"{job['ID']}.{group['Name']}[{start + count}]"
+                    alloc["Name"] = f"{job['ID']}.{group['Name']}[{next(free)}]"
+                    if replacing:  # state store UpsertAllocs links the two
+                        previous = replacing.pop(0)
+                        alloc["PreviousAllocation"] = previous["ID"]
+                        previous["NextAllocation"] = alloc["ID"]
+                        tx.put_alloc(previous)
                     tx.put_alloc(alloc)
                     placed.append(alloc)
                     used = [u + a for u, a in zip(used, ask)]
@@ -222,6 +397,11 @@ class Scheduler:
 
     def _could_place_one(self, job: dict, group: dict) -> bool:
         return not self._filtered(job, group)[1] and self._exhausted(self._in_use(), self._ask(group)) is None
+
+
+def name_index(name: str) -> int:
+    """The index in an allocation's name, `<job>.<group>[<index>]`."""
+    return int(name.rsplit("[", 1)[1].rstrip("]"))
 
 
 def node_pool(job: dict) -> str:

@@ -363,6 +363,7 @@ def test_keys_are_case_insensitive_and_unknown_keys_ignored(agent):
 
 def test_list_filters_and_namespaces(agent):
     agent.register("f-one", "true")
+    agent.nomad.namespace.create_namespace({"Name": "other"})
     agent.nomad.jobs.register_job(
         {"Job": {**batch_job("f-two", "true"), "Meta": {"owner": "bob"}, "Namespace": "other"}}
     )

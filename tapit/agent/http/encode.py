@@ -40,3 +40,10 @@ def compress(request: web.Request, data: bytes, headers: dict) -> bytes:
             deflate = zlib.compressobj(GO_DEFAULT_COMPRESSION, wbits=-zlib.MAX_WBITS)
             return deflate.compress(data) + deflate.flush()
     return data
+
+
+def no_body(request: web.Request, index: int) -> web.Response:
+    """A handler that returns nil: wrap writes nothing, only what setIndex set (CompressHandler
+    still closes its compressor, so an empty stream of the chosen coding is what goes out)."""
+    headers = {"X-Nomad-Index": str(index)}
+    return web.Response(status=200, body=compress(request, b"", headers), headers=headers)

@@ -1,19 +1,25 @@
 """Jobs: /v1/jobs and /v1/job/<id>... (command/agent/job_endpoint.go JobsRequest and
-JobSpecificRequest).
+JobSpecificRequest, then the RPCs of nomad/job_endpoint.go).
 
 JobSpecificRequest takes the job ID as whatever precedes the path's suffix, so an ID may hold
-slashes: the suffixed routes are listed first, their `{job_id:.*}` taking every character up to
-the suffix, and a path with none of the suffixes is the job itself (jobCRUD)."""
+slashes: the suffixed routes come first, in the order of its switch, each `{job_id:.*}` taking
+every character up to the suffix, and a path with none of its suffixes is the job itself
+(jobCRUD).  A suffix of that switch the agent does not serve is never read as part of a job ID."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 from typing import TYPE_CHECKING
 
+import cramjam
 from aiohttp import web
 
 from .. import structs
 from ..structs import gojson
+from ..structs import namespace as namespace_structs
 from .encode import encode
 from .errors import HTTPError
 from .query import (
@@ -26,13 +32,81 @@ from .query import (
     query_bool,
     query_bool_lax,
 )
-from .routing import DELETE, GET, WRITE, Endpoint
+from .routing import ANY, DELETE, GET, WRITE, Endpoint
 
 if TYPE_CHECKING:
     from ..agent import Agent
 
 # A body this large is decoded off the event loop, which keeps answering other requests meanwhile.
 DECODE_IN_THREAD_BYTES = 256 * 1024
+DISPATCH_PAYLOAD_SIZE_LIMIT = 16 * 1024  # nomad/job_endpoint.go DispatchPayloadSizeLimit
+ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # structs.RegisterEnforceIndexErrPrefix
+QUERY_META = {"LastContact": 0, "KnownLeader": False, "NextToken": ""}
+# structs.WriteRequest, embedded in the structs requests below.
+_WRITE_REQUEST = ("Region", "Namespace", "AuthToken", "IdempotencyToken")
+
+
+def _write_request(name: str, fields: dict[str, gojson.GoType]) -> gojson.Struct:
+    """A structs request struct that embeds structs.WriteRequest."""
+    return gojson.Struct(
+        name,
+        {**fields, **dict.fromkeys(_WRITE_REQUEST, gojson.STRING)},
+        promoted=dict.fromkeys(_WRITE_REQUEST, "WriteRequest"),
+    )
+
+
+_EVALUATE_REQUEST = _write_request(
+    "structs.JobEvaluateRequest",
+    {"JobID": gojson.STRING, "EvalOptions": gojson.Struct("structs.EvalOptions", {"ForceReschedule": gojson.BOOL})},
+)
+_DISPATCH_REQUEST = _write_request(
+    "structs.JobDispatchRequest",
+    {
+        "JobID": gojson.STRING,
+        "Payload": gojson.BYTES,
+        "Meta": gojson.STRING_MAP,
+        "IdPrefixTemplate": gojson.STRING,
+        "Priority": gojson.INT,
+    },
+)
+_SCALING_REQUEST = gojson.Struct(
+    "api.ScalingRequest",
+    {
+        "Count": gojson.INT64,
+        "Target": gojson.STRING_MAP,
+        "Message": gojson.STRING,
+        "Error": gojson.BOOL,
+        "Meta": gojson.Map("map[string]interface {}", gojson.ANY),
+        "Region": gojson.STRING,
+        "Namespace": gojson.STRING,
+        "SecretID": gojson.STRING,
+        "PolicyOverride": gojson.BOOL,
+        "JobModifyIndex": gojson.UINT64,
+    },
+    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
+)
+
+
+async def decode_body(request: web.Request, target: gojson.GoType) -> dict:
+    """http.go decodeBody, answered CodedError(400, err.Error())."""
+    if not request.body_exists:  # req.Body == http.NoBody
+        raise HTTPError(400, "Request body is empty")
+    raw = await request.read()
+    try:
+        if len(raw) > DECODE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(gojson.decode, raw, target)
+        return gojson.decode(raw, target)
+    except gojson.JSONError as exc:
+        raise HTTPError(400, str(exc)) from exc
+
+
+def write_namespace(request: web.Request, body: dict) -> str:
+    """parseWriteRequest's parseNamespace: the query's, else the body's, else default."""
+    return request.query.get("namespace") or body.get("Namespace") or "default"
+
+
+def _job(agent: Agent, request: web.Request) -> dict | None:
+    return agent.store.job(namespace(request), request.match_info["job_id"])
 
 
 async def list_jobs(agent: Agent, request: web.Request) -> web.Response:
@@ -54,60 +128,85 @@ async def update_job(agent: Agent, request: web.Request) -> web.Response:
     return await _update(agent, request, request.match_info["job_id"])
 
 
-async def _update(agent: Agent, request: web.Request, path_id: str | None) -> web.Response:
-    """jobUpdate: decodeBody's error and the handler's own checks are CodedError(400); what the
-    server's Job.Register refuses reaches http.go wrap as an uncoded error, so a 500."""
-    if not request.body_exists:  # http.go decodeBody: req.Body == http.NoBody
-        raise HTTPError(400, "Request body is empty")
-    raw = await request.read()
-    try:
-        if len(raw) > DECODE_IN_THREAD_BYTES:
-            body = await asyncio.to_thread(gojson.decode, raw, structs.REGISTER_REQUEST)
-        else:
-            body = gojson.decode(raw, structs.REGISTER_REQUEST)
-    except gojson.JSONError as exc:
-        raise HTTPError(400, str(exc)) from exc
+async def _decode_job(
+    agent: Agent, request: web.Request, path_id: str | None, id_missing: str, id_mismatch: str
+) -> tuple[dict, dict]:
+    """The api request's body and its job as the server's admission controllers leave it
+    (apiJobAndRequestToStructs, then Canonicalize and the validators, the namespace check first),
+    with the handler's own checks (CodedError(400)); what the validators refuse is uncoded (500)."""
+    body = await decode_body(request, structs.REGISTER_REQUEST)
     job = body.get("Job")
     if job is None:
         raise HTTPError(400, "Job must be specified")
     if job.get("ID") is None:
-        raise HTTPError(400, "Job ID hasn't been provided")
+        raise HTTPError(400, id_missing)
     if path_id is not None and job["ID"] != path_id:
-        raise HTTPError(400, "Job ID does not match name")
+        raise HTTPError(400, id_mismatch)
+    job["Namespace"] = request.query.get("namespace") or body.get("Namespace") or job.get("Namespace") or "default"
+    job["Region"] = request.query.get("region") or body.get("Region") or job.get("Region") or "global"
+    job = structs.canonicalize_job(job)
+    ns_errors = namespace_structs.job_errors(job, agent.store.namespaces.get(job["Namespace"]))
+    try:
+        structs.validate_job(job, ns_errors)
+    except structs.ValidationError as exc:
+        raise HTTPError(500, str(exc)) from exc
+    return body, job
+
+
+def _check_update(existing: dict | None, job: dict) -> None:
+    """nomad/job_endpoint.go validateJobUpdate."""
+    if existing is None:
+        if job["Dispatched"]:
+            raise HTTPError(500, "job can't be submitted with 'Dispatched' set")
+        return
+    if existing["Type"] != job["Type"]:
+        raise HTTPError(500, f'cannot update job from type "{existing["Type"]}" to "{job["Type"]}"')
+    for kind, field in (("periodic", "Periodic"), ("parameterized", "ParameterizedJob")):
+        if existing[field] and not job[field]:
+            raise HTTPError(500, f"cannot update {kind} job to being non-{kind}")
+        if job[field] and not existing[field]:
+            raise HTTPError(500, f"cannot update non-{kind} job to being {kind}")
+    if existing["Dispatched"] != job["Dispatched"]:
+        raise HTTPError(500, "field 'Dispatched' is read-only")
+
+
+def _enforce_index(existing: dict | None, want: int) -> None:
+    """structs.Job.EnforceIndex."""
+    if want == 0 and existing:
+        raise HTTPError(500, f"{ENFORCE_INDEX_PREFIX} 0: job already exists")
+    if want and not existing:
+        raise HTTPError(500, f"{ENFORCE_INDEX_PREFIX} {want}: job does not exist")
+    if want and existing and existing["JobModifyIndex"] != want:
+        raise HTTPError(
+            500,
+            f"{ENFORCE_INDEX_PREFIX} {want}: job exists with conflicting job modify index: {existing['JobModifyIndex']}",
+        )
+
+
+async def _update(agent: Agent, request: web.Request, path_id: str | None) -> web.Response:
+    """jobUpdate, then Job.Register."""
+    body, job = await _decode_job(agent, request, path_id, "Job ID hasn't been provided", "Job ID does not match name")
     priority = body.get("EvalPriority") or 0
     if priority and not 1 <= priority <= 100:
         raise HTTPError(400, "Eval priority must be between 1 and 100 inclusively")
-    job["Namespace"] = request.query.get("namespace") or body.get("Namespace") or job.get("Namespace") or "default"
-    region = request.query.get("region") or body.get("Region") or job.get("Region") or "global"
-    job["Region"] = region
-    job = structs.canonicalize_job(job)
-    try:
-        structs.validate_job(job)
-    except structs.ValidationError as exc:
-        raise HTTPError(500, str(exc)) from exc
     existing = agent.store.job(job["Namespace"], job["ID"])
     if body.get("EnforceIndex"):
-        want = body.get("JobModifyIndex") or 0
-        if want == 0 and existing:
-            raise HTTPError(500, "Enforcing job modify index 0: job already exists")
-        if want and not existing:
-            raise HTTPError(500, f"Enforcing job modify index {want}: job does not exist")
-        if want and existing and existing["JobModifyIndex"] != want:
-            raise HTTPError(
-                500,
-                f"Enforcing job modify index {want}: job exists with conflicting job "
-                f"modify index: {existing['JobModifyIndex']}",
-            )
-    reply, index = agent.scheduler.register(job)
-    reply.update(Index=index, LastContact=0, KnownLeader=False, NextToken="")
+        _enforce_index(existing, body.get("JobModifyIndex") or 0)
+    _check_update(existing, job)
+    reply, index = agent.scheduler.register(job, priority)
+    reply.update(Index=index, **QUERY_META)
     return encode(request, reply, headers={"X-Nomad-Index": str(index)})
 
 
 async def read_job(agent: Agent, request: web.Request) -> web.Response:
+    """jobQuery: a dispatched job's payload is stored compressed and answered decoded."""
     headers = await blocking(agent.store, request, ("jobs",))
-    job = agent.store.job(namespace(request), request.match_info["job_id"])
+    job = _job(agent, request)
     if job is None:
         raise HTTPError(404, "job not found")
+    if job["Payload"]:
+        raw = cramjam.snappy.decompress_raw(base64.b64decode(job["Payload"]))
+        job = {**job, "Payload": base64.b64encode(bytes(raw)).decode()}
     return encode(request, job, headers=headers)
 
 
@@ -124,8 +223,294 @@ async def delete_job(agent: Agent, request: web.Request) -> web.Response:
         code=500,
         prefix=f'Failed to parse value of "no_shutdown_delay"q ({value}) as a bool: ',
     )
-    reply, index = agent.scheduler.deregister(namespace(request), request.match_info["job_id"], purge)
-    reply.update(Index=index, LastContact=0, KnownLeader=False, NextToken="")
+    priority = request.query.get("eval_priority", "")
+    if priority:
+        try:
+            priority = int(priority, 10)
+        except ValueError as exc:  # http.go parseInt, uncoded
+            raise HTTPError(
+                500,
+                f'Failed to parse value of "eval_priority" ({priority}) as a int: '
+                f'strconv.Atoi: parsing "{priority}": invalid syntax',
+            ) from exc
+        if priority > 0 and not 1 <= priority <= 100:
+            raise HTTPError(400, "Eval priority must be between 1 and 100 inclusively")
+    reply, index = agent.scheduler.deregister(namespace(request), request.match_info["job_id"], purge, priority or 0)
+    reply.update(Index=index, **QUERY_META)
+    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
+
+
+async def evaluate_job(agent: Agent, request: web.Request) -> web.Response:
+    """jobForceEvaluate, then Job.Evaluate.  EvalOptions.ForceReschedule is decoded and, as the
+    agent reschedules no failed allocation, has nothing to act on."""
+    job_id = request.match_info["job_id"]
+    body: dict = {}
+    if request.body_exists:  # COMPAT: without a body, the job of the path is evaluated
+        body = await decode_body(request, _EVALUATE_REQUEST)
+        if not body.get("JobID"):
+            raise HTTPError(400, "Job ID must be specified")
+        if job_id and body["JobID"] != job_id:
+            raise HTTPError(400, "JobID not same as job name")
+    job = agent.store.job(write_namespace(request, body), body.get("JobID") or job_id)
+    if job is None:
+        raise HTTPError(500, "job not found")
+    if job["Periodic"]:
+        raise HTTPError(500, "can't evaluate periodic job")
+    if structs.is_parameterized(job):
+        raise HTTPError(500, "can't evaluate parameterized job")
+    reply, index = agent.scheduler.evaluate(job)
+    reply.update(Index=index, **QUERY_META)
+    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
+
+
+async def plan_job(agent: Agent, request: web.Request) -> web.Response:
+    """jobPlan, then Job.Plan: the scheduler run on a snapshot, nothing written.  The job's Diff
+    (structs.Job.Diff) is not computed: a plan asked for one is refused (see docs/agent.md)."""
+    body, job = await _decode_job(
+        agent, request, request.match_info["job_id"], "Job must have a valid ID", "Job ID does not match"
+    )
+    if body.get("Diff"):
+        raise HTTPError(501, "the embedded agent does not compute job diffs (structs.Job.Diff)")
+    existing = agent.store.job(job["Namespace"], job["ID"])
+    index = existing["JobModifyIndex"] if existing else 0
+    annotations, failed, created = agent.scheduler.plan(job, existing)
+    reply = {
+        "Annotations": {"DesiredTGUpdates": annotations, "PreemptedAllocs": None},
+        "FailedTGAllocs": failed,
+        "JobModifyIndex": index,
+        "CreatedEvals": created,
+        "Diff": None,
+        "NextPeriodicLaunch": structs.ZERO_TIME,
+        "Warnings": "",
+        "Index": index,
+    }
+    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
+
+
+def _payload_bytes(value) -> bytes:
+    """A []byte as Go's encoding/json gave it: base64 text (StdEncoding), or an array of bytes."""
+    if value is None:
+        return b""
+    if isinstance(value, list):
+        return bytes(value)
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        bad = next((i for i, c in enumerate(value) if not (c.isascii() and (c.isalnum() or c in "+/="))), len(value))
+        raise HTTPError(400, f"illegal base64 data at input byte {bad}") from exc
+
+
+def _go_list(keys: list[str]) -> str:
+    """fmt's %v of a []string."""
+    return "[" + " ".join(keys) + "]"
+
+
+async def dispatch_job(agent: Agent, request: web.Request) -> web.Response:
+    """jobDispatchRequest, then Job.Dispatch and validateDispatchRequest."""
+    job_id = request.match_info["job_id"]
+    body = await decode_body(request, _DISPATCH_REQUEST)
+    if body.get("JobID") and body["JobID"] != job_id:
+        raise HTTPError(400, "Job ID does not match")
+    payload = _payload_bytes(body.get("Payload"))
+    token = request.query.get("idempotency_token") or body.get("IdempotencyToken") or ""
+    ns = write_namespace(request, body)
+    parent = agent.store.job(ns, job_id)
+    if not job_id:
+        raise HTTPError(500, "missing parameterized job ID")
+    if parent is None:
+        raise HTTPError(500, "parameterized job not found")
+    if not structs.is_parameterized(parent):
+        raise HTTPError(500, f'Specified job "{job_id}" is not a parameterized job')
+    if parent["Stop"]:
+        raise HTTPError(500, f'Specified job "{job_id}" is stopped')
+    priority = body.get("Priority") or parent["Priority"]
+    meta = body.get("Meta") or {}
+    _check_dispatch(parent["ParameterizedJob"], payload, meta, priority)
+    if token:
+        found = next(
+            (
+                j
+                for j in agent.store.jobs()
+                if j["Namespace"] == ns and j["ID"].startswith(job_id) and j["ParentID"] == job_id
+                if j["DispatchIdempotencyToken"] == token
+            ),
+            None,
+        )
+        if found is not None:  # not yet collected: the same dispatch, answered again
+            reply = {"DispatchedJobID": found["ID"], "EvalID": "", "EvalCreateIndex": 0}
+            reply.update(JobCreateIndex=found["CreateIndex"], Index=found["ModifyIndex"])
+            return encode(request, reply, headers={"X-Nomad-Index": str(found["ModifyIndex"])})
+    child = json.loads(json.dumps(parent))
+    now = structs.now_ns()
+    prefix = body.get("IdPrefixTemplate") or ""
+    suffix = f"{prefix}-{now // structs.SECOND}" if prefix else str(now // structs.SECOND)
+    child_id = f"{job_id}/dispatch-{suffix}-{structs.new_id()[:8]}"  # structs.DispatchedID
+    child.update(ID=child_id, ParentID=job_id, Name=child_id, Dispatched=True, Status="", StatusDescription="")
+    child.update(DispatchIdempotencyToken=token, Priority=priority)
+    if meta:
+        child["Meta"] = {**(child["Meta"] or {}), **meta}
+    child["Payload"] = base64.b64encode(bytes(cramjam.snappy.compress_raw(payload))).decode()
+    register, index = agent.scheduler.register(child)
+    reply = {
+        "DispatchedJobID": child_id,
+        "EvalID": register["EvalID"],
+        "EvalCreateIndex": register["EvalCreateIndex"],
+        "JobCreateIndex": index,
+        "Index": index,
+    }
+    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
+
+
+def _check_dispatch(config: dict, payload: bytes, meta: dict, priority: int) -> None:
+    """validateDispatchRequest (uncoded errors, so 500s)."""
+    if config["Payload"] == "required" and not payload:
+        raise HTTPError(500, "Payload is not provided but required by parameterized job")
+    if config["Payload"] == "forbidden" and payload:
+        raise HTTPError(500, "Payload provided but forbidden by parameterized job")
+    if len(payload) > DISPATCH_PAYLOAD_SIZE_LIMIT:
+        raise HTTPError(500, f"Payload exceeds maximum size; {len(payload)} > {DISPATCH_PAYLOAD_SIZE_LIMIT}")
+    allowed = set(config["MetaRequired"] or ()) | set(config["MetaOptional"] or ())
+    unpermitted = [k for k in meta if k not in allowed]
+    if unpermitted:
+        raise HTTPError(500, f"Dispatch request included unpermitted metadata keys: {_go_list(unpermitted)}")
+    missing = [k for k in config["MetaRequired"] or () if k not in meta]
+    if missing:
+        raise HTTPError(500, f"Dispatch did not provide required meta keys: {_go_list(missing)}")
+    if not 1 <= priority <= 100:
+        raise HTTPError(500, "dispatch job priority must be between [1, 100]")
+
+
+async def job_versions(agent: Agent, request: web.Request) -> web.Response:
+    """jobVersions, then Job.GetJobVersions: every version the state store still holds, newest
+    first.  Diffs between them (structs.Job.Diff) are not computed: asked for, refused."""
+    diffs = parse_bool_param(request, "diffs", False)
+    version = request.query.get("diff_version", "")
+    if version and not version.isdigit():
+        raise HTTPError(
+            500,
+            f'Failed to parse value of "diff_version" ({version}) as a uint64: '
+            f'strconv.ParseUint: parsing "{version}": invalid syntax',
+        )
+    if diffs:
+        raise HTTPError(501, "the embedded agent does not compute job diffs (structs.Job.Diff)")
+    headers = await blocking(agent.store, request, ("jobs",))
+    bucket = agent.store.bucket(namespace(request), request.match_info["job_id"])
+    versions = [bucket.job, *bucket.versions] if bucket and bucket.job else []
+    if not versions:
+        raise HTTPError(404, "job versions not found")
+    index = max(v["ModifyIndex"] for v in versions)
+    headers["X-Nomad-Index"] = str(index)
+    return encode(request, {"Versions": versions, "Diffs": None, "Index": index, **QUERY_META}, headers=headers)
+
+
+async def job_deployments(agent: Agent, request: web.Request) -> web.Response:
+    """jobDeployments: the agent creates no deployments (docs/agent.md), so there are none."""
+    query_bool_lax(request, "all")
+    headers = await blocking(agent.store, request, ("jobs",))
+    return encode(request, [], headers=headers)
+
+
+async def job_latest_deployment(agent: Agent, request: web.Request) -> web.Response:
+    """jobLatestDeployment: null, there being no deployment."""
+    headers = await blocking(agent.store, request, ("jobs",))
+    return encode(request, None, headers=headers)
+
+
+async def job_scale_status(agent: Agent, request: web.Request) -> web.Response:
+    """jobScaleStatus, then Job.ScaleStatus."""
+    headers = await blocking(agent.store, request, ("jobs", "allocs", "scaling_event"))
+    bucket = agent.store.bucket(namespace(request), request.match_info["job_id"])
+    if bucket is None or bucket.job is None:
+        raise HTTPError(404, "job not found")
+    job = bucket.job
+    groups = {
+        g["Name"]: {
+            "Desired": g["Count"],
+            "Placed": 0,
+            "Running": 0,
+            "Healthy": 0,
+            "Unhealthy": 0,
+            "Events": bucket.scaling_events.get(g["Name"]),
+        }
+        for g in job["TaskGroups"]
+    }
+    index = job["ModifyIndex"]
+    for alloc in bucket.allocs.values():
+        if structs.alloc_terminal(alloc) or alloc["TaskGroup"] not in groups:
+            continue
+        groups[alloc["TaskGroup"]]["Placed"] += 1
+        groups[alloc["TaskGroup"]]["Running"] += alloc["ClientStatus"] == "running"
+        index = max(index, alloc["ModifyIndex"])
+    index = max([index, *(e["CreateIndex"] for events in bucket.scaling_events.values() for e in events)])
+    headers["X-Nomad-Index"] = str(index)
+    status = {
+        "JobID": job["ID"],
+        "Namespace": job["Namespace"],
+        "JobCreateIndex": job["CreateIndex"],
+        "JobModifyIndex": job["ModifyIndex"],
+        "JobStopped": job["Stop"],
+        "TaskGroups": groups,
+    }
+    return encode(request, status, headers=headers)
+
+
+async def job_scale(agent: Agent, request: web.Request) -> web.Response:
+    """jobScaleAction, then Job.Scale and JobScaleRequest.Validate."""
+    job_id = request.match_info["job_id"]
+    body = await decode_body(request, _SCALING_REQUEST)
+    target = body.get("Target") or {}
+    if target.get("Job") and target["Job"] != job_id:
+        raise HTTPError(400, "job ID in payload did not match URL")
+    ns = write_namespace(request, body)
+    if target.get("Namespace") and target["Namespace"] != ns:
+        raise HTTPError(400, "namespace in payload did not match header")
+    group_name = target.get("Group", "")
+    if not group_name:
+        raise HTTPError(400, "missing task group name for scaling action")
+    count = body.get("Count")
+    if count is not None:
+        if count < 0:
+            raise HTTPError(400, "scaling action count can't be negative")
+        if body.get("Error"):
+            raise HTTPError(400, "scaling action should not contain count if error is true")
+    job = agent.store.job(ns, job_id)
+    if job is None:
+        raise HTTPError(404, f'job "{job_id}" not found')
+    if job["Type"] == "system" and count is not None and count > 1:
+        raise HTTPError(400, 'jobs of type "system" can only be scaled between 0 and 1')
+    group = next((g for g in job["TaskGroups"] if g["Name"] == group_name), None)
+    if group is None:
+        raise HTTPError(400, f'task group "{group_name}" specified for scaling does not exist in job')
+    if count is not None:
+        scaling = group["Scaling"] or {}
+        if scaling and count < scaling.get("Min", 0):
+            raise HTTPError(400, f"group count was less than scaling policy minimum: {count} < {scaling['Min']}")
+        if scaling and scaling.get("Max", 0) < count:
+            raise HTTPError(400, f"group count was greater than scaling policy maximum: {count} > {scaling['Max']}")
+        total = sum(g["Count"] for g in job["TaskGroups"]) - group["Count"] + count
+        if total > structs.job_validate.JOB_MAX_COUNT:
+            raise HTTPError(
+                500,
+                f"total count was greater than configured job_max_count: {total} > {structs.job_validate.JOB_MAX_COUNT}",
+            )
+        want = body.get("JobModifyIndex") or 0
+        if want and want != job["JobModifyIndex"]:
+            raise HTTPError(
+                500,
+                f"{ENFORCE_INDEX_PREFIX} {want}: job exists with conflicting job modify index: {job['JobModifyIndex']}",
+            )
+    event = {
+        "Time": structs.now_ns(),
+        "Count": count,
+        "PreviousCount": group["Count"],
+        "Message": body.get("Message") or "",
+        "Error": bool(body.get("Error")),
+        "Meta": body.get("Meta"),
+        "EvalID": None,
+        "CreateIndex": 0,
+    }
+    reply, index = agent.scheduler.scale(job, group_name, count, event)
+    reply.update(Index=index, **QUERY_META)
     return encode(request, reply, headers={"X-Nomad-Index": str(index)})
 
 
@@ -149,14 +534,34 @@ async def job_evaluations(agent: Agent, request: web.Request) -> web.Response:
 
 
 async def job_summary(agent: Agent, request: web.Request) -> web.Response:
+    """jobSummaryRequest checks no method: any is a read."""
     headers = await blocking(agent.store, request, ("job_summary",))
     bucket = agent.store.bucket(namespace(request), request.match_info["job_id"])
     if bucket is None or bucket.job is None:
         raise HTTPError(404, "job not found")
-    return encode(request, agent.store.summary(bucket), headers=headers)
+    summary = agent.store.summary(bucket)
+    headers["X-Nomad-Index"] = str(summary["ModifyIndex"])
+    return encode(request, summary, headers=headers)
 
 
-JOB = "/v1/job/{job_id:.+}"
+def _suffix(suffix: str) -> str:
+    return "/v1/job/{job_id:.*}/" + suffix
+
+
+# The suffixes JobSpecificRequest routes to handlers the agent does not have (docs/agent.md):
+# a path ending in one is no job ID, and answers 404 page not found.
+NOT_SERVED = (
+    "periodic/force",
+    "dispatch/payload",
+    "revert",
+    "stable",
+    "services",
+    "submission",
+    "actions",
+    "action",
+    "tag",
+)
+JOB = "/v1/job/{job_id:(?!.*/(?:%s)$).+}" % "|".join(NOT_SERVED)
 ENDPOINTS = (
     Endpoint(
         GET,
@@ -166,26 +571,44 @@ ENDPOINTS = (
         (*BLOCKING, "namespace", "prefix", "filter", "meta"),
     ),
     Endpoint(WRITE, "/v1/jobs", register_job, "job_endpoint.go jobUpdate", ("namespace", "region")),
+    Endpoint(WRITE, _suffix("evaluate"), evaluate_job, "job_endpoint.go jobForceEvaluate", ("namespace",)),
+    Endpoint(
+        GET, _suffix("allocations"), job_allocations, "job_endpoint.go jobAllocations", (*BLOCKING, "namespace", "all")
+    ),
+    Endpoint(GET, _suffix("evaluations"), job_evaluations, "job_endpoint.go jobEvaluations", (*BLOCKING, "namespace")),
+    Endpoint(WRITE, _suffix("plan"), plan_job, "job_endpoint.go jobPlan", ("namespace", "region")),
+    Endpoint(ANY, _suffix("summary"), job_summary, "job_endpoint.go jobSummaryRequest", (*BLOCKING, "namespace")),
+    Endpoint(
+        WRITE,
+        _suffix("dispatch"),
+        dispatch_job,
+        "job_endpoint.go jobDispatchRequest",
+        ("namespace", "idempotency_token"),
+    ),
+    Endpoint(
+        ANY,
+        _suffix("versions"),
+        job_versions,
+        "job_endpoint.go jobVersions",
+        (*BLOCKING, "namespace", "diffs", "diff_version"),
+    ),
+    Endpoint(GET, _suffix("deployments"), job_deployments, "job_endpoint.go jobDeployments", (*BLOCKING, "all")),
     Endpoint(
         GET,
-        "/v1/job/{job_id:.*}/allocations",
-        job_allocations,
-        "job_endpoint.go jobAllocations",
-        (*BLOCKING, "namespace", "all"),
+        _suffix("deployment"),
+        job_latest_deployment,
+        "job_endpoint.go jobLatestDeployment",
+        BLOCKING,
     ),
-    Endpoint(
-        GET,
-        "/v1/job/{job_id:.*}/evaluations",
-        job_evaluations,
-        "job_endpoint.go jobEvaluations",
-        (*BLOCKING, "namespace"),
-    ),
-    Endpoint(
-        GET, "/v1/job/{job_id:.*}/summary", job_summary, "job_endpoint.go jobSummaryRequest", (*BLOCKING, "namespace")
-    ),
+    Endpoint(GET, _suffix("scale"), job_scale_status, "job_endpoint.go jobScaleStatus", (*BLOCKING, "namespace")),
+    Endpoint(WRITE, _suffix("scale"), job_scale, "job_endpoint.go jobScaleAction", ("namespace",)),
     Endpoint(GET, JOB, read_job, "job_endpoint.go jobQuery", (*BLOCKING, "namespace")),
     Endpoint(WRITE, JOB, update_job, "job_endpoint.go jobUpdate", ("namespace", "region")),
     Endpoint(
-        DELETE, JOB, delete_job, "job_endpoint.go jobDelete", ("namespace", "purge", "global", "no_shutdown_delay")
+        DELETE,
+        JOB,
+        delete_job,
+        "job_endpoint.go jobDelete",
+        ("namespace", "purge", "global", "eval_priority", "no_shutdown_delay"),
     ),
 )

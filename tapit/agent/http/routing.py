@@ -25,6 +25,8 @@ Handler = Callable[["Agent", web.Request], Awaitable[web.StreamResponse]]
 GET = ("GET",)
 WRITE = ("PUT", "POST")  # Nomad's write handlers take either
 DELETE = ("DELETE",)
+# A handler that checks no method serves them all (those an HTTP client sends).
+ANY = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ def eval_event(ev: dict) -> dict:
     }
 
 
+def node_event(node: dict) -> dict:
+    """A Node is not namespaced: its event's Namespace is blank (structs.Event)."""
+    return {"Topic": "Node", "Key": node["ID"], "Namespace": "", "FilterKeys": None, "Payload": {"Node": node}}
+
+
 def _payload(event: dict) -> dict:
     """The payload struct as nomad/state/events.go builds it from the object's final state in the txn."""
     obj = event["Payload"]

@@ -19,13 +19,16 @@ from pathlib import Path
 from tapit.paths import private_dir, write_private
 
 from .. import structs
+from ..structs import namespace as namespace_structs
 from . import event_broker
 
 log = logging.getLogger("tapit.agent")
 # A job's file stays small (the node's room bounds its allocations, each job is written once);
 # one far larger was not written by this agent and would only hold up its start.
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
-TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes")
+TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes", "namespaces", "scaling_event")
+JOB_TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
+JOB_TRACKED_SCALING_EVENTS = 20  # structs.JobTrackedScalingEvents
 TERMINAL_EVAL = ("complete", "failed", "canceled")
 SUMMARY_FIELD = {
     "pending": "Starting",
@@ -51,6 +54,10 @@ class Bucket:
         self.namespace = namespace
         self.job_id = job_id
         self.job: dict | None = None
+        # The job's earlier versions, newest first (the state store's job_version table holds
+        # them with the current one).
+        self.versions: list[dict] = []
+        self.scaling_events: dict[str, list[dict]] = {}  # by group, newest first
         self.queued: dict[str, int] = {}
         self.summary_index = 0
         self.allocs: dict[str, dict] = {}
@@ -75,6 +82,8 @@ class Bucket:
                 "Namespace": self.namespace,
                 "JobID": self.job_id,
                 "Job": self.job,
+                "Versions": self.versions,
+                "ScalingEvents": self.scaling_events,
                 "Queued": self.queued,
                 "SummaryIndex": self.summary_index,
                 "AllocJobs": jobs,
@@ -87,6 +96,8 @@ class Bucket:
     def from_json(cls, data: dict) -> Bucket:
         bucket = cls(data["Namespace"], data["JobID"])
         bucket.job = data["Job"]
+        bucket.versions = data.get("Versions", [])
+        bucket.scaling_events = data.get("ScalingEvents", {})
         bucket.queued = data["Queued"]
         bucket.summary_index = data["SummaryIndex"]
         jobs = data.get("AllocJobs", [])
@@ -112,15 +123,31 @@ class Txn:
         self.tables.add(table)
 
     def put_job(self, job: dict) -> None:
+        """upsertJobImpl: a new version of the job keeps the one it replaces in its history
+        (upsertJobVersion), which holds JOB_TRACKED_VERSIONS with the current one; when it is
+        full the oldest goes, unless it is the newest stable version (then the one before it)."""
         bucket = self.store.bucket(job["Namespace"], job["ID"], create=True)
         job["ModifyIndex"] = self.index
+        previous = bucket.job
+        if previous is not None and previous is not job and previous["Version"] != job["Version"]:
+            history = [previous, *bucket.versions]
+            if len(history) >= JOB_TRACKED_VERSIONS:
+                limit = JOB_TRACKED_VERSIONS - 1
+                stable = next((i for i, v in enumerate(history) if v["Stable"]), -1)
+                if stable == limit and not job["Stable"]:
+                    history[limit - 1], history[limit] = history[limit], history[limit - 1]
+                del history[limit]
+            bucket.versions = history
         bucket.job = job
         self._touch(bucket, "jobs")
         self.events.append(event_broker.job_event(job))
 
     def delete_job(self, bucket: Bucket) -> None:
+        """DeleteJobTxn: the job, its versions and its scaling events."""
         job = bucket.job
         bucket.job = None
+        bucket.versions = []
+        bucket.scaling_events = {}
         self._touch(bucket, "jobs")
         self.tables.add("job_summary")
         self.events.append(event_broker.job_event(job, deleted=True))
@@ -142,6 +169,33 @@ class Txn:
         getattr(bucket, table)[obj["ID"]] = obj
         by_id[obj["ID"]] = bucket
         self._touch(bucket, table)
+
+    def add_scaling_event(self, job: dict, group: str, event: dict) -> None:
+        """upsertScalingEventImpl: newest first, at most JOB_TRACKED_SCALING_EVENTS per group."""
+        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        event["CreateIndex"] = self.index
+        events = [event, *bucket.scaling_events.get(group, [])]
+        bucket.scaling_events[group] = events[:JOB_TRACKED_SCALING_EVENTS]
+        self._touch(bucket, "scaling_event")
+
+    def put_namespace(self, namespace: dict) -> None:
+        """upsertNamespaceImpl: a namespace keeps its CreateIndex across updates."""
+        existing = self.store.namespaces.get(namespace["Name"])
+        namespace["CreateIndex"] = existing["CreateIndex"] if existing else self.index
+        namespace["ModifyIndex"] = self.index
+        self.store.namespaces[namespace["Name"]] = namespace
+        self.tables.add("namespaces")
+
+    def delete_namespace(self, name: str) -> None:
+        del self.store.namespaces[name]
+        self.tables.add("namespaces")
+
+    def put_node(self, node: dict, persisted: dict) -> None:
+        """The node written as the state store's nodes table holds it (`node` as the API shows
+        it, for its event), with what must outlive the agent (`persisted`)."""
+        self.store.meta["Node"] = persisted
+        self.tables.add("nodes")
+        self.events.append(event_broker.node_event(node))
 
     def set_queued(self, bucket: Bucket, queued: dict[str, int]) -> None:
         bucket.queued = queued
@@ -177,10 +231,15 @@ class Store:
         self._dirty: set[Bucket] = set()
         self._forgotten: set[Bucket] = set()
         self.collected: dict[str, dict] = {}  # allocations and evaluations of purged jobs, by ID
+        self.namespaces: dict[str, dict] = {}
         self._flush_scheduled = False
         self._changed = asyncio.Event()
         self.skipped: list[str] = []  # state files that could not be loaded
         self._load()
+        if not self.namespaces:  # namespaceInit: the default namespace, at index 1
+            self.namespaces[namespace_structs.DEFAULT] = namespace_structs.default_namespace()
+            self.index = max(self.index, 1)
+            self.table_index["namespaces"] = self.table_index["namespaces"] or 1
 
     # --- persistence -------------------------------------------------------------------
 
@@ -207,6 +266,7 @@ class Store:
                 meta = json.loads(meta_path.read_text())
                 self.index = meta.pop("Index")
                 self.table_index.update(meta.pop("TableIndex"))
+                self.namespaces = meta.pop("Namespaces", {})
                 self.meta = meta
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             self._set_aside(meta_path, exc)
@@ -234,7 +294,7 @@ class Store:
             write_private(self.root / bucket.file_name(), bucket.to_json())
         self._dirty.clear()
         self._forgotten.clear()
-        meta = {**self.meta, "Index": self.index, "TableIndex": self.table_index}
+        meta = {**self.meta, "Index": self.index, "TableIndex": self.table_index, "Namespaces": self.namespaces}
         write_private(self.root / "meta.json", json.dumps(meta).encode())
 
     def set_meta(self, key: str, value) -> None:
@@ -311,6 +371,9 @@ class Store:
     def job_status(self, bucket: Bucket) -> str:
         """The state store's getJobStatus."""
         job = bucket.job
+        if job["Type"] == "system" or structs.launches_children(job):
+            # Running until explicitly stopped.
+            return "dead" if job["Stop"] else "running"
         allocs = self.current_allocs(bucket)
         if any(not structs.alloc_terminal(a) for a in allocs):
             return "running"
@@ -337,6 +400,12 @@ class Store:
             if name in groups:
                 groups[name]["Queued"] = queued
         summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
+        # JobChildrenSummary: the jobs dispatched or launched from this one (only a parameterized
+        # or periodic job has any), by status.
+        if structs.launches_children(bucket.job):
+            for child in self.jobs():
+                if child["ParentID"] == bucket.job_id and child["Namespace"] == bucket.namespace:
+                    summary["Children"][child["Status"].capitalize()] += 1
         summary["ModifyIndex"] = max(bucket.summary_index, bucket.job["CreateIndex"])
         return summary
 

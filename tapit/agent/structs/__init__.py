@@ -19,7 +19,15 @@ from .api import REGISTER_REQUEST
 from .encoding import omit_empty
 from .eval import eval_stub, evaluation
 from .funcs import SECOND, ZERO_TIME, new_id, now_ns, parse_duration, rfc3339nano
-from .job import canonicalize_job, group_summary, job_stub, job_summary
+from .job import (
+    canonicalize_job,
+    group_summary,
+    is_parameterized,
+    job_stub,
+    job_summary,
+    launches_children,
+    spec_changed,
+)
 from .job_validate import ValidationError, validate_job
 from .task_state import DEFAULT_MAX_KILL_TIMEOUT, driver_event, task_event
 
@@ -39,6 +47,8 @@ __all__ = [
     "eval_stub",
     "evaluation",
     "group_summary",
+    "is_parameterized",
+    "launches_children",
     "job_stub",
     "job_summary",
     "new_id",
@@ -46,6 +56,7 @@ __all__ = [
     "omit_empty",
     "parse_duration",
     "rfc3339nano",
+    "spec_changed",
     "task_event",
     "validate_job",
 ]

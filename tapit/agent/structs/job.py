@@ -198,6 +198,34 @@ def _canonical_task(task: dict, group_restart: dict) -> dict:
     return out
 
 
+def is_parameterized(job: dict) -> bool:
+    """structs.Job.IsParameterized: a job dispatched from one keeps its config, and is not."""
+    return job["ParameterizedJob"] is not None and not job["Dispatched"]
+
+
+def launches_children(job: dict) -> bool:
+    """IsPeriodic() || IsParameterized(): a job that is not evaluated but launches others."""
+    return job["Periodic"] is not None or is_parameterized(job)
+
+
+# What Job.SpecChanged sets from the old job on the new one before comparing them.
+NOT_SPEC = (
+    "Status",
+    "StatusDescription",
+    "Stable",
+    "Version",
+    "CreateIndex",
+    "ModifyIndex",
+    "JobModifyIndex",
+    "SubmitTime",
+)
+
+
+def spec_changed(old: dict, new: dict) -> bool:
+    """structs.Job.SpecChanged: the jobs differ in anything but their status, version and indexes."""
+    return {k: v for k, v in old.items() if k not in NOT_SPEC} != {k: v for k, v in new.items() if k not in NOT_SPEC}
+
+
 def job_stub(job: dict, summary: dict, with_meta: bool) -> dict:
     """structs.JobListStub."""
     stub = {
@@ -211,7 +239,7 @@ def job_stub(job: dict, summary: dict, with_meta: bool) -> dict:
         "Type": job["Type"],
         "Priority": job["Priority"],
         "Periodic": job["Periodic"] is not None,
-        "ParameterizedJob": job["ParameterizedJob"] is not None,
+        "ParameterizedJob": is_parameterized(job),
         "Stop": job["Stop"],
         "Status": job["Status"],
         "StatusDescription": job["StatusDescription"],

@@ -27,14 +27,15 @@ JOB_MAX_COUNT = 50000  # structs.JobDefaultMaxCount, the server's job_max_count 
 MEMORY_NO_LIMIT = -1  # structs.MemoryNoLimit
 
 
-def validate_job(job: dict) -> None:
+def validate_job(job: dict, earlier: list[str] | None = None) -> None:
     """nomad/job_endpoint_hooks.go jobValidate: structs.Job.Validate, then the server's own checks.
     admissionValidators hands back one flat multierror (multierror.Append flattens a multierror
     it is given); Job.Validate's lists nest where Go appends a multierror to mErr.Errors.
 
     Only the checks a tapit job (and a hostile one) can reach are here; each is Nomad's, word for
-    word. Names become paths on the client: Task.Validate refuses slashes in a task name."""
-    errors = _job_errors(job)
+    word. Names become paths on the client: Task.Validate refuses slashes in a task name.
+    `earlier` are the errors of the validators that run before jobValidate (the namespace check)."""
+    errors = [*(earlier or ()), *_job_errors(job)]
     if job["Type"] == "_core":
         errors.append("job type cannot be core")
     if job["Payload"]:
