@@ -12,7 +12,7 @@ import itertools
 from . import structs
 from .node import Node
 from .runner import Runner
-from .state.store import Store
+from .state.store import TERMINAL_EVAL, Store
 
 STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs StatusAllocNotNeeded
 MIGRATE_DESCRIPTION = "alloc is being migrated"  # scheduler/structs StatusAllocMigrating
@@ -135,6 +135,28 @@ class Scheduler:
         if ev is not None:
             self._place(store.job(job["Namespace"], job["ID"]), ev)
         return reply, index
+
+    def collect_garbage(self) -> None:
+        """nomad/core_sched.go jobGC, forced (no threshold), as `nomad system gc` runs it: a job
+        that can be collected (jobIsGCable: stopped, or a dead batch job; a periodic or
+        parameterized one only once stopped), whose evaluations have all ended and whose
+        allocations are all terminal and not running (gcEval, allocGCEligible), goes with them;
+        its allocations' directories too (runner.collect, as a purge does)."""
+        for bucket in list(self.store.buckets.values()):
+            job = bucket.job
+            if job is None or job["VersionTag"] is not None:
+                continue
+            if structs.launches_children(job):
+                collectable = job["Stop"]
+            else:
+                collectable = job["Status"] == "dead" and (job["Stop"] or job["Type"] in ("batch", "sysbatch"))
+            if not collectable or any(e["Status"] not in TERMINAL_EVAL for e in bucket.evals.values()):
+                continue
+            if any(not structs.alloc_terminal(a) or a["ClientStatus"] == "running" for a in bucket.allocs.values()):
+                continue
+            with self.store.txn("JobBatchDeregistered") as tx:
+                tx.delete_job(bucket)
+            self.runner.collect(bucket)
 
     def _stop_excess(self, job: dict) -> None:
         """The allocations past each group's count, highest name index first."""

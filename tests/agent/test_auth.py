@@ -1,8 +1,8 @@
 """No way into the embedded agent without its token, whatever the path, method or headers.
 
 Nomad with ACLs enabled resolves a request without a token to the anonymous policy and one with an
-unknown token to "ACL token not found" (nomad/acl.go ResolveToken); every route but the leader
-lookup answers 403 before doing anything.  Only the exec websocket may send its token in its first
+unknown token to "ACL token not found" (nomad/acl.go ResolveToken); every route but the leader,
+peers and regions lookups answers 403 before doing anything.  Only the exec websocket may send its token in its first
 frame (command/agent/alloc_endpoint.go allocExec, readWsHandshake), and it checks it before it runs
 anything."""
 
@@ -46,11 +46,13 @@ def probe_job(agent, marker):
 def test_every_route_refuses_a_request_without_the_right_token(agent, token):
     headers = {"X-Nomad-Token": token} if token else {}
     want = "ACL token not found" if token else "Permission denied"
-    assert {endpoint.path for endpoint in ROUTES if endpoint.anonymous} == {"/v1/status/leader"}
+    # Status.Leader, Status.Peers and Region.List resolve no token.
+    anonymous = {"/v1/status/leader", "/v1/status/peers", "/v1/regions"}
+    assert {endpoint.path for endpoint in ROUTES if endpoint.anonymous} == anonymous
     for path in [*every_route(), *LOOKALIKES]:
         for method in METHODS:
             resp = httpx.request(method, agent.address + path, headers=headers, content=b"{}", timeout=10)
-            if path == "/v1/status/leader":  # served without a token, as Nomad serves it
+            if path in anonymous:  # served without a token, as Nomad serves them
                 assert resp.status_code == (200 if method == "GET" else 405), method
                 continue
             assert (resp.status_code, resp.text) == (403, want), (method, path)

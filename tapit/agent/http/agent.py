@@ -1,6 +1,7 @@
-"""The agent and its status: GET /v1/agent/self (command/agent/agent_endpoint.go) and
-GET /v1/status/leader (command/agent/status_endpoint.go), as one Nomad that is server, client
-and leader of its region answers them."""
+"""The agent, its status and its region: /v1/agent/self, members, servers and health
+(command/agent/agent_endpoint.go), /v1/status/leader and peers (status_endpoint.go) and
+/v1/regions (region_endpoint.go), as one Nomad that is server, client and leader of its region
+answers them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..node import DATACENTER, VERSION
+
+REGION = "global"
+# The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
+SERVER_ADDRESS = "127.0.0.1:4647"
 from .encode import encode
 from .routing import GET, Endpoint
 
@@ -38,19 +43,7 @@ async def agent_self(agent: Agent, request: web.Request) -> web.Response:
             "VersionMetadata": "",
         },
     }
-    member = {
-        "Name": f"{node.name}.global",
-        "Addr": "127.0.0.1",
-        "Port": 0,
-        "Tags": {"region": "global", "dc": DATACENTER, "build": VERSION, "role": "nomad"},
-        "Status": "alive",
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
+    member = server_member(agent)
     running = sum(1 for a in agent.store.allocs() if a["ClientStatus"] in ("pending", "running"))
     stats = {
         "client": {
@@ -71,12 +64,62 @@ async def agent_self(agent: Agent, request: web.Request) -> web.Response:
     return encode(request, {"config": config, "member": member, "stats": stats})
 
 
+def server_member(agent: Agent) -> dict:
+    """structs.ServerMember: the agent, the one member of its region's serf pool."""
+    return {
+        "Name": f"{agent.node.name}.{REGION}",
+        "Addr": "127.0.0.1",
+        "Port": 0,
+        "Tags": {"region": REGION, "dc": DATACENTER, "build": VERSION, "role": "nomad"},
+        "Status": "alive",
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }
+
+
+async def members(agent: Agent, request: web.Request) -> web.Response:
+    """AgentMembersRequest, then Status.Members: structs.ServerMembersResponse."""
+    reply = {"ServerName": agent.node.name, "ServerRegion": REGION, "ServerDC": DATACENTER}
+    return encode(request, {**reply, "Members": [server_member(agent)]})
+
+
+async def servers(agent: Agent, request: web.Request) -> web.Response:
+    """listServers: the servers the client knows, the agent itself."""
+    return encode(request, [SERVER_ADDRESS])
+
+
+async def health(agent: Agent, request: web.Request) -> web.Response:
+    """HealthRequest: the client (which knows its server) and the server (its own leader) are
+    fine; ?type= asks about one of them only (healthResponse, both omitempty)."""
+    kinds = request.query.getall("type", None)
+    wanted = [k for k in ("client", "server") if kinds is None or k in kinds]
+    return encode(request, {kind: {"ok": True, "message": "ok"} for kind in wanted})
+
+
 async def leader(agent: Agent, request: web.Request) -> web.Response:
-    return encode(request, "127.0.0.1:4647")
+    return encode(request, SERVER_ADDRESS)
+
+
+async def peers(agent: Agent, request: web.Request) -> web.Response:
+    """Status.Peers: the servers of the raft configuration, the agent alone."""
+    return encode(request, [SERVER_ADDRESS])
+
+
+async def regions(agent: Agent, request: web.Request) -> web.Response:
+    return encode(request, [REGION])
 
 
 ENDPOINTS = (
     Endpoint(GET, "/v1/agent/self", agent_self, "agent_endpoint.go AgentSelfRequest"),
-    # Status.Leader resolves no ACL token.
+    Endpoint(GET, "/v1/agent/members", members, "agent_endpoint.go AgentMembersRequest"),
+    Endpoint(GET, "/v1/agent/servers", servers, "agent_endpoint.go listServers"),
+    Endpoint(GET, "/v1/agent/health", health, "agent_endpoint.go HealthRequest", ("type",)),
+    # Status.Leader, Status.Peers and Region.List resolve no ACL token.
     Endpoint(GET, "/v1/status/leader", leader, "status_endpoint.go StatusLeaderRequest", anonymous=True),
+    Endpoint(GET, "/v1/status/peers", peers, "status_endpoint.go StatusPeersRequest", anonymous=True),
+    Endpoint(GET, "/v1/regions", regions, "region_endpoint.go RegionListRequest", anonymous=True),
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import agent, allocations, client_allocations, client_fs, evaluations, events, jobs, namespaces, nodes
+from . import agent, allocations, client_allocations, client_fs, evaluations, events, jobs, namespaces, nodes, system
 from .auth import check_request
 from .errors import NOT_FOUND, HTTPError, plain_text
 from .routing import Endpoint, add_routes
@@ -27,6 +27,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *client_allocations.ENDPOINTS,
     *events.ENDPOINTS,
     *namespaces.ENDPOINTS,
+    *system.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
