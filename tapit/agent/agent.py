@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import engine, structs
 from .cgroups import Cgroups
+from .drainer import Drainer
 from .http import server as http_server
 from .node import Node
 from .runner import Runner
@@ -33,6 +34,13 @@ class Agent:
         self.store.set_meta("NodeID", node_id)
         self.runner = Runner(self.store, self.node, self.cgroups, root)
         self.scheduler = Scheduler(self.store, self.node, self.runner)
+        self.drainer = Drainer(self.store, self.node, self.scheduler)
+        saved = self.store.meta.get("Node")
+        if saved:
+            self.node.restore(saved)
+        else:  # the state store's UpsertNode: the node's first event
+            self.node.add_event(self.node.create_index, "Node registered", "Cluster")
+            self.store.set_meta("Node", self.node.persisted())
         self.stats = StatsTracker(self.node.mhz_per_core)
         # Kept: a task nobody holds may be collected.
         self._engine_version: asyncio.Task | None = None

@@ -9,6 +9,7 @@ import socket
 import subprocess
 
 from . import structs as wire
+from . import topology
 from .engine import Engine
 
 DATACENTER = "dc1"
@@ -18,6 +19,9 @@ UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-chil
 
 
 CPU_SYSFS = "/sys/devices/system/cpu/cpu0"
+MAX_RETAINED_NODE_EVENTS = 10  # structs.MaxRetainedNodeEvents
+# structs.NodeListStub's fields between Version and NodeResources, in its order.
+STUB_FIELDS = ("Drain", "SchedulingEligibility", "Status", "StatusDescription", "Drivers", "HostVolumes")
 
 
 def _read_number(path: str) -> int:
@@ -86,6 +90,16 @@ class Node:
         self.engine: Engine | None = None  # kept when it stops answering: docker is then unhealthy, not undetected
         self.driver_attributes: dict[str, dict[str, str]] = {}
         self.create_time = wire.now_ns()
+        self.processors = {"Topology": topology.topology()}
+        # What the state store's nodes table holds of the node and its operators change (kept in
+        # the store's meta: persisted()/restore()).
+        self.create_index = 1
+        self.modify_index = 1
+        self.drain_strategy: dict | None = None
+        self.eligibility = "eligible"
+        self.last_drain: dict | None = None
+        self.events: list[dict] = []
+        self.status_updated_at = self.create_time // wire.SECOND
         self.attributes = {
             "kernel.name": platform.system().lower(),
             "kernel.version": platform.release(),
@@ -129,6 +143,34 @@ class Node:
     def _lost(self, driver: str) -> bool:
         return driver == "docker" and self.engine is not None and not self.drivers["docker"]
 
+    def persisted(self) -> dict:
+        return {
+            "CreateIndex": self.create_index,
+            "ModifyIndex": self.modify_index,
+            "DrainStrategy": self.drain_strategy,
+            "SchedulingEligibility": self.eligibility,
+            "LastDrain": self.last_drain,
+            "Events": self.events,
+            "StatusUpdatedAt": self.status_updated_at,
+        }
+
+    def restore(self, saved: dict) -> None:
+        self.create_index, self.modify_index = saved["CreateIndex"], saved["ModifyIndex"]
+        self.drain_strategy, self.eligibility = saved["DrainStrategy"], saved["SchedulingEligibility"]
+        self.last_drain, self.events = saved["LastDrain"], saved["Events"]
+        self.status_updated_at = saved["StatusUpdatedAt"]
+
+    def add_event(self, index: int, message: str, subsystem: str, details: dict | None = None) -> None:
+        """structs.NodeEvent, appended as appendNodeEvents does (MaxRetainedNodeEvents kept)."""
+        event = {
+            "Message": message,
+            "Subsystem": subsystem,
+            "Details": details,
+            "Timestamp": wire.rfc3339nano(wire.now_ns()),
+            "CreateIndex": index,
+        }
+        self.events = [*self.events, event][-MAX_RETAINED_NODE_EVENTS:]
+
     @property
     def total_cpu(self) -> int:
         return self.cores * self.mhz_per_core
@@ -137,7 +179,8 @@ class Node:
         return shutil.disk_usage(self.data_dir).free // (1024 * 1024)
 
     def as_dict(self, index: int) -> dict:
-        """structs.Node, sanitized (SecretID blank) as the HTTP API returns it."""
+        """structs.Node, sanitized (SecretID blank), with the Drain field that the encoder's
+        nodeExt adds to every node it writes (nomad/structs/extensions.go)."""
         drivers = {
             name: {
                 "Attributes": self.driver_attributes.get(name),
@@ -163,7 +206,7 @@ class Node:
             "Attributes": self.attributes,
             "NodeResources": {
                 "Cpu": {"CpuShares": self.total_cpu, "TotalCpuCores": self.cores, "ReservableCpuCores": None},
-                "Processors": None,
+                "Processors": self.processors,
                 "Memory": {"MemoryMB": self.memory_mb},
                 "Disk": {"DiskMB": self.free_disk_mb()},
                 "Devices": None,
@@ -178,46 +221,41 @@ class Node:
             "NodeClass": "",
             "NodePool": NODE_POOL,
             "ComputedClass": "",
-            "DrainStrategy": None,
-            "SchedulingEligibility": "eligible",
+            "DrainStrategy": self.drain_strategy,
+            "SchedulingEligibility": self.eligibility,
             "Status": "ready",
             "StatusDescription": "",
             "IdentitySigningKeyID": "",
-            "StatusUpdatedAt": self.create_time // wire.SECOND,
-            "Events": None,
+            "StatusUpdatedAt": self.status_updated_at,
+            "Events": self.events or None,
             "Drivers": drivers,
             "CSIControllerPlugins": None,
             "CSINodePlugins": None,
             "HostVolumes": None,
             "GCVolumesOnNodeGC": False,
             "HostNetworks": None,
-            "LastDrain": None,
+            "LastDrain": self.last_drain,
             "NodeMaxAllocs": 0,
             "LastMissedHeartbeatIndex": 0,
             "LastAllocUpdateIndex": index,
-            "CreateIndex": 1,
-            "ModifyIndex": 1,
+            "CreateIndex": self.create_index,
+            "ModifyIndex": self.modify_index,
+            "Drain": self.drain_strategy is not None,
         }
 
-    def stub(self, index: int) -> dict:
-        """structs.NodeListStub."""
+    def stub(self, index: int, resources: bool = False, os_name: bool = False) -> dict:
+        """structs.Node.Stub, with the fields NodeStubFields asks for (Attributes, NodeResources
+        and ReservedResources are omitempty)."""
         full = self.as_dict(index)
-        keys = (
-            "ID",
-            "Datacenter",
-            "Name",
-            "NodePool",
-            "NodeClass",
-            "Drain",
-            "SchedulingEligibility",
-            "Status",
-            "StatusDescription",
-            "Drivers",
-            "HostVolumes",
-            "LastDrain",
-            "CreateIndex",
-            "ModifyIndex",
-        )
-        stub = {k: full.get(k, False) for k in keys}
-        stub.update(Address=self.http_addr.removeprefix("http://").split(":")[0], Version=VERSION)
+        stub = {"Address": self.http_addr.removeprefix("http://").rsplit(":", 1)[0], "ID": full["ID"]}
+        if os_name:
+            stub["Attributes"] = {"os.name": full["Attributes"]["os.name"]}
+        stub.update({k: full[k] for k in ("Datacenter", "Name", "NodePool", "NodeClass")})
+        stub["Version"] = full["Attributes"]["nomad.version"]
+        stub.update({k: full[k] for k in STUB_FIELDS})
+        if resources:
+            stub["NodeResources"] = full["NodeResources"]
+            if full["ReservedResources"] is not None:
+                stub["ReservedResources"] = full["ReservedResources"]
+        stub.update(LastDrain=full["LastDrain"], CreateIndex=full["CreateIndex"], ModifyIndex=full["ModifyIndex"])
         return stub

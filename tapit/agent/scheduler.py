@@ -13,6 +13,7 @@ from . import structs
 from .node import Node
 from .runner import Runner
 from .state.store import TERMINAL_EVAL, Store
+from .structs.alloc import TERMINAL_CLIENT
 
 STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs StatusAllocNotNeeded
 MIGRATE_DESCRIPTION = "alloc is being migrated"  # scheduler/structs StatusAllocMigrating
@@ -38,7 +39,8 @@ class Scheduler:
         self.store = store
         self.node = node
         self.runner = runner
-        runner.on_alloc_terminal = lambda alloc: self.unblock()
+        runner.on_alloc_terminal = self._alloc_terminal
+        self.on_alloc_terminal: list = []  # what else wants to know (the drainer)
         self._starts: set[asyncio.Task] = set()
 
     def register(self, job: dict, eval_priority: int = 0) -> tuple[dict, int]:
@@ -243,6 +245,8 @@ class Scheduler:
         metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node_pool(job))
         if not any(fnmatch.fnmatchcase("dc1", dc) for dc in job["Datacenters"]) or node_pool(job) != "default":
             metric.update(NodesEvaluated=0, NodesInPool=0, NodesAvailable={"dc1": 0})
+        elif self.node.eligibility != "eligible":  # readyNodesInDCsAndPool leaves it out
+            metric.update(NodesEvaluated=0, NodesAvailable={"dc1": 0})
         elif any(not self.node.drivers.get(t["Driver"]) for t in group["Tasks"]):
             metric.update(NodesFiltered=1, ConstraintFiltered={"missing drivers": 1})
         else:
@@ -406,6 +410,83 @@ class Scheduler:
             task = asyncio.get_running_loop().create_task(self.runner.start(alloc))
             self._starts.add(task)
             task.add_done_callback(self._starts.discard)
+
+    def _alloc_terminal(self, alloc: dict) -> None:
+        self.unblock()
+        for callback in self.on_alloc_terminal:
+            callback(alloc)
+
+    def migrate(self, allocs: list[dict], triggered_by: str, transition: dict) -> tuple[list[dict], int]:
+        """AllocUpdateDesiredTransition: the allocations marked to migrate (with `transition`'s
+        other fields), one evaluation per job, in one write; then each evaluation, as the
+        reconciler runs it, stops what migrates ("alloc is being migrated") and places its
+        replacement (PreviousAllocation), or blocks it while the node cannot take it."""
+        evals: dict[tuple[str, str], dict] = {}
+        with self.store.txn("AllocationUpdateDesiredStatus") as tx:
+            for alloc in allocs:
+                alloc["DesiredTransition"] = {**alloc["DesiredTransition"], "Migrate": True, **transition}
+                tx.put_alloc(alloc)
+                key = (alloc["Namespace"], alloc["JobID"])
+                if key not in evals:
+                    job = alloc["Job"]
+                    evals[key] = structs.evaluation(
+                        job, triggered_by, "pending", tx.index, JobModifyIndex=job["ModifyIndex"]
+                    )
+                    tx.put_eval(evals[key])
+        index = self.store.index
+        for (namespace, job_id), ev in evals.items():
+            moving = [a for a in allocs if a["JobID"] == job_id and a["Namespace"] == namespace]
+            # One already finished has nothing to move: it stays as it ended.
+            self._stop([a for a in moving if not structs.alloc_terminal(a)], MIGRATE_DESCRIPTION)
+            job = self.store.job(namespace, job_id)
+            if job is not None:
+                self._place(job, ev)
+            else:
+                with self.store.txn("EvaluationUpdated") as tx:
+                    ev["Status"] = "complete"
+                    tx.put_eval(ev)
+        return list(evals.values()), index
+
+    def node_evaluations(self, node_index: int) -> tuple[list[str] | None, int]:
+        """nomad/node_endpoint.go createNodeEvals: one evaluation per job with an allocation the
+        node still has to care about (service: not stopped and finished; batch: not finished),
+        and per system job; each is then run."""
+        jobs: dict[tuple[str, str], dict] = {}
+        for alloc in self.store.allocs():
+            kind = alloc["Job"]["Type"]
+            finished = alloc["ClientStatus"] in TERMINAL_CLIENT
+            if kind == "service" and structs.alloc_terminal(alloc) and finished:
+                continue
+            if kind == "batch" and finished or kind not in ("service", "batch"):
+                continue
+            jobs.setdefault((alloc["Namespace"], alloc["JobID"]), alloc["Job"])
+        for job in self.store.jobs():
+            if job["Type"] == "system" and not job["Stop"]:
+                jobs.setdefault((job["Namespace"], job["ID"]), job)
+        if not jobs:
+            self.unblock()  # the node's class changed: BlockedEvals.Unblock
+            return None, 0
+        evals = []
+        with self.store.txn("EvaluationUpdated") as tx:
+            for job in jobs.values():
+                ev = structs.evaluation(
+                    job,
+                    "node-update",
+                    "pending",
+                    tx.index,
+                    NodeID=self.node.id,
+                    NodeModifyIndex=node_index,
+                    JobModifyIndex=0,
+                )
+                tx.put_eval(ev)
+                evals.append(ev)
+        index = self.store.index
+        for ev in evals:
+            job = self.store.job(ev["Namespace"], ev["JobID"])
+            if job is not None:
+                self._place(job, ev)
+        self.unblock()  # the node's class changed: BlockedEvals.Unblock
+        return [ev["ID"] for ev in evals], index
 
     def unblock(self) -> None:
         """Capacity was freed: evaluate the blocked evaluations again (BlockedEvals.Unblock), each
