@@ -13,6 +13,7 @@ from aiohttp import web
 from . import engine, structs
 from .cgroups import Cgroups
 from .drainer import Drainer
+from .hoststats import HostStats
 from .http import server as http_server
 from .node import Node
 from .runner import Runner
@@ -42,6 +43,7 @@ class Agent:
             self.node.add_event(self.node.create_index, "Node registered", "Cluster")
             self.store.set_meta("Node", self.node.persisted())
         self.stats = StatsTracker(self.node.mhz_per_core)
+        self.host_stats = HostStats(str(self.runner.alloc_root), self.node.mhz_per_core)
         # Kept: a task nobody holds may be collected.
         self._engine_version: asyncio.Task | None = None
         self._engine_watch: asyncio.Task | None = None

@@ -136,6 +136,13 @@ class Framer:
             if not self.plain:
                 await self.resp.write(b"{}")
 
+    async def event(self, file: str, event: str, offset: int) -> None:
+        """A frame that carries a FileEvent ("file deleted", "file truncated") and no data."""
+        await self.flush()
+        if not self.plain:
+            frame = {"Offset": offset, "File": file, "FileEvent": event}
+            await self.resp.write(json.dumps(frame, separators=(",", ":")).encode())
+
     async def flush(self) -> None:
         if self.data:
             await self.resp.write(self._frame(bytes(self.data), self.end_offset))

@@ -59,6 +59,25 @@ ENV_DENYLIST = {
 ENV_DENY_PREFIX = "TAPIT_"
 
 
+# consul-template signals.SignalLookup on Linux (signals/mapping_unix.go): SIGNULL is signal 0;
+# SIGCHLD and SIGURG are left out.
+SIGNAL_LOOKUP = {
+    "SIGNULL": 0,
+    **{
+        name: getattr(signal, name)
+        for name in (
+            "SIGABRT SIGALRM SIGBUS SIGCONT SIGFPE SIGHUP SIGILL SIGINT SIGIO SIGIOT SIGKILL SIGPIPE SIGPROF "
+            "SIGQUIT SIGSEGV SIGSTOP SIGSYS SIGTERM SIGTRAP SIGTSTP SIGTTIN SIGTTOU SIGUSR1 SIGUSR2 SIGWINCH "
+            "SIGXCPU SIGXFSZ"
+        ).split()
+    },
+}
+
+
+class TaskNotRunning(Exception):
+    """client/allocrunner/taskrunner/errors ErrTaskNotRunning."""
+
+
 def inherited(name: str) -> bool:
     return name not in ENV_DENYLIST and not name.startswith(ENV_DENY_PREFIX)
 
@@ -498,13 +517,17 @@ class Runner:
         """An exec session into an `exec` task joins the task's pid and mount namespaces, as
         Nomad's executor does: through the first child of the task's `unshare`, which is pid 1
         in them (unshare itself stays in the agent's pid namespace)."""
+        return ["nsenter", f"--target={Runner.namespace_init(handle)}", "--pid", "--mount", "--", *argv]
+
+    @staticmethod
+    def namespace_init(handle: TaskHandle) -> int:
+        """The first child of an `exec` task's `unshare`: pid 1 of the task's namespaces."""
         pid = handle.pid  # read from the status file
         try:
             with open(f"/proc/{pid}/task/{pid}/children") as f:
-                inner = int(f.read().split()[0])
+                return int(f.read().split()[0])
         except (OSError, ValueError, IndexError):
             raise ProcessLookupError("the task's namespaces are gone") from None
-        return ["nsenter", f"--target={inner}", "--pid", "--mount", "--", *argv]
 
     def _persist(self, handle: TaskHandle) -> None:
         """The handle and the allocation on disk, and no stale status, before the task's process or
@@ -715,6 +738,34 @@ class Runner:
             if ts["State"] == "pending" and name not in self.handles.get(alloc_id, {}):
                 self._update(alloc_id, name, wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns())
 
+    async def signal_task(self, alloc_id: str, task_name: str, name: str) -> None:
+        """The task runner's Signal: a "Signaling" event, then the driver's SignalTask.  raw_exec
+        and exec look the name up (consul-template's signals.SignalLookup, exactly as written)
+        and send SIGINT for one they do not know (drivers/rawexec/driver.go, drivers/exec); the
+        docker driver refuses it (signals.Parse, which upper-cases it first).  raw_exec signals
+        the task's process, exec the first process in its namespaces (libcontainer's init),
+        docker the container (ContainerKill).  TaskNotRunning when no driver handle is held."""
+        alloc = self.store.alloc(alloc_id)
+        handle = self.handles.get(alloc_id, {}).get(task_name)
+        if handle is None or alloc["TaskStates"][task_name]["State"] != "running":
+            raise TaskNotRunning("Task not running")
+        driver = handle.task["Driver"]
+        event = wire.task_event("Signaling")
+        event["Details"]["signal"] = name
+        self._update(alloc_id, task_name, event)
+        if driver == "docker":
+            if name.upper() not in SIGNAL_LOOKUP:
+                valid = " ".join(f'"{s}"' for s in sorted(SIGNAL_LOOKUP))
+                raise ValueError(f'failed to parse signal: invalid signal "{name}" - valid signals are [{valid}]')
+            async with self.node.engine.client() as docker:
+                await docker.containers.container(engine.container_name(task_name, alloc_id)).kill(signal=name)
+            return
+        signum = SIGNAL_LOOKUP.get(name)
+        if signum is None:
+            log.warning("unknown signal to send to task, using SIGINT instead: %s (task %s)", name, task_name)
+            signum = signal.SIGINT
+        os.kill(self.namespace_init(handle) if driver == "exec" else handle.pid, signum)
+
     @staticmethod
     def _send(handle: TaskHandle, sig: signal.Signals) -> None:
         if handle.listening:
@@ -836,6 +887,17 @@ class Runner:
         )
         for alloc_id in bucket.allocs:
             self._after_cleanup(alloc_id, lambda alloc_id=alloc_id: self._destroy_files(alloc_id))
+
+    def collect_alloc(self, alloc_id: str) -> bool:
+        """client/gc.go Collect: a terminal allocation's runner destroyed (its directory, disk and
+        run files go); False for one that is not terminal, or already collected."""
+        alloc = self.store.alloc(alloc_id)
+        if alloc is None or alloc["ClientStatus"] not in TERMINAL_CLIENT or alloc_id in self.handles:
+            return False
+        if not self.alloc_dir(alloc_id).exists():
+            return False
+        self._after_cleanup(alloc_id, lambda: self._destroy_files(alloc_id))
+        return True
 
     def _destroy_files(self, alloc_id: str) -> None:
         self.filesystem(alloc_id).destroy()

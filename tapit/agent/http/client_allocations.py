@@ -1,5 +1,6 @@
-"""What the client serves of its allocations: /v1/client/allocation/<id>/stats and /exec
-(command/agent/alloc_endpoint.go ClientAllocRequest, then client/alloc_endpoint.go)."""
+"""What the client serves of its allocations: /v1/client/allocation/<id>/stats, /exec, /signal
+and /gc (command/agent/alloc_endpoint.go ClientAllocRequest, then client/alloc_endpoint.go).
+The runtime is reached through one Runner method each (signal_task, collect_alloc)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .. import engine, execsession
+from ..runner import TaskNotRunning
+from ..structs import gojson
+from ..structs.job_validate import multierror
 from .auth import check_token, request_token
-from .encode import encode
+from .encode import encode, no_body
 from .errors import HTTPError
 from .query import query_bool
-from .routing import GET, Endpoint
+from .routing import ANY, GET, WRITE, Endpoint
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -109,8 +113,60 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
     return argv, tty, handle
 
 
+_SIGNAL_REQUEST = gojson.Struct(
+    "structs.AllocSignalRequest",
+    {"AllocID": gojson.STRING, "Task": gojson.STRING, "Signal": gojson.STRING},
+)
+
+
+async def alloc_signal(agent: Agent, request: web.Request) -> web.Response:
+    """allocSignal, then client Allocations.Signal and allocRunner.Signal: one task, or every
+    task of the allocation, each error collected ("Failed to signal task: ...")."""
+    if not request.body_exists:
+        raise HTTPError(400, "Failed to decode body: Request body is empty")
+    try:
+        body = gojson.decode(await request.read(), _SIGNAL_REQUEST)
+    except gojson.JSONError as exc:
+        raise HTTPError(400, f"Failed to decode body: {exc}") from exc
+    alloc_id = request.match_info["alloc_id"]
+    alloc = client_alloc(agent, alloc_id)
+    task, name = body.get("Task") or "", body.get("Signal") or ""
+    if task:
+        if task not in alloc["TaskStates"]:
+            raise HTTPError(500, "Task not found")
+        await _signal(agent, alloc_id, task, name)
+    else:
+        errors = []
+        for each in alloc["TaskStates"]:
+            try:
+                await _signal(agent, alloc_id, each, name)
+            except HTTPError as err:
+                errors.append(f"Failed to signal task: {each}, err: {err}")
+        if errors:
+            raise HTTPError(500, multierror(errors))
+    return encode(request, {"Index": 0})
+
+
+async def _signal(agent: Agent, alloc_id: str, task: str, name: str) -> None:
+    try:
+        await agent.runner.signal_task(alloc_id, task, name)
+    except (TaskNotRunning, ValueError, OSError) as exc:
+        raise HTTPError(500, str(exc)) from exc
+
+
+async def alloc_gc(agent: Agent, request: web.Request) -> web.Response:
+    """allocGC, then client Allocations.GarbageCollect (any method: allocGC checks none)."""
+    alloc_id = request.match_info["alloc_id"]
+    client_alloc(agent, alloc_id)
+    if not agent.runner.collect_alloc(alloc_id):
+        raise HTTPError(500, "No such allocation on client, or allocation not eligible for GC")
+    return no_body(request, 0)
+
+
 ENDPOINTS = (
     Endpoint(GET, "/v1/client/allocation/{alloc_id}/stats", alloc_stats, "alloc_endpoint.go allocStats", ("task",)),
+    Endpoint(WRITE, "/v1/client/allocation/{alloc_id}/signal", alloc_signal, "alloc_endpoint.go allocSignal"),
+    Endpoint(ANY, "/v1/client/allocation/{alloc_id}/gc", alloc_gc, "alloc_endpoint.go allocGC"),
     Endpoint(
         GET,
         "/v1/client/allocation/{alloc_id}/exec",

@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import agent, allocations, client_allocations, client_fs, evaluations, events, jobs, namespaces, nodes, system
+from . import (
+    agent,
+    allocations,
+    client,
+    client_allocations,
+    client_fs,
+    evaluations,
+    events,
+    jobs,
+    namespaces,
+    nodes,
+    system,
+)
 from .auth import check_request
 from .errors import NOT_FOUND, HTTPError, plain_text
 from .routing import Endpoint, add_routes
@@ -24,6 +36,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *allocations.ENDPOINTS,
     *evaluations.ENDPOINTS,
     *client_fs.ENDPOINTS,
+    *client.ENDPOINTS,
     *client_allocations.ENDPOINTS,
     *events.ENDPOINTS,
     *namespaces.ENDPOINTS,

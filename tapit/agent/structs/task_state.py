@@ -127,4 +127,11 @@ def _display_message(e: dict) -> str:
         return e["RestartReason"] or "Task exceeded restart policy"
     if kind == "Driver":
         return e["DriverMessage"]
+    if kind == "Signaling":
+        signal, reason = e["TaskSignal"], e["TaskSignalReason"]
+        if signal and reason:
+            return f"Task being sent signal {signal}: {reason}"
+        if signal:
+            return f"Task being sent signal {signal}"
+        return reason or "Task being sent a signal"
     return e["Message"]
