@@ -158,6 +158,8 @@ class Runner:
         self.on_alloc_terminal = lambda alloc: None
         self._disk_task: asyncio.Task | None = None
         self._cleanups: dict[str, asyncio.Task] = {}  # releasing or destroying an allocation's disk
+        self._starting: set[str] = set()  # allocations start() is still bringing up
+        self._stop_requested: set[str] = set()  # ...and those of them stopped meanwhile
 
     # --- task state bookkeeping -----------------------------------------------------------
 
@@ -286,6 +288,14 @@ class Runner:
         group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
         alloc_dir = self.alloc_dir(alloc["ID"])
         handles = self.handles.setdefault(alloc["ID"], {})
+        self._starting.add(alloc["ID"])
+        try:
+            await self._start(alloc, group, alloc_dir, handles)
+        finally:
+            self._starting.discard(alloc["ID"])
+            self._stop_requested.discard(alloc["ID"])
+
+    async def _start(self, alloc: dict, group: dict, alloc_dir: Path, handles: dict) -> None:
         try:
             private_dir(alloc_dir)
             alloc_disk = disk.AllocDisk(alloc_dir, group["EphemeralDisk"]["SizeMB"], self.filesystem(alloc["ID"]))
@@ -300,6 +310,11 @@ class Runner:
                 self._start_failed(alloc["ID"], TaskHandle(alloc["ID"], task, self.run_dir), exc)
             return
         for task in group["Tasks"]:
+            if alloc["ID"] in self._stop_requested:  # stopped while it was being set up: never run
+                self._update(
+                    alloc["ID"], task["Name"], wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns()
+                )
+                continue
             handle = TaskHandle(alloc["ID"], task, self.run_dir)
             try:
                 self._update(alloc["ID"], task["Name"], wire.task_event("Received"))
@@ -733,6 +748,11 @@ class Runner:
                 continue
             self._update(alloc_id, name, self._killing_event(handle.task, alloc_id))
             self._send(handle, signal.SIGTERM)
+        if alloc_id in self._starting:
+            # start() is still setting the allocation up: it marks what it has not started yet
+            # dead itself, once it can (marked here, the task would start all the same).
+            self._stop_requested.add(alloc_id)
+            return
         # Tasks that never got a process (still pending, no supervisor) are simply marked dead.
         for name, ts in alloc["TaskStates"].items():
             if ts["State"] == "pending" and name not in self.handles.get(alloc_id, {}):

@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+from agent.conftest import processes_under
 from batch_jobs import batch_job
 
 # structs.Node, field for field, and the Drain that nodeExt adds.
@@ -268,3 +269,30 @@ def test_stopping_an_allocation_replaces_it(agent):
         'Failed to parse value of "reschedule" (x) as a bool: strconv.ParseBool: parsing "x": invalid syntax',
     )
     assert agent.http.get(f"/v1/allocation/{first['ID']}/stop").text == "Invalid method"
+
+
+def test_an_allocation_stopped_while_it_is_set_up_never_runs(agent):
+    """The stop comes while the client still builds the allocation (its disk, its directories):
+    the task must not start afterwards, left running with its allocation reported dead."""
+    agent.register("early", "sleep 60")
+    deadline = time.monotonic() + 10
+    while not (allocs := agent.nomad.job.get_allocations("early")):
+        assert time.monotonic() < deadline
+    first = allocs[0]["ID"]
+    assert agent.http.post(f"/v1/allocation/{first}/stop").status_code == 200
+    deadline = time.monotonic() + 15
+    while agent.nomad.allocation.get_allocation(first)["ClientStatus"] not in ("complete", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    agent.wait_alloc("early", ("running",))  # the replacement
+    time.sleep(0.5)  # what a late start would have spawned by now
+    assert not [p for p in processes_under(agent.home / "agent") if alloc_of(p) == first]
+
+
+def alloc_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+    except OSError:
+        return None
+    return env.get(b"NOMAD_ALLOC_ID", b"").decode()
