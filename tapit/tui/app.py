@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
@@ -23,6 +24,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
+from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
 from tapit.tui.commands import TapitCommands
@@ -34,6 +36,7 @@ from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
 from tapit.tui.new_task import NewTaskScreen
+from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
 
 # Moving the cursor quickly through the list should not open every task's logs on the way.
@@ -41,11 +44,14 @@ SELECT_SETTLE_S = 0.15
 TICK_S = 1.0  # ages and durations count up
 
 STATE_MARKS = {
-    "connecting": "[$warning]◌ connecting[/]",
-    "live": "[$success]● live[/]",
-    "polling": "[$warning]● polling[/]",
-    "reconnecting": "[$warning]◌ reconnecting[/]",
-    "offline": "[$error]✕ offline[/]",
+    state: Content.from_markup(markup)
+    for state, markup in {
+        "connecting": "[$warning]◌ connecting[/]",
+        "live": "[$success]● live[/]",
+        "polling": "[$warning]● polling[/]",
+        "reconnecting": "[$warning]◌ reconnecting[/]",
+        "offline": "[$error]✕ offline[/]",
+    }.items()
 }
 
 
@@ -79,7 +85,7 @@ def console_words(spec: TaskSpec) -> list[str]:
     return words
 
 
-class FilterInput(Input):
+class FilterInput(DataInput):
     BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter")]
 
 
@@ -158,6 +164,10 @@ class TapitApp(App[int]):
             self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        """Notifications name commands, tasks and errors, all data: plain text unless asked otherwise."""
+        super().notify(message if markup else printable(message), markup=markup, **kwargs)
+
     def _from_thread(self, message_type: type[Message]) -> Callable:
         return lambda *args: self._post_from_thread(message_type(*args))
 
@@ -216,19 +226,18 @@ class TapitApp(App[int]):
     @on(TaskTable.ViewChanged)
     def _draw_topbar(self) -> None:
         table = self.table
-        counts = f"{len(table.order):,}" + (
-            f"/{len(table.records):,}" if len(table.order) != len(table.records) else ""
-        )
+        shown, total = len(table.order), len(table.records)
+        counts = plural(total, "task") if shown == total else f"{shown:,}/{plural(total, 'task')}"
         running = sum(1 for r in table.records.values() if r.status == "running")
-        left = ["[b]tapit[/b]", f"{counts} task{'' if len(table.records) == 1 else 's'}", f"{running} running"]
+        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
         if table.status_filter != "all":
-            left.append(f"[$accent]status: {table.status_filter}[/]")
+            left.append(template("[$accent]status: $name[/]", name=table.status_filter))
         if table.needle:
-            left.append(f"[$accent]filter: {table.needle}[/]")
-        left.append(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}")  # as in the column header
-        state = STATE_MARKS.get(self.state, self.state)
-        detail = f" [$text-muted]{self.state_detail}[/]" if self.state_detail else ""
-        self.query_one("#topbar", Static).update(" · ".join(left) + "   " + state + detail)
+            left.append(template("[$accent]filter: $needle[/]", needle=table.needle))
+        left.append(plain(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}"))  # as in the header
+        state = STATE_MARKS.get(self.state) or plain(self.state)
+        detail = plain(" " + self.state_detail, "$text-muted") if self.state_detail else ""
+        self.query_one("#topbar", Static).update(Content.assemble(Content(" · ").join(left), "   ", state, detail))
 
     # --- filtering ----------------------------------------------------------------------
 
@@ -349,7 +358,7 @@ class TapitApp(App[int]):
         if record.terminal:
             self.notify(f"task {record.id} has already ended ({record.status})", severity="warning")
             return
-        question = ConfirmScreen(f"Stop task {record.id}?", record.command)
+        question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
         self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
 
     @work(thread=True, group="stop", exit_on_error=False)
@@ -377,7 +386,7 @@ class TapitApp(App[int]):
             self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
             return
         question = ConfirmScreen(
-            f"Delete task {record.id}?", "Its record and archived logs are removed.\n" + record.command
+            f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]
         )
         self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
 
@@ -420,6 +429,6 @@ class TapitApp(App[int]):
     def _run_outside(self, spec: TaskSpec) -> None:
         with self.suspend():
             code = subprocess.call([sys.executable, "-m", "tapit", "run", spec.command, *console_words(spec)])
-            input(f"\n[tapit run exited with {code}; press enter to return to tapit]")
+            input(f"\n(tapit run exited with {code}; press enter to return to tapit)")
         if self.feed is not None:
             self.feed.poke()

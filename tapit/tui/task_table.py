@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -106,7 +107,7 @@ def visible_ids(
 
 def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
     return {
-        "id": record.id,
+        "id": printable(record.id),
         "status": f"● {record.status}",
         "exit": exit_text(record),
         "age": age(record.created_at, now),
@@ -118,7 +119,13 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
 
 
 def fit(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[: max(0, width - 1)] + "…"
+    """Exactly `width` cells: padded, or cut with an ellipsis (wide characters take two cells)."""
+    narrow = text.isascii()
+    if (len(text) if narrow else cell_len(text)) <= width:
+        return text.ljust(width) if narrow else set_cell_size(text, width)
+    if width < 1:
+        return ""
+    return (text[: width - 1] if narrow else set_cell_size(text, width - 1)) + "…"
 
 
 class TaskTable(ScrollView, can_focus=True):

@@ -126,3 +126,9 @@ def no_blink(monkeypatch):
     from textual.widgets import Input
 
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def screen_lines(app) -> list[str]:
+    """The text of every row the terminal would show now, from the compositor's strips
+    (Textual has no public call for the plain text of a screen)."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]

@@ -7,7 +7,7 @@ from tapit.output import exit_text, plural, task_json, task_table, why_it_ended
 from tapit.tui.details import sparkline
 from tapit.tui.log_view import LogBuffer, plain_text
 from tapit.tui.new_task import check
-from tapit.tui.task_table import cells, visible_ids
+from tapit.tui.task_table import cells, fit, visible_ids
 
 from .conftest import FIXED_NOW, SAMPLE, record
 
@@ -118,3 +118,20 @@ def test_counts_read_as_words():
     assert plural(0, "task") == "0 tasks"
     assert plural(12345, "line") == "12,345 lines"
 
+
+def test_columns_fit_wide_characters_by_cells():
+    from rich.cells import cell_len
+
+    for text in ("abc", "漢字テスト長い", "😀x😀", "a" * 30, ""):
+        for width in (0, 1, 2, 5, 12):
+            assert cell_len(fit(text, width)) == width
+    assert fit("漢字テスト", 5) == "漢字…"
+
+
+def test_log_lines_keep_colours_and_show_every_other_escape():
+    from tapit.tui.log_view import log_text, shown, width_of
+
+    text = log_text("\x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b[2J \x9b1m")
+    assert text.plain == "red \\e]0;title\\x07 \\e[2J \\x9b1m"
+    assert (text.spans[0].start, text.spans[0].end, text.spans[0].style.color.number) == (0, 3, 1)  # red
+    assert shown("\x1b[1mbold\x1b[0m\x07") == "bold\\x07" and width_of("\x1b[1mbold\x1b[0m\x07") == 8
