@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -20,7 +21,9 @@ from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
+from textual.worker import WorkerFailed
 
+from tapit.cli import internal_error
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
@@ -130,6 +133,8 @@ class TapitApp(App[int]):
         self.feed: LiveFeed | None = None
         self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
         self._settle: Timer | None = None
+        self.crash: str | None = None  # the line an unexpected error leaves on stderr
+        self._thread_hook = threading.excepthook
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
 
@@ -148,6 +153,7 @@ class TapitApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        threading.excepthook = self._thread_failed  # before any thread starts
         self.query_one("#filter").display = False
         # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
         self.query_one("#panes", TabbedContent).query_one(Tabs).can_focus = False
@@ -164,9 +170,29 @@ class TapitApp(App[int]):
             self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
 
+    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
+        # A bug in a log tail's or the service's thread would print its traceback over the screen
+        # (Textual draws on stderr) and leave a pane silently stale: it ends the app as any bug does.
+        try:
+            self.call_from_thread(self._handle_exception, args.exc_value)
+        except RuntimeError:
+            self._thread_hook(args)  # the app is no longer running
+
     def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
         """Notifications name commands, tasks and errors, all data: plain text unless asked otherwise."""
         super().notify(message if markup else printable(message), markup=markup, **kwargs)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app with return code 1 and, once the terminal is restored, prints a
+        # traceback with locals. An operator gets the CLI's one line instead (run_tui prints
+        # `crash`), and the traceback goes to errors.log for a report.
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        if self.crash is None:
+            self.crash = internal_error(cause)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.exit(return_code=1)  # in place of Textual's traceback
 
     def _from_thread(self, message_type: type[Message]) -> Callable:
         return lambda *args: self._post_from_thread(message_type(*args))
@@ -176,6 +202,7 @@ class TapitApp(App[int]):
         self.post_message(message)
 
     def on_unmount(self) -> None:
+        threading.excepthook = self._thread_hook
         if self.feed is not None:
             self.feed.stop()
         for pane in self.query(LogPane):
