@@ -12,14 +12,16 @@ import sys
 import threading
 from datetime import datetime, timezone
 from typing import Callable
+from weakref import WeakKeyDictionary
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import WorkerFailed
 
@@ -135,6 +137,7 @@ class TapitApp(App[int]):
         self._settle: Timer | None = None
         self.crash: str | None = None  # the line an unexpected error leaves on stderr
         self._thread_hook = threading.excepthook
+        self._typed_into: WeakKeyDictionary[events.Key, Widget | None] = WeakKeyDictionary()
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
 
@@ -177,6 +180,21 @@ class TapitApp(App[int]):
             self.call_from_thread(self._handle_exception, args.exc_value)
         except RuntimeError:
             self._thread_hook(args)  # the app is no longer running
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:  # as it arrives, before it goes anywhere
+            self._typed_into[event] = self.focused
+        await super().on_event(event)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key that went up unhandled from the widget it was typed into (bindings come after this)."""
+        typed_into, focused = self._typed_into.pop(event, None), self.focused
+        if typed_into is not None and focused is not None and focused is not typed_into:
+            # Keys read in one go (`/tw`, `n` then a command) all go to the widget focused when they
+            # arrived; those after a key that moved the focus belong where it went: the search box,
+            # the form. So it arrives again, as if typed a moment later, and goes there.
+            event.prevent_default()
+            self.post_message(events.Key(event.key, event.character))
 
     def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
         """Notifications name commands, tasks and errors, all data: plain text unless asked otherwise."""
@@ -272,7 +290,8 @@ class TapitApp(App[int]):
         box = self.query_one("#filter", Input)
         box.display = True
         box.value = self.table.needle
-        box.focus()
+        # At once, not after a refresh as focus() does: keys typed right after `/` are the filter, not bindings.
+        self.screen.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -310,9 +329,9 @@ class TapitApp(App[int]):
     def action_focus_tasks(self) -> None:
         self.table.focus()
 
-    def action_log(self, action: str) -> None:
+    async def action_log(self, action: str) -> None:
         self.action_show_tab("logs")
-        self.query_one(LogView).run_action(action)
+        await self.query_one(LogView).run_action(action)
 
     def action_search_logs(self) -> None:
         self.action_show_tab("logs")
@@ -343,14 +362,14 @@ class TapitApp(App[int]):
 
     # --- actions on tasks ---------------------------------------------------------------
 
-    def action_new_task(self, prefill: TaskSpec | None = None) -> None:
-        screen = NewTaskScreen(self.service.config, default_initiator(), prefill)
+    def action_new_task(self, prefill: TaskSpec | None = None, title: str = "New task") -> None:
+        screen = NewTaskScreen(self.service.config, default_initiator(), prefill, title=title)
         self.push_screen(screen, self._create)
 
     def action_rerun_task(self) -> None:
         record = self.table.selected
         if record is not None:
-            self.action_new_task(spec_of(record))
+            self.action_new_task(spec_of(record), title=f"Rerun task {record.id}")
 
     def _create(self, spec: TaskSpec | None) -> None:
         if spec is not None:

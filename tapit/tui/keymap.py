@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 def describe(bindings: list[BindingType], display: Callable[[Binding], str]) -> list[tuple[str, str]]:
@@ -48,6 +48,7 @@ class KeymapScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="keymap"):
             yield Static(keymap_text(self.sections, self.app.get_key_display))
+        yield Footer()  # this screen's keys, not the list's behind it
 
     def action_scroll(self, delta: int) -> None:
         self.query_one("#keymap", VerticalScroll).scroll_relative(y=delta, animate=False)

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from tapit.model import TaskRecord
+from tapit.output import plural
 from tapit.service import TaskService
 from tapit.tui.log_tail import LogTail
 from tapit.tui.log_view import STREAMS, LogView, plain_text
@@ -34,7 +35,7 @@ class LogPane(Vertical):
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "leave", "Back", show=False),
+        Binding("escape,q", "leave", "Back", show=False),
     ]
 
     class Arrived(Message):
@@ -144,7 +145,7 @@ class LogPane(Vertical):
         if record is None:
             status.update(Content.styled("no task selected", "$text-muted"))
             return
-        parts = [plain(record.id, "bold"), plain(view.mode), plain(f"{view.view_length:,} lines")]
+        parts = [plain(record.id, "bold"), plain(view.mode), plain(plural(view.view_length, "line"))]
         if self.error:
             parts.append(plain(self.error, "$error"))
         elif self.ended:
@@ -165,7 +166,8 @@ class LogPane(Vertical):
         box = self.query_one("#log-search", Input)
         box.display = True
         box.value = self.view.term
-        box.focus()
+        # At once, not after a refresh as focus() does: keys typed right after `/` are the term, not bindings.
+        self.screen.set_focus(box)
 
     @on(Input.Submitted, "#log-search")
     def _searched(self, event: Input.Submitted) -> None:
@@ -200,5 +202,5 @@ class LogPane(Vertical):
         except OSError as exc:
             self.app.call_from_thread(self.app.notify, f"could not save: {exc}", severity="error")
             return
-        lines = text.count("\n")
-        self.app.call_from_thread(self.app.notify, f"saved {lines:,} lines to {path}")
+        saved = plural(text.count("\n"), "line")
+        self.app.call_from_thread(self.app.notify, f"saved {saved} to {path}")

@@ -188,7 +188,8 @@ class LogView(ScrollView, can_focus=True):
         self.post_message(self.StateChanged())
 
     def _extend_view(self, added: range) -> None:
-        first = self.view_length
+        # The first new view position: with both streams shown the view is the buffer, which already holds them.
+        first = added.start if self._view is None else len(self._view)
         if self._view is not None:
             wanted = MODES.index(self.mode) - 1
             streams = self.buffer.streams

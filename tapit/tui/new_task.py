@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from tapit.config import AppConfig
 from tapit.errors import UsageError
@@ -79,7 +79,12 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Start", priority=True),
+        # Priority, so the focus moves as the key arrives: what is typed right after it goes to the next field.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
+
+    AUTO_FOCUS = "#field-command"  # as the screen opens: keys typed right after `n` go to the command
 
     def __init__(
         self,
@@ -87,12 +92,13 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
         initiator: str,
         prefill: TaskSpec | None = None,
         console: bool = False,
+        title: str | None = None,
     ) -> None:
         """`console`: the form for a console, whose initiator is always the person at the keyboard."""
         super().__init__()
         self.config, self.initiator, self.prefill = config, initiator, prefill
         self.keys = CONSOLE_KEYS if console else TASK_KEYS
-        self.title_text = "New console" if console else "New task"
+        self.title_text = title or ("New console" if console else "New task")
         self.command = "sh" if console else ""
 
     def compose(self) -> ComposeResult:
@@ -106,6 +112,7 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
+        yield Footer()  # the form's keys, not the list's behind it
 
     def _field(self, key: str, placeholder: str, hint: str) -> ComposeResult:
         with Horizontal(classes="field"):
@@ -113,9 +120,6 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
             with Vertical(classes="field-body"):
                 yield DataInput(value=self._prefilled(key), placeholder=printable(placeholder), id=f"field-{key}")
                 yield Label(hint, id=f"hint-{key}", classes="field-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#field-command", Input).focus()
 
     def _prefilled(self, key: str) -> str:
         spec = self.prefill

@@ -205,7 +205,7 @@ async def test_every_widget_shows_hostile_text_as_text(tmp_path, steady_initiato
         table.focus()
         await pilot.press("R", "home")
         assert isinstance(app.screen, NewTaskScreen)
-        check(app, "␛[1mbold")
+        check(app, "Rerun task bbbb0002", "␛[1mbold")
         assert app.screen.query_one("#field-command").value == HOSTILE  # kept exactly, only drawn safely
         await pilot.press("escape")
 
