@@ -59,12 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line for the user, the traceback kept for a report
         if os.environ.get("TAPIT_DEBUG"):
             raise
-        where = _save_traceback()
-        print(f"tapit: internal error: {type(exc).__name__}: {exc} (details in {where})", file=sys.stderr)
+        print(internal_error(exc), file=sys.stderr)
         return 1
 
 
-def _save_traceback() -> str:
+def internal_error(exc: BaseException) -> str:
+    """Keeps the traceback of a bug in errors.log; returns the one line to tell the user."""
+    from tapit.output import one_line
+
+    return f"tapit: internal error: {type(exc).__name__}: {one_line(str(exc))} (details in {_save_traceback(exc)})"
+
+
+def _save_traceback(exc: BaseException) -> str:
     import traceback
 
     try:
@@ -72,7 +78,7 @@ def _save_traceback() -> str:
 
         path = state_dir() / "errors.log"
         with open(path, "a") as log:
-            traceback.print_exc(file=log)
+            traceback.print_exception(exc, file=log)
         return str(path)
     except OSError:
         return "nowhere: the state directory is not writable; rerun with TAPIT_DEBUG=1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 from datetime import datetime, timezone
 
 from tapit.model import TaskRecord, exit_status, parse_iso
@@ -55,7 +57,12 @@ def _escape(ch: str) -> str:
 
 def task_json(record: TaskRecord) -> dict:
     data = record.to_dict()
+    data["exit_code"] = exit_code(record)
     return {key: data[key] for key in JSON_FIELDS}
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def dumps(value) -> str:
@@ -94,15 +101,21 @@ def resources(record: TaskRecord) -> str:
     return f"{record.cpu:g} vCPU / {record.memory_gb:g} GB"
 
 
+def exit_code(record: TaskRecord) -> int | None:
+    """The one exit code of a finished task, the one `--wait` exits with (None while it runs)."""
+    return exit_status(record) if record.terminal else None
+
+
 def exit_text(record: TaskRecord) -> str:
-    return "-" if record.exit_code is None else str(record.exit_code)
+    code = exit_code(record)
+    return "-" if code is None else str(code)
 
 
 def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None = None) -> str:
     headers = ("ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES", "INITIATED BY", "COMMAND")
     rows = [
         (
-            r.id,
+            printable(r.id),
             r.status,
             exit_text(r),
             age(r.created_at, now),
@@ -129,23 +142,45 @@ def usage_json(usage) -> dict:
     return {"usage": {"memory_bytes": usage.memory_bytes, "cpu_percent": round(usage.cpu_percent, 1)}}
 
 
+# nomad/structs/structs.go TaskEvent.PopulateEventDisplayMessage: a Terminated event reads
+# "Exit Code: N[, Signal: S][, Exit Message: "..."]"; the code and signal are said once, by tapit.
+_NOMAD_EXIT_PARTS = re.compile(r"^(?:Exit Code: -?\d+|Signal: -?\d+)$")
+
+
 def why_it_ended(record: TaskRecord) -> str:
-    """The exit code and the reason, in words."""
+    """The exit code, then why in words, then the process's own code or signal when they differ."""
     if record.error:
         return f"never ran: {printable(record.error)}"
     if not record.terminal:
         return printable(record.reason or "") or ("running" if record.status == "running" else "waiting to start")
-    code = exit_text(record)
+    code = exit_status(record)
     if record.status == "complete":
         return f"exited {code}"
-    reason = printable(record.reason or "") or record.status
-    return f"{reason}; exit code {code} (tapit reports {exit_status(record)})"
+    text = f"exit code {code}"
+    reason = ", ".join(p for p in (record.reason or "").split(", ") if not _NOMAD_EXIT_PARTS.match(p))
+    if reason:
+        text += f": {printable(reason)}"
+    own = record.exit_code
+    # drivers/shared/executor/executor.go: a process ended by a signal exits 128 + the signal's number.
+    killed_by = _signal_name(own - 128) if own is not None and own > 128 else None
+    if own is not None and own != code:
+        text += f"; the process got {killed_by} (exit {own})" if killed_by else f"; the process exited {own}"
+    elif killed_by:
+        text += f"; signal {killed_by}"
+    return text
+
+
+def _signal_name(number: int) -> str | None:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
 
 
 def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | None = None) -> list[tuple[str, str]]:
     """The fields of one task, as `show task` prints them and the TUI's details pane shows them;
-    values are plain text, already safe to print.  `node` is the allocation's, when the record
-    has none yet."""
+    values are plain text, already safe to print (every field may come from a job anyone submitted).
+    `node` is the allocation's, when the record has none yet."""
     max_hours = "no limit" if record.max_hours is None else f"{record.max_hours:g}"
     if record.deadline_at:
         max_hours += f" (deadline {record.deadline_at})"
@@ -153,15 +188,11 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
         ("Task", f"{record.id} ({record.kind})"),
         ("Status", record.status),
         ("Exit", why_it_ended(record)),
-        ("Command", printable(record.command)),
-        ("Initiated by", printable(record.initiated_by)),
-        (
-            "Image",
-            printable(record.image or "- (host process)")
-            + (f" (tag {printable(record.docker_tag)})" if record.docker_tag else ""),
-        ),
+        ("Command", record.command),
+        ("Initiated by", record.initiated_by),
+        ("Image", (record.image or "- (host process)") + (f" (tag {record.docker_tag})" if record.docker_tag else "")),
         ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, {record.ephemeral_storage_gb:g} GB disk"),
-        *([("Disk limit", printable(record.disk_limit))] if record.disk_limit else []),
+        *([("Disk limit", record.disk_limit)] if record.disk_limit else []),
         ("Max hours", max_hours),
         ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
         ("Started", record.started_at or "-"),
@@ -169,16 +200,16 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
         ("Duration", duration(record, now)),
         ("Nomad job", f"{record.nomad_job_id} (namespace {record.nomad_namespace})"),
         ("Allocation", record.nomad_alloc_id or "-"),
-        ("Node", printable(record.node_name or node or "-")),
+        ("Node", record.node_name or node or "-"),
     ]
     if record.stop_requested_by:
-        rows.append(("Stop asked by", printable(record.stop_requested_by)))
+        rows.append(("Stop asked by", record.stop_requested_by))
     if record.error:
-        rows.append(("Error", printable(record.error)))
+        rows.append(("Error", record.error))
     logs = "archived in the history" if record.logs_archived else "live from Nomad"
     lost = ", ".join(f"{count:,} bytes of {log_type}" for log_type, count in record.logs_lost_bytes.items())
     rows.append(("Logs", f"{logs}; missing {lost}, rotated away before they were read" if lost else logs))
-    return rows
+    return [(name, printable(value)) for name, value in rows]
 
 
 def task_details(record: TaskRecord, usage=None, now: datetime | None = None) -> str:

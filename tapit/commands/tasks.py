@@ -133,8 +133,9 @@ def _wait(service, task_id: str, sink=write_output):
     _say_lost(record)
     _warn_unrecorded(service)
     if record.status != "complete":
-        detail = f" ({record.reason})" if record.reason else ""
-        print(f"tapit: task {record.id} {record.status}{detail}", file=sys.stderr)
+        from tapit.output import why_it_ended
+
+        print(f"tapit: task {record.id} {record.status}: {why_it_ended(record)}", file=sys.stderr)
     return record
 
 

@@ -17,4 +17,7 @@ def run_tui() -> int:
     from tapit.tui.app import TapitApp
 
     app = TapitApp(TaskService.from_environment())
-    return app.run() or 0
+    app.run()
+    if app.crash:
+        print(app.crash, file=sys.stderr)  # the terminal is the user's again
+    return app.return_code or 0

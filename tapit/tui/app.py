@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from typing import Callable
+from weakref import WeakKeyDictionary
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
+from textual.worker import WorkerFailed
 
+from tapit.cli import internal_error
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.client import NomadError
+from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
 from tapit.tui.commands import TapitCommands
@@ -34,6 +41,7 @@ from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
 from tapit.tui.new_task import NewTaskScreen
+from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
 
 # Moving the cursor quickly through the list should not open every task's logs on the way.
@@ -41,11 +49,14 @@ SELECT_SETTLE_S = 0.15
 TICK_S = 1.0  # ages and durations count up
 
 STATE_MARKS = {
-    "connecting": "[$warning]◌ connecting[/]",
-    "live": "[$success]● live[/]",
-    "polling": "[$warning]● polling[/]",
-    "reconnecting": "[$warning]◌ reconnecting[/]",
-    "offline": "[$error]✕ offline[/]",
+    state: Content.from_markup(markup)
+    for state, markup in {
+        "connecting": "[$warning]◌ connecting[/]",
+        "live": "[$success]● live[/]",
+        "polling": "[$warning]● polling[/]",
+        "reconnecting": "[$warning]◌ reconnecting[/]",
+        "offline": "[$error]✕ offline[/]",
+    }.items()
 }
 
 
@@ -79,7 +90,7 @@ def console_words(spec: TaskSpec) -> list[str]:
     return words
 
 
-class FilterInput(Input):
+class FilterInput(DataInput):
     BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter")]
 
 
@@ -124,6 +135,9 @@ class TapitApp(App[int]):
         self.feed: LiveFeed | None = None
         self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
         self._settle: Timer | None = None
+        self.crash: str | None = None  # the line an unexpected error leaves on stderr
+        self._thread_hook = threading.excepthook
+        self._typed_into: WeakKeyDictionary[events.Key, Widget | None] = WeakKeyDictionary()
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
 
@@ -142,6 +156,7 @@ class TapitApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        threading.excepthook = self._thread_failed  # before any thread starts
         self.query_one("#filter").display = False
         # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
         self.query_one("#panes", TabbedContent).query_one(Tabs).can_focus = False
@@ -158,6 +173,45 @@ class TapitApp(App[int]):
             self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
 
+    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
+        # A bug in a log tail's or the service's thread would print its traceback over the screen
+        # (Textual draws on stderr) and leave a pane silently stale: it ends the app as any bug does.
+        try:
+            self.call_from_thread(self._handle_exception, args.exc_value)
+        except RuntimeError:
+            self._thread_hook(args)  # the app is no longer running
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:  # as it arrives, before it goes anywhere
+            self._typed_into[event] = self.focused
+        await super().on_event(event)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key that went up unhandled from the widget it was typed into (bindings come after this)."""
+        typed_into, focused = self._typed_into.pop(event, None), self.focused
+        if typed_into is not None and focused is not None and focused is not typed_into:
+            # Keys read in one go (`/tw`, `n` then a command) all go to the widget focused when they
+            # arrived; those after a key that moved the focus belong where it went: the search box,
+            # the form. So it arrives again, as if typed a moment later, and goes there.
+            event.prevent_default()
+            self.post_message(events.Key(event.key, event.character))
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        """Notifications name commands, tasks and errors, all data: plain text unless asked otherwise."""
+        super().notify(message if markup else printable(message), markup=markup, **kwargs)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app with return code 1 and, once the terminal is restored, prints a
+        # traceback with locals. An operator gets the CLI's one line instead (run_tui prints
+        # `crash`), and the traceback goes to errors.log for a report.
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        if self.crash is None:
+            self.crash = internal_error(cause)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.exit(return_code=1)  # in place of Textual's traceback
+
     def _from_thread(self, message_type: type[Message]) -> Callable:
         return lambda *args: self._post_from_thread(message_type(*args))
 
@@ -166,6 +220,7 @@ class TapitApp(App[int]):
         self.post_message(message)
 
     def on_unmount(self) -> None:
+        threading.excepthook = self._thread_hook
         if self.feed is not None:
             self.feed.stop()
         for pane in self.query(LogPane):
@@ -216,19 +271,18 @@ class TapitApp(App[int]):
     @on(TaskTable.ViewChanged)
     def _draw_topbar(self) -> None:
         table = self.table
-        counts = f"{len(table.order):,}" + (
-            f"/{len(table.records):,}" if len(table.order) != len(table.records) else ""
-        )
+        shown, total = len(table.order), len(table.records)
+        counts = plural(total, "task") if shown == total else f"{shown:,}/{plural(total, 'task')}"
         running = sum(1 for r in table.records.values() if r.status == "running")
-        left = ["[b]tapit[/b]", f"{counts} task{'' if len(table.records) == 1 else 's'}", f"{running} running"]
+        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
         if table.status_filter != "all":
-            left.append(f"[$accent]status: {table.status_filter}[/]")
+            left.append(template("[$accent]status: $name[/]", name=table.status_filter))
         if table.needle:
-            left.append(f"[$accent]filter: {table.needle}[/]")
-        left.append(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}")  # as in the column header
-        state = STATE_MARKS.get(self.state, self.state)
-        detail = f" [$text-muted]{self.state_detail}[/]" if self.state_detail else ""
-        self.query_one("#topbar", Static).update(" · ".join(left) + "   " + state + detail)
+            left.append(template("[$accent]filter: $needle[/]", needle=table.needle))
+        left.append(plain(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}"))  # as in the header
+        state = STATE_MARKS.get(self.state) or plain(self.state)
+        detail = plain(" " + self.state_detail, "$text-muted") if self.state_detail else ""
+        self.query_one("#topbar", Static).update(Content.assemble(Content(" · ").join(left), "   ", state, detail))
 
     # --- filtering ----------------------------------------------------------------------
 
@@ -236,7 +290,8 @@ class TapitApp(App[int]):
         box = self.query_one("#filter", Input)
         box.display = True
         box.value = self.table.needle
-        box.focus()
+        # At once, not after a refresh as focus() does: keys typed right after `/` are the filter, not bindings.
+        self.screen.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -274,9 +329,9 @@ class TapitApp(App[int]):
     def action_focus_tasks(self) -> None:
         self.table.focus()
 
-    def action_log(self, action: str) -> None:
+    async def action_log(self, action: str) -> None:
         self.action_show_tab("logs")
-        self.query_one(LogView).run_action(action)
+        await self.query_one(LogView).run_action(action)
 
     def action_search_logs(self) -> None:
         self.action_show_tab("logs")
@@ -307,14 +362,14 @@ class TapitApp(App[int]):
 
     # --- actions on tasks ---------------------------------------------------------------
 
-    def action_new_task(self, prefill: TaskSpec | None = None) -> None:
-        screen = NewTaskScreen(self.service.config, default_initiator(), prefill)
+    def action_new_task(self, prefill: TaskSpec | None = None, title: str = "New task") -> None:
+        screen = NewTaskScreen(self.service.config, default_initiator(), prefill, title=title)
         self.push_screen(screen, self._create)
 
     def action_rerun_task(self) -> None:
         record = self.table.selected
         if record is not None:
-            self.action_new_task(spec_of(record))
+            self.action_new_task(spec_of(record), title=f"Rerun task {record.id}")
 
     def _create(self, spec: TaskSpec | None) -> None:
         if spec is not None:
@@ -349,7 +404,7 @@ class TapitApp(App[int]):
         if record.terminal:
             self.notify(f"task {record.id} has already ended ({record.status})", severity="warning")
             return
-        question = ConfirmScreen(f"Stop task {record.id}?", record.command)
+        question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
         self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
 
     @work(thread=True, group="stop", exit_on_error=False)
@@ -377,7 +432,7 @@ class TapitApp(App[int]):
             self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
             return
         question = ConfirmScreen(
-            f"Delete task {record.id}?", "Its record and archived logs are removed.\n" + record.command
+            f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]
         )
         self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
 
@@ -420,6 +475,6 @@ class TapitApp(App[int]):
     def _run_outside(self, spec: TaskSpec) -> None:
         with self.suspend():
             code = subprocess.call([sys.executable, "-m", "tapit", "run", spec.command, *console_words(spec)])
-            input(f"\n[tapit run exited with {code}; press enter to return to tapit]")
+            input(f"\n(tapit run exited with {code}; press enter to return to tapit)")
         if self.feed is not None:
             self.feed.poke()

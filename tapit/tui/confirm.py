@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
+
+from tapit.tui.safe_text import plain
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -16,18 +21,20 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "") -> None:
+    def __init__(self, question: str, details: Sequence[str] = ()) -> None:
+        """`details`: lines under the question, such as the task's command, shown as they read."""
         super().__init__()
-        self.question, self.detail = question, detail
+        self.question, self.details = question, details
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(f"[b]{self.question}[/b]", id="confirm-question")
-            if self.detail:
-                yield Static(self.detail, id="confirm-detail", markup=False)
+            yield Static(plain(self.question, "bold"), id="confirm-question")
+            if self.details:
+                yield Static(Content("\n").join(plain(line) for line in self.details), id="confirm-detail")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", id="no")
+        yield Footer()  # this question's keys, not the list's behind it
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

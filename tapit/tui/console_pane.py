@@ -20,6 +20,7 @@ from rich.style import Style
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.geometry import Region
 from textual.message import Message
 from textual.screen import Screen
@@ -32,8 +33,10 @@ from tapit.errors import TapitError
 from tapit.nomad.client import NomadError
 from tapit.nomad.exec import ExecError, Exited, Output
 from tapit.model import TaskRecord
+from tapit.output import one_line, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService
+from tapit.tui.safe_text import plain
 
 SCROLLBACK = 5000
 TICK_S = 1 / 30
@@ -73,6 +76,8 @@ SPECIAL = {
 }
 CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
+CONNECTED = Content.from_markup("[$success]connected[/]")
+CONSOLE_KEYS = Content.styled("   ctrl+] leaves · shift+pgup scrolls back", "$text-muted")
 
 
 def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> bytes | None:
@@ -353,10 +358,16 @@ class ConsoleScreen(Screen[None]):
         self.terminal.focus()
         self._run()
 
-    def _status(self, message: str) -> None:
+    def _status(self, message: str | Content) -> None:
         where = f"console {self.console.record.id} · " if self.console else "console · "
         self.query_one("#console-status", Static).update(
-            f"[b]{where}[/b]{self.spec.command} · {message}   [$text-muted]ctrl+] leaves · shift+pgup scrolls back[/]"
+            Content.assemble(
+                plain(where, "bold"),
+                plain(one_line(self.spec.command)),
+                " · ",
+                message if isinstance(message, Content) else plain(message),
+                CONSOLE_KEYS,
+            )
         )
 
     @work(exclusive=True, group="console", exit_on_error=False)
@@ -366,7 +377,7 @@ class ConsoleScreen(Screen[None]):
         try:
             self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
         except (TapitError, NomadError) as exc:
-            self._ended(f"[$error]could not start: {exc}[/]")
+            self._ended(plain(f"could not start: {exc}", "$error"))
             return
         terminal = self.terminal
         ending = "session ended"
@@ -376,27 +387,27 @@ class ConsoleScreen(Screen[None]):
             ) as session:
                 self.session = session
                 terminal.send, terminal.on_size = session.send_stdin, session.resize
-                self._status("[$success]connected[/]")
+                self._status(CONNECTED)
                 async for event in session:
                     if isinstance(event, Output):
                         terminal.feed(event.data)
                     elif isinstance(event, Exited):
                         ending = f"exited with code {self.console.exit_status()}"
         except (ExecError, ConsoleError) as exc:
-            ending = f"[$error]{exc}[/]"
+            ending = str(exc)
         finally:
             self.session = None
             terminal.send = terminal.on_size = None
             record = await asyncio.to_thread(self.console.close)
         if self.console.end_reason:
             ending = self.console.end_reason
-        terminal.feed(f"\r\n\x1b[7m {ending} \x1b[0m\r\n".encode())
+        terminal.feed(f"\r\n\x1b[7m {printable(ending)} \x1b[0m\r\n".encode())
         self._ended(f"{ending} ({record.status}); any key closes")
 
     def _notice(self, message: str) -> None:
-        self.terminal.feed(f"\r\n\x1b[33m{message}\x1b[0m\r\n".encode())
+        self.terminal.feed(f"\r\n\x1b[33m{printable(message)}\x1b[0m\r\n".encode())
 
-    def _ended(self, message: str) -> None:
+    def _ended(self, message: str | Content) -> None:
         self.finished = True
         self._status(message)
         self.app.post_message(ConsoleEnded(self.console.record if self.console else None))

@@ -8,10 +8,10 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Callable
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Static
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU
@@ -21,9 +21,11 @@ from tapit.nomad.client import NomadError
 from tapit.nomad.jobspec import TASK_NAME
 from tapit.output import detail_rows
 from tapit.service import TaskService
+from tapit.tui.safe_text import plain, template
 
 STATS_EVERY_S = 1.0
-FIELD_STYLES = {"Status": "[b]{}[/b]", "Error": "[$error]{}[/]"}
+FIELD_STYLES = {"Status": "bold", "Error": "$error"}
+LABEL_WIDTH = 13
 SAMPLES = 120  # two minutes of history in the sparklines
 
 
@@ -162,17 +164,20 @@ class Details(VerticalScroll):
         now = self.clock()
         rows = detail_rows(record, now, node=(self.alloc or {}).get("NodeName"))
         self.query_one("#fields", Static).update(
-            "\n".join(
-                f"[$text-muted]{name:<13}[/] {FIELD_STYLES.get(name, '{}').format(escape(value))}"
+            Content("\n").join(
+                Content.assemble(
+                    (name.ljust(LABEL_WIDTH), "$text-muted"), " ", plain(value, FIELD_STYLES.get(name, ""))
+                )
                 for name, value in rows
             )
         )
-        events = timeline(self.alloc)
-        lines = ["[b]Events[/b]"] + (
-            [f"[$text-muted]{when}[/]  {kind:<16} {escape(message)}" for when, kind, message in events]
-            or ["[$text-muted]none yet[/]" if not record.terminal else "[$text-muted]gone from Nomad[/]"]
-        )
-        self.query_one("#timeline", Static).update("\n".join(lines))
+        events = [
+            Content.assemble((when, "$text-muted"), "  ", plain(kind.ljust(16)), " ", plain(message))
+            for when, kind, message in timeline(self.alloc)
+        ]
+        if not events:
+            events = [Content.styled("gone from Nomad" if record.terminal else "none yet", "$text-muted")]
+        self.query_one("#timeline", Static).update(Content("\n").join([Content.styled("Events", "bold"), *events]))
         self._draw_usage()
 
     def _draw_usage(self) -> None:
@@ -184,12 +189,16 @@ class Details(VerticalScroll):
         cpu_mhz = reserved_mhz(self.alloc) or record.cpu * (self.service.config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)
         memory_mb = record.memory_gb * 1024
         self.query_one("#usage-title", Static).update(
-            f"[b]Usage[/b]  [$text-muted]requested {cpu_mhz:g} MHz CPU, {memory_mb:g} MB memory[/]"
+            template(
+                "[b]Usage[/b]  [$text-muted]requested $cpu MHz CPU, $memory MB memory[/]",
+                cpu=f"{cpu_mhz:g}",
+                memory=f"{memory_mb:g}",
+            )
         )
         cpu_spark, mem_spark = self.query_one("#cpu-spark", Static), self.query_one("#mem-spark", Static)
-        cpu_spark.update(sparkline(list(self.cpu), cpu_mhz, cpu_spark.size.width))
-        mem_spark.update(sparkline(list(self.memory), memory_mb, mem_spark.size.width))
+        cpu_spark.update(Content(sparkline(list(self.cpu), cpu_mhz, cpu_spark.size.width)))
+        mem_spark.update(Content(sparkline(list(self.memory), memory_mb, mem_spark.size.width)))
         cpu_now = f"{self.cpu[-1]:.0f}/{cpu_mhz:g} MHz" if self.cpu else "-"
         mem_now = f"{self.memory[-1]:.0f}/{memory_mb:g} MB" if self.memory else "-"
-        self.query_one("#cpu-now", Static).update(cpu_now)
-        self.query_one("#mem-now", Static).update(mem_now)
+        self.query_one("#cpu-now", Static).update(Content(cpu_now))
+        self.query_one("#mem-now", Static).update(Content(mem_now))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 def describe(bindings: list[BindingType], display: Callable[[Binding], str]) -> list[tuple[str, str]]:
@@ -23,13 +23,15 @@ def describe(bindings: list[BindingType], display: Callable[[Binding], str]) -> 
     return rows
 
 
-def keymap_text(sections: list[tuple[str, list[BindingType]]], display: Callable[[Binding], str]) -> str:
+def keymap_text(sections: list[tuple[str, list[BindingType]]], display: Callable[[Binding], str]) -> Content:
     lines = []
     for title, bindings in sections:
-        lines.append(f"[b $accent]{title}[/]")
-        lines += [f"  [b]{escape(keys):<24}[/] {what}" for keys, what in describe(bindings, display)]
-        lines.append("")
-    return "\n".join(lines).rstrip()
+        lines.append(Content.styled(title, "bold $accent"))
+        lines += [
+            Content.assemble("  ", (keys.ljust(24), "bold"), " ", what) for keys, what in describe(bindings, display)
+        ]
+        lines.append(Content())
+    return Content("\n").join(lines[:-1])
 
 
 class KeymapScreen(ModalScreen[None]):
@@ -45,7 +47,8 @@ class KeymapScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="keymap"):
-            yield Static(keymap_text(self.sections, self.app.get_key_display), markup=True)
+            yield Static(keymap_text(self.sections, self.app.get_key_display))
+        yield Footer()  # this screen's keys, not the list's behind it
 
     def action_scroll(self, delta: int) -> None:
         self.query_one("#keymap", VerticalScroll).scroll_relative(y=delta, animate=False)

@@ -14,23 +14,28 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from tapit.model import TaskRecord
+from tapit.output import plural
 from tapit.service import TaskService
 from tapit.tui.log_tail import LogTail
 from tapit.tui.log_view import STREAMS, LogView, plain_text
+from tapit.tui.safe_text import DataInput, plain, template
 
 # About 2,000 typical lines: a few milliseconds of work between key presses.
 DRAIN_BYTES = 128 * 1024
+FOLLOWING = Content.from_markup("[$success]● following[/]")
+PAUSED = Content.from_markup("[$warning]‖ paused: G follows[/]")
 
 
 class LogPane(Vertical):
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "leave", "Back", show=False),
+        Binding("escape,q", "leave", "Back", show=False),
     ]
 
     class Arrived(Message):
@@ -55,7 +60,7 @@ class LogPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
         yield LogView(id="log-view")
-        yield Input(placeholder="search the logs (enter: find, esc: close)", id="log-search")
+        yield DataInput(placeholder="search the logs (enter: find, esc: close)", id="log-search")
 
     @property
     def view(self) -> LogView:
@@ -136,23 +141,24 @@ class LogPane(Vertical):
     @on(LogView.StateChanged)
     def _draw_status(self) -> None:
         view, record = self.view, self.record
+        status = self.query_one("#log-status", Static)
         if record is None:
-            self.query_one("#log-status", Static).update("[$text-muted]no task selected[/]")
+            status.update(Content.styled("no task selected", "$text-muted"))
             return
-        parts = [f"[b]{record.id}[/b]", f"{view.mode}", f"{view.view_length:,} lines"]
+        parts = [plain(record.id, "bold"), plain(view.mode), plain(plural(view.view_length, "line"))]
         if self.error:
-            parts.append(f"[$error]{self.error}[/]")
+            parts.append(plain(self.error, "$error"))
         elif self.ended:
-            parts.append(f"[$text-muted]end of output ({record.status})[/]")
+            parts.append(template("[$text-muted]end of output ($status)[/]", status=record.status))
         elif view.following:
-            parts.append("[$success]● following[/]")
+            parts.append(FOLLOWING)
         else:
-            parts.append("[$warning]‖ paused: G follows[/]")
-        parts.append("wrap" if view.wrap else "no wrap")
+            parts.append(PAUSED)
+        parts.append(plain("wrap" if view.wrap else "no wrap"))
         if view.term:
             where = f"{view.match_index + 1}/{len(view.matches)}" if view.matches else "no match"
-            parts.append(f"/{view.term} {where}")
-        self.query_one("#log-status", Static).update(" · ".join(parts))
+            parts.append(plain(f"/{view.term} {where}"))
+        status.update(Content(" · ").join(parts))
 
     # --- search and save -----------------------------------------------------------
 
@@ -160,7 +166,8 @@ class LogPane(Vertical):
         box = self.query_one("#log-search", Input)
         box.display = True
         box.value = self.view.term
-        box.focus()
+        # At once, not after a refresh as focus() does: keys typed right after `/` are the term, not bindings.
+        self.screen.set_focus(box)
 
     @on(Input.Submitted, "#log-search")
     def _searched(self, event: Input.Submitted) -> None:
@@ -195,5 +202,5 @@ class LogPane(Vertical):
         except OSError as exc:
             self.app.call_from_thread(self.app.notify, f"could not save: {exc}", severity="error")
             return
-        lines = text.count("\n")
-        self.app.call_from_thread(self.app.notify, f"saved {lines:,} lines to {path}")
+        saved = plural(text.count("\n"), "line")
+        self.app.call_from_thread(self.app.notify, f"saved {saved} to {path}")

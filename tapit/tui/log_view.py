@@ -25,13 +25,35 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tapit.output import printable
+
 STREAMS = ("stdout", "stderr")
 MODES = ("both", "stdout", "stderr")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# Colours and text styles (SGR) are the only sequences a log line may use; they become styles.
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
 
 
 def strip_ansi(line: str) -> str:
     return _ANSI.sub("", line) if "\x1b" in line else line
+
+
+def shown(line: str) -> str:
+    """The line as the view shows it: colours taken out, every other control sequence made visible."""
+    return line if line.isprintable() else printable(_SGR.sub("", line))
+
+
+def log_text(line: str) -> Text:
+    """A log line as styled text. Only its colours are obeyed: a title, a cursor move or a
+    screen clear is shown as the escapes it is made of, never sent to the terminal."""
+    if line.isprintable():
+        return Text(line, no_wrap=True, end="")
+    pieces, start = [], 0
+    for match in _SGR.finditer(line):
+        pieces += [printable(line[start : match.start()]), match.group()]
+        start = match.end()
+    pieces.append(printable(line[start:]))
+    return Text.from_ansi("".join(pieces), no_wrap=True, end="")
 
 
 def clean(line: str) -> str:
@@ -43,9 +65,9 @@ def clean(line: str) -> str:
 
 
 def width_of(line: str) -> int:
-    if line.isascii() and "\x1b" not in line:
+    if line.isascii() and line.isprintable():
         return len(line)
-    return cell_len(strip_ansi(line))
+    return cell_len(shown(line))
 
 
 class LogBuffer:
@@ -166,7 +188,8 @@ class LogView(ScrollView, can_focus=True):
         self.post_message(self.StateChanged())
 
     def _extend_view(self, added: range) -> None:
-        first = self.view_length
+        # The first new view position: with both streams shown the view is the buffer, which already holds them.
+        first = added.start if self._view is None else len(self._view)
         if self._view is not None:
             wanted = MODES.index(self.mode) - 1
             streams = self.buffer.streams
@@ -232,7 +255,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _extend_matches(self, first: int) -> None:
         lines, term = self.buffer.lines, self.term
-        self.matches.extend(p for p in range(first, self.view_length) if term in lines[self._line_at(p)].lower())
+        self.matches.extend(p for p in range(first, self.view_length) if term in shown(lines[self._line_at(p)]).lower())
 
     # --- wrapping --------------------------------------------------------------
 
@@ -337,8 +360,7 @@ class LogView(ScrollView, can_focus=True):
     def _text(self, line: int) -> Text:
         text = self._texts.get(line)
         if text is None:
-            raw = self.buffer.lines[line]
-            text = Text.from_ansi(raw, no_wrap=True, end="") if "\x1b" in raw else Text(raw, no_wrap=True, end="")
+            text = log_text(self.buffer.lines[line])
             if self.term:
                 text.highlight_words(
                     [self.term], self.get_component_rich_style("log-view--match"), case_sensitive=False

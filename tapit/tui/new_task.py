@@ -11,12 +11,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from tapit.config import AppConfig
 from tapit.errors import UsageError
 from tapit.params import CONSOLE_KEYS, TASK_KEYS, TaskSpec, build_spec, parse_assignments
+from tapit.output import printable
+from tapit.tui.safe_text import DataInput, plain
 
 HINTS = {
     "memory": "GB",
@@ -27,8 +30,10 @@ HINTS = {
     "initiated_by": "who asked for it",
     "ephemeral_storage_gb": "GB of scratch disk",
 }
+COMMAND_HINT = "the shell command to run"
 # Both fields of a rule that spans two, so each shows the error.
 PAIRED = {"image": "docker_tag", "docker_tag": "image"}
+FORM_KEYS = Content.styled("  enter starts it · esc cancels · empty fields take the default shown", "$text-muted")
 
 
 def defaults(config: AppConfig, initiator: str, console: bool = False) -> dict[str, str]:
@@ -74,43 +79,47 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Start", priority=True),
+        # Priority, so the focus moves as the key arrives: what is typed right after it goes to the next field.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
+    AUTO_FOCUS = "#field-command"  # as the screen opens: keys typed right after `n` go to the command
+
     def __init__(
-        self, config: AppConfig, initiator: str, prefill: TaskSpec | None = None, console: bool = False
+        self,
+        config: AppConfig,
+        initiator: str,
+        prefill: TaskSpec | None = None,
+        console: bool = False,
+        title: str | None = None,
     ) -> None:
         """`console`: the form for a console, whose initiator is always the person at the keyboard."""
         super().__init__()
         self.config, self.initiator, self.prefill = config, initiator, prefill
         self.keys = CONSOLE_KEYS if console else TASK_KEYS
-        self.title_text = "New console" if console else "New task"
+        self.title_text = title or ("New console" if console else "New task")
         self.command = "sh" if console else ""
 
     def compose(self) -> ComposeResult:
         placeholders = defaults(self.config, self.initiator, console=self.keys == CONSOLE_KEYS)
         with Vertical(id="form"):
-            yield Static(
-                f"[b]{self.title_text}[/b]  [$text-muted]enter starts it · esc cancels · "
-                "empty fields take the default shown[/]",
-                id="form-title",
-            )
+            yield Static(plain(self.title_text, "bold") + FORM_KEYS, id="form-title")
             with VerticalScroll(id="form-fields"):
-                yield from self._field("command", "command", "e.g. rake db:migrate", "the shell command to run")
+                yield from self._field("command", "e.g. rake db:migrate", COMMAND_HINT)
                 for key in self.keys:
-                    yield from self._field(key, key, placeholders[key], HINTS[key])
+                    yield from self._field(key, placeholders[key], HINTS[key])
             with Horizontal(id="form-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
+        yield Footer()  # the form's keys, not the list's behind it
 
-    def _field(self, key: str, label: str, placeholder: str, hint: str) -> ComposeResult:
+    def _field(self, key: str, placeholder: str, hint: str) -> ComposeResult:
         with Horizontal(classes="field"):
-            yield Label(label, classes="field-label")
+            yield Label(key, classes="field-label")
             with Vertical(classes="field-body"):
-                yield Input(value=self._prefilled(key), placeholder=placeholder, id=f"field-{key}")
+                yield DataInput(value=self._prefilled(key), placeholder=printable(placeholder), id=f"field-{key}")
                 yield Label(hint, id=f"hint-{key}", classes="field-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#field-command", Input).focus()
 
     def _prefilled(self, key: str) -> str:
         spec = self.prefill
@@ -137,7 +146,7 @@ class NewTaskScreen(ModalScreen[TaskSpec | None]):
             hint = self.query_one(f"#hint-{key}", Label)
             field = self.query_one(f"#field-{key}", Input)
             error = errors.get(key)
-            hint.update(error or (HINTS.get(key) or "the shell command to run"))
+            hint.update(plain(error or HINTS.get(key) or COMMAND_HINT))
             hint.set_class(bool(error), "error")
             field.set_class(bool(error), "invalid")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -106,7 +107,7 @@ def visible_ids(
 
 def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
     return {
-        "id": record.id,
+        "id": printable(record.id),
         "status": f"● {record.status}",
         "exit": exit_text(record),
         "age": age(record.created_at, now),
@@ -118,7 +119,13 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
 
 
 def fit(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[: max(0, width - 1)] + "…"
+    """Exactly `width` cells: padded, or cut with an ellipsis (wide characters take two cells)."""
+    narrow = text.isascii()
+    if (len(text) if narrow else cell_len(text)) <= width:
+        return text.ljust(width) if narrow else set_cell_size(text, width)
+    if width < 1:
+        return ""
+    return (text[: width - 1] if narrow else set_cell_size(text, width - 1)) + "…"
 
 
 class TaskTable(ScrollView, can_focus=True):
@@ -216,7 +223,7 @@ class TaskTable(ScrollView, can_focus=True):
         else:
             self._cursor = min(self._cursor, max(0, len(self.order) - 1))
         self.cursor_id = self.order[self._cursor] if self.order else None
-        self.virtual_size = Size(self.size.width, len(self.order) + 1)
+        self._size_rows()
         self._keep_cursor_visible()
         self.refresh()
         if self.cursor_id != previous:
@@ -250,7 +257,7 @@ class TaskTable(ScrollView, can_focus=True):
             self.post_message(self.Highlighted(self.cursor_id))
 
     def _keep_cursor_visible(self) -> None:
-        rows = max(1, self.size.height - 1)
+        rows = max(1, self.scrollable_content_region.height - 1)
         if self._cursor < self.scroll_y:
             self.scroll_to(y=self._cursor, animate=False, immediate=True)
         elif self._cursor >= self.scroll_y + rows:
@@ -309,8 +316,14 @@ class TaskTable(ScrollView, can_focus=True):
     # --- rendering -------------------------------------------------------------
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.order) + 1)
+        self._size_rows()
         self._keep_cursor_visible()
+
+    def _size_rows(self) -> None:
+        # No width: the columns are fitted to the width shown and never scroll sideways. The
+        # widget's own width would be one cell too wide once the vertical scrollbar takes a
+        # column, and the horizontal scrollbar that brought would cover the last row shown.
+        self.virtual_size = Size(0, len(self.order) + 1)
 
     def _widths(self, total: int) -> list[int]:
         widths = [c.width for c in COLUMNS]

@@ -131,7 +131,8 @@ def test_deadline_ends_a_task_as_timed_out(tapit):
     result = tapit("create", "task", "sleep 600", "max_hours=0.0005", "--wait", "--json")
     record = json.loads(result.stdout)
     assert record["status"] == "timed_out"
-    assert result.returncode == 124
+    assert result.returncode == 124 == record["exit_code"]  # one code, whatever signal ended it
+    assert "exit code 124: killed: exceeded max_hours" in result.stderr
     assert time.monotonic() - started < 60
 
 

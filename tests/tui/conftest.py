@@ -126,3 +126,24 @@ def no_blink(monkeypatch):
     from textual.widgets import Input
 
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def screen_lines(app) -> list[str]:
+    """The text of every row the terminal would show now, from the compositor's strips
+    (Textual has no public call for the plain text of a screen)."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def burst(app, *keys: str) -> None:
+    """Keys as a terminal delivers a quick typist's: all queued before the app handles the first.
+    Each is a character or, as for Pilot.press, a key name (only those below)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    named = {"enter": "\r", "escape": "\x1b", "tab": "\t"}
+    for key in keys:
+        for character in [named[key]] if key in named else key:
+            name = key if key in named else character if character.isalnum() else _character_to_key(character)
+            event = events.Key(name, character)
+            event.set_sender(app)  # as the driver does
+            app.post_message(event)

@@ -2,11 +2,12 @@
 
 from tapit.config import AppConfig
 from tapit.tui.console_pane import key_bytes, rich_color
-from tapit.output import why_it_ended
+from tapit.model import exit_status
+from tapit.output import exit_text, plural, task_json, task_table, why_it_ended
 from tapit.tui.details import sparkline
 from tapit.tui.log_view import LogBuffer, plain_text
 from tapit.tui.new_task import check
-from tapit.tui.task_table import visible_ids
+from tapit.tui.task_table import cells, fit, visible_ids
 
 from .conftest import FIXED_NOW, SAMPLE, record
 
@@ -85,8 +86,52 @@ def test_sparkline_is_scaled_to_what_was_requested():
     assert sparkline([1, 2, 3, 4], 4, 2) == "▆█"
 
 
-def test_why_it_ended_says_the_reason_and_the_code():
-    failed = record("x", "failed", "c", "2026-01-01T00:00:00Z", exit_code=137, reason="killed: out of memory")
-    assert why_it_ended(failed) == "killed: out of memory; exit code 137 (tapit reports 137)"
-    done = record("y", "complete", "c", "2026-01-01T00:00:00Z", exit_code=0)
-    assert why_it_ended(done) == "exited 0"
+def ended(status: str, **fields):
+    return record("x", status, "c", "2026-01-01T00:00:00Z", **fields)
+
+
+def test_why_it_ended_says_the_code_once_then_why():
+    oom = ended("failed", exit_code=137, reason="killed: out of memory")
+    assert why_it_ended(oom) == "exit code 137: killed: out of memory; signal SIGKILL"
+    assert why_it_ended(ended("complete", exit_code=0)) == "exited 0"
+    # Nomad's Terminated message restates the code; only what it adds is kept.
+    assert why_it_ended(ended("failed", exit_code=127, reason="Exit Code: 127")) == "exit code 127"
+    message = ended("failed", exit_code=1, reason='Exit Code: 1, Signal: 0, Exit Message: "no such file"')
+    assert why_it_ended(message) == 'exit code 1: Exit Message: "no such file"'
+    stopped = ended("stopped", exit_code=0, reason="stopped by carol")
+    assert why_it_ended(stopped) == "exit code 143: stopped by carol; the process exited 0"
+
+
+def test_a_timeout_is_124_everywhere_with_the_signal_as_detail():
+    timed_out = ended("timed_out", exit_code=143, reason="killed: exceeded max_hours")
+    assert exit_status(timed_out) == 124
+    assert exit_text(timed_out) == "124" and task_json(timed_out)["exit_code"] == 124
+    assert cells(timed_out, FIXED_NOW)["exit"] == "124"
+    assert task_table([timed_out]).splitlines()[1].split()[2] == "124"
+    assert why_it_ended(timed_out) == "exit code 124: killed: exceeded max_hours; the process got SIGTERM (exit 143)"
+    running = ended("running")
+    assert exit_text(running) == "-" and task_json(running)["exit_code"] is None
+
+
+def test_counts_read_as_words():
+    assert plural(1, "line") == "1 line"
+    assert plural(0, "task") == "0 tasks"
+    assert plural(12345, "line") == "12,345 lines"
+
+
+def test_columns_fit_wide_characters_by_cells():
+    from rich.cells import cell_len
+
+    for text in ("abc", "漢字テスト長い", "😀x😀", "a" * 30, ""):
+        for width in (0, 1, 2, 5, 12):
+            assert cell_len(fit(text, width)) == width
+    assert fit("漢字テスト", 5) == "漢字…"
+
+
+def test_log_lines_keep_colours_and_show_every_other_escape():
+    from tapit.tui.log_view import log_text, shown, width_of
+
+    text = log_text("\x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b[2J \x9b1m")
+    assert text.plain == "red \\e]0;title\\x07 \\e[2J \\x9b1m"
+    assert (text.spans[0].start, text.spans[0].end, text.spans[0].style.color.number) == (0, 3, 1)  # red
+    assert shown("\x1b[1mbold\x1b[0m\x07") == "bold\\x07" and width_of("\x1b[1mbold\x1b[0m\x07") == 8
