@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 
+import httpx
+
 from tapit.agent import daemon
 
 
@@ -90,6 +92,14 @@ def test_image_inherited_from_the_deployed_job(tapit, nomad_api):
 def test_list_tasks_spans_namespaces(tapit):
     (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
     env = cluster(tapit)
+    # As on a cluster, a job's namespace must exist (nomad/job_endpoint_validators.go).
+    for namespace in ("team-a", "team-b"):
+        resp = httpx.put(
+            f"{env['NOMAD_ADDR']}/v1/namespace/{namespace}",
+            json={"Name": namespace},
+            headers={"X-Nomad-Token": env["NOMAD_TOKEN"]},
+        )
+        assert resp.status_code == 200, resp.text
     ids = {}
     for namespace in ("team-a", "team-b"):
         record = json.loads(
@@ -110,6 +120,14 @@ def test_list_tasks_spans_namespaces(tapit):
     for path in tapit.home.glob("history*"):
         path.unlink()
     assert set(listed("namespace=*")) == set(ids.values())
+
+
+def test_a_task_in_a_namespace_that_does_not_exist_is_refused(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    env = cluster(tapit)
+    refused = tapit("create", "task", "true", "--json", env=env | {"NOMAD_NAMESPACE": "nowhere"})
+    assert refused.returncode != 0, refused.stdout
+    assert 'nonexistent namespace "nowhere"' in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_token_never_leaks(tapit):
