@@ -1,6 +1,7 @@
 """The embedded agent: a Nomad server and client in one process (command/agent/agent.go), made
-of the state store, the node, the alloc runner, the scheduler and the stats tracker, and looking
-for a container engine for the docker driver.  It serves the HTTP API of http/."""
+of the state store, the node, the alloc runner, the scheduler, the variables endpoint and the
+stats tracker, and looking for a container engine for the docker driver.  It serves the HTTP API
+of http/."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .runner import Runner
 from .scheduler import Scheduler
 from .state.store import Store
 from .stats import StatsTracker
+from .variables import Variables
 
 log = logging.getLogger("tapit.agent")
 
@@ -33,6 +35,7 @@ class Agent:
         self.store.set_meta("NodeID", node_id)
         self.runner = Runner(self.store, self.node, self.cgroups, root)
         self.scheduler = Scheduler(self.store, self.node, self.runner)
+        self.variables = Variables(self.store)
         self.stats = StatsTracker(self.node.mhz_per_core)
         # Kept: a task nobody holds may be collected.
         self._engine_version: asyncio.Task | None = None

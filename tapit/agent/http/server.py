@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import agent, allocations, client_allocations, client_fs, evaluations, events, jobs, nodes
+from . import agent, allocations, client_allocations, client_fs, evaluations, events, jobs, nodes, variables
 from .auth import check_request
 from .errors import NOT_FOUND, HTTPError, plain_text
 from .routing import Endpoint, add_routes
@@ -26,6 +26,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *client_fs.ENDPOINTS,
     *client_allocations.ENDPOINTS,
     *events.ENDPOINTS,
+    *variables.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -37,7 +38,7 @@ def app(agent: Agent) -> web.Application:
             check_request(request, agent.token)
             return await handler(request)
         except HTTPError as err:
-            return plain_text(err.code, str(err))
+            return plain_text(err.code, str(err), err.headers)
         except web.HTTPNotFound:
             return plain_text(404, NOT_FOUND)
 

@@ -1,6 +1,6 @@
-"""What every struct of the agent shares: IDs (Nomad's helper/uuid) and Go's time as Nomad's
-structs carry it: time.Time as RFC3339Nano, time.Duration as integer nanoseconds, rendered as
-time.Duration.String() in messages and read as time.ParseDuration reads it.
+"""What every struct of the agent shares: IDs (Nomad's helper/uuid), go-multierror's format, and
+Go's time as Nomad's structs carry it: time.Time as RFC3339Nano, time.Duration as integer
+nanoseconds, rendered as time.Duration.String() in messages and read as time.ParseDuration reads it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ def rfc3339nano(ns: int) -> str:
     stamp = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f"{frac:09d}".rstrip("0")
     return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
+
+
+def multierror(errors: list[str]) -> str:
+    """hashicorp/go-multierror's ListFormatFunc."""
+    if len(errors) == 1:
+        return f"1 error occurred:\n\t* {errors[0]}\n\n"
+    points = "\n\t".join(f"* {e}" for e in errors)
+    return f"{len(errors)} errors occurred:\n\t{points}\n\n"
 
 
 def go_duration(ns: int) -> str:
