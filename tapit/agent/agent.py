@@ -1,6 +1,7 @@
 """The embedded agent: a Nomad server and client in one process (command/agent/agent.go), made
-of the state store, the node, the alloc runner, the scheduler and the stats tracker, and looking
-for a container engine for the docker driver.  It serves the HTTP API of http/."""
+of the state store, the node, the alloc runner, the scheduler, the variables endpoint and the
+stats tracker, and looking for a container engine for the docker driver.  It serves the HTTP API
+of http/."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .runner import Runner
 from .scheduler import Scheduler
 from .state.store import Store
 from .stats import StatsTracker
+from .variables import Variables
 
 log = logging.getLogger("tapit.agent")
 
@@ -42,6 +44,7 @@ class Agent:
         else:  # the state store's UpsertNode: the node's first event
             self.node.add_event(self.node.create_index, "Node registered", "Cluster")
             self.store.set_meta("Node", self.node.persisted())
+        self.variables = Variables(self.store)
         self.stats = StatsTracker(self.node.mhz_per_core)
         self.host_stats = HostStats(str(self.runner.alloc_root), self.node.mhz_per_core)
         # Kept: a task nobody holds may be collected.

@@ -315,6 +315,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     agent.set_address(address)
     await agent.find_engine()
     agent.runner.reattach()
+    agent.variables.restore_lock_timers()
     write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)
     done = asyncio.Event()

@@ -67,10 +67,14 @@ def test_nothing_the_agent_writes_is_readable_by_others(umask_agent):
     agent.register("private", "echo secret-output; echo secret-error >&2; sleep 30")
     alloc = agent.wait_alloc("private", ("running",))
     agent.wait_output(alloc["ID"], "secret-output")
-    # Running: the task's spec, handle, status and supervisor log exist now, and its logs grow.
+    agent.nomad.variable.create_variable("tapit/secret", {"Items": {"token": "secret-variable"}})
+    # Running: the task's spec, handle, status and supervisor log exist now, and its logs grow;
+    # the variables' database has its write-ahead log beside it.
     home = agent.home
     run = {p.name for p in (home / "agent" / "run").iterdir()}
     assert {f"{alloc['ID']}.main.{kind}" for kind in ("spec", "handle", "status", "log")} <= run
+    state = {p.name for p in (home / "agent" / "state").iterdir()}
+    assert {"variables.db", "variables.db-wal", "variables.db-shm"} <= state
     for where in (home, home / "agent" / "allocs" / alloc["ID"] / "alloc" / "logs"):
         found = modes(where)
         opened = {p: oct(m) for p, m in found.items() if m & 0o077}

@@ -58,7 +58,6 @@ def nomad_setup_with_namespace():
 
 ACL = "the agent has one token, its own management token: no ACL bootstrap, tokens or policies"
 DEPLOYMENT = "a service job with an update block gets a deployment in Nomad; the agent creates none"
-VARIABLES = "variables (/v1/var, /v1/vars) are not served yet"
 NOT_SERVED = "not served by the agent (docs/agent.md, Not served)"
 EXPECTED_FAILURES = {
     **{
@@ -127,35 +126,6 @@ EXPECTED_FAILURES = {
     "test_search.py::test_search_fuzzy": "/v1/search/fuzzy " + NOT_SERVED,
     "test_validate.py::test_validate_job": "/v1/validate/job " + NOT_SERVED,
     "test_validate.py::test_invalid_job": "/v1/validate/job " + NOT_SERVED,
-    **{
-        f"test_variable.py::{name}": VARIABLES
-        for name in (
-            "test_create_variable",
-            "test_create_variable_in_namespace",
-            "test_create_variable_with_cas",
-            "test_get_variable_and_check_value",
-            "test_get_variable_in_namespace",
-            "test_variable_getitem_exist",
-            "test_variable_exist",
-            "test_delete_variable",
-            "test_delete_variable_in_namespace",
-            "test_delete_variable_with_cas",
-        )
-    },
-    **{
-        f"test_variables.py::{name}": VARIABLES
-        for name in (
-            "test_get_variables",
-            "test_get_variables_with_prefix",
-            "test_get_variables_with_prefix_no_exist",
-            "test_get_variables_from_namespace",
-            "test_iter_variables",
-            "test_variables_not_exist",
-            "test_variables_exist",
-            "test_variables_getitem_exist",
-            "test_variables_getitem_not_exist",
-        )
-    },
 }
 
 

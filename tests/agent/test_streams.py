@@ -29,6 +29,23 @@ def test_blocking_query_waits_for_a_change(agent):
     assert agent.http.get("/v1/jobs", params={"index": "x"}).text == "Invalid index"
 
 
+def test_a_zero_or_negative_wait_blocks_as_long_as_any(agent):
+    """QueryOptions.TimeToBlock: a wait of zero or less is DefaultBlockingRPCQueryTime, not none;
+    http.go parseWait reads wait before index, with time.ParseDuration and strconv.ParseUint."""
+    index = int(agent.http.get("/v1/jobs").headers["X-Nomad-Index"])
+    for wait in ("0", "-5s"):
+        timer = threading.Timer(0.5, agent.register, (f"woken-{wait}", "true"))
+        timer.start()
+        started = time.monotonic()
+        resp = agent.http.get("/v1/jobs", params={"index": index, "wait": wait})
+        timer.join()
+        assert time.monotonic() - started >= 0.4 and int(resp.headers["X-Nomad-Index"]) > index, wait
+        index = int(resp.headers["X-Nomad-Index"])
+    assert agent.http.get("/v1/jobs", params={"index": "x", "wait": "soon"}).text == "Invalid wait time"
+    for bad in ("+1", " 1", "-1", str(2**64)):
+        assert agent.http.get("/v1/jobs", params={"index": bad}).text == "Invalid index", bad
+
+
 def test_event_stream(agent):
     lines = []
     subscribed = threading.Event()

@@ -4,9 +4,10 @@ filter expression, and bool parameters, each in the words of the handler that pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -75,22 +76,49 @@ def apply_filter(request: web.Request, items: Iterable[dict]) -> list[dict]:
     return [item for item in items if predicate(item)]
 
 
-async def blocking(store: Store, request: web.Request, tables: tuple[str, ...]) -> dict:
-    """Honour ?index=&wait= (http.go parseWait) and return the read's meta headers (setMeta)."""
-    try:
-        min_index = int(request.query.get("index", "0"))
-    except ValueError as exc:
-        raise HTTPError(400, "Invalid index") from exc
+def parse_wait(request: web.Request) -> tuple[int, float]:
+    """http.go parseWait: ?wait= (time.ParseDuration), then ?index= (strconv.ParseUint), and the
+    time the query may block as QueryOptions.TimeToBlock has it: MaxBlockingRPCQueryTime at
+    most, and that much too when the wait asked for is zero or negative."""
     wait = MAX_WAIT
-    if "wait" in request.query:
+    if text := request.query.get("wait", ""):
         try:
-            wait = min(parse_duration(request.query["wait"]), MAX_WAIT)
+            wait = parse_duration(text)
         except ValueError as exc:
             raise HTTPError(400, "Invalid wait time") from exc
-    if min_index:
-        await store.wait(tables, min_index, wait + random.uniform(0, wait / 16))
-    return {
-        "X-Nomad-Index": str(store.query_index(tables)),
-        "X-Nomad-LastContact": "0",
-        "X-Nomad-KnownLeader": "true",
-    }
+    min_index = 0
+    if text := request.query.get("index", ""):
+        if not (text.isascii() and text.isdigit()) or int(text) >= 1 << 64:
+            raise HTTPError(400, "Invalid index")
+        min_index = int(text)
+    return min_index, wait if 0 < wait <= MAX_WAIT else MAX_WAIT
+
+
+async def block(store: Store, tables: tuple[str, ...], min_index: int, wait: float, index_of: Callable[[], int]):
+    """nomad/rpc.go blockingRPC: while the query's index (index_of) is not past min_index, wait for
+    a write to its tables and run it again, for `wait` plus up to 1/16 of it (JitterFraction) at
+    most.  A query without an index does not block."""
+    if not min_index:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait + random.uniform(0, wait / 16)
+    while index_of() <= min_index:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await store.wait(tables, max(store.table_index[t] for t in tables), remaining)
+
+
+def query_meta(index: int, next_token: str = "") -> dict:
+    """http.go setMeta: the X-Nomad-* headers of a read (NextToken only when there is one)."""
+    headers = {"X-Nomad-Index": str(index), "X-Nomad-LastContact": "0", "X-Nomad-KnownLeader": "true"}
+    if next_token:
+        headers["X-Nomad-NextToken"] = next_token
+    return headers
+
+
+async def blocking(store: Store, request: web.Request, tables: tuple[str, ...]) -> dict:
+    """Honour ?index=&wait= on a read of whole tables and return its meta headers."""
+    min_index, wait = parse_wait(request)
+    await block(store, tables, min_index, wait, lambda: store.query_index(tables))
+    return query_meta(store.query_index(tables))

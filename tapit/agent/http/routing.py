@@ -42,6 +42,9 @@ class Endpoint:
     # May carry its token in its first websocket frame instead of a header (websockets.go
     # readWsHandshake, ws_handshake=true).
     token_in_first_frame: bool = False
+    # The status of a method the path does not serve: most handlers answer
+    # CodedError(405, ErrInvalidMethod), a few (VariableSpecificRequest) CodedError(400, ...).
+    invalid_method: int = 405
 
 
 class PathRoutes:
@@ -51,11 +54,12 @@ class PathRoutes:
         self.agent = agent
         self.endpoints = endpoints
         self.anonymous = any(endpoint.anonymous for endpoint in endpoints.values())
+        self.invalid_method = next(iter(endpoints.values())).invalid_method
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         endpoint = self.endpoints.get(request.method)
         if endpoint is None:
-            raise HTTPError(405, INVALID_METHOD)
+            raise HTTPError(self.invalid_method, INVALID_METHOD)
         return await endpoint.handler(self.agent, request)
 
 

@@ -21,6 +21,7 @@ from . import (
     namespaces,
     nodes,
     system,
+    variables,
 )
 from .auth import check_request
 from .errors import NOT_FOUND, HTTPError, plain_text
@@ -41,6 +42,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *events.ENDPOINTS,
     *namespaces.ENDPOINTS,
     *system.ENDPOINTS,
+    *variables.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -52,7 +54,7 @@ def app(agent: Agent) -> web.Application:
             check_request(request, agent.token)
             return await handler(request)
         except HTTPError as err:
-            return plain_text(err.code, str(err))
+            return plain_text(err.code, str(err), err.headers)
         except web.HTTPNotFound:
             return plain_text(404, NOT_FOUND)
 

@@ -50,6 +50,18 @@ def node_event(node: dict) -> dict:
     return {"Topic": "Node", "Key": node["ID"], "Namespace": "", "FilterKeys": None, "Payload": {"Node": node}}
 
 
+def variable_event(meta: dict, deleted: bool = False) -> dict:
+    """nomad/state/events.go: a Variable event of the VariableMetadata (never the items), keyed by
+    the path; structs.VariableEvent's Deleted is always written."""
+    return {
+        "Topic": "Variable",
+        "Key": meta["Path"],
+        "Namespace": meta["Namespace"],
+        "FilterKeys": None,
+        "Payload": {"Metadata": meta, "Deleted": deleted},
+    }
+
+
 def _payload(event: dict) -> dict:
     """The payload struct as nomad/state/events.go builds it from the object's final state in the txn."""
     obj = event["Payload"]

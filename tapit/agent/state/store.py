@@ -1,9 +1,10 @@
-"""The agent's state store: jobs, allocations, evaluations, raft-like indexes, blocking waits,
-and crash-safe persistence.
+"""The agent's state store: jobs, allocations, evaluations, variables, raft-like indexes,
+blocking waits, and crash-safe persistence.
 
 State is persisted per job key (namespace + job ID) in its own small file, so a change to one
 task rewrites a few kilobytes rather than the whole store; every file is written to a temporary
-name and os.replace()d, so a SIGKILL never leaves a torn file behind.
+name and os.replace()d, so a SIGKILL never leaves a torn file behind.  Variables are kept in a
+database of their own (state/variables.py).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from tapit.paths import private_dir, write_private
 from .. import structs
 from ..structs import namespace as namespace_structs
 from . import event_broker
+from .variables import VariableTable
 
 log = logging.getLogger("tapit.agent")
 # A job's file stays small (the node's room bounds its allocations, each job is written once);
 # one far larger was not written by this agent and would only hold up its start.
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
-TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes", "namespaces", "scaling_event")
+TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes", "namespaces", "scaling_event", "variables")
 JOB_TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
 JOB_TRACKED_SCALING_EVENTS = 20  # structs.JobTrackedScalingEvents
 TERMINAL_EVAL = ("complete", "failed", "canceled")
@@ -197,6 +199,17 @@ class Txn:
         self.tables.add("nodes")
         self.events.append(event_broker.node_event(node))
 
+    def put_variable(self, meta: dict, items: dict | None) -> None:
+        """Written to the variables' database now, before the write is answered."""
+        self.store.variables.put(meta, items, self.index)
+        self.tables.add("variables")
+        self.events.append(event_broker.variable_event(meta))
+
+    def delete_variable(self, meta: dict) -> None:
+        self.store.variables.delete(meta, self.index)
+        self.tables.add("variables")
+        self.events.append(event_broker.variable_event(meta, deleted=True))
+
     def set_queued(self, bucket: Bucket, queued: dict[str, int]) -> None:
         bucket.queued = queued
         self._touch(bucket, "job_summary")
@@ -235,6 +248,8 @@ class Store:
         self._flush_scheduled = False
         self._changed = asyncio.Event()
         self.skipped: list[str] = []  # state files that could not be loaded
+        self.variables = VariableTable(self.root / "variables.db")
+        self.skipped += self.variables.skipped
         self._load()
         if not self.namespaces:  # namespaceInit: the default namespace, at index 1
             self.namespaces[namespace_structs.DEFAULT] = namespace_structs.default_namespace()
@@ -271,7 +286,15 @@ class Store:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             self._set_aside(meta_path, exc)
         # Indexes never go back, even when the file that kept them was lost.
-        self.index = max([self.index, *(o["ModifyIndex"] for b in self.buckets.values() for o in _objects(b))])
+        # The variables' table index is kept with them, never behind their ModifyIndexes.
+        self.index = max(
+            [
+                self.index,
+                self.variables.table_index,
+                *(o["ModifyIndex"] for b in self.buckets.values() for o in _objects(b)),
+            ]
+        )
+        self.table_index["variables"] = max(self.table_index["variables"], self.variables.table_index)
         for table in TABLES:
             self.table_index[table] = min(self.table_index[table], self.index) or self.index
 

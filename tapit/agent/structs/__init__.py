@@ -4,7 +4,7 @@ nomad/structs is one Go package in many files: `structs.task_event(...)` here is
 times are RFC3339Nano strings where Nomad's are time.Time and integer nanoseconds where they
 are int64.
 
-funcs        IDs, Go's time and durations
+funcs        IDs, go-multierror's format, Go's time and durations
 api          the api structs a register request decodes into (gojson: Go's encoding/json)
 job          api.Job.Canonicalize, JobListStub, JobSummary
 job_validate Job/TaskGroup/Task.Validate and the server's own checks
@@ -12,6 +12,8 @@ alloc        Allocation, AllocMetric, AllocListStub
 eval         Evaluation and its stub
 task_state   TaskState and TaskEvent
 encoding     the omitempty of Allocation and Evaluation
+variables    VariableDecrypted, VariableMetadata, VariableLock and their validation
+errors       the RPC errors' texts (NewErrRPCCoded)
 """
 
 from .alloc import TIMEOUT_REASON, alloc_metric, alloc_stub, alloc_terminal, allocation

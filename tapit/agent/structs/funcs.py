@@ -1,6 +1,6 @@
-"""What every struct of the agent shares: IDs (Nomad's helper/uuid) and Go's time as Nomad's
-structs carry it: time.Time as RFC3339Nano, time.Duration as integer nanoseconds, rendered as
-time.Duration.String() in messages and read as time.ParseDuration reads it.
+"""What every struct of the agent shares: IDs (Nomad's helper/uuid), go-multierror's format, and
+Go's time as Nomad's structs carry it: time.Time as RFC3339Nano, time.Duration as integer
+nanoseconds, rendered as time.Duration.String() in messages and read as time.ParseDuration reads it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 ZERO_TIME = "0001-01-01T00:00:00Z"
 SECOND = 1_000_000_000
 HOUR = 3600 * SECOND
-DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 def now_ns() -> int:
@@ -33,6 +31,14 @@ def rfc3339nano(ns: int) -> str:
     stamp = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f"{frac:09d}".rstrip("0")
     return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
+
+
+def multierror(errors: list[str]) -> str:
+    """hashicorp/go-multierror's ListFormatFunc."""
+    if len(errors) == 1:
+        return f"1 error occurred:\n\t* {errors[0]}\n\n"
+    points = "\n\t".join(f"* {e}" for e in errors)
+    return f"{len(errors)} errors occurred:\n\t{points}\n\n"
 
 
 def go_duration(ns: int) -> str:
@@ -59,16 +65,88 @@ def _trim(value: float) -> str:
     return f"{value:.9f}".rstrip("0").rstrip(".")
 
 
+# time.ParseDuration's units, in nanoseconds (µ is U+00B5 and μ U+03BC: Go takes both).
+UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": SECOND,
+    "m": 60 * SECOND,
+    "h": HOUR,
+}
+_LEADING_DIGITS = re.compile(r"[0-9]*")
+_UNIT = re.compile(r"[^0-9.]*")
+
+
+def time_quote(text: str) -> str:
+    """The time package's own quote (time/format.go), which its errors use: not strconv.Quote,
+    every byte of a non-ASCII or control character is a \\x escape."""
+    out = ['"']
+    for ch in text:
+        if ord(ch) >= 0x80 or ch < " ":
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        else:
+            out.append("\\" + ch if ch in '"\\' else ch)
+    return "".join(out) + '"'
+
+
+def parse_duration_ns(text: str) -> int:
+    """time.ParseDuration, in nanoseconds, with its error texts (time/format.go)."""
+    invalid = ValueError(f"time: invalid duration {time_quote(text)}")
+    s, neg = text, False
+    if s[:1] in ("-", "+"):
+        neg, s = s[0] == "-", s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise invalid
+    total = 0
+    while s:
+        if not (s[0] == "." or s[0].isascii() and s[0].isdigit()):
+            raise invalid
+        digits = _LEADING_DIGITS.match(s).group()
+        whole = int(digits or "0")
+        if whole > 1 << 63:  # leadingInt's overflow
+            raise invalid
+        s = s[len(digits) :]
+        fraction, scale, post = 0, 1, False
+        if s[:1] == ".":
+            s = s[1:]
+            decimals = _LEADING_DIGITS.match(s).group()
+            post = bool(decimals)
+            for d in decimals:  # leadingFraction: digits past int64's reach are read and dropped
+                if fraction > ((1 << 63) - 1) // 10 or fraction * 10 + int(d) > 1 << 63:
+                    break
+                fraction, scale = fraction * 10 + int(d), scale * 10
+            s = s[len(decimals) :]
+        if not digits and not post:
+            raise invalid
+        unit = _UNIT.match(s).group()
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {time_quote(text)}")
+        s = s[len(unit) :]
+        if unit not in UNIT_NS:
+            raise ValueError(f"time: unknown unit {time_quote(unit)} in duration {time_quote(text)}")
+        size = UNIT_NS[unit]
+        if whole > (1 << 63) // size:
+            raise invalid
+        value = whole * size
+        if fraction:
+            value += int(float(fraction) * (float(size) / scale))
+            if value > 1 << 63:
+                raise invalid
+        total += value
+        if total > 1 << 63:
+            raise invalid
+    if neg:
+        return -total
+    if total > (1 << 63) - 1:
+        raise invalid
+    return total
+
+
 def parse_duration(text: str) -> float:
     """time.ParseDuration, in seconds."""
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for match in DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(text)
-    return total
+    return parse_duration_ns(text) / SECOND

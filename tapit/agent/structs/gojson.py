@@ -235,7 +235,7 @@ class GoType:
         self.name = name
 
 
-def _kind(value) -> str:
+def kind(value) -> str:
     """The JSON value as UnmarshalTypeError.Value names it."""
     if isinstance(value, Number):
         return "number"
@@ -268,14 +268,14 @@ class _String(GoType):
     def decode(self, value, ctx):
         if value is None or (isinstance(value, str) and not isinstance(value, Number)):
             return _valid_text(value)
-        ctx.misfit(_kind(value), self)
+        ctx.misfit(kind(value), self)
 
 
 class _Bool(GoType):
     def decode(self, value, ctx):
         if value is None or isinstance(value, bool):
             return value
-        ctx.misfit(_kind(value), self)
+        ctx.misfit(kind(value), self)
 
 
 class Int(GoType):
@@ -292,7 +292,7 @@ class Int(GoType):
         if value is None:
             return None
         if not isinstance(value, Number):
-            ctx.misfit(_kind(value), self)
+            ctx.misfit(kind(value), self)
         if not self.pattern.fullmatch(value) or not self.low <= int(value) <= self.high:
             ctx.misfit(f"number {value}", self)
         return int(value)
@@ -342,7 +342,7 @@ class Slice(GoType):
         if value is None:
             return None
         if not self.fits(value):
-            ctx.misfit(_kind(value), self)
+            ctx.misfit(kind(value), self)
         return self.build(value, ctx)
 
 
@@ -383,7 +383,7 @@ class Struct(GoType):
         if value is None:
             return None
         if not isinstance(value, Pairs):
-            ctx.misfit(_kind(value), self)
+            ctx.misfit(kind(value), self)
         if self.fields is None:
             return _Any("").decode(value, ctx)
         out = {}

@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from tapit.gostrconv import quote
 
-from .funcs import SECOND, go_duration
+from .funcs import SECOND, go_duration, multierror
 
 
 class ValidationError(Exception):
     """A job rejected by validation; str() is Nomad's multierror text."""
-
-
-def multierror(errors: list[str]) -> str:
-    """hashicorp/go-multierror's ListFormatFunc."""
-    if len(errors) == 1:
-        return f"1 error occurred:\n\t* {errors[0]}\n\n"
-    points = "\n\t".join(f"* {e}" for e in errors)
-    return f"{len(errors)} errors occurred:\n\t{points}\n\n"
 
 
 JOB_MIN_PRIORITY, JOB_MAX_PRIORITY = 1, 100  # structs.JobMinPriority, JobDefaultMaxPriority
