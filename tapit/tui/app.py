@@ -22,7 +22,6 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
 
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
-from tapit.nomad.client import NomadError
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
 from tapit.tui.commands import TapitCommands
@@ -325,7 +324,7 @@ class TapitApp(App[int]):
     def _create_worker(self, spec: TaskSpec) -> None:
         try:
             record = self.service.create(spec)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not start the task: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._created, record)
@@ -357,7 +356,7 @@ class TapitApp(App[int]):
         self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
         try:
             record = self.service.stop(task_id)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not stop {task_id}: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._changed, record, f"{task_id} {record.status}")
@@ -385,7 +384,7 @@ class TapitApp(App[int]):
     def _delete_worker(self, task_id: str) -> None:
         try:
             self.service.delete(task_id)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not delete {task_id}: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._deleted, task_id)

@@ -27,13 +27,11 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tapit.consoles import Console, ConsoleError, start_console
 from tapit.errors import TapitError
-from tapit.nomad.client import NomadError
-from tapit.nomad.exec import ExecError, Exited, Output
 from tapit.model import TaskRecord
 from tapit.params import TaskSpec
 from tapit.service import TaskService
+from tapit.service.consoles import Console, ConsoleError, Exited, Output, start_console
 
 SCROLLBACK = 5000
 TICK_S = 1 / 30
@@ -365,7 +363,7 @@ class ConsoleScreen(Screen[None]):
         progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
         try:
             self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self._ended(f"[$error]could not start: {exc}[/]")
             return
         terminal = self.terminal
@@ -382,7 +380,7 @@ class ConsoleScreen(Screen[None]):
                         terminal.feed(event.data)
                     elif isinstance(event, Exited):
                         ending = f"exited with code {self.console.exit_status()}"
-        except (ExecError, ConsoleError) as exc:
+        except ConsoleError as exc:
             ending = f"[$error]{exc}[/]"
         finally:
             self.session = None
