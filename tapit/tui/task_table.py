@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tapit.model import TaskRecord, parse_iso
-from tapit.output import age, duration, exit_text, one_line, printable
+from tapit.output import age, duration, exit_text, fit, one_line, printable
 
 # Quick filters: a name the user picks, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
@@ -115,10 +115,6 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
         "initiated_by": printable(record.initiated_by),
         "command": one_line(record.command),
     }
-
-
-def fit(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 class TaskTable(ScrollView, can_focus=True):
