@@ -6,8 +6,9 @@ import signal
 import time
 from pathlib import Path
 
-from tapit.history import History
 from tapit.model import TaskRecord
+from tapit.paths import temporaries
+from tapit.service.history import History
 
 
 def record(task_id: str) -> TaskRecord:
@@ -99,12 +100,12 @@ def test_temporary_copies_of_writers_killed_mid_write_are_swept(tmp_path):
         time.sleep(0.15 + attempt * 0.013)
         os.kill(writer.pid, signal.SIGKILL)
         writer.join()
-        leftovers = list(tmp_path.glob(".history-*"))
+        leftovers = temporaries(tmp_path / "history.json")
         if leftovers:
             break
     assert leftovers, "no kill landed inside a write"
     history.update("00000001", {"status": "running"})
-    assert list(tmp_path.glob(".history-*")) == []
+    assert temporaries(tmp_path / "history.json") == []
     assert history.get("00000001").status == "running" and len(history.all()) == 20_000
 
 
