@@ -9,6 +9,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 from tapit.nomad.errors import NomadUnreachable, one_line, ssl_text
@@ -78,7 +79,7 @@ def ssl_context(settings: NomadSettings) -> ssl.SSLContext:
         # Go (go-rootcerts) reads every file in the tree; OpenSSL's capath needs hash-named links.
         for root, _, files in sorted(os.walk(settings.ca_path)):
             for path in sorted(os.path.join(root, name) for name in files):
-                load("CA file", path, lambda path=path: context.load_verify_locations(cafile=path))
+                load("CA file", path, partial(context.load_verify_locations, cafile=path))
     else:
         context.load_default_certs()
     if settings.client_cert or settings.client_key:

@@ -100,8 +100,8 @@ def failure_reason(exc: BaseException) -> str:
     if first((TimeoutError, *timeouts)):
         return "timed out"
     # requests' exceptions are OSErrors too, without strerror: look for the system error.
-    if err := next((e for e in chain if isinstance(e, OSError) and e.strerror), None):
-        return err.strerror
+    if system := next((e for e in chain if isinstance(e, OSError) and e.strerror), None):
+        return str(system.strerror)
     return one_line(str(exc)) or type(exc).__name__
 
 

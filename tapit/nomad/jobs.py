@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import overload
 
 import nomad.api
@@ -28,7 +29,7 @@ class Jobs:
         except NomadNotFound:
             return None
 
-    def list(self, prefix: str, namespace: str | None = None) -> list[dict]:
+    def list(self, prefix: str, namespace: str | None = None) -> builtins.list[dict]:
         """JobListStubs with Meta; namespace "*" lists every namespace the token can read."""
         ns = namespace or self._t.settings.namespace
         return self._t.rest(
@@ -37,9 +38,9 @@ class Jobs:
         )
 
     @overload
-    def allocations(self, job_id: str) -> list[dict]: ...
+    def allocations(self, job_id: str) -> builtins.list[dict]: ...
     @overload
-    def allocations(self, job_id: str, *, index: int, wait: float | None = None) -> Indexed[list[dict]]: ...
+    def allocations(self, job_id: str, *, index: int, wait: float | None = None) -> Indexed[builtins.list[dict]]: ...
     def allocations(self, job_id: str, *, index: int | None = None, wait: float | None = None):
         """The job's allocation stubs; given `index`, a blocking query that answers once they
         change past it, or after `wait` seconds, with the index to wait on next."""
@@ -47,7 +48,7 @@ class Jobs:
             return self._t.blocking(f"/v1/job/{path_id(job_id)}/allocations", index, wait, self._t.needs("read-job"))
         return self._t.rest(lambda: self._job.get_allocations(path_id(job_id)), self._t.needs("read-job"), lookup=True)
 
-    def evaluations(self, job_id: str) -> list[dict]:
+    def evaluations(self, job_id: str) -> builtins.list[dict]:
         return self._t.rest(lambda: self._job.get_evaluations(path_id(job_id)), self._t.needs("read-job"), lookup=True)
 
     def deregister(self, job_id: str, purge: bool = False) -> dict:

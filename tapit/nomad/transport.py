@@ -63,7 +63,7 @@ class Indexed(NamedTuple, Generic[T]):
     `index` to pass to the next one."""
 
     value: T
-    index: int
+    last_index: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
     which cannot express a CA directory read as Go does, nor a TLS server name."""
 
     def __init__(self, context: ssl.SSLContext, server_name: str | None):
-        self._tls = {"ssl_context": context}
+        self._tls: dict[str, object] = {"ssl_context": context}
         if server_name:
             self._tls["server_hostname"] = server_name  # SNI and the name the certificate must carry
         super().__init__()
