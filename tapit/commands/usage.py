@@ -10,7 +10,7 @@ FORMS = {
     "show logs": ("tapit show logs task=<id> [-f|--follow] [--replay]", ""),
     "stop task": ("tapit stop task task=<id>", ""),
     "delete task": ("tapit delete task task=<id>", ""),
-    "agent": ("tapit agent status|env|stop [--kill-tasks]", "the embedded single-node Nomad agent"),
+    "agent": ("tapit agent [status|stop [--kill-tasks]|env]", "the embedded single-node Nomad agent"),
     "agent foreground": (
         "tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]",
         "in the foreground, HTTPS",
