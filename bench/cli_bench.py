@@ -29,7 +29,7 @@ def timed(cmd: list[str], env: dict, runs: int) -> float:
 
 
 def fill_history(home: Path, count: int) -> None:
-    from tapit.history import History
+    from tapit.service.history import History
     from tapit.model import TaskRecord
 
     records = [

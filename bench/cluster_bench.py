@@ -52,7 +52,7 @@ def median_ms(samples: list[float]) -> float:
 def list_in_process(environ: dict, runs: int) -> float:
     """`tapit list tasks` minus interpreter start-up, with the connection (and tunnel) already up."""
     from tapit.config import load_config
-    from tapit.history import History
+    from tapit.service.history import History
     from tapit.output import task_table
     from tapit.paths import state_dir
     from tapit.service import TaskService, resolve_connection
@@ -83,9 +83,10 @@ def list_cli(env: dict, runs: int) -> float:
 async def keystrokes(settings, alloc_id: str, count: int) -> float:
     """One byte to `cat` on a TTY and its echo back, through the exec websocket, `count` times."""
     from tapit.nomad.exec import Output, open_exec
+    from tapit.nomad.transport import Transport
 
     samples = []
-    async with open_exec(settings, alloc_id, "main", ["/bin/cat"], tty=True) as session:
+    async with open_exec(Transport(settings), alloc_id, "main", ["/bin/cat"], tty=True) as session:
         events = aiter(session)
         for n in range(count):
             key = b"abcdefghij"[n % 10 : n % 10 + 1]
@@ -141,9 +142,9 @@ def main() -> None:
         print(f"  direct {d:7.1f} ms   through SSH {t:7.1f} ms")
 
         with NomadClient(NomadSettings(address=agent.address, token=agent.token)) as nomad:
-            nomad.register_job(SLEEPER)
+            nomad.jobs.register(SLEEPER)
             for _ in range(200):
-                allocs = nomad.job_allocations(SLEEPER["ID"])
+                allocs = nomad.jobs.allocations(SLEEPER["ID"])
                 if allocs and allocs[0]["ClientStatus"] == "running":
                     break
                 time.sleep(0.05)
@@ -158,7 +159,7 @@ def main() -> None:
             )
             t = asyncio.run(keystrokes(via_ssh, alloc_id, args.keystrokes))
             print(f"  direct {d:7.2f} ms   through SSH {t:7.2f} ms (budget 10 ms)")
-            nomad.deregister_job(SLEEPER["ID"], purge=True)
+            nomad.jobs.deregister(SLEEPER["ID"], purge=True)
     finally:
         close_all()
         daemon.stop(kill_tasks=True)

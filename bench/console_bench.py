@@ -119,11 +119,10 @@ def cli_cat_throughput(env: dict, megabytes: int) -> tuple[int, float]:
 
 
 async def api_round_trips(keystrokes: int) -> list[float]:
-    """The same echo through tapit.consoles and tapit.nomad.exec alone, no CLI or local terminal."""
-    from tapit.consoles import start_console
-    from tapit.nomad.exec import Output
+    """The same echo through the service's consoles alone, no CLI or local terminal."""
     from tapit.params import build_spec
     from tapit.service import TaskService
+    from tapit.service.consoles import Output, start_console
 
     service = TaskService.from_environment()
     console = await asyncio.to_thread(

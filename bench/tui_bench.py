@@ -24,7 +24,7 @@ from textual.app import App, ComposeResult
 
 from tapit.config import AppConfig
 from tapit.errors import RuntimeUnavailable
-from tapit.history import History
+from tapit.service.history import History
 from tapit.service import TaskService
 from tapit.tui.app import TapitApp
 from tapit.tui.console_pane import TerminalView

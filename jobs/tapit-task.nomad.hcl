@@ -1,5 +1,5 @@
 # The batch job tapit registers for each task, as HCL for cluster admins.
-# tapit sends the same job as JSON (tapit/nomad/jobspec.py); a test checks that
+# tapit sends the same job as JSON (tapit/translate/jobspec.py); a test checks that
 # the two agree. To run a task by hand with Nomad's own CLI:
 #
 #   nomad job run -var task_id=1a2b3c4d -var 'command=rake db:migrate' \

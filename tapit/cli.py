@@ -10,28 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-USAGE = """\
-usage:
-  tapit create task 'command' [-w|--wait] [--json] [key=value ...]
-        keys: memory (GB), cpu (vCPUs), max_hours, ephemeral_storage_gb (GB),
-              docker_tag, image, initiated_by
-  tapit run 'command' [key=value ...]        interactive console (keys as above but initiated_by)
-  tapit list tasks [--json] [namespace=<ns>|namespace=*]
-  tapit show task task=<id> [--json]
-  tapit show logs task=<id> [-f|--follow] [--replay]
-  tapit stop task task=<id>
-  tapit delete task task=<id>
-  tapit agent [status|stop|env]              the embedded single-node Nomad agent
-  tapit agent [--port N] [--tls-cert F --tls-key F [--tls-client-ca CA]]   in the foreground, HTTPS
-  tapit config                               effective configuration and where each value came from
-  tapit [tui]                                the full-screen interface
-
-Tasks run on Nomad at $NOMAD_ADDR (with $NOMAD_TOKEN, $NOMAD_NAMESPACE, $NOMAD_REGION and
-Nomad's TLS variables), or on the embedded agent, started on first use, when NOMAD_ADDR is unset.
---ssh [user@]bastion[:port] (or $TAPIT_SSH, or ssh in tapit.toml) reaches NOMAD_ADDR through an
-SSH tunnel; keys from the SSH agent or ~/.ssh, host keys checked against ~/.ssh/known_hosts.
-Exit codes: 0 ok; the task's own code with --wait/--follow; 2 bad input; 3 Nomad unreachable or refusing."""
-
 # verb -> (nouns it takes, flags it accepts)
 FLAGS = {
     ("create", "task"): {"-w": "wait", "--wait": "wait", "--json": "json"},
@@ -93,8 +71,7 @@ def dispatch(argv: list[str]) -> int:
 
         return run_tui()
     if argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
+        return print_usage()
     if argv[0] == "--version":
         from tapit import __version__
 
@@ -102,8 +79,7 @@ def dispatch(argv: list[str]) -> int:
         return 0
     verb, rest = argv[0], argv[1:]
     if "-h" in rest or "--help" in rest:
-        print(USAGE)
-        return 0
+        return print_usage()
     if verb == "agent":
         from tapit.commands.agent import agent_command
 
@@ -128,6 +104,13 @@ def dispatch(argv: list[str]) -> int:
 
     handler = getattr(tasks, f"{verb}_{noun}")
     return handler(positional, flags)
+
+
+def print_usage() -> int:
+    from tapit.commands.usage import usage
+
+    print(usage())
+    return 0
 
 
 def split_flags(words: list[str], accepted: dict[str, str], command: str) -> tuple[set[str], list[str]]:

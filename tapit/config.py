@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from tapit.errors import UsageError
+from tapit.nomad.settings import parse_ssh_target
 
 APP_FILE = "tapit.toml"
 # MHz per vCPU where neither the config nor the nodes say (no node could be read).
 FALLBACK_MHZ_PER_VCPU = 1000
+# (lowest, highest) of each number a task takes, given as a parameter (tapit/params.py) or as a
+# default here. Nomad itself refuses MemoryMB below 10, so memory starts at 0.01 GB.
+NUMBER_BOUNDS = {
+    "memory": (0.01, 1024.0),
+    "cpu": (0.001, 256.0),
+    "max_hours": (0.0001, 8760.0),
+    "ephemeral_storage_gb": (0.01, 10240.0),
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class AppConfig:
     max_hours: float | None = None
     ephemeral_storage_gb: float = 1.0
     # Nomad counts CPU in MHz; a vCPU is this many. Unset: derived from the nodes that could run
-    # the task (tapit/vcpu.py), so that a vCPU is one of their cores.
+    # the task (tapit/service/vcpu.py), so that a vCPU is one of their cores.
     mhz_per_vcpu: int | None = None
     kill_timeout_s: float = 10.0
     # A console with no exec session for this long is stopped, so a killed client leaks nothing.
@@ -66,28 +74,6 @@ _FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "source
 _PATH_KEYS = {"agent_tls_cert", "agent_tls_key", "agent_tls_client_ca"}
 SSH_ENV = "TAPIT_SSH"
 SSH_OFF = "none"
-# [user@]host[:port], the host a name, an IPv4 address or a bracketed IPv6 address.
-_SSH_TARGET = re.compile(r"(?:(?P<user>[^@\s:]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:\[\]]+)(?::(?P<port>\d{1,5}))?")
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    user: str | None  # None: from ~/.ssh/config, else the local user, as ssh does
-    host: str
-    port: int | None  # None: from ~/.ssh/config, else 22
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port else "")
-
-
-def parse_ssh_target(text: str) -> SSHTarget:
-    """`[user@]host[:port]`; ValueError says what is wrong."""
-    match = _SSH_TARGET.fullmatch(text.strip())
-    port = int(match["port"]) if match and match["port"] else None
-    if not match or port is not None and not 0 < port < 65536:
-        raise ValueError(f"{text!r} is not [user@]host[:port], e.g. deploy@bastion.example.com:22")
-    return SSHTarget(match["user"], match["host"].strip("[]"), port)
 
 
 def find_app_file(start: Path) -> Path | None:
@@ -147,9 +133,7 @@ _PARAMETER_FOR = {
 def _check_range(path: Path, key: str, value: float) -> None:
     if key not in _PARAMETER_FOR:
         return
-    from tapit.params import NUMBER_RANGES  # params builds on this module: import when checking
-
-    _, low, high = NUMBER_RANGES[_PARAMETER_FOR[key]]
+    low, high = NUMBER_BOUNDS[_PARAMETER_FOR[key]]
     if not low <= value <= high:
         raise UsageError(f"{path}: {key} = {value:g} is out of range ({low:g} to {high:g})")
 

@@ -3,6 +3,9 @@
 Everything else that escapes is a bug; the CLI still reports it in one line.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class TapitError(Exception):
     """An error with a one-line message meant for the user."""
@@ -34,3 +37,16 @@ class Refused(TapitError):
     """A valid request that the task's current state does not allow (delete while running)."""
 
     exit_code = 1
+
+
+@contextmanager
+def nomad_errors() -> Iterator[None]:
+    """The one place a failure talking to Nomad becomes tapit's: one line naming the address,
+    exit code 3. The service raises nothing else, so the CLI and the TUI never see the client's
+    errors."""
+    from tapit.nomad.errors import NomadError  # standard library only: cheap, and only when used
+
+    try:
+        yield
+    except NomadError as exc:
+        raise RuntimeUnavailable(str(exc)) from None

@@ -1,4 +1,5 @@
-"""The task record: one entry of the audit trail, and what `--json` prints."""
+"""The task record (one entry of the audit trail, and what `--json` prints), and the other typed
+results the service hands the CLI and the TUI."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-STATUSES = ("pending", "running", "complete", "failed", "stopped", "timed_out", "lost")
 TERMINAL = frozenset({"complete", "failed", "stopped", "timed_out", "lost"})
 
 
@@ -58,6 +58,41 @@ class TaskRecord:
     def from_dict(cls, data: dict[str, Any]) -> "TaskRecord":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a running task uses now."""
+
+    memory_bytes: int
+    cpu_percent: float  # of one core, as Nomad reports it
+    cpu_mhz: float  # in the unit the task reserved its CPU in
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One step of the task's life as Nomad recorded it (started, killed, terminated...)."""
+
+    at: datetime
+    type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the task was placed and with what, and the events of its life there."""
+
+    node_name: str | None
+    cpu_mhz: int | None  # the CPU it was placed with
+    events: tuple[TaskEvent, ...]
+
+
+@dataclass(frozen=True)
+class JobChanges:
+    """One message of the live feed: the tapit jobs it changed, and where the feed has got to."""
+
+    index: int
+    job_ids: tuple[str, ...]
 
 
 def new_task_id() -> str:

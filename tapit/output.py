@@ -129,11 +129,7 @@ def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fixed = sum(widths[:-1]) + 2 * (len(headers) - 1)
     widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
-    lines = []
-    for row in (headers, *rows):
-        cells = [cell.ljust(w) if i < len(row) - 1 else _clip(cell, w) for i, (cell, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return "\n".join("  ".join(map(fit, row, widths)).rstrip() for row in (headers, *rows))
 
 
 def usage_json(usage) -> dict:
@@ -222,5 +218,12 @@ def task_details(record: TaskRecord, usage=None, now: datetime | None = None) ->
     return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+def fit(text: str, width: int) -> str:
+    """Exactly `width` cells: padded, or cut with an ellipsis (wide characters take two cells)."""
+    if text.isascii():
+        return text.ljust(width) if len(text) <= width else text[: max(0, width - 1)] + "…"
+    from rich.cells import cell_len, set_cell_size  # only for text that holds wide characters
+
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width >= 1 else ""

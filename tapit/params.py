@@ -10,20 +10,19 @@ import math
 import re
 from dataclasses import dataclass
 
-from tapit.config import AppConfig
+from tapit.config import NUMBER_BOUNDS, AppConfig
 from tapit.errors import UsageError
 
 TASK_KEYS = ("memory", "cpu", "docker_tag", "image", "max_hours", "initiated_by", "ephemeral_storage_gb")
 # A console is always initiated by whoever sits at the terminal.
 CONSOLE_KEYS = tuple(k for k in TASK_KEYS if k != "initiated_by")
 
-# key: (accepted form, lowest allowed, highest allowed). Nomad itself refuses
-# MemoryMB below 10, so memory starts at 0.01 GB.
-NUMBER_RANGES = {
-    "memory": ("memory=<GB>, e.g. memory=2", 0.01, 1024.0),
-    "cpu": ("cpu=<vCPUs>, e.g. cpu=0.5", 0.001, 256.0),
-    "max_hours": ("max_hours=<hours>, e.g. max_hours=1.5", 0.0001, 8760.0),
-    "ephemeral_storage_gb": ("ephemeral_storage_gb=<GB>, e.g. ephemeral_storage_gb=5", 0.01, 10240.0),
+# The accepted form of each number (its bounds: tapit.config.NUMBER_BOUNDS).
+NUMBER_FORMS = {
+    "memory": "memory=<GB>, e.g. memory=2",
+    "cpu": "cpu=<vCPUs>, e.g. cpu=0.5",
+    "max_hours": "max_hours=<hours>, e.g. max_hours=1.5",
+    "ephemeral_storage_gb": "ephemeral_storage_gb=<GB>, e.g. ephemeral_storage_gb=5",
 }
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 # Docker's own rule for a tag.
@@ -69,7 +68,7 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
             "image and docker_tag cannot be combined: image=<ref> replaces the app image, "
             "docker_tag=<tag> picks a tag of it"
         )
-    numbers = {key: parse_number(key, values[key]) for key in NUMBER_RANGES if key in values}
+    numbers = {key: parse_number(key, values[key]) for key in NUMBER_FORMS if key in values}
     docker_tag = values.get("docker_tag")
     if docker_tag is not None and not _DOCKER_TAG.fullmatch(docker_tag):
         raise UsageError(f"docker_tag={docker_tag!r} is not a valid tag; use docker_tag=<tag>, e.g. docker_tag=v1.2.3")
@@ -99,7 +98,7 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
 
 
 def parse_number(key: str, text: str) -> float:
-    form, low, high = NUMBER_RANGES[key]
+    form, (low, high) = NUMBER_FORMS[key], NUMBER_BOUNDS[key]
     if not _DECIMAL.fullmatch(text.strip()):
         raise UsageError(f"{key}={text!r} is not a decimal number; use {form}")
     value = float(text)

@@ -44,13 +44,27 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace the file with `data`, 0600, atomically: written to a temporary name beside it and
-    renamed over it, so that a reader (or a crash) never sees it torn."""
+def write_private(path: Path, data: bytes, durable: bool = False) -> None:
+    """Replace the file with `data`, 0600, atomically: written to a temporary name beside it
+    (`temporaries` finds those a killed writer left) and renamed over it, so that a reader (or a
+    crash) never sees it torn. `durable`: on disk before the rename, so that a power cut leaves
+    the old file or the new one, never an empty one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def temporaries(path: Path) -> list[Path]:
+    """The temporary copies write_private makes of `path`: after a crash, what it left behind."""
+    return list(path.parent.glob(f".{path.name}.*.tmp"))
 
 
 def agent_dir() -> Path:

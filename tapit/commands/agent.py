@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shlex
 
+from tapit.commands.usage import form
 from tapit.errors import Refused, UsageError
 
-USAGE = (
-    "use tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] (foreground), "
-    "tapit agent status, tapit agent stop [--kill-tasks] or tapit agent env"
-)
+USAGE = f"use {form('agent')}, or {form('agent foreground')} in the foreground"
 # Foreground options that take a value, and the config key that gives its default.
 FOREGROUND_OPTIONS = {
     "--port": None,
@@ -53,19 +51,14 @@ def agent_command(words: list[str]) -> int:
 def drivers_line(info) -> str:
     """Which drivers the agent's node offers, as Nomad's node API reports them: whether `image=`
     tasks can run here is the question this answers."""
-    from tapit.nomad.client import NomadClient
-    from tapit.nomad.settings import NomadSettings
+    from tapit.service.connection import embedded_drivers
 
-    nomad = NomadClient(NomadSettings(address=info.address, token=info.token))
-    [stub] = nomad.list_nodes()  # the embedded agent is one node
-    node = nomad.get_node(stub["ID"])
     offered, missing = [], []
-    for name, driver in sorted(node["Drivers"].items()):
-        if driver["Healthy"]:
-            version = (driver["Attributes"] or {}).get(f"driver.{name}.version")
-            offered.append(f"{name} ({version})" if version else name)
-        elif name == "docker":
-            why = driver["HealthDescription"] if driver["Detected"] else "no Docker or Podman engine found"
+    for driver in embedded_drivers(info.address, info.token):
+        if driver.healthy:
+            offered.append(f"{driver.name} ({driver.version})" if driver.version else driver.name)
+        elif driver.name == "docker":
+            why = driver.health if driver.detected else "no Docker or Podman engine found"
             missing.append(f"docker: {why}, so image= tasks cannot run here")
     return "Drivers: " + ", ".join(offered) + "".join(f"; {m}" for m in missing)
 

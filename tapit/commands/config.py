@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from tapit.commands.usage import form
 from tapit.errors import UsageError
 
 
 def config_command(words: list[str]) -> int:
     if words:
-        raise UsageError(f"unexpected argument {words[0]!r}; use tapit config")
+        raise UsageError(f"unexpected argument {words[0]!r}; use {form('config')}")
     from tapit.config import load_config
 
     config = load_config()
@@ -27,16 +28,14 @@ def config_command(words: list[str]) -> int:
 
 
 def _derived_mhz_per_vcpu() -> tuple[int | None, str]:
-    """mhz_per_vcpu as a task created now would get it (tapit/vcpu.py). `tapit config` starts
-    nothing: without NOMAD_ADDR it asks the embedded agent only if one runs."""
+    """mhz_per_vcpu as a task created now would get it (tapit/service/vcpu.py). `tapit config`
+    starts nothing: without NOMAD_ADDR it asks the embedded agent only if one runs."""
     from tapit.errors import TapitError
-
-    if not os.environ.get("NOMAD_ADDR"):
-        from tapit.agent.daemon import status
-
-        if status() is None:
-            return None, "unset: derived from the embedded agent's node when a task is created"
     from tapit.service import TaskService
+    from tapit.service.connection import embedded_agent_running
+
+    if not os.environ.get("NOMAD_ADDR") and not embedded_agent_running():
+        return None, "unset: derived from the embedded agent's node when a task is created"
 
     service = TaskService.from_environment()
     try:

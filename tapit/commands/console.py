@@ -1,6 +1,6 @@
 """`tapit run 'command'`: an interactive console on Nomad, and `show logs --replay` of its transcript.
 
-The terminal side of a console (tapit.consoles holds the rest). With a terminal on stdin the
+The terminal side of a console (tapit.service.consoles holds the rest). With a terminal on stdin the
 local terminal goes raw and everything, Ctrl-C and Ctrl-D included, goes to the remote program;
 `~.` at the start of a line disconnects, as in ssh and `nomad alloc exec`. Without one, stdin
 and stdout are plain pipes. tapit exits with the remote program's exit code.
@@ -17,6 +17,7 @@ import threading
 import time
 import tty as ttymode
 
+from tapit.commands.usage import form
 from tapit.errors import UsageError
 from tapit.params import CONSOLE_KEYS, build_spec, parse_assignments
 
@@ -37,11 +38,11 @@ class Hangup(BaseException):
 
 def run_command(words: list[str]) -> int:
     if not words:
-        raise UsageError("the command is missing; use tapit run 'command' [key=value ...]")
+        raise UsageError(f"the command is missing; use {form('run')}")
     command, assignments = words[0], words[1:]
     values = parse_assignments(assignments, CONSOLE_KEYS)
-    from tapit.consoles import start_console
     from tapit.service import TaskService, default_initiator
+    from tapit.service.consoles import start_console
 
     service = TaskService.from_environment()
     spec = build_spec(command, values, service.config, default_initiator())
@@ -56,7 +57,7 @@ def run_command(words: list[str]) -> int:
             signal.signal(sig, handler)
     try:
         asyncio.run(_attach(console, tty))
-    except Exception as exc:  # ExecError and the like: reported in one line once the record is written
+    except Exception as exc:  # ConsoleError and the like: reported in one line once the record is written
         console.error = console.error or str(exc)
     finally:
         record = console.close()
@@ -120,18 +121,18 @@ async def _attach(console, tty: bool) -> None:
 
 async def _send_all(sends: asyncio.Queue) -> None:
     """Send keystrokes, resizes and EOF one at a time, in the order they happened."""
-    from tapit.nomad.exec import ExecError
+    from tapit.service.consoles import ConsoleError
 
     while True:
         make = await sends.get()
         try:
             await make()
-        except ExecError:
+        except ConsoleError:
             return  # the connection is gone; the output side reports why
 
 
 async def _print_output(session, out: int) -> None:
-    from tapit.nomad.exec import Output
+    from tapit.service.consoles import Output
 
     for_stream = {"stdout": out, "stderr": sys.stderr.fileno()}
     async for event in session:
@@ -186,7 +187,7 @@ class EscapeFilter:
 
 
 def _read_terminal(loop, session, sends: asyncio.Queue, end) -> None:
-    from tapit.consoles import EXIT_DISCONNECTED
+    from tapit.service.consoles import EXIT_DISCONNECTED
 
     fd = sys.stdin.fileno()
     escapes = EscapeFilter()

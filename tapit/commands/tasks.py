@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import sys
 
+from tapit.commands.usage import form
 from tapit.errors import UsageError
 from tapit.params import TASK_KEYS, build_spec, parse_assignments
 
 
 def create_task(words: list[str], flags: set[str]) -> int:
     if not words:
-        raise UsageError("the command is missing; use tapit create task 'command' [key=value ...]")
+        raise UsageError(f"the command is missing; use {form('create task')}")
     command, assignments = words[0], words[1:]
     values = parse_assignments(assignments, TASK_KEYS)
     service = _service()
@@ -163,9 +164,9 @@ def _service():
 def _task_id(words: list[str], command: str) -> str:
     values = parse_assignments(words, ("task",))
     if "task" not in values:
-        raise UsageError(f"which task? use tapit {command} task=<id>")
+        raise UsageError(f"which task? use {form(command)}")
     if not values["task"]:
-        raise UsageError(f"task= is empty; use tapit {command} task=<id>")
+        raise UsageError(f"task= is empty; use {form(command)}")
     return values["task"]
 
 

@@ -1,6 +1,8 @@
-"""Nomad alloc exec over a websocket (reference §6), for the CLI console and the TUI's terminal pane.
+"""Nomad alloc exec over a websocket, for consoles (api/allocations_exec.go, the Go client;
+command/agent/alloc_endpoint.go execStream, the server; the frames' JSON tags are
+plugins/drivers/proto/driver.pb.go ExecTaskStreamingRequest/Response).
 
-    async with open_exec(settings, alloc_id, "task", ["/bin/sh"], tty=True) as session:
+    async with nomad.allocations.exec(alloc_id, "task", ["/bin/sh"], tty=True) as session:
         await session.resize(rows, cols)
         await session.send_stdin(b"echo hi\\n")
         async for event in session:          # Output(...)..., then one Exited(...)
@@ -22,7 +24,6 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import httpx
 import wsproto
@@ -34,16 +35,8 @@ from httpx_ws import (
     aconnect_ws,
 )
 
-from tapit import __version__
-from tapit.nomad.client import (
-    NomadUnreachable,
-    display_address,
-    failure_reason,
-    parse_endpoint,
-    ssl_context,
-    tunnelled_host,
-)
-from tapit.nomad.settings import NomadSettings
+from tapit.nomad.errors import ExecError, failure_reason
+from tapit.nomad.transport import Transport, go_bool, path_id
 
 STDIN_CHUNK = 2048  # Go api: the stdin read buffer, one frame each
 HEARTBEAT_S = 10.0  # Go api heartbeatInterval; Nomad's server sends none
@@ -65,10 +58,6 @@ TCP_LIVENESS = [
 ]
 CONNECT_TIMEOUT_S = 10.0
 CLOSE_CODES = {1008: "refused", 1011: "failed"}  # ClosePolicyViolation, CloseInternalServerErr
-
-
-class ExecError(Exception):
-    """The session could not be opened or broke before the command exited; str() is one line."""
 
 
 @dataclass(frozen=True)
@@ -172,23 +161,11 @@ class ExecSession:
 
 
 def close_message(code: int, reason: str) -> str:
-    """A close frame before `exited`, as one line: Nomad's reason is the error (§6.3)."""
+    """A close frame before `exited`, as one line: Nomad's reason is the error
+    (command/agent/alloc_endpoint.go execStream closes with the error's text)."""
     if code in CLOSE_CODES:
         return f"exec {CLOSE_CODES[code]} by Nomad: {' '.join(reason.split()) or 'no reason given'}"
     return "websocket closed before receiving exit code" + (f" ({code} {reason})" if reason else f" ({code})")
-
-
-def exec_url(alloc_id: str, task: str, command: list[str], tty: bool, settings: NomadSettings) -> str:
-    query = {
-        "task": task,
-        "command": json.dumps(command),
-        "tty": "true" if tty else "false",
-        "namespace": settings.namespace,
-    }
-    if settings.region:
-        query["region"] = settings.region
-    encoded = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
-    return f"/v1/client/allocation/{quote(alloc_id, safe='')}/exec?{encoded}"
 
 
 async def _read_refusal(response: httpx.Response) -> None:
@@ -199,49 +176,38 @@ async def _read_refusal(response: httpx.Response) -> None:
 
 @asynccontextmanager
 async def open_exec(
-    settings: NomadSettings, alloc_id: str, task: str, command: list[str], tty: bool
+    transport: Transport, alloc_id: str, task: str, command: list[str], tty: bool
 ) -> AsyncIterator[ExecSession]:
     """Start `command` in the allocation's task; the session ends when the block exits.
 
     ExecError (one line) when Nomad cannot be reached or refuses. Heartbeats run on their own
-    for as long as the block lasts.
+    for as long as the block lasts. The client lives on the caller's event loop, so each
+    session has its own, set up from the transport's one description of the cluster.
     """
-    try:
-        endpoint = parse_endpoint(settings.address)
-        address = display_address(settings)
-        verify = ssl_context(settings) if endpoint.base_url.startswith("https:") else False
-    except (NomadUnreachable, ValueError) as exc:
-        raise ExecError(str(exc)) from None
-    headers = {"User-Agent": f"tapit/{__version__}"}
-    if host := tunnelled_host(settings):
-        headers["Host"] = host  # through an SSH tunnel, as if connected to the cluster directly
-    if settings.token:
-        headers["X-Nomad-Token"] = settings.token
-    extensions = {"sni_hostname": settings.tls_server_name} if settings.tls_server_name else None
+    address, options = transport.address, transport.httpx_options()
+    socket_path = transport.endpoint.socket_path
     client = httpx.AsyncClient(
-        base_url=endpoint.base_url,
-        headers=headers,
-        auth=endpoint.url_auth or settings.basic_auth,
-        verify=verify,
-        trust_env=not endpoint.socket_path,  # verify: for proxy transports from the env
+        **options,
         transport=(
-            httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
-            if endpoint.socket_path
-            else httpx.AsyncHTTPTransport(verify=verify, socket_options=TCP_LIVENESS)
+            httpx.AsyncHTTPTransport(uds=socket_path)
+            if socket_path
+            else httpx.AsyncHTTPTransport(verify=options["verify"], socket_options=TCP_LIVENESS)
         ),
         timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S),
         event_hooks={"response": [_read_refusal]},
     )
-    url = exec_url(alloc_id, task, command, tty, settings)
+    path = f"/v1/client/allocation/{path_id(alloc_id)}/exec"
+    params = {"task": task, "command": json.dumps(command), "tty": go_bool(tty)}
     try:
         async with (
             client,
             aconnect_ws(
-                url,
+                path,
                 client,
                 max_message_size_bytes=MAX_FRAME_BYTES,
                 keepalive_ping_interval_seconds=None,
-                extensions=extensions,
+                params=params,
+                extensions=transport.sni_extensions,
             ) as ws,
         ):
             session = ExecSession(ws, address)

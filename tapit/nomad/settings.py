@@ -1,9 +1,10 @@
-"""How to reach a Nomad cluster: address, token, namespace, region, TLS and HTTP auth.
+"""How to reach a Nomad cluster: address, token, namespace, region, TLS, HTTP auth, SSH bastion.
 
 Pure data: nothing here touches the network or the filesystem. `from_env` reads the same
 environment variables, with the same meaning, as Nomad's own CLI (Go `api.DefaultConfig`).
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -69,3 +70,27 @@ class NomadSettings:
             return None
         user, _, password = self.http_auth.partition(":")
         return user, password
+
+
+# [user@]host[:port], the host a name, an IPv4 address or a bracketed IPv6 address.
+_SSH_TARGET = re.compile(r"(?:(?P<user>[^@\s:]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:\[\]]+)(?::(?P<port>\d{1,5}))?")
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    user: str | None  # None: from ~/.ssh/config, else the local user, as ssh does
+    host: str
+    port: int | None  # None: from ~/.ssh/config, else 22
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port else "")
+
+
+def parse_ssh_target(text: str) -> SSHTarget:
+    """`[user@]host[:port]`; ValueError says what is wrong."""
+    match = _SSH_TARGET.fullmatch(text.strip())
+    port = int(match["port"]) if match and match["port"] else None
+    if not match or port is not None and not 0 < port < 65536:
+        raise ValueError(f"{text!r} is not [user@]host[:port], e.g. deploy@bastion.example.com:22")
+    return SSHTarget(match["user"], match["host"].strip("[]"), port)

@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 
 import asyncssh
 
-from tapit.config import SSHTarget
-from tapit.nomad.client import parse_endpoint
-from tapit.nomad.settings import NomadSettings
+from tapit.nomad.address import parse_endpoint
+from tapit.nomad.settings import NomadSettings, SSHTarget
 
 CONNECT_TIMEOUT_S = 15.0
 # Notices a dead bastion link (a laptop that slept) instead of leaving the next request hanging.
@@ -54,7 +53,7 @@ class Tunnel:
         host, port = self.destination
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    def open(self) -> "Tunnel":
+    def open(self) -> Tunnel:
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._open(), self._loop).result()
@@ -86,7 +85,7 @@ class Tunnel:
             ) from None
         except asyncssh.DisconnectError as exc:
             raise TunnelError(f"the SSH bastion {target} closed the connection: {exc.reason}") from None
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             # asyncio's "Connect call failed ('host', port)" hides the errno's own words.
             reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else (str(exc) or "timed out")
             raise TunnelError(f"cannot connect to the SSH bastion {target}: {reason}") from None

@@ -28,7 +28,6 @@ from textual.worker import WorkerFailed
 from tapit.cli import internal_error
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
-from tapit.nomad.client import NomadError
 from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
@@ -380,7 +379,7 @@ class TapitApp(App[int]):
     def _create_worker(self, spec: TaskSpec) -> None:
         try:
             record = self.service.create(spec)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not start the task: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._created, record)
@@ -412,7 +411,7 @@ class TapitApp(App[int]):
         self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
         try:
             record = self.service.stop(task_id)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not stop {task_id}: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._changed, record, f"{task_id} {record.status}")
@@ -440,7 +439,7 @@ class TapitApp(App[int]):
     def _delete_worker(self, task_id: str) -> None:
         try:
             self.service.delete(task_id)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self.call_from_thread(self.notify, f"could not delete {task_id}: {exc}", severity="error", timeout=10)
             return
         self.call_from_thread(self._deleted, task_id)

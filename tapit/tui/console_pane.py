@@ -28,15 +28,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tapit.consoles import Console, ConsoleError, start_console
 from tapit.errors import TapitError
-from tapit.nomad.client import NomadError
-from tapit.nomad.exec import ExecError, Exited, Output
 from tapit.model import TaskRecord
 from tapit.output import one_line, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService
 from tapit.tui.safe_text import plain
+from tapit.service.consoles import Console, ConsoleError, Exited, Output, start_console
 
 SCROLLBACK = 5000
 TICK_S = 1 / 30
@@ -376,7 +374,7 @@ class ConsoleScreen(Screen[None]):
         progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
         try:
             self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             self._ended(plain(f"could not start: {exc}", "$error"))
             return
         terminal = self.terminal
@@ -393,7 +391,7 @@ class ConsoleScreen(Screen[None]):
                         terminal.feed(event.data)
                     elif isinstance(event, Exited):
                         ending = f"exited with code {self.console.exit_status()}"
-        except (ExecError, ConsoleError) as exc:
+        except ConsoleError as exc:
             ending = str(exc)
         finally:
             self.session = None

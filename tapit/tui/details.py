@@ -5,7 +5,7 @@ live sparkline while it runs."""
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from textual import work
@@ -16,9 +16,7 @@ from textual.widgets import Static
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU
 from tapit.errors import TapitError
-from tapit.model import TaskRecord
-from tapit.nomad.client import NomadError
-from tapit.nomad.jobspec import TASK_NAME
+from tapit.model import Placement, TaskRecord, Usage
 from tapit.output import detail_rows
 from tapit.service import TaskService
 from tapit.tui.safe_text import plain, template
@@ -29,19 +27,9 @@ LABEL_WIDTH = 13
 SAMPLES = 120  # two minutes of history in the sparklines
 
 
-def timeline(alloc: dict | None) -> list[tuple[str, str, str]]:
+def timeline(placement: Placement | None) -> list[tuple[str, str, str]]:
     """(time, event type, message) for each task event Nomad kept (the last 10)."""
-    if not alloc:
-        return []
-    state = (alloc.get("TaskStates") or {}).get(TASK_NAME) or {}
-    rows = []
-    for event in state.get("Events") or ():
-        when = datetime.fromtimestamp(event.get("Time", 0) / 1e9, timezone.utc).strftime("%H:%M:%S")
-        message = event.get("DisplayMessage") or event.get("Message") or ""
-        if (event.get("Details") or {}).get("oom_killed") == "true":
-            message += " (out of memory)"
-        rows.append((when, event.get("Type", "?"), message))
-    return rows
+    return [(e.at.strftime("%H:%M:%S"), e.type, e.message) for e in placement.events] if placement else []
 
 
 BARS = " ▁▂▃▄▅▆▇█"
@@ -55,22 +43,6 @@ def sparkline(values: list[float], ceiling: float, width: int) -> str:
     return "".join(BARS[min(len(BARS) - 1, round(v / top * (len(BARS) - 1)))] for v in picked)
 
 
-def reserved_mhz(alloc: dict | None) -> int | None:
-    """The CPU the task was placed with (AllocatedResources), which is what its usage is drawn
-    against: tapit's vCPUs become MHz per the task's nodes (tapit/vcpu.py), not a fixed figure."""
-    tasks = ((alloc or {}).get("AllocatedResources") or {}).get("Tasks") or {}
-    return ((tasks.get(TASK_NAME) or {}).get("Cpu") or {}).get("CpuShares")
-
-
-def usage(stats: dict) -> tuple[float, float]:
-    """(CPU MHz, memory MB) used, from an AllocResourceUsage."""
-    resources = stats.get("ResourceUsage") or {}
-    cpu = (resources.get("CpuStats") or {}).get("TotalTicks") or 0.0
-    memory = resources.get("MemoryStats") or {}
-    used = memory.get("RSS") or memory.get("Usage") or 0
-    return float(cpu), used / 2**20
-
-
 class Details(VerticalScroll):
     """The details tab; loads Nomad's view of the task in thread workers."""
 
@@ -78,7 +50,7 @@ class Details(VerticalScroll):
         super().__init__(**kwargs)
         self.service, self.clock = service, clock
         self.record: TaskRecord | None = None
-        self.alloc: dict | None = None
+        self.alloc: Placement | None = None
         self.cpu: deque[float] = deque(maxlen=SAMPLES)
         self.memory: deque[float] = deque(maxlen=SAMPLES)
 
@@ -115,18 +87,19 @@ class Details(VerticalScroll):
             self.cpu.clear()
             self.memory.clear()
         if changed and record is not None and record.nomad_alloc_id:
-            self._load_alloc(record.id, record.nomad_alloc_id)
+            self._load_alloc(record)
         self._draw()
 
     @work(thread=True, exclusive=True, group="details-alloc", exit_on_error=False)
-    def _load_alloc(self, task_id: str, alloc_id: str) -> None:
+    def _load_alloc(self, record: TaskRecord) -> None:
         try:
-            alloc = self.service.nomad.get_allocation(alloc_id)
-        except (NomadError, TapitError):
-            return  # garbage-collected or unreachable: the record's fields still show
-        self.app.call_from_thread(self._alloc_loaded, task_id, alloc)
+            alloc = self.service.placement(record)
+        except TapitError:
+            return  # unreachable: the record's fields still show
+        if alloc is not None:  # None: garbage-collected
+            self.app.call_from_thread(self._alloc_loaded, record.id, alloc)
 
-    def _alloc_loaded(self, task_id: str, alloc: dict) -> None:
+    def _alloc_loaded(self, task_id: str, alloc: Placement) -> None:
         if self.record is not None and self.record.id == task_id:
             self.alloc = alloc
             self._draw()
@@ -134,20 +107,21 @@ class Details(VerticalScroll):
     def _poll_stats(self) -> None:
         record = self.record
         if record is not None and record.status == "running" and record.nomad_alloc_id and self.is_on_screen:
-            self._load_stats(record.id, record.nomad_alloc_id)
+            self._load_stats(record)
 
     @work(thread=True, exclusive=True, group="details-stats", exit_on_error=False)
-    def _load_stats(self, task_id: str, alloc_id: str) -> None:
+    def _load_stats(self, record: TaskRecord) -> None:
         try:
-            sample = usage(self.service.nomad.alloc_stats(alloc_id))
-        except (NomadError, TapitError):
+            sample = self.service.usage(record)
+        except TapitError:
             return
-        self.app.call_from_thread(self._stats_loaded, task_id, sample)
+        if sample is not None:
+            self.app.call_from_thread(self._stats_loaded, record.id, sample)
 
-    def _stats_loaded(self, task_id: str, sample: tuple[float, float]) -> None:
+    def _stats_loaded(self, task_id: str, sample: Usage) -> None:
         if self.record is not None and self.record.id == task_id:
-            self.cpu.append(sample[0])
-            self.memory.append(sample[1])
+            self.cpu.append(sample.cpu_mhz)
+            self.memory.append(sample.memory_bytes / 2**20)
             self._draw_usage()
 
     # --- drawing ---------------------------------------------------------------
@@ -162,7 +136,7 @@ class Details(VerticalScroll):
             self.query_one("#usage").display = False
             return
         now = self.clock()
-        rows = detail_rows(record, now, node=(self.alloc or {}).get("NodeName"))
+        rows = detail_rows(record, now, node=self.alloc.node_name if self.alloc else None)
         self.query_one("#fields", Static).update(
             Content("\n").join(
                 Content.assemble(
@@ -186,7 +160,8 @@ class Details(VerticalScroll):
         box.display = record is not None and bool(self.cpu or record.status == "running")
         if not box.display or record is None:
             return
-        cpu_mhz = reserved_mhz(self.alloc) or record.cpu * (self.service.config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)
+        reserved = self.alloc.cpu_mhz if self.alloc else None
+        cpu_mhz = reserved or record.cpu * (self.service.config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)
         memory_mb = record.memory_gb * 1024
         self.query_one("#usage-title", Static).update(
             template(

@@ -14,7 +14,6 @@ from typing import Callable
 
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
-from tapit.nomad.client import NomadError
 from tapit.service import TaskService
 
 POLL_S = 5.0
@@ -65,7 +64,7 @@ class LiveFeed:
             except Exception as exc:  # noqa: BLE001 - a bug here must not freeze the list: say it, retry
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
-                text = str(exc) if isinstance(exc, (TapitError, NomadError)) else f"{type(exc).__name__}: {exc}"
+                text = str(exc) if isinstance(exc, TapitError) else f"{type(exc).__name__}: {exc}"
                 self.on_state("offline", f"{text}; retrying in {delay:g}s")
                 self.service.reconnect()  # an embedded agent comes back on a new port
                 self._stop.wait(delay)
@@ -86,16 +85,15 @@ class LiveFeed:
 
     def _event_loop(self) -> None:
         index, failures = 0, 0
-        prefix = self.service.config.job_prefix
         while not self._stop.is_set():
             try:
                 self._events_ok = True
-                for message in self.service.nomad.events(["Job", "Allocation"], index, stop=self._stop):
+                for change in self.service.changes(index, stop=self._stop):
                     failures = 0
-                    index = message.get("Index", index)
-                    if any(_job_of(e).startswith(prefix) for e in message.get("Events") or ()):
+                    index = change.index
+                    if change.job_ids:
                         self._dirty.set()
-            except (TapitError, NomadError) as exc:
+            except TapitError as exc:
                 self._events_ok = False
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
@@ -103,10 +101,3 @@ class LiveFeed:
                 self._dirty.set()  # the re-list doubles as the reachability probe
             if not self._stop.is_set():
                 self._stop.wait(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
-
-
-def _job_of(event: dict) -> str:
-    payload = event.get("Payload") or {}
-    if "Allocation" in payload:
-        return (payload["Allocation"] or {}).get("JobID") or ""
-    return event.get("Key") or ""

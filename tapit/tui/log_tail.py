@@ -12,7 +12,6 @@ from typing import Callable
 
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
-from tapit.nomad.client import NomadError
 from tapit.service import TaskService
 
 Sink = Callable[[str, bytes], None]
@@ -38,7 +37,7 @@ class LogTail:
         error = None
         try:
             self.service.wait(self.record.id, self._deliver, cancel=self._cancelled)
-        except (TapitError, NomadError) as exc:
+        except TapitError as exc:
             error = str(exc)
         except RuntimeError:
             if self._cancelled.is_set():

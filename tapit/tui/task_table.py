@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -25,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tapit.model import TaskRecord, parse_iso
-from tapit.output import age, duration, exit_text, one_line, printable
+from tapit.output import age, duration, exit_text, fit, one_line, printable
 
 # Quick filters: a name the user picks, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
@@ -116,16 +115,6 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
         "initiated_by": printable(record.initiated_by),
         "command": one_line(record.command),
     }
-
-
-def fit(text: str, width: int) -> str:
-    """Exactly `width` cells: padded, or cut with an ellipsis (wide characters take two cells)."""
-    narrow = text.isascii()
-    if (len(text) if narrow else cell_len(text)) <= width:
-        return text.ljust(width) if narrow else set_cell_size(text, width)
-    if width < 1:
-        return ""
-    return (text[: width - 1] if narrow else set_cell_size(text, width - 1)) + "…"
 
 
 class TaskTable(ScrollView, can_focus=True):

@@ -142,6 +142,6 @@ def test_a_restarted_agent_keeps_holding_a_running_task_to_its_disk(agent):
 
 
 def test_the_cli_reads_the_message_the_agent_writes():
-    from tapit.nomad.status import DISK_LIMIT_PREFIX
+    from tapit.translate.status import DISK_LIMIT_PREFIX
 
     assert DISK_LIMIT_PREFIX == disk.DESCRIPTION_PREFIX

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from cuttable_proxy import CuttableProxy
 
-from tapit.logcopy import LogCopy, log_file_size
+from tapit.service.logcopy import LogCopy
+from tapit.translate.jobspec import log_file_size
 from tapit.nomad.client import NomadClient
 from tapit.nomad.settings import NomadSettings
 

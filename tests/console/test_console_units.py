@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tapit.commands.console import EscapeFilter
-from tapit.consoles import keepalive_argv
+from tapit.service.consoles import keepalive_argv
 from tapit.transcript import Transcript, read_cast
 
 

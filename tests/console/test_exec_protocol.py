@@ -1,4 +1,5 @@
-"""The exec websocket client against a stand-in server that speaks reference §6 frame for frame."""
+"""The exec websocket client against a stand-in server that speaks Nomad's exec frames
+(command/agent/alloc_endpoint.go execStream, plugins/drivers/proto/driver.pb.go) frame for frame."""
 
 import asyncio
 import base64
@@ -10,6 +11,7 @@ from aiohttp import WSCloseCode, web
 from tapit.nomad import exec as nomad_exec
 from tapit.nomad.exec import ExecError, Exited, Output, open_exec
 from tapit.nomad.settings import NomadSettings
+from tapit.nomad.transport import Transport
 
 
 def b64(data: bytes) -> str:
@@ -46,7 +48,7 @@ async def session_events(script, send=None, token="secret", tty=True):
     settings = NomadSettings(address=address, token=token)
     events = []
     try:
-        async with open_exec(settings, "a1b2", "task", ["/bin/sh", "-c", "echo hi"], tty) as session:
+        async with open_exec(Transport(settings), "a1b2", "task", ["/bin/sh", "-c", "echo hi"], tty) as session:
             if send:
                 await send(session)
             async for event in session:
@@ -159,7 +161,7 @@ def test_http_refusal_before_upgrade():
 
         runner, address = await serve_handler(handler)
         try:
-            async with open_exec(NomadSettings(address=address), "a", "task", ["sh"], True):
+            async with open_exec(Transport(NomadSettings(address=address)), "a", "task", ["sh"], True):
                 pass
         finally:
             await runner.cleanup()
@@ -170,7 +172,7 @@ def test_http_refusal_before_upgrade():
 
 def test_unreachable():
     async def main():
-        async with open_exec(NomadSettings(address="http://127.0.0.1:9"), "a", "task", ["sh"], True):
+        async with open_exec(Transport(NomadSettings(address="http://127.0.0.1:9")), "a", "task", ["sh"], True):
             pass
 
     with pytest.raises(ExecError, match="cannot reach Nomad at http://127.0.0.1:9: connection refused"):

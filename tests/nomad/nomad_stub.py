@@ -1,10 +1,12 @@
 """A small aiohttp server that speaks the byte shapes of Nomad's HTTP API, for the client tests.
 
 It stands in for a peer: tapit's embedded agent (tapit/agent) is being written in parallel, and
-no Nomad binary is available here. Every shape it sends comes from the wire reference
-(shared/reference/nomad-api.md), not from tapit's client: plain-text error bodies (§1.2), gzip
-when asked (§1.1), `X-Nomad-Index` and blocking `index`/`wait` (§1.5), concatenated log frames
-with base64 Data and `{}` heartbeats every 1 s (§5.1), NDJSON events with `{}` heartbeats (§7).
+no Nomad binary is available here. Every shape it sends comes from Nomad's source, not from
+tapit's client: plain-text error bodies and gzip when asked (command/agent/http.go wrap),
+`X-Nomad-Index` and blocking `index`/`wait` (command/agent/http.go setMeta, nomad/rpc.go
+blockingRPC), concatenated log frames with base64 Data and `{}` heartbeats every 1 s
+(client/fs_endpoint.go, client/lib/streamframer/framer.go), NDJSON events with `{}` heartbeats
+(nomad/stream/ndjson.go).
 """
 
 import asyncio
@@ -351,7 +353,8 @@ class StubNomad:
                     await response.write(b"{}\n")
 
     async def exec(self, request: web.Request, id):
-        """An exec session whose command exits at once with code 0 (`exit_code` omitted, §6.3)."""
+        """An exec session whose command exits at once with code 0 (`exit_code` omitted: plugins/drivers/proto/driver.pb.go
+        ExitResult, omitempty)."""
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         await ws.send_str('{"exited":true,"result":{}}')
@@ -359,6 +362,11 @@ class StubNomad:
         return ws
 
 
+def log_bytes(client, alloc_id: str, task: str, log_type: str, **options):
+    """The bytes of a task's log as they arrive: the data of its frames (AllocFS.logs options)."""
+    return (frame.data for frame in client.alloc_fs.logs(alloc_id, task, log_type, **options))
+
+
 def error(status: int, text: str) -> web.Response:
-    # Nomad's errors are the bare message as text/plain, never JSON (reference §1.2).
+    # Nomad's errors are the bare message as text/plain, never JSON (command/agent/http.go wrap).
     return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")

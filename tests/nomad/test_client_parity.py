@@ -8,10 +8,11 @@ import threading
 
 import pytest
 
-from nomad_stub import ALLOC_ID, StubNomad
+from nomad_stub import ALLOC_ID, StubNomad, log_bytes
 from tapit.nomad.client import NomadClient
 from tapit.nomad.exec import Exited, open_exec
 from tapit.nomad.settings import NomadSettings
+from tapit.nomad.transport import Transport
 
 
 @pytest.fixture
@@ -42,15 +43,15 @@ def test_every_setting_reaches_rest_streams_events_and_exec(mtls_stub, pki):
     }
     settings = NomadSettings.from_env(environ)
     with NomadClient(settings) as client:
-        client.agent_self()
-        assert b"".join(client.stream_logs(ALLOC_ID, "main", "stdout")) == b"hello\n"
+        client.agent.info()
+        assert b"".join(log_bytes(client, ALLOC_ID, "main", "stdout")) == b"hello\n"
         stop = threading.Event()
-        for message in client.events(["Job"], stop=stop):
+        for message in client.event_stream.stream(["Job"], stop=stop):
             assert message["Index"] == 11
             stop.set()
 
     async def exec_once():
-        async with open_exec(settings, ALLOC_ID, "main", ["true"], tty=False) as session:
+        async with open_exec(Transport(settings), ALLOC_ID, "main", ["true"], tty=False) as session:
             return [event async for event in session]
 
     assert asyncio.run(exec_once()) == [Exited(0)]

@@ -1,7 +1,7 @@
 """NomadClient against a real HTTP server speaking Nomad's wire shapes.
 
 The server is tests/nomad/nomad_stub.py, an aiohttp stand-in for the embedded agent being
-written in parallel; its bytes come from the wire reference, not from this client.
+written in parallel; its bytes come from Nomad's source (the files it cites), not from this client.
 """
 
 import base64
@@ -12,30 +12,31 @@ import time
 
 import pytest
 
-from nomad_stub import ALLOC_ID, EVAL_ID, StubNomad
-from tapit.nomad.client import NomadClient, NomadError, NomadNotFound, NomadRefused, NomadUnreachable
+from nomad_stub import ALLOC_ID, EVAL_ID, StubNomad, log_bytes
+from tapit.nomad.client import NomadClient
+from tapit.nomad.errors import NomadError, NomadNotFound, NomadRefused, NomadUnreachable
 from tapit.nomad.settings import NomadSettings
 
 JOB = {"ID": "tapit-1", "Name": "tapit-1", "Type": "batch", "Meta": {"tapit-task-id": "1"}}
 
 
 def every_call(c: NomadClient) -> None:
-    c.register_job(JOB)
-    c.get_job("tapit-1")
-    c.list_jobs("tapit")
-    c.job_allocations("tapit-1")
-    c.job_evaluations("tapit-1")
-    c.get_allocation(ALLOC_ID)
-    c.get_evaluation(EVAL_ID)
-    c.agent_self()
-    c.alloc_stats(ALLOC_ID)
-    c.wait_job_allocations("tapit-1", 0, wait=1)
-    c.wait_allocation(ALLOC_ID, 0, wait=1)
-    list(c.stream_logs(ALLOC_ID, "main", "stdout"))
+    c.jobs.register(JOB)
+    c.jobs.info("tapit-1")
+    c.jobs.list("tapit")
+    c.jobs.allocations("tapit-1")
+    c.jobs.evaluations("tapit-1")
+    c.allocations.info(ALLOC_ID)
+    c.evaluations.info(EVAL_ID)
+    c.agent.info()
+    c.allocations.stats(ALLOC_ID)
+    c.jobs.allocations("tapit-1", index=0, wait=1)
+    c.allocations.info(ALLOC_ID, index=0, wait=1)
+    list(log_bytes(c, ALLOC_ID, "main", "stdout"))
     stop = threading.Event()
     stop.set()
-    list(c.events(["Job"], stop=stop))
-    c.deregister_job("tapit-1", purge=True)
+    list(c.event_stream.stream(["Job"], stop=stop))
+    c.jobs.deregister("tapit-1", purge=True)
 
 
 def test_every_call_carries_token_namespace_and_region(stub, client):
@@ -66,39 +67,39 @@ def test_settings_not_environment_decide(stub, monkeypatch):
 
 
 def test_register_get_list_delete(stub, client):
-    answer = client.register_job(JOB)
+    answer = client.jobs.register(JOB)
     assert answer["EvalID"] == EVAL_ID and answer["JobModifyIndex"] > 0
-    assert client.get_job("tapit-1")["Meta"] == JOB["Meta"]
-    assert client.get_job("tapit-404") is None
-    jobs = client.list_jobs("tapit")
+    assert client.jobs.info("tapit-1")["Meta"] == JOB["Meta"]
+    assert client.jobs.info("tapit-404") is None
+    jobs = client.jobs.list("tapit")
     assert [j["ID"] for j in jobs] == ["tapit-1"] and jobs[0]["Meta"] == JOB["Meta"]
     assert stub.query()["prefix"] == "tapit"
-    assert client.list_jobs("nothing-") == []
-    client.list_jobs("tapit", namespace="*")
+    assert client.jobs.list("nothing-") == []
+    client.jobs.list("tapit", namespace="*")
     assert stub.query()["namespace"] == "*"
-    assert client.deregister_job("tapit-1")["EvalID"] == EVAL_ID
+    assert client.jobs.deregister("tapit-1")["EvalID"] == EVAL_ID
     assert "purge" not in stub.query()
-    assert client.get_job("tapit-1")["Stop"] is True
-    client.deregister_job("tapit-1", purge=True)
+    assert client.jobs.info("tapit-1")["Stop"] is True
+    client.jobs.deregister("tapit-1", purge=True)
     assert stub.query()["purge"] in ("true", "True")
-    assert client.get_job("tapit-1") is None
-    assert client.deregister_job("tapit-1", purge=True)["EvalID"] == ""  # unknown job: not an error
+    assert client.jobs.info("tapit-1") is None
+    assert client.jobs.deregister("tapit-1", purge=True)["EvalID"] == ""  # unknown job: not an error
 
 
 def test_reads(stub, client):
-    assert client.job_allocations("tapit-1")[0]["ID"] == ALLOC_ID
-    assert client.job_evaluations("tapit-1")[0]["ID"] == EVAL_ID
-    assert client.get_allocation(ALLOC_ID)["ClientStatus"] == "running"
-    assert client.get_evaluation(EVAL_ID)["TriggeredBy"] == "job-register"
-    assert client.agent_self()["config"]["Version"]["Version"] == "2.0.5"
-    assert "ResourceUsage" in client.alloc_stats(ALLOC_ID)
+    assert client.jobs.allocations("tapit-1")[0]["ID"] == ALLOC_ID
+    assert client.jobs.evaluations("tapit-1")[0]["ID"] == EVAL_ID
+    assert client.allocations.info(ALLOC_ID)["ClientStatus"] == "running"
+    assert client.evaluations.info(EVAL_ID)["TriggeredBy"] == "job-register"
+    assert client.agent.info()["config"]["Version"]["Version"] == "2.0.5"
+    assert "ResourceUsage" in client.allocations.stats(ALLOC_ID)
 
 
 def test_lookups_of_missing_objects(client):
     for lookup in (
-        lambda: client.get_allocation("nope"),
-        lambda: client.get_evaluation("nope"),
-        lambda: list(client.stream_logs("nope", "main", "stdout")),
+        lambda: client.allocations.info("nope"),
+        lambda: client.evaluations.info("nope"),
+        lambda: list(log_bytes(client, "nope", "main", "stdout")),
     ):
         with pytest.raises(NomadNotFound) as caught:
             lookup()
@@ -108,7 +109,7 @@ def test_lookups_of_missing_objects(client):
 
 def test_permission_denied_names_the_capability(stub, client):
     with pytest.raises(NomadRefused) as caught:
-        client.get_job("forbidden")
+        client.jobs.info("forbidden")
     assert caught.value.status == 403 and caught.value.reason == "Permission denied"
     assert str(caught.value) == (
         f"Nomad at {stub.address} refused the request (HTTP 403): Permission denied "
@@ -119,12 +120,12 @@ def test_permission_denied_names_the_capability(stub, client):
 def test_wrong_token_is_refused_everywhere(stub):
     c = NomadClient(NomadSettings(address=stub.address, token="wrong-token"))
     calls = {
-        "submit-job": lambda: c.register_job(JOB),
-        "list-jobs": lambda: c.list_jobs(""),
-        "read-job": lambda: c.wait_allocation(ALLOC_ID, 1, wait=1),
-        "read-logs": lambda: list(c.stream_logs(ALLOC_ID, "main", "stdout")),
-        '"purge-job"': lambda: c.deregister_job("x", purge=True),
-        'agent policy "read"': c.agent_self,
+        "submit-job": lambda: c.jobs.register(JOB),
+        "list-jobs": lambda: c.jobs.list(""),
+        "read-job": lambda: c.allocations.info(ALLOC_ID, index=1, wait=1),
+        "read-logs": lambda: list(log_bytes(c, ALLOC_ID, "main", "stdout")),
+        '"purge-job"': lambda: c.jobs.deregister("x", purge=True),
+        'agent policy "read"': c.agent.info,
     }
     for capability, call in calls.items():
         with pytest.raises(NomadRefused) as caught:
@@ -133,53 +134,53 @@ def test_wrong_token_is_refused_everywhere(stub):
         assert capability in str(caught.value)
         assert "wrong-token" not in str(caught.value)
     with pytest.raises(NomadRefused, match="read-job"):
-        list(c.events(["Job", "Allocation:tapit-1"]))
+        list(c.event_stream.stream(["Job", "Allocation:tapit-1"]))
     c.close()
 
 
 def test_server_errors_keep_the_body_and_print_one_line(stub, client):
     with pytest.raises(NomadRefused) as caught:
-        client.get_job("broken")
+        client.jobs.info("broken")
     assert caught.value.status == 500
     assert caught.value.reason == "rpc error: 2 errors occurred:\n\t* one\n\t* two"
     assert "\n" not in str(caught.value) and "* one * two" in str(caught.value)
     with pytest.raises(NomadRefused) as caught:
-        client.register_job({"ID": "invalid"})
+        client.jobs.register({"ID": "invalid"})
     assert "validation failed" in str(caught.value)
     with pytest.raises(NomadRefused) as caught:
-        client.register_job({})
+        client.jobs.register({})
     assert (caught.value.status, caught.value.reason) == (400, "Job must be specified")
 
 
 def test_token_never_appears_in_errors(stub, client):
     with pytest.raises(NomadRefused) as caught:
-        client.register_job({"ID": "echo-token"})
+        client.jobs.register({"ID": "echo-token"})
     assert stub.token not in str(caught.value) and stub.token not in caught.value.reason
     assert "<token>" in caught.value.reason
 
 
 def test_blocking_query_returns_at_timeout_without_change(stub, client):
-    body, index = client.wait_allocation(ALLOC_ID, stub.index, wait=0.5)
+    body, index = client.allocations.info(ALLOC_ID, index=stub.index, wait=0.5)
     started = time.monotonic()
-    body, same = client.wait_allocation(ALLOC_ID, index, wait=0.5)
+    body, same = client.allocations.info(ALLOC_ID, index=index, wait=0.5)
     assert 0.4 < time.monotonic() - started < 3
     assert same == index and body["ID"] == ALLOC_ID
     assert stub.query()["index"] == str(index) and stub.query()["wait"] == "500ms"
 
 
 def test_blocking_query_wakes_on_change(stub, client):
-    _, index = client.wait_job_allocations("tapit-1", 0)
+    _, index = client.jobs.allocations("tapit-1", index=0)
     threading.Timer(0.3, stub.change, [lambda s: s.alloc.update(ClientStatus="complete")]).start()
     started = time.monotonic()
-    allocs, new_index = client.wait_job_allocations("tapit-1", index, wait=30)
+    allocs, new_index = client.jobs.allocations("tapit-1", index=index, wait=30)
     assert time.monotonic() - started < 5
     assert new_index > index and allocs[0]["ClientStatus"] == "complete"
 
 
 def test_blocking_query_outlasts_python_nomads_five_second_timeout(stub, client):
-    _, index = client.wait_allocation(ALLOC_ID, 0)
+    _, index = client.allocations.info(ALLOC_ID, index=0)
     threading.Timer(5.5, stub.change, [lambda s: s.alloc.update(ClientStatus="failed")]).start()
-    body, new_index = client.wait_allocation(ALLOC_ID, index, wait=8)
+    body, new_index = client.allocations.info(ALLOC_ID, index=index, wait=8)
     assert new_index > index and body["ClientStatus"] == "failed"
 
 
@@ -189,7 +190,7 @@ def test_log_stream_decodes_frames_cut_anywhere(stub, client, gzip):
     payload = os.urandom(150_000) + "naïve ✓\n".encode()  # several 64 KiB frames, any bytes
     stub.logs[("main", "stdout")] = payload
     stub.log_piece = 1021
-    assert b"".join(client.stream_logs(ALLOC_ID, "main", "stdout")) == payload
+    assert b"".join(log_bytes(client, ALLOC_ID, "main", "stdout")) == payload
     query = stub.query()
     assert (query["task"], query["type"], query["follow"], query["plain"], query["offset"], query["origin"]) == (
         "main",
@@ -202,15 +203,15 @@ def test_log_stream_decodes_frames_cut_anywhere(stub, client, gzip):
 
 
 def test_log_stream_offset_and_origin(stub, client):
-    assert b"".join(client.stream_logs(ALLOC_ID, "main", "stdout", offset=2)) == b"llo\n"
-    assert b"".join(client.stream_logs(ALLOC_ID, "main", "stdout", offset=3, origin="end")) == b"lo\n"
+    assert b"".join(log_bytes(client, ALLOC_ID, "main", "stdout", offset=2)) == b"llo\n"
+    assert b"".join(log_bytes(client, ALLOC_ID, "main", "stdout", offset=3, origin="end")) == b"lo\n"
     assert stub.query()["origin"] == "end"
-    assert b"".join(client.stream_logs(ALLOC_ID, "main", "stderr")) == b""
+    assert b"".join(log_bytes(client, ALLOC_ID, "main", "stderr")) == b""
 
 
 def test_log_stream_errors(client):
     with pytest.raises(NomadRefused) as caught:
-        list(client.stream_logs(ALLOC_ID, "other", "stdout"))
+        list(log_bytes(client, ALLOC_ID, "other", "stdout"))
     assert (caught.value.status, caught.value.reason) == (400, 'unknown task name "other"')
 
 
@@ -220,12 +221,12 @@ def test_log_stream_errors(client):
 )
 def test_broken_log_streams_are_nomad_errors(stub, client, task, problem):
     with pytest.raises(NomadError) as caught:
-        list(client.stream_logs(ALLOC_ID, task, "stdout"))
+        list(log_bytes(client, ALLOC_ID, task, "stdout"))
     assert str(caught.value).startswith(f"Nomad at {stub.address} sent {problem}")
 
 
 def test_server_going_away_mid_follow_is_unreachable(stub, client):
-    stream = client.stream_logs(ALLOC_ID, "main", "stdout", follow=True, stop=threading.Event())
+    stream = log_bytes(client, ALLOC_ID, "main", "stdout", follow=True, stop=threading.Event())
     assert next(stream) == b"hello\n"
     stub.stop()
     with pytest.raises(NomadUnreachable) as caught:
@@ -235,7 +236,7 @@ def test_server_going_away_mid_follow_is_unreachable(stub, client):
 
 def test_follow_yields_new_output_and_ends_promptly_on_stop(stub, client):
     stop = threading.Event()
-    stream = client.stream_logs(ALLOC_ID, "main", "stdout", follow=True, stop=stop)
+    stream = log_bytes(client, ALLOC_ID, "main", "stdout", follow=True, stop=stop)
     assert next(stream) == b"hello\n"
     stub.logs[("main", "stdout")] += b"world\n"
     assert next(stream) == b"world\n"  # sent at the next 1 s tick
@@ -265,7 +266,7 @@ def test_events_skip_heartbeats_and_stop_promptly(stub, client):
     }
     stub.events = [old, new]
     stop = threading.Event()
-    stream = client.events(["Job", "Allocation:tapit-1"], index=10, stop=stop)
+    stream = client.event_stream.stream(["Job", "Allocation:tapit-1"], index=10, stop=stop)
     assert next(stream) == new
     assert [v for k, v in stub.requests[-1]["query"] if k == "topic"] == ["Job", "Allocation:tapit-1"]
     assert stub.query()["index"] == "10"
@@ -291,11 +292,11 @@ def test_unreachable_address_names_address_and_reason():
     address = f"http://127.0.0.1:{closed_port()}"
     c = NomadClient(NomadSettings(address=address, token="secret-token"))
     for call in (
-        lambda: c.get_job("x"),
-        lambda: c.register_job(JOB),
-        lambda: c.wait_allocation("a", 1),
-        lambda: list(c.stream_logs("a", "main", "stdout")),
-        lambda: list(c.events(["Job"])),
+        lambda: c.jobs.info("x"),
+        lambda: c.jobs.register(JOB),
+        lambda: c.allocations.info("a", index=1),
+        lambda: list(log_bytes(c, "a", "main", "stdout")),
+        lambda: list(c.event_stream.stream(["Job"])),
     ):
         with pytest.raises(NomadUnreachable) as caught:
             call()
@@ -315,17 +316,17 @@ def test_unix_socket_address(tmp_path):
     try:
         assert server.address == f"unix://{tmp_path / 'nomad.sock'}"
         with NomadClient(NomadSettings(address=server.address, token=server.token)) as c:
-            assert c.register_job(JOB)["EvalID"] == EVAL_ID  # python-nomad, over requests
-            assert c.get_job("tapit-1")["ID"] == "tapit-1"
-            assert c.get_job("missing") is None
-            assert c.wait_allocation(ALLOC_ID, 0)[0]["ID"] == ALLOC_ID  # httpx
-            assert b"".join(c.stream_logs(ALLOC_ID, "main", "stdout")) == b"hello\n"
+            assert c.jobs.register(JOB)["EvalID"] == EVAL_ID  # python-nomad, over requests
+            assert c.jobs.info("tapit-1")["ID"] == "tapit-1"
+            assert c.jobs.info("missing") is None
+            assert c.allocations.info(ALLOC_ID, index=0)[0]["ID"] == ALLOC_ID  # httpx
+            assert b"".join(log_bytes(c, ALLOC_ID, "main", "stdout")) == b"hello\n"
     finally:
         server.stop()
     with pytest.raises(NomadUnreachable, match="connection refused"):  # the socket file outlives the server
-        NomadClient(NomadSettings(address=server.address)).get_job("x")
+        NomadClient(NomadSettings(address=server.address)).jobs.info("x")
     missing = f"unix://{tmp_path / 'missing.sock'}"
-    for call in (lambda c: c.get_job("x"), lambda c: c.wait_allocation("a", 0)):
+    for call in (lambda c: c.jobs.info("x"), lambda c: c.allocations.info("a", index=0)):
         with pytest.raises(NomadUnreachable) as caught:
             call(NomadClient(NomadSettings(address=missing)))
         assert str(caught.value) == f"cannot reach Nomad at {missing}: No such file or directory"
@@ -344,9 +345,9 @@ def test_http_basic_auth_on_rest_and_streams(stub):
 def test_credentials_in_the_address_are_used_and_never_shown(stub):
     address = stub.address.replace("http://", "http://bob:pa%40ss@")
     with NomadClient(NomadSettings(address=address, token=stub.token)) as c:
-        c.get_job("tapit-1")
-        c.wait_allocation(ALLOC_ID, 0)
+        c.jobs.info("tapit-1")
+        c.allocations.info(ALLOC_ID, index=0)
         with pytest.raises(NomadError) as caught:
-            c.get_job("forbidden")
+            c.jobs.info("forbidden")
     assert {r["headers"].get("Authorization") for r in stub.requests} == {basic("bob", "pa@ss")}
     assert "pa%40ss" not in str(caught.value) and "bob" not in str(caught.value)

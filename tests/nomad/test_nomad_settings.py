@@ -1,4 +1,4 @@
-"""NomadSettings.from_env reads the variables Nomad's CLI reads, with the same meaning (reference §9)."""
+"""NomadSettings.from_env reads the variables Nomad's CLI reads, with the same meaning (api/api.go DefaultConfig)."""
 
 import dataclasses
 

@@ -5,8 +5,9 @@ import ssl
 
 import pytest
 
-from nomad_stub import ALLOC_ID, StubNomad
-from tapit.nomad.client import NomadClient, NomadUnreachable
+from nomad_stub import ALLOC_ID, StubNomad, log_bytes
+from tapit.nomad.client import NomadClient
+from tapit.nomad.errors import NomadUnreachable
 from tapit.nomad.settings import NomadSettings
 
 
@@ -39,16 +40,16 @@ def https_stub(pki):
 def use(server: StubNomad, **tls) -> None:
     """A REST call through python-nomad, a blocking query and a log stream through httpx."""
     with NomadClient(NomadSettings(address=server.address, token=server.token, **tls)) as c:
-        assert c.agent_self()["member"]["Name"] == "stub"
-        assert c.wait_allocation(ALLOC_ID, 0)[0]["ID"] == ALLOC_ID
-        assert b"".join(c.stream_logs(ALLOC_ID, "main", "stdout")) == b"hello\n"
+        assert c.agent.info()["member"]["Name"] == "stub"
+        assert c.allocations.info(ALLOC_ID, index=0)[0]["ID"] == ALLOC_ID
+        assert b"".join(log_bytes(c, ALLOC_ID, "main", "stdout")) == b"hello\n"
 
 
 def refused(server: StubNomad, **tls) -> list[str]:
     """The one-line errors of the REST call and of the stream; both must be NomadUnreachable."""
     messages = []
     with NomadClient(NomadSettings(address=server.address, token=server.token, **tls)) as c:
-        for call in (c.agent_self, lambda: list(c.stream_logs(ALLOC_ID, "main", "stdout"))):
+        for call in (c.agent.info, lambda: list(log_bytes(c, ALLOC_ID, "main", "stdout"))):
             with pytest.raises(NomadUnreachable) as caught:
                 call()
             assert str(caught.value).startswith(f"cannot reach Nomad at {server.address}: ")
@@ -114,7 +115,7 @@ def test_https_to_a_plain_http_server(stub):
     address = stub.address.replace("http://", "https://")
     with NomadClient(NomadSettings(address=address, token=stub.token, skip_verify=True)) as c:
         with pytest.raises(NomadUnreachable, match="TLS handshake failed"):
-            c.agent_self()
+            c.agent.info()
 
 
 def test_unreadable_tls_files_fail_at_construction(pki, tmp_path):

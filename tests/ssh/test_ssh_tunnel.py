@@ -142,10 +142,10 @@ def test_ssh_needs_nomad_addr_and_none_turns_it_off(tapit, ssh_user, bastion):
 
 def test_exec_and_event_stream_through_the_tunnel(tapit_home, bastion, tmp_path, monkeypatch):
     """The console's websocket and the event stream use the tunnel as REST does (in process)."""
-    from tapit.config import parse_ssh_target
     from tapit.nomad.client import NomadClient
     from tapit.nomad.exec import Exited, Output, open_exec
-    from tapit.nomad.settings import NomadSettings
+    from tapit.nomad.settings import NomadSettings, parse_ssh_target
+    from tapit.nomad.transport import Transport
     from tapit.nomad.tunnel import close_all, through_ssh
 
     monkeypatch.setenv("HOME", str(bastion.user_home(tmp_path / "user")))
@@ -158,15 +158,15 @@ def test_exec_and_event_stream_through_the_tunnel(tapit_home, bastion, tmp_path,
     )
     try:
         with NomadClient(direct) as nomad:
-            nomad.register_job(SLEEPER)
+            nomad.jobs.register(SLEEPER)
         with NomadClient(settings) as nomad:
             # index 1: replay what the agent's buffer holds, the registration included.
-            events = nomad.events(["Job:tunnel-exec"], index=1)
+            events = nomad.event_stream.stream(["Job:tunnel-exec"], index=1)
             assert next(events)["Events"][0]["Key"] == "tunnel-exec"
             events.close()
             alloc_id = None
             for _ in range(100):
-                allocs = nomad.job_allocations("tunnel-exec")
+                allocs = nomad.jobs.allocations("tunnel-exec")
                 if allocs and allocs[0]["ClientStatus"] == "running":
                     alloc_id = allocs[0]["ID"]
                     break
@@ -175,7 +175,9 @@ def test_exec_and_event_stream_through_the_tunnel(tapit_home, bastion, tmp_path,
 
         async def exec_echo() -> list:
             seen = []
-            async with open_exec(settings, alloc_id, "main", ["/bin/echo", "hello via ssh"], tty=False) as session:
+            async with open_exec(
+                Transport(settings), alloc_id, "main", ["/bin/echo", "hello via ssh"], tty=False
+            ) as session:
                 async for event in session:
                     seen.append(event)
             return seen

@@ -10,7 +10,7 @@ import pytest
 
 from tapit.config import AppConfig
 from tapit.errors import RuntimeUnavailable
-from tapit.history import History
+from tapit.service.history import History
 from tapit.model import TaskRecord
 from tapit.service import TaskService
 

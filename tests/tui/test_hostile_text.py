@@ -15,7 +15,7 @@ from textual import events
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-from tapit.nomad.jobspec import TASK_NAME
+from tapit.translate.jobspec import TASK_NAME
 from tapit.tui.app import TapitApp
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleScreen

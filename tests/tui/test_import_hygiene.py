@@ -34,3 +34,29 @@ def test_importing_the_cli_does_not_import_textual():
     code = "import sys, tapit.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# What the commands people type most must not load: the TUI, SSH, the agent's HTTP server, the
+# streaming stack (httpx is for blocking queries, streams and consoles).
+HEAVY = ("textual", "asyncssh", "aiohttp", "httpx", "httpcore", "httpx_ws", "wsproto", "pyte")
+
+
+def modules_loaded_by(argv: list[str]) -> list[str]:
+    code = (
+        "import sys; from tapit.cli import main; code = main(%r); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(%r))); sys.exit(code)"
+    ) % (argv, HEAVY)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_help_loads_nothing_heavy():
+    assert modules_loaded_by(["--help"]) == "[]"
+
+
+def test_list_tasks_loads_nothing_heavy(tapit_home):
+    from tapit.agent import daemon
+
+    daemon.ensure_running()  # running already, as it is after the first command of the day
+    assert modules_loaded_by(["list", "tasks"]) == "[]"

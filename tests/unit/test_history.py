@@ -6,8 +6,9 @@ import signal
 import time
 from pathlib import Path
 
-from tapit.history import History
 from tapit.model import TaskRecord
+from tapit.paths import temporaries
+from tapit.service.history import History
 
 
 def record(task_id: str) -> TaskRecord:
@@ -80,32 +81,28 @@ def test_concurrent_archives_of_one_task_do_not_collide(tmp_path):
     assert sorted(p.name for p in (tmp_path / "logs" / "00000001").iterdir()) == ["stderr", "stdout"]
 
 
-def _rewrite_until_killed(directory):
-    history = History(directory)
-    n = 0
-    while True:
-        n += 1
-        history.update("00000000", {"reason": str(n)})
+def _write_then_hang(directory):
+    """A writer that has written its whole temporary copy and hangs before the rename: where a
+    SIGKILL leaves a temporary behind (the rename is the only step after it)."""
+    os.replace = lambda *args: time.sleep(600)
+    History(directory).update("00000000", {"reason": "never recorded"})
 
 
 def test_temporary_copies_of_writers_killed_mid_write_are_swept(tmp_path):
-    # A history large enough that each write takes a while, so that kills land inside writes.
     history = History(tmp_path)
-    history.add(*(record(f"{n:08x}") for n in range(20_000)))
-    leftovers = []
-    for attempt in range(20):
-        writer = multiprocessing.Process(target=_rewrite_until_killed, args=(tmp_path,))
-        writer.start()
-        time.sleep(0.15 + attempt * 0.013)
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.join()
-        leftovers = list(tmp_path.glob(".history-*"))
-        if leftovers:
-            break
-    assert leftovers, "no kill landed inside a write"
+    history.add(*(record(f"{n:08x}") for n in range(1_000)))
+    writer = multiprocessing.Process(target=_write_then_hang, args=(tmp_path,))
+    writer.start()
+    deadline = time.monotonic() + 30
+    while not temporaries(tmp_path / "history.json") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(writer.pid, signal.SIGKILL)  # its lock goes with it
+    writer.join()
+    assert temporaries(tmp_path / "history.json"), "the writer never got as far as its temporary copy"
     history.update("00000001", {"status": "running"})
-    assert list(tmp_path.glob(".history-*")) == []
-    assert history.get("00000001").status == "running" and len(history.all()) == 20_000
+    assert temporaries(tmp_path / "history.json") == []
+    assert history.get("00000001").status == "running" and len(history.all()) == 1_000
+    assert history.get("00000000").reason is None  # the killed write never landed
 
 
 def test_partial_archives_of_dead_processes_are_swept(tmp_path):

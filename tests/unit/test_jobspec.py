@@ -1,7 +1,7 @@
-"""The Nomad job JSON for a task, checked against the wire reference (§2.3-§2.6)."""
+"""The Nomad job JSON for a task, checked against Nomad's api structs (api/jobs.go, api/tasks.go)."""
 
 from tapit.config import AppConfig
-from tapit.nomad.jobspec import build_job, choose_driver
+from tapit.translate.jobspec import build_job, choose_driver
 from tapit.params import build_spec
 
 NS = 1_000_000_000

@@ -12,7 +12,7 @@ import hcl2
 import pytest
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU, AppConfig
-from tapit.nomad.jobspec import build_job
+from tapit.translate.jobspec import build_job
 from tapit.params import build_spec
 
 HCL_PATH = Path(__file__).parents[2] / "jobs" / "tapit-task.nomad.hcl"

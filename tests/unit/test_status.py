@@ -1,9 +1,12 @@
-"""Reading Nomad's allocation and evaluation shapes (reference §2.4, §3.3, §3.5, §3.6, §8) as tapit statuses.
+"""Reading Nomad's allocation and evaluation shapes (nomad/structs/alloc.go Allocation, AllocClientStatus*;
+nomad/structs/structs.go TaskState, TaskEvent, Evaluation.FailedTGAllocs, AllocMetric) as tapit statuses.
 
-The fixtures are written from the reference's documented shapes, not from the agent.
+The fixtures are written from those structs, not from the agent.
 """
 
-from tapit.nomad.status import observe
+from datetime import datetime, timezone
+
+from tapit.translate.status import event_job_id, observe, placement, record_from_stub, usage
 
 T0 = 1495755675956923000
 
@@ -124,3 +127,62 @@ def test_placement_failure_from_the_blocked_evaluation():
 def test_exhausted_dimension():
     evals = [{"CreateIndex": 1, "FailedTGAllocs": {"task": {"NodesEvaluated": 1, "DimensionExhausted": {"memory": 1}}}}]
     assert observe([], evals).reason == "not enough memory on any node"
+
+
+def test_placement_reads_node_reserved_cpu_and_task_events():
+    allocation = alloc(
+        "failed",
+        RECEIVED + [event("Terminated", ExitCode=137, DisplayMessage="Exit Code: 137", Details={"oom_killed": "true"})],
+    )
+    allocation["AllocatedResources"] = {"Tasks": {"task": {"Cpu": {"CpuShares": 2400}, "Memory": {"MemoryMB": 256}}}}
+    seen = placement(allocation)
+    assert (seen.node_name, seen.cpu_mhz) == ("node1", 2400)
+    assert [(e.type, e.message) for e in seen.events] == [
+        ("Received", ""),
+        ("Task Setup", "Building Task Directory"),  # no DisplayMessage: the Message
+        ("Started", ""),
+        ("Terminated", "Exit Code: 137 (out of memory)"),
+    ]
+    assert seen.events[0].at == datetime.fromtimestamp(T0 / 1e9, timezone.utc)  # Unix nanoseconds
+    assert placement({"ID": "a-2"}) == type(seen)(node_name=None, cpu_mhz=None, events=())  # a stub: nothing yet
+
+
+def test_usage_from_allocation_stats():
+    # api/tasks.go AllocResourceUsage: RSS where the driver measures it, else Usage.
+    stats = {
+        "ResourceUsage": {
+            "MemoryStats": {"RSS": 0, "Usage": 5 << 20},
+            "CpuStats": {"Percent": 12.5, "TotalTicks": 300.0},
+        }
+    }
+    assert usage(stats) == type(usage(stats))(memory_bytes=5 << 20, cpu_percent=12.5, cpu_mhz=300.0)
+    assert usage({}).memory_bytes == 0 and usage({}).cpu_mhz == 0.0
+
+
+def test_the_job_of_an_event():
+    # nomad/state/events.go: a Job event is keyed by the job; an Allocation event by the allocation.
+    assert event_job_id({"Topic": "Job", "Key": "tapit-1", "Payload": {"Job": {"ID": "tapit-1"}}}) == "tapit-1"
+    assert (
+        event_job_id({"Topic": "Allocation", "Key": "a-1", "Payload": {"Allocation": {"JobID": "tapit-2"}}})
+        == "tapit-2"
+    )
+    assert event_job_id({"Topic": "Evaluation"}) == ""
+
+
+def test_a_teammates_task_from_its_job_stub():
+    stub = {
+        "ID": "tapit-0a1b2c3d",
+        "Namespace": "team-a",
+        "Status": "dead",
+        "Meta": {
+            "tapit_task_id": "0a1b2c3d",
+            "tapit_command": "make",
+            "tapit_initiated_by": "bob",
+            "tapit_kind": "task",
+        },
+        "JobSummary": {"Summary": {"task": {"Complete": 0, "Failed": 1}}},
+    }
+    record = record_from_stub(stub)
+    assert (record.id, record.status, record.command, record.initiated_by) == ("0a1b2c3d", "failed", "make", "bob")
+    assert record.nomad_namespace == "team-a" and record.nomad_job_id == "tapit-0a1b2c3d"
+    assert record_from_stub({"ID": "web", "Meta": {}}) is None  # not a tapit task

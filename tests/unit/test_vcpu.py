@@ -3,7 +3,7 @@ covered end to end in tests/e2e/test_agent_runtime_cli.py). The stubs are in the
 structs.NodeListStub and the attributes as client/fingerprint/cpu.go sets them."""
 
 from tapit.config import AppConfig
-from tapit.vcpu import could_run, derive, per_core_mhz
+from tapit.service.vcpu import could_run, derive, per_core_mhz
 
 
 def stub(**changes):

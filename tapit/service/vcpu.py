@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Mapping
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU, AppConfig
+from tapit.nomad.client import NomadClient
+from tapit.nomad.errors import NomadError
 from tapit.paths import write_private
 
 CACHE_FILE = "vcpu.json"
@@ -70,12 +72,11 @@ def _cache_key(address: str, driver: str, config: AppConfig) -> str:
     return f"{address} {driver} {','.join(config.datacenters)} {config.node_pool or 'default'}"
 
 
-def resolve(config: AppConfig, nomad, driver: str, address: str, home: Path) -> VcpuMhz:
+def resolve(config: AppConfig, nomad: NomadClient, driver: str, address: str, home: Path) -> VcpuMhz:
     """The MHz per vCPU for a task on `driver`: configured, cached, or derived now from the
-    cluster (`nomad`, a NomadClient); FALLBACK_MHZ_PER_VCPU when no node could be read."""
+    cluster; FALLBACK_MHZ_PER_VCPU when no node could be read."""
     if config.mhz_per_vcpu:
         return VcpuMhz(config.mhz_per_vcpu, config.sources.get("mhz_per_vcpu", "default"))
-    from tapit.nomad.client import NomadError
 
     path, key = home / CACHE_FILE, _cache_key(address, driver, config)
     try:
@@ -88,8 +89,8 @@ def resolve(config: AppConfig, nomad, driver: str, address: str, home: Path) -> 
     if isinstance(hit, dict) and time.time() - hit.get("at", 0) < CACHE_S and isinstance(hit.get("mhz"), int):
         return VcpuMhz(hit["mhz"], hit["source"] + f", cached in {path}")
     try:
-        candidates = sorted((s for s in nomad.list_nodes() if could_run(s, driver, config)), key=lambda s: s["ID"])
-        nodes = [nomad.get_node(s["ID"]) for s in candidates[:MAX_NODES_READ]]
+        candidates = sorted((s for s in nomad.nodes.list() if could_run(s, driver, config)), key=lambda s: s["ID"])
+        nodes = [nomad.nodes.info(s["ID"]) for s in candidates[:MAX_NODES_READ]]
     except NomadError as exc:
         return VcpuMhz(FALLBACK_MHZ_PER_VCPU, f"fallback: the nodes could not be read ({exc})")
     mhz = derive(nodes)

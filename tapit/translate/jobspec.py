@@ -1,8 +1,9 @@
 """A task as a Nomad batch job: the JSON tapit registers (pure).
 
 `jobs/tapit-task.nomad.hcl` is the same job in HCL for admins; a test keeps the
-two in agreement. Field names and units follow Nomad's api structs
-(reference §2.3-§2.6): durations are integer nanoseconds.
+two in agreement. Field names and units follow Nomad's api structs (api/jobs.go Job,
+api/tasks.go TaskGroup, Task, RestartPolicy, ReschedulePolicy, LogConfig): durations are
+integer nanoseconds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ META_COMMAND = "tapit_command"
 META_KIND = "tapit_kind"
 META_VERSION = "tapit_version"
 META_CREATED_AT = "tapit_created_at"
+
+# nomad/structs/structs.go DefaultLogConfig MaxFileSizeMB, × 1024 × 1024 as logmon counts it.
+DEFAULT_LOG_FILE_SIZE = 10 * 1024 * 1024
 
 # The embedded agent runs tasks as host processes; a cluster runs the app image.
 HOST_DRIVER = "raw_exec"
@@ -55,7 +59,7 @@ def memory_mb(gb: float) -> int:
 
 
 def cpu_mhz(vcpus: float, config: AppConfig) -> int:
-    """`config.mhz_per_vcpu` as the service resolved it (tapit/vcpu.py) for the task's nodes."""
+    """`config.mhz_per_vcpu` as the service resolved it (tapit/service/vcpu.py) for the task's nodes."""
     return max(1, round(vcpus * (config.mhz_per_vcpu or FALLBACK_MHZ_PER_VCPU)))
 
 
@@ -90,7 +94,8 @@ def build_job(
             "Interval": 24 * 3600 * NANOS_PER_SECOND,
             "Delay": 15 * NANOS_PER_SECOND,
         },
-        # ...and Attempts 0 without Unlimited disables rescheduling elsewhere (reference §2.4).
+        # ...and Attempts 0 without Unlimited disables rescheduling elsewhere
+        # (nomad/structs/structs.go ReschedulePolicy.Enabled).
         "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
         "EphemeralDisk": {"SizeMB": memory_mb(spec.ephemeral_storage_gb)},
         "Tasks": [
@@ -130,3 +135,24 @@ def build_job(
     if config.node_pool:
         job["NodePool"] = config.node_pool
     return job
+
+
+def images_of(job: dict) -> list[str]:
+    """The images the job's docker tasks run, in the job's order."""
+    return [
+        image
+        for group in job.get("TaskGroups") or ()
+        for task in group.get("Tasks") or ()
+        if task.get("Driver") == IMAGE_DRIVER and (image := (task.get("Config") or {}).get("image"))
+    ]
+
+
+def log_file_size(alloc: dict, task: str = TASK_NAME) -> int:
+    """The size a rotated log file grows to: the task's LogConfig.MaxFileSizeMB in the allocation's job."""
+    for group in (alloc.get("Job") or {}).get("TaskGroups") or ():
+        for spec in group.get("Tasks") or ():
+            if spec.get("Name") == task:
+                megabytes = (spec.get("LogConfig") or {}).get("MaxFileSizeMB")
+                if isinstance(megabytes, int) and megabytes > 0:
+                    return megabytes * 1024 * 1024
+    return DEFAULT_LOG_FILE_SIZE

@@ -26,9 +26,10 @@ import time
 from contextlib import closing
 from typing import Callable, NamedTuple
 
-from tapit.history import ArchiveWriter
-from tapit.nomad.client import NomadClient, NomadError, NomadNotFound
+from tapit.nomad.client import NomadClient
+from tapit.nomad.errors import NomadError, NomadNotFound
 from tapit.nomad.frames import LogFrame, log_index
+from tapit.service.history import ArchiveWriter
 
 FOLLOW_RETRY_S = 0.5
 # How often the end of the log is asked for again while waiting to reach it: a Nomad client may
@@ -36,7 +37,6 @@ FOLLOW_RETRY_S = 0.5
 END_RECHECK_S = 2.0
 # No new byte for this long while short of the end: the stream is stuck, and saying so beats waiting.
 STALL_S = 60.0
-DEFAULT_FILE_SIZE = 10 * 1024 * 1024  # structs.DefaultLogConfig MaxFileSizeMB, × 1024 × 1024 as logmon does
 
 
 class Position(NamedTuple):
@@ -47,17 +47,6 @@ class Position(NamedTuple):
 
 
 NOTHING = Position(-1, 0)  # before the first byte
-
-
-def log_file_size(alloc: dict, task: str) -> int:
-    """The size a rotated log file grows to: the task's LogConfig.MaxFileSizeMB in the allocation's job."""
-    for group in (alloc.get("Job") or {}).get("TaskGroups") or ():
-        for spec in group.get("Tasks") or ():
-            if spec.get("Name") == task:
-                megabytes = (spec.get("LogConfig") or {}).get("MaxFileSizeMB")
-                if isinstance(megabytes, int) and megabytes > 0:
-                    return megabytes * 1024 * 1024
-    return DEFAULT_FILE_SIZE
 
 
 class LogCopy:
@@ -100,7 +89,7 @@ class LogCopy:
     def read_all(self) -> None:
         """The log as it is now, once (a task that has ended, or a look at a running one)."""
         try:
-            for frame in self.nomad.log_frames(self.alloc_id, self.task, self.log_type, follow=False):
+            for frame in self.nomad.alloc_fs.logs(self.alloc_id, self.task, self.log_type, follow=False):
                 self._take(frame)
         except NomadNotFound:
             pass  # the task never started, so it wrote nothing
@@ -174,7 +163,7 @@ class LogCopy:
         if self.position != NOTHING:
             oldest = self._oldest()
             offset = self._resume_offset(oldest)
-        frames = self.nomad.log_frames(
+        frames = self.nomad.alloc_fs.logs(
             self.alloc_id, self.task, self.log_type, follow=True, offset=offset, stop=self._stop
         )
         with closing(frames):
@@ -195,7 +184,7 @@ class LogCopy:
 
     def _oldest(self) -> int | None:
         """The index of the oldest file with data (the first frame of a stream from offset 0)."""
-        frames = self.nomad.log_frames(self.alloc_id, self.task, self.log_type, follow=False)
+        frames = self.nomad.alloc_fs.logs(self.alloc_id, self.task, self.log_type, follow=False)
         with closing(frames):
             for frame in frames:
                 return log_index(frame.file)
@@ -204,7 +193,7 @@ class LogCopy:
     def _end(self) -> Position:
         """Where the log ends now: origin=end, offset=1 is its last byte (findClosest going back)."""
         try:
-            frames = self.nomad.log_frames(self.alloc_id, self.task, self.log_type, origin="end", offset=1)
+            frames = self.nomad.alloc_fs.logs(self.alloc_id, self.task, self.log_type, origin="end", offset=1)
             with closing(frames):
                 for frame in frames:
                     return Position(log_index(frame.file), frame.offset)

@@ -24,9 +24,9 @@ from tinydb.storages import Storage
 
 from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TaskRecord
+from tapit.paths import temporaries, write_private
 
 LOCK_TIMEOUT_S = 30
-TEMP_PREFIX = ".history-"  # a write's temporary copy, renamed over history.json when complete
 PARTIAL_SUFFIX = ".partial"  # a log being archived, named .<log type>.<pid>.<random>.partial
 READ_CHUNK = 1024 * 1024
 
@@ -58,20 +58,9 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data) -> None:
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TEMP_PREFIX)
+            write_private(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=True)
         except OSError as exc:
-            raise HistoryUnwritable(self.path, OSError(exc.errno, exc.strerror)) from None
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise HistoryUnwritable(self.path, exc) from None
-            raise
+            raise HistoryUnwritable(self.path, exc) from None
 
     def close(self) -> None:
         pass
@@ -170,7 +159,7 @@ class History:
             raise HistoryUnwritable(self.path, exc) from None
         try:
             # Every writer holds the lock, so any temporary copy left now is a killed writer's.
-            for stale in self.directory.glob(f"{TEMP_PREFIX}*"):
+            for stale in temporaries(self.path):
                 try:
                     stale.unlink()
                 except OSError:

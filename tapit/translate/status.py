@@ -1,22 +1,24 @@
-"""What Nomad says about a task's job, read as a tapit status (pure).
+"""What Nomad says about a task's job, read as tapit's status, record and results (pure).
 
-Status values, event types and descriptions are Nomad's (reference §2.4, §3.3,
-§3.5, §8); the exit code comes from the task's `Terminated` event, never from
-its output.
+Status values, event types and descriptions are Nomad's (nomad/structs/alloc.go
+AllocClientStatus*, AllocTimeoutReasonMaxRunDuration; nomad/structs/structs.go TaskEvent
+types, JobStatus*); the exit code comes from the task's `Terminated` event, never from its
+output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
-from tapit.nomad.jobspec import TASK_NAME
+from tapit.model import Placement, TaskEvent, TaskRecord, Usage
+from tapit.translate import jobspec
+from tapit.translate.jobspec import TASK_NAME
 
-MAX_RUN_DURATION_EXCEEDED = "allocation exceeded max_run_duration"
+MAX_RUN_DURATION_EXCEEDED = "allocation exceeded max_run_duration"  # nomad/structs/alloc.go
 # The embedded agent's Task Setup message naming what enforces the disk (tapit/agent/disk.py
 # DESCRIPTION_PREFIX; Nomad's own clients only reserve the disk at placement, and say nothing).
 DISK_LIMIT_PREFIX = "ephemeral disk enforced by "
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def failure_reason(events: list[dict], memory_limit_mb: int | None) -> str | Non
 
 
 def placement_failure(evals: list[dict]) -> str | None:
-    """Why Nomad could not place the task, in one line, from the evaluation's AllocMetric (§3.6)."""
+    """Why Nomad could not place the task, in one line, from the evaluation's FailedTGAllocs
+    (nomad/structs/structs.go AllocMetric)."""
     for evaluation in sorted(evals, key=lambda e: e.get("CreateIndex", 0), reverse=True):
         for metric in (evaluation.get("FailedTGAllocs") or {}).values():
             return describe_metric(metric)
@@ -152,3 +155,78 @@ def _time(value: str | None) -> str | None:
         value = f"{head}.{digits[:6]}{zone}"
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_from_stub(stub: dict) -> TaskRecord | None:
+    """A task record from a tapit job's list stub (nomad/structs/structs.go JobListStub) and
+    Meta, for tasks started elsewhere; None for a job that is not a tapit task."""
+    meta = stub.get("Meta") or {}
+    task_id = meta.get(jobspec.META_TASK_ID)
+    if not task_id:
+        return None
+    counts = ((stub.get("JobSummary") or {}).get("Summary") or {}).get(jobspec.GROUP_NAME) or {}
+    if stub.get("Status") != "dead":
+        status = "running" if counts.get("Running") else "pending"
+    elif counts.get("Failed"):
+        status = "failed"
+    elif counts.get("Lost"):
+        status = "lost"
+    else:
+        status = "complete"
+    return TaskRecord(
+        id=task_id,
+        command=meta.get(jobspec.META_COMMAND, ""),
+        status=status,
+        image=None,
+        docker_tag=None,
+        memory_gb=0.0,
+        cpu=0.0,
+        max_hours=None,
+        ephemeral_storage_gb=0.0,
+        initiated_by=meta.get(jobspec.META_INITIATED_BY, ""),
+        created_at=meta.get(jobspec.META_CREATED_AT, ""),
+        nomad_job_id=stub["ID"],
+        nomad_namespace=stub.get("Namespace", "default"),
+        kind=meta.get(jobspec.META_KIND, "task"),
+    )
+
+
+def placement(alloc: dict) -> Placement:
+    """Where the task runs and what it was given, with the task events Nomad kept (the last 10)."""
+    state = (alloc.get("TaskStates") or {}).get(TASK_NAME) or {}
+    events = []
+    for event in state.get("Events") or ():
+        message = event.get("DisplayMessage") or event.get("Message") or ""
+        if (event.get("Details") or {}).get("oom_killed") == "true":
+            message += " (out of memory)"
+        at = datetime.fromtimestamp(event.get("Time", 0) / 1e9, timezone.utc)  # Unix nanoseconds
+        events.append(TaskEvent(at, event.get("Type", "?"), message))
+    tasks = (alloc.get("AllocatedResources") or {}).get("Tasks") or {}
+    return Placement(
+        node_name=alloc.get("NodeName"),
+        # The CPU the task was placed with, which is what its usage is drawn against: tapit's
+        # vCPUs become MHz per the task's nodes (tapit/service/vcpu.py), not a fixed figure.
+        cpu_mhz=((tasks.get(TASK_NAME) or {}).get("Cpu") or {}).get("CpuShares"),
+        events=tuple(events),
+    )
+
+
+def usage(stats: dict) -> Usage:
+    """What the task uses now, from an AllocResourceUsage (api/tasks.go)."""
+    resources = stats.get("ResourceUsage") or {}
+    memory = resources.get("MemoryStats") or {}
+    cpu = resources.get("CpuStats") or {}
+    return Usage(
+        memory_bytes=memory.get("RSS") or memory.get("Usage") or 0,
+        cpu_percent=float(cpu.get("Percent") or 0.0),
+        cpu_mhz=float(cpu.get("TotalTicks") or 0.0),
+    )
+
+
+def event_job_id(event: dict) -> str:
+    """The job an event stream event concerns (nomad/state/events.go: an Allocation event's
+    Payload holds the allocation, a Job event's Key is the job ID)."""
+    payload = event.get("Payload") or {}
+    if "Allocation" in payload:
+        return (payload["Allocation"] or {}).get("JobID") or ""
+    return event.get("Key") or ""

@@ -42,18 +42,20 @@ import asyncio
 import math
 import shlex
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from tapit.errors import RuntimeUnavailable, TapitError
+from tapit.errors import RuntimeUnavailable, TapitError, nomad_errors
 from tapit.model import TaskRecord, now_iso, parse_iso
-from tapit.nomad.jobspec import TASK_NAME
-from tapit.nomad.status import latest_allocation, observe, placement_failure
+from tapit.nomad.errors import ExecError
+from tapit.nomad.exec import Exited, Output  # a session's events, as the CLI and the TUI read them
 from tapit.params import TaskSpec
-from tapit.service import TaskService, nomad_errors
+from tapit.service.tasks import TaskService
 from tapit.transcript import CAST_NAME, Transcript
+from tapit.translate.jobspec import TASK_NAME
+from tapit.translate.status import latest_allocation, observe, placement_failure
 
 Progress = Callable[[str], None]
 Notice = Callable[[str], None]
@@ -69,6 +71,15 @@ EXIT_DISCONNECTED = 255  # `~.`, as ssh
 
 class ConsoleError(TapitError):
     """The console could not start or the session broke; one line for the user."""
+
+
+@contextmanager
+def _exec_errors() -> Iterator[None]:
+    """An exec session that Nomad refused or that broke: the console's error, in one line."""
+    try:
+        yield
+    except ExecError as exc:
+        raise ConsoleError(str(exc)) from None
 
 
 def idle_timeout_s(service: TaskService) -> int:
@@ -117,29 +128,27 @@ def start_console(service: TaskService, spec: TaskSpec, progress: Progress = lam
 
 
 def _until_running(service: TaskService, record: TaskRecord, progress: Progress) -> str:
-    nomad = service.nomad
+    nomad = service._nomad()
     progress("waiting for placement…")
     index = 0
     with nomad_errors():
         while True:
-            allocs, index = nomad.wait_job_allocations(record.nomad_job_id, index, PLACEMENT_POLL_S)
+            allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=PLACEMENT_POLL_S)
             alloc = latest_allocation(allocs)
             if alloc is not None:
                 break
-            reason = placement_failure(nomad.job_evaluations(record.nomad_job_id))
+            reason = placement_failure(nomad.jobs.evaluations(record.nomad_job_id))
             if reason:
                 raise ConsoleError(f"console {record.id} could not be placed: {service.explain_placement(reason)}")
         progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
         progress("starting…")
         alloc_index = 0
         while alloc.get("ClientStatus") == "pending":
-            alloc, alloc_index = nomad.wait_allocation(alloc["ID"], alloc_index, PLACEMENT_POLL_S)
+            alloc, alloc_index = nomad.allocations.info(alloc["ID"], index=alloc_index, wait=PLACEMENT_POLL_S)
     if alloc.get("ClientStatus") != "running":
         seen = observe([alloc], [])
         raise ConsoleError(f"console {record.id} did not start: {seen.reason or alloc.get('ClientStatus')}")
-    service.history.update(
-        record.id, {"status": "running", "nomad_alloc_id": alloc["ID"], "node_name": alloc.get("NodeName")}
-    )
+    service._apply(record, {"status": "running", "nomad_alloc_id": alloc["ID"], "node_name": alloc.get("NodeName")})
     return alloc["ID"]
 
 
@@ -150,7 +159,7 @@ class Console:
         self.service = service
         self.record = record
         self.alloc_id: str | None = None
-        self.exited = None  # the program's Exited event
+        self.exited: Exited | None = None  # the program's own end
         self.end_reason: str | None = None  # set when tapit ended the session
         self.end_status = "stopped"
         self.local_exit: int | None = None
@@ -175,10 +184,8 @@ class Console:
     ) -> AsyncIterator["ConsoleSession"]:
         """Run the console's command in the task, with a TTY of rows x cols or with pipes.
 
-        ExecError (from tapit.nomad.exec) when Nomad refuses or cannot be reached.
+        ConsoleError when Nomad refuses or cannot be reached.
         """
-        from tapit.nomad.exec import open_exec
-
         line = self.record.command
         if tty and term:
             line = f"export TERM={shlex.quote(term)}\n{line}"  # exec'd processes get the task's env only
@@ -189,20 +196,22 @@ class Console:
             stream: history.log_path(self.record.id, stream).open("wb", buffering=0) for stream in ("stdout", "stderr")
         }
         # The output is archived here, live; the keep-alive's own (empty) logs must never replace it.
-        history.update(self.record.id, {"logs_archived": True})
+        self.service._apply(self.record, {"logs_archived": True})
         self.started_at = now_iso()
+        command = ["/bin/sh", "-c", line]
         try:
-            async with open_exec(
-                self.service.connection.settings, self.alloc_id, TASK_NAME, ["/bin/sh", "-c", line], tty
-            ) as exec_session:
-                session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
-                if tty:
-                    await exec_session.resize(rows, cols)  # before any input, as Nomad's CLI does
-                watch = asyncio.create_task(session.watch())
-                try:
-                    yield session
-                finally:
-                    watch.cancel()
+            with _exec_errors():
+                async with self.service._nomad().allocations.exec(
+                    self.alloc_id, TASK_NAME, command, tty
+                ) as exec_session:
+                    session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
+                    if tty:
+                        await exec_session.resize(rows, cols)  # before any input, as Nomad's CLI does
+                    watch = asyncio.create_task(session.watch())
+                    try:
+                        yield session
+                    finally:
+                        watch.cancel()
         finally:
             self.finished_at = now_iso()
             transcript.close()
@@ -255,21 +264,19 @@ class Console:
 
     def _purge(self) -> str | None:
         try:
-            with nomad_errors():
-                self.service.nomad.deregister_job(self.record.nomad_job_id, purge=True)
+            self.service._stop_job(self.record, purge=True)
         except RuntimeUnavailable as exc:
             return str(exc)
         return None
 
     def _update(self, changes: dict) -> TaskRecord:
         changes = {k: v for k, v in changes.items() if v is not None or k == "exit_code"}
-        self.service.history.update(self.record.id, changes)
-        self.record = replace(self.record, **changes)
+        self.record = self.service._apply(self.record, changes)
         self.closed = True
         return self.record
 
 
-def _exit_reason(exited) -> str:
+def _exit_reason(exited: Exited) -> str:
     if exited.oom_killed:
         return "killed: out of memory"
     if exited.signal and not exited.exit_code:
@@ -300,16 +307,20 @@ class ConsoleSession:
         self._poke = asyncio.Event()
 
     async def send_stdin(self, data: bytes) -> None:
+        """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        await self._exec.send_stdin(data)
+        with _exec_errors():
+            await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        await self._exec.close_stdin()
+        with _exec_errors():
+            await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        await self._exec.resize(rows, cols)
+        with _exec_errors():
+            await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:
         """End the session from this side (`~.`, a signal, a timeout); the iteration then stops."""
@@ -321,9 +332,7 @@ class ConsoleSession:
     def __aiter__(self):
         return self._events()
 
-    async def _events(self):
-        from tapit.nomad.exec import ExecError, Output
-
+    async def _events(self) -> AsyncIterator[Output | Exited]:
         try:
             async for event in self._exec:
                 if isinstance(event, Output):
@@ -336,7 +345,7 @@ class ConsoleSession:
         except ExecError as exc:
             if self.console.end_reason is None:
                 self.console.error = str(exc)
-                raise
+                raise ConsoleError(str(exc)) from None
 
     def _activity(self) -> None:
         self._active = True
@@ -367,18 +376,13 @@ class ConsoleSession:
 
     async def _refresh(self) -> None:
         """Move the keep-alive's idle deadline with a one-line exec of its own."""
-        from tapit.nomad.exec import ExecError, open_exec
-
         started = time.monotonic()
         self._active = False
         console = self.console
+        command = ["/bin/sh", "-c", _write_deadline(self.idle_s)]
         try:
-            async with open_exec(
-                console.service.connection.settings,
-                console.alloc_id,
-                TASK_NAME,
-                ["/bin/sh", "-c", _write_deadline(self.idle_s)],
-                tty=False,
+            async with console.service._nomad().allocations.exec(
+                console.alloc_id, TASK_NAME, command, False
             ) as refresh:
                 async for _ in refresh:
                     pass

@@ -1,0 +1,49 @@
+"""Allocations: read one (blocking if asked), its resource usage, and exec into its tasks
+(api/allocations.go, command/agent/alloc_endpoint.go)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, overload
+
+import nomad.api
+import nomad.api.client
+
+from tapit.nomad.transport import Indexed, Transport, path_id
+
+if TYPE_CHECKING:
+    from tapit.nomad.exec import ExecSession
+
+
+class Allocations:
+    def __init__(self, transport: Transport):
+        self._t = transport
+        self._allocation = transport.python_nomad(nomad.api.Allocation)
+        self._client_allocation = transport.python_nomad(nomad.api.client.allocation)
+
+    @overload
+    def info(self, alloc_id: str) -> dict: ...
+    @overload
+    def info(self, alloc_id: str, *, index: int, wait: float | None = None) -> Indexed[dict]: ...
+    def info(self, alloc_id: str, *, index: int | None = None, wait: float | None = None):
+        """The allocation; given `index`, a blocking query that answers once it changes past it,
+        or after `wait` seconds, with the index to wait on next."""
+        if index is not None:
+            return self._t.blocking(f"/v1/allocation/{path_id(alloc_id)}", index, wait, self._t.needs("read-job"))
+        return self._t.rest(
+            lambda: self._allocation.get_allocation(path_id(alloc_id)), self._t.needs("read-job"), lookup=True
+        )
+
+    def stats(self, alloc_id: str) -> dict:
+        """The AllocResourceUsage its node reports now (GET /v1/client/allocation/:id/stats)."""
+        return self._t.rest(
+            lambda: self._client_allocation.read_allocation_stats(path_id(alloc_id)),
+            self._t.needs("read-job"),
+            lookup=True,
+        )
+
+    def exec(self, alloc_id: str, task: str, command: list[str], tty: bool) -> AbstractAsyncContextManager[ExecSession]:
+        """`command` in the allocation's task over a websocket (tapit/nomad/exec.py open_exec)."""
+        from tapit.nomad.exec import open_exec  # httpx-ws and wsproto: only for consoles
+
+        return open_exec(self._t, alloc_id, task, command, tty)

@@ -1,0 +1,199 @@
+"""A task's output: waiting for it while it runs, showing it, and archiving it when it ends.
+
+Each log is copied out of Nomad by a LogCopy (tapit/service/logcopy.py), byte-exact across
+rotation, into the sink and the history's archive at once, so a followed task's logs are never
+downloaded twice and outlive its Nomad job. The functions take the TaskService they serve
+(tapit/service/tasks.py), which exposes them as `wait` and `logs`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from tapit.errors import nomad_errors
+from tapit.model import TaskRecord, parse_iso
+from tapit.service.history import HistoryUnwritable
+from tapit.service.logcopy import LogCopy
+from tapit.translate import jobspec
+from tapit.translate.status import latest_allocation, observe
+
+if TYPE_CHECKING:
+    from tapit.service.tasks import TaskService
+
+LOG_TYPES = ("stdout", "stderr")
+OutputSink = Callable[[str, bytes], None]
+# How long Nomad may take to act on max_run_duration itself before tapit steps in.
+DEADLINE_GRACE_S = 5.0
+# Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
+BLOCKING_WAIT_S = 10.0
+PLACEMENT_WAIT_S = 1.0
+
+
+def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
+    """Stream the task's output from its start until it ends; return the final record.
+
+    What is streamed is archived as it arrives, so the logs are never downloaded twice.
+    Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
+    at once and returns within one blocking wait. A sink that fails (a closed pipe) gets
+    nothing more; its error is raised once the task has ended and its logs are archived.
+    """
+    cancel = cancel or threading.Event()
+    record = service.get(task_id)
+    if record.terminal and record.logs_archived:
+        _replay_archive(service, record, sink)
+        return record
+    alloc = _wait_for_placement(service, record, cancel)
+    if alloc is None:
+        return service.refresh(record)
+    alloc, index = wait_while(service, alloc, {"pending"}, record, cancel)
+    if cancel.is_set():
+        return record
+    try:
+        copies = _log_copies(service, record, alloc, sink, cancel)
+    except HistoryUnwritable as exc:
+        service.unrecorded = exc  # follow it all the same; it is archived once the history can be written
+        copies = _log_copies(service, record, alloc, sink, cancel, archive=False)
+    try:
+        with nomad_errors():
+            if alloc["ClientStatus"] == "running":
+                for copy in copies:
+                    copy.follow()
+                wait_while(service, alloc, {"running"}, record, cancel, index)
+                if cancel.is_set():
+                    return record
+                for copy in copies:
+                    copy.finish()
+            else:
+                for copy in copies:
+                    copy.read_all()
+        if cancel.is_set():
+            return record  # what was copied is incomplete: never archived
+        service._keep(record, _keep_archive(service, copies))
+    finally:
+        for copy in copies:
+            copy.close()
+    record = service.refresh(record)
+    if error := next((c.sink_error for c in copies if c.sink_error), None):
+        raise error
+    return record
+
+
+def _wait_for_placement(service: TaskService, record: TaskRecord, cancel: threading.Event) -> dict | None:
+    """The task's allocation once Nomad places it, or None when placement failed (the job is then stopped)."""
+    nomad = service._nomad()
+    index = 0
+    while not cancel.is_set():
+        with nomad_errors():
+            # Short waits: a failed placement changes only the evaluations, never the
+            # allocations this blocks on, so the evaluations are read between waits.
+            allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=PLACEMENT_WAIT_S)
+            if allocs:
+                return latest_allocation(allocs)
+            seen = observe([], nomad.jobs.evaluations(record.nomad_job_id))
+        if seen.reason:
+            service._stop_job(record)
+            service._apply(
+                record, {"status": "failed", "reason": f"not placed: {service.explain_placement(seen.reason)}"}
+            )
+            return None
+    return None
+
+
+def wait_while(
+    service: TaskService, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event, index: int = 0
+) -> tuple[dict, int]:
+    """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
+    nomad = service._nomad()
+    while alloc.get("ClientStatus") in statuses and not cancel.is_set():
+        wait = BLOCKING_WAIT_S
+        if record.deadline_at and not record.stop_requested_by:
+            remaining = (parse_iso(record.deadline_at) - datetime.now(timezone.utc)).total_seconds()
+            if remaining + DEADLINE_GRACE_S <= 0:
+                service._stop_job(record)
+                service._apply(record, {"stop_requested_by": "deadline"})
+            wait = max(0.5, min(wait, remaining + DEADLINE_GRACE_S))
+        with nomad_errors():
+            alloc, index = nomad.allocations.info(alloc["ID"], index=index, wait=wait)
+    return alloc, index
+
+
+def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) -> None:
+    for log_type in LOG_TYPES:
+        for chunk in service.history.archived_chunks(record.id, log_type):
+            sink(log_type, chunk)
+
+
+def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
+    """Print the task's output; with follow, keep going until it ends (same as waiting on it).
+
+    The record's logs_lost_bytes says what Nomad's rotation removed before it could be read."""
+    if follow:
+        return wait(service, task_id, sink)
+    record = service.show(task_id)
+    if record.logs_archived:
+        _replay_archive(service, record, sink)
+    elif record.nomad_alloc_id:
+        with nomad_errors():
+            alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)
+            copies = _log_copies(service, record, alloc, sink, threading.Event(), archive=False)
+            for copy in copies:
+                copy.read_all()
+        if lost := {c.log_type: c.lost_bytes for c in copies if c.lost_bytes}:
+            record.logs_lost_bytes = lost  # what this read found missing; the archive records its own
+    return record
+
+
+def archive(service: TaskService, record: TaskRecord, alloc_id: str) -> dict:
+    """Copy the ended task's logs from Nomad into the history, streamed to disk; the changes
+    that record it."""
+    with nomad_errors():
+        alloc = service._nomad(record).allocations.info(alloc_id)
+    copies = _log_copies(service, record, alloc, sink=None, cancel=threading.Event())
+    try:
+        with nomad_errors():
+            for copy in copies:
+                copy.read_all()
+        return _keep_archive(service, copies)
+    finally:
+        for copy in copies:
+            copy.close()
+
+
+def _log_copies(
+    service: TaskService,
+    record: TaskRecord,
+    alloc: dict,
+    sink: OutputSink | None,
+    cancel: threading.Event,
+    archive: bool = True,
+) -> list[LogCopy]:
+    nomad = service._nomad(record)
+    file_size = jobspec.log_file_size(alloc)
+    copies = []
+    try:
+        for log_type in LOG_TYPES:
+            writer = service.history.archive_writer(record.id, log_type) if archive else None
+            deliver = (lambda data, log_type=log_type: sink(log_type, data)) if sink else None
+            copies.append(LogCopy(nomad, alloc["ID"], jobspec.TASK_NAME, log_type, file_size, deliver, writer, cancel))
+    except BaseException:
+        for copy in copies:
+            copy.close()
+        raise
+    return copies
+
+
+def _keep_archive(service: TaskService, copies: list[LogCopy]) -> dict:
+    """Put the copies' archives in place; the record's changes that say so, and what was lost."""
+    lost = {copy.log_type: copy.lost_bytes for copy in copies if copy.lost_bytes}
+    changes: dict = {"logs_lost_bytes": lost} if lost else {}
+    if all(copy.archive is not None for copy in copies):
+        try:
+            for copy in copies:
+                copy.commit()
+            changes["logs_archived"] = True
+        except HistoryUnwritable as exc:
+            service.unrecorded = exc
+    return changes

@@ -1,0 +1,385 @@
+"""The service layer's tasks: create, list, show, stop, delete, and keeping records in step.
+
+The CLI and the TUI both call this and nothing else to touch Nomad or the history. It records
+a task before submitting it, keeps the record in step with what Nomad reports, enforces tapit's
+own deadline where Nomad has none, and archives a task's output when it ends so its logs
+outlive the Nomad job (tapit/service/logs.py). It raises only tapit's errors (tapit/errors.py)
+and returns tapit's types (tapit/model.py), never Nomad's JSON.
+"""
+
+from __future__ import annotations
+
+import builtins
+import getpass
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from tapit.config import AppConfig, load_config
+from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
+from tapit.model import TERMINAL, JobChanges, Placement, TaskRecord, Usage, new_task_id, now_iso, parse_iso
+from tapit.nomad.client import NomadClient
+from tapit.nomad.errors import NomadNotFound
+from tapit.params import TaskSpec
+from tapit.paths import state_dir
+from tapit.service import logs as task_logs
+from tapit.service import vcpu
+from tapit.service.connection import Cluster, Connection, resolve_connection
+from tapit.service.history import History, HistoryUnwritable
+from tapit.translate import jobspec, status
+from tapit.translate.status import Observation, observe
+
+# The embedded agent's node attribute naming the limits this machine cannot enforce.
+UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
+LIVE_TOPICS = ["Job", "Allocation"]
+
+
+def default_initiator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class TaskService:
+    """tapit's one API. Methods with a leading underscore are for the service's own modules
+    (logs.py, consoles.py)."""
+
+    def __init__(self, history: History, config: AppConfig, connect: Callable[[], Connection]):
+        self.history = history
+        self.config = config
+        self.cluster = Cluster(connect)
+        # Why the last read could not record what it learnt (a read-only history), for a warning.
+        self.unrecorded: HistoryUnwritable | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
+        config = load_config(environ=environ)
+        return cls(History(state_dir()), config, lambda: resolve_connection(environ, config))
+
+    @property
+    def connection(self) -> Connection:
+        return self.cluster.connection
+
+    def _nomad(self, record: TaskRecord | None = None) -> NomadClient:
+        """The client for the record's namespace (the connection's without a record)."""
+        return self.cluster.client(record.nomad_namespace if record else None)
+
+    def close(self) -> None:
+        self.cluster.close()
+
+    def reconnect(self) -> None:
+        """Forget the connection, so the next call resolves it afresh: the embedded agent may have
+        been restarted on another port (or needs starting again)."""
+        self.cluster.reconnect()
+
+    # --- create -------------------------------------------------------------
+
+    def create(self, spec: TaskSpec, kind: str = "task", argv: builtins.list[str] | None = None) -> TaskRecord:
+        """Record the task, then register its job. A failed submission stays in the trail with its error."""
+        connection = self.connection
+        driver = jobspec.choose_driver(spec, self.config, connection.embedded)
+        if driver == jobspec.IMAGE_DRIVER and not (spec.image or spec.docker_tag) and self.config.image_from_job:
+            spec = replace(spec, image=self.deployed_image(self.config.image_from_job))
+        if driver == jobspec.IMAGE_DRIVER and jobspec.image_for(spec, self.config) is None:
+            raise UsageError("no image to run: give image=<ref>, or set image_repository in tapit.toml")
+        task_id = new_task_id()
+        created_at = now_iso()
+        namespace = connection.settings.namespace
+        job = jobspec.build_job(
+            task_id=task_id,
+            spec=spec,
+            config=replace(self.config, mhz_per_vcpu=self.vcpu_mhz(driver).mhz),
+            driver=driver,
+            namespace=namespace,
+            created_at=created_at,
+            kind=kind,
+            argv=argv,
+        )
+        record = TaskRecord(
+            id=task_id,
+            command=spec.command,
+            status="pending",
+            image=jobspec.image_for(spec, self.config) if driver == jobspec.IMAGE_DRIVER else None,
+            docker_tag=spec.docker_tag,
+            memory_gb=spec.memory_gb,
+            cpu=spec.cpu,
+            max_hours=spec.max_hours,
+            ephemeral_storage_gb=spec.ephemeral_storage_gb,
+            initiated_by=spec.initiated_by,
+            created_at=created_at,
+            nomad_job_id=job["ID"],
+            nomad_namespace=namespace,
+            kind=kind,
+            deadline_at=_deadline(created_at, spec.max_hours),
+        )
+        self.history.add(record)
+        try:
+            with nomad_errors():
+                self._nomad().jobs.register(job)
+        except RuntimeUnavailable as exc:
+            self.history.update(task_id, {"status": "failed", "error": str(exc), "reason": "submission failed"})
+            raise
+        return record
+
+    def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
+        """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""
+        connection = self.connection
+        if driver is None:
+            driver = self.config.driver or (jobspec.HOST_DRIVER if connection.embedded else jobspec.IMAGE_DRIVER)
+        return vcpu.resolve(self.config, self._nomad(), driver, connection.settings.address, state_dir())
+
+    def deployed_image(self, job_id: str) -> str:
+        """The docker image the app's job runs now (config image_from_job): that of its newest running
+        allocation, which during a deployment may differ from the job's latest version; the job's
+        own spec when nothing runs."""
+        nomad = self._nomad()
+        with nomad_errors():
+            try:
+                allocs = nomad.jobs.allocations(job_id)
+            except NomadNotFound:
+                allocs = []
+            running = [a for a in allocs if a.get("ClientStatus") == "running"]
+            if running:
+                newest = max(running, key=lambda a: (a.get("JobVersion", 0), a.get("CreateIndex", 0)))
+                job = nomad.allocations.info(newest["ID"]).get("Job") or {}
+            else:
+                job = nomad.jobs.info(job_id)
+        where = f"Nomad job {job_id!r} (image_from_job, namespace {self.connection.settings.namespace!r})"
+        if job is None:
+            raise UsageError(f"there is no {where}")
+        images = jobspec.images_of(job)
+        if not images:
+            raise UsageError(f"the {where} has no docker task with an image to inherit")
+        return images[0]
+
+    def unenforced_limits(self) -> builtins.list[str]:
+        """Limits the embedded agent's node says it cannot enforce here (no cgroups, say)."""
+        if not self.connection.embedded:
+            return []  # a cluster's nodes enforce what their drivers support
+        nomad = self._nomad()
+        with nomad_errors():
+            nodes = nomad.nodes.list()
+            attributes = nomad.nodes.info(nodes[0]["ID"]).get("Attributes") or {} if nodes else {}
+        return [name for name in attributes.get(UNENFORCED_ATTRIBUTE, "").split(",") if name]
+
+    # --- read ---------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord:
+        """The task from the history, or from Nomad when a teammate started it."""
+        if not task_id:
+            raise UsageError("task= is empty; use task=<id> as printed by `tapit list tasks`")
+        try:
+            return self.history.get(task_id)
+        except TaskNotFound:
+            for record in self._remote_records():
+                if record.id == task_id:
+                    return record
+            raise
+
+    def show(self, task_id: str) -> TaskRecord:
+        return self.refresh(self.get(task_id))
+
+    def usage(self, record: TaskRecord) -> Usage | None:
+        """What a running task uses now, from Nomad's allocation stats."""
+        if record.status != "running" or not record.nomad_alloc_id:
+            return None
+        with nomad_errors():
+            try:
+                return status.usage(self._nomad().allocations.stats(record.nomad_alloc_id))
+            except NomadNotFound:
+                return None
+
+    def placement(self, record: TaskRecord) -> Placement | None:
+        """Where the task was placed, with what, and its events there; None before it is placed
+        and once Nomad has collected its allocation."""
+        if not record.nomad_alloc_id:
+            return None
+        with nomad_errors():
+            try:
+                return status.placement(self._nomad().allocations.info(record.nomad_alloc_id))
+            except NomadNotFound:
+                return None
+
+    def changes(self, index: int = 0, stop: threading.Event | None = None) -> Iterator[JobChanges]:
+        """The live feed: from Nomad's event stream at `index` on, which of tapit's jobs each
+        message changed (often none). Ends when `stop` is set or the stream does."""
+        prefix = self.config.job_prefix
+        with nomad_errors():
+            for message in self._nomad().event_stream.stream(LIVE_TOPICS, index, stop=stop):
+                jobs = {status.event_job_id(event) for event in message.get("Events") or ()}
+                yield JobChanges(message.get("Index", index), tuple(sorted(j for j in jobs if j.startswith(prefix))))
+
+    def list(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
+        """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
+        token may list."""
+        wanted = namespace or self.connection.settings.namespace
+        records = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
+        known = {r.id for r in records}
+        refreshed = [self.refresh(r) if not r.terminal else r for r in records]
+        refreshed += [r for r in self._remote_records(wanted) if r.id not in known]
+        return sorted(refreshed, key=lambda r: r.created_at, reverse=True)
+
+    def _remote_records(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
+        """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
+        with nomad_errors():
+            stubs = self._nomad().jobs.list(prefix=self.config.job_prefix, namespace=namespace)
+        return [r for r in map(status.record_from_stub, stubs) if r is not None]
+
+    # --- keep records in step with Nomad --------------------------------------
+
+    def refresh(self, record: TaskRecord) -> TaskRecord:
+        """Bring a record up to date with Nomad; enforce the deadline; archive logs when it ends.
+
+        A history that cannot be written does not stop a read: the record is brought up to date
+        here only, and `unrecorded` says why it was not kept."""
+        if record.terminal and (record.logs_archived or record.error):
+            return record
+        nomad = self._nomad(record)
+        with nomad_errors():
+            try:
+                allocs = nomad.jobs.allocations(record.nomad_job_id)
+                evals = nomad.jobs.evaluations(record.nomad_job_id) if not allocs else []
+            except NomadNotFound:
+                allocs, evals = [], []
+            gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
+        if gone:
+            changes = (
+                {}
+                if record.terminal
+                else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
+            )
+            return self._keep(record, changes)
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, evals, limit_mb)
+        changes = changes_from(record, seen)
+        state = changes.get("status", record.status)
+        try:
+            if state in TERMINAL and not record.logs_archived and seen.alloc_id:
+                changes.update(task_logs.archive(self, record, seen.alloc_id))
+            elif state == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
+                self._stop_job(record)
+                changes["stop_requested_by"] = "deadline"
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+        return self._keep(record, changes)
+
+    def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
+        """_apply for reads: what cannot be recorded is still shown."""
+        try:
+            return self._apply(record, changes)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+            for key, value in changes.items():
+                setattr(record, key, value)
+            return record
+
+    def _apply(self, record: TaskRecord, changes: dict) -> TaskRecord:
+        self.history.update(record.id, changes)
+        for key, value in changes.items():
+            setattr(record, key, value)
+        return record
+
+    def explain_placement(self, reason: str) -> str:
+        """A placement failure with its fix, where tapit knows it."""
+        if "missing drivers" in reason and self.connection.embedded:
+            return (
+                f"{reason}: the embedded agent found no Docker or Podman engine to run images; start one "
+                "(or set DOCKER_HOST to its socket, then restart the agent), drop image=/docker_tag=, "
+                "or point NOMAD_ADDR at a cluster"
+            )
+        return reason
+
+    # --- wait and logs (tapit/service/logs.py) ------------------------------------
+
+    def wait(self, task_id: str, sink: task_logs.OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
+        """Stream the task's output from its start until it ends; return the final record
+        (tapit/service/logs.py wait says how)."""
+        return task_logs.wait(self, task_id, sink, cancel)
+
+    def logs(self, task_id: str, sink: task_logs.OutputSink, follow: bool = False) -> TaskRecord:
+        """Print the task's output; with follow, keep going until it ends (same as waiting on it)."""
+        return task_logs.show(self, task_id, sink, follow)
+
+    # --- stop and delete --------------------------------------------------------
+
+    def stop(self, task_id: str, requested_by: str | None = None) -> TaskRecord:
+        """Stop a running task and wait until it has ended.
+
+        Nomad sends the task's kill signal, then SIGKILL after its kill timeout.
+        """
+        record = self.show(task_id)
+        if record.terminal:
+            return record
+        self._apply(record, {"stop_requested_by": requested_by or default_initiator()})
+        self._stop_job(record)
+        if not record.nomad_alloc_id:  # never placed: nothing ran
+            return self._apply(record, {"status": "stopped", "reason": f"stopped by {record.stop_requested_by}"})
+        with nomad_errors():
+            alloc = self._nomad().allocations.info(record.nomad_alloc_id)
+        task_logs.wait_while(self, alloc, {"pending", "running"}, record, threading.Event())
+        return self.refresh(record)
+
+    def _stop_job(self, record: TaskRecord, purge: bool = False) -> None:
+        with nomad_errors():
+            self._nomad(record).jobs.deregister(record.nomad_job_id, purge=purge)
+
+    def delete(self, task_id: str) -> TaskRecord:
+        """Remove a finished task's record and everything archived of it, and purge its Nomad job.
+
+        The job is purged last: a history that refuses the removal keeps the record, the archive
+        and the job, and `delete` can be run again."""
+        record = self.show(task_id)
+        if not record.terminal:
+            raise Refused(f"task {task_id} is {record.status}; stop it first: tapit stop task task={task_id}")
+        self.history.remove(task_id)
+        self._stop_job(record, purge=True)
+        return record
+
+
+def changes_from(record: TaskRecord, seen: Observation) -> dict:
+    """The record fields that differ from what Nomad now reports."""
+    state = seen.status
+    if record.stop_requested_by == "deadline" and state in ("stopped", "complete", "failed"):
+        state, reason = "timed_out", "killed: exceeded max_hours"
+    elif record.status == "failed" and record.reason and record.reason.startswith("not placed"):
+        state, reason = record.status, record.reason
+    else:
+        reason = seen.reason
+    if state == "stopped" and record.stop_requested_by:
+        reason = f"stopped by {record.stop_requested_by}"
+    exit_code = seen.exit_code
+    if record.kind == "console":
+        # A console's own program runs in an exec session and its client records how it ended;
+        # what Nomad reports is the keep-alive, which only ends on its own once the client is gone.
+        exit_code = None
+        if state == "complete":
+            state, reason = "stopped", "its client went away; ended by the idle timeout or max_hours"
+    fresh = {
+        "status": state,
+        "exit_code": exit_code,
+        "started_at": seen.started_at,
+        "finished_at": seen.finished_at,
+        "nomad_alloc_id": seen.alloc_id,
+        "node_name": seen.node_name,
+        "reason": reason,
+        "disk_limit": seen.disk_limit,
+    }
+    return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+
+
+def _deadline(created_at: str, max_hours: float | None) -> str | None:
+    if max_hours is None:
+        return None
+    moment = parse_iso(created_at) + timedelta(hours=max_hours)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _past(deadline_at: str | None, grace_s: float) -> bool:
+    if not deadline_at:
+        return False
+    return datetime.now(timezone.utc) > parse_iso(deadline_at) + timedelta(seconds=grace_s)

@@ -1,0 +1,1 @@
+"""Pure translation between tapit's tasks and Nomad's objects: no I/O."""
