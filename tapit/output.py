@@ -220,10 +220,12 @@ def task_details(record: TaskRecord, usage=None, now: datetime | None = None) ->
 
 def fit(text: str, width: int) -> str:
     """Exactly `width` cells: padded, or cut with an ellipsis (wide characters take two cells)."""
+    if width < 1:
+        return ""
     if text.isascii():
-        return text.ljust(width) if len(text) <= width else text[: max(0, width - 1)] + "…"
+        return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
     from rich.cells import cell_len, set_cell_size  # only for text that holds wide characters
 
     if cell_len(text) <= width:
         return set_cell_size(text, width)
-    return set_cell_size(text, width - 1) + "…" if width >= 1 else ""
+    return set_cell_size(text, width - 1) + "…"

@@ -10,12 +10,14 @@ directly (`live=False`), whose Nomad refuses, so creating and stopping fail with
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from textual import events
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-from tapit.translate.jobspec import TASK_NAME
+from tapit.model import Placement, TaskEvent
 from tapit.tui.app import TapitApp
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleScreen
@@ -134,11 +136,10 @@ async def test_every_widget_shows_hostile_text_as_text(tmp_path, steady_initiato
         for task_id in table.order:
             table.select_task(task_id)
             await pilot.pause(0.2)
-            alloc = {
-                "NodeName": MARKUP,
-                "TaskStates": {TASK_NAME: {"Events": [{"Type": MARKUP, "DisplayMessage": ESCAPES, "Time": 0}]}},
-            }
-            app.query_one(Details)._alloc_loaded(task_id, alloc)
+            placement = Placement(
+                MARKUP, 1000, (TaskEvent(datetime(2026, 1, 1, tzinfo=timezone.utc), MARKUP, ESCAPES),)
+            )
+            app.query_one(Details)._alloc_loaded(task_id, placement)
             await pilot.pause()
             check(app)
         table.select_task("aaaa0001")
