@@ -11,10 +11,10 @@ top are kept for scrollback (shift+pageup).
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Awaitable, Callable
 
-import pyte
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
@@ -34,9 +34,9 @@ from tapit.output import one_line, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService
 from tapit.tui.safe_text import plain
+from tapit.tui.terminal_screen import TerminalScreen, TerminalStream
 from tapit.service.consoles import Console, ConsoleError, Exited, Output, start_console
 
-SCROLLBACK = 5000
 TICK_S = 1 / 30
 DECCKM = 1 << 5  # pyte stores private modes shifted left by 5
 BRACKETED_PASTE = 2004 << 5
@@ -98,6 +98,9 @@ def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> byte
     return None
 
 
+# A cell's text (the second cell of a wide character is empty) and what its style depends on.
+CELL_TEXT = itemgetter(0)
+CELL_ATTRS = itemgetter(1, 2, 3, 4, 5, 6, 7)
 PALETTE = {"brown": "yellow", "brightbrown": "bright_yellow"}
 
 
@@ -113,76 +116,6 @@ def rich_color(name: str) -> str | None:
     return name
 
 
-class _Screen(pyte.Screen):
-    """pyte's Screen keeping lines that scroll off the top, and answering terminal queries."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        super().__init__(columns, lines)
-        self.scrollback: deque[dict] = deque(maxlen=SCROLLBACK)
-        # Cells are immutable, so one per (attributes, character) serves every place it is drawn.
-        self._cells: dict[pyte.screens.Char, dict[str, pyte.screens.Char]] = {}
-        self.reply: Callable[[str], None] | None = None
-
-    def draw(self, data: str) -> None:
-        """pyte's draw, with a fast path for the common case: printable ASCII, auto-wrap, no insert mode.
-
-        pyte builds a new Char per cell with `_replace` and asks wcwidth for every character;
-        ASCII is one cell wide, so a row segment can be written as a slice. Everything else
-        goes through pyte's own code.
-        """
-        data = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        if (
-            not (data.isascii() and data.isprintable())
-            or pyte.modes.IRM in self.mode
-            or pyte.modes.DECAWM not in self.mode
-        ):
-            super().draw(data)
-            return
-        cursor = self.cursor
-        cells = self._cells.get(cursor.attrs)
-        if cells is None:
-            if len(self._cells) > 256:  # programs cycling through colours: keep it bounded
-                self._cells.clear()
-            cells = self._cells[cursor.attrs] = {}
-        rest = tuple(cursor.attrs)[1:]
-        while data:
-            if cursor.x == self.columns:
-                self.dirty.add(cursor.y)
-                self.carriage_return()
-                self.linefeed()
-            part, data = data[: self.columns - cursor.x], data[self.columns - cursor.x :]
-            line, x = self.buffer[cursor.y], cursor.x
-            for i, char in enumerate(part):
-                cell = cells.get(char)
-                if cell is None:
-                    cell = cells[char] = pyte.screens.Char(char, *rest)
-                line[x + i] = cell
-            cursor.x = x + len(part)
-        self.dirty.add(cursor.y)
-
-    def index(self) -> None:
-        top, bottom = self.margins or pyte.screens.Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0:
-            self.scrollback.append(self.buffer[0])  # index() replaces row objects, it does not mutate them
-        super().index()
-
-    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
-        super().resize(lines, columns)
-        # pyte sets tab stops only at reset, for the initial width: a wider screen needs its own.
-        self.tabstops = set(range(8, self.columns, 8))
-
-    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
-        # `CSI > 4;2 m` (xterm modifyOtherKeys, sent by vim) reaches here as private SGR, which
-        # pyte 0.8.2 cannot take; it sets key reporting, not colours, so it is ignored.
-        if not private:
-            super().select_graphic_rendition(*attrs)
-
-    def write_process_input(self, data: str) -> None:
-        # Device attribute and cursor position reports: without them some programs hang.
-        if self.reply is not None:
-            self.reply(data)
-
-
 class TerminalView(Widget, can_focus=True):
     """A terminal screen: output goes in with `feed`, keys come out through `send`."""
 
@@ -190,12 +123,14 @@ class TerminalView(Widget, can_focus=True):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.screen_ = _Screen(80, 24)
-        self.stream = pyte.ByteStream(self.screen_)
+        self.screen_ = TerminalScreen(80, 24)
+        self.stream = TerminalStream(self.screen_)
         self.send: Callable[[bytes], Awaitable[None]] | None = None
         self.on_size: Callable[[int, int], Awaitable[None]] | None = None
         self.back = 0  # rows scrolled back into the scrollback
         self._styles: dict[tuple, Style] = {}
+        self._styles_base: Style | None = None
+        self._base: Style | None = None
         self._cursor_row = 0
         self.screen_.reply = lambda text: self._reply(text.encode())
 
@@ -277,24 +212,32 @@ class TerminalView(Widget, can_focus=True):
 
     # --- rendering ---------------------------------------------------------------
 
-    def _style(self, char) -> Style:
-        key = (char.fg, char.bg, char.bold, char.italics, char.underscore, char.strikethrough, char.reverse)
-        style = self._styles.get(key)
+    def _style(self, attrs: tuple, base: Style) -> Style:
+        """The widget's style with a cell's attributes (fg, bg, bold, italics, underscore, strikethrough, reverse)."""
+        if base is not self._styles_base:
+            self._styles, self._styles_base = {}, base
+        style = self._styles.get(attrs)
         if style is None:
-            style = self._styles[key] = Style(
-                color=rich_color(char.fg),
-                bgcolor=rich_color(char.bg),
-                bold=char.bold or None,
-                italic=char.italics or None,
-                underline=char.underscore or None,
-                strike=char.strikethrough or None,
-                reverse=char.reverse or None,
+            fg, bg, bold, italics, underscore, strikethrough, reverse = attrs
+            style = self._styles[attrs] = base + Style(
+                color=rich_color(fg),
+                bgcolor=rich_color(bg),
+                bold=bold or None,
+                italic=italics or None,
+                underline=underscore or None,
+                strike=strikethrough or None,
+                reverse=reverse or None,
             )
         return style
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+
     def render_line(self, y: int) -> Strip:
         screen, width = self.screen_, self.size.width
-        base = self.rich_style
+        # Textual works the style out from the CSS at each call, which costs more than the row itself.
+        base = self._base = self._base or self.rich_style
         if y < self.back:
             history = screen.scrollback
             row, cursor_x = history[len(history) - self.back + y], -1
@@ -304,22 +247,14 @@ class TerminalView(Widget, can_focus=True):
             cursor_x = screen.cursor.x if on_cursor else -1
         else:
             return Strip.blank(width, base)
-        segments: list[Segment] = []
-        text: list[str] = []
-        key = run = None
-        default = screen.default_char
-        for x in range(min(screen.columns, width)):
-            char = row.get(x, default)
-            if x == cursor_x:
-                char = char._replace(reverse=not char.reverse)
-            char_key = char[1:8] if x != cursor_x else None  # the cursor cell is a run of its own
-            if not text or char_key is None or char_key != key:
-                if text:
-                    segments.append(Segment("".join(text), base + self._style(run)))
-                text, key, run = [], char_key, char
-            text.append(char.data or " ")  # the second cell of a wide character is empty
-        if text:
-            segments.append(Segment("".join(text), base + self._style(run)))
+        # Whole runs of equally styled cells make one segment each; the loops run in C (map, groupby).
+        cells = list(map(row.get, range(min(screen.columns, width)), repeat(screen.default_char)))
+        if 0 <= cursor_x < len(cells):
+            cell = cells[cursor_x]
+            cells[cursor_x] = cell._replace(reverse=not cell.reverse)
+        segments = [
+            Segment("".join(map(CELL_TEXT, run)), self._style(attrs, base)) for attrs, run in groupby(cells, CELL_ATTRS)
+        ]
         return Strip(segments).crop_extend(0, width, base)
 
 
