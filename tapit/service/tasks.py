@@ -248,6 +248,12 @@ class TaskService:
                 allocs, evals = [], []
             gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
         if gone:
+            if not record.terminal:
+                # A console's client purges its job as it writes the end itself: that record, read
+                # again now, says how it ended; only a job gone with nobody's word is lost.
+                ended = self._recorded(record.id)
+                if ended is not None and ended.terminal:
+                    return ended
             changes = (
                 {}
                 if record.terminal
@@ -267,6 +273,12 @@ class TaskService:
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return self._keep(record, changes)
+
+    def _recorded(self, task_id: str) -> TaskRecord | None:
+        try:
+            return self.history.get(task_id)
+        except TaskNotFound:
+            return None
 
     def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""

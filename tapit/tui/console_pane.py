@@ -1,4 +1,4 @@
-"""The embedded console: a pyte terminal in a pane, fed by a console task's exec session.
+"""The embedded terminal: a pane fed by an exec session — a console task's, or a shell in any task.
 
 The emulator only parses as output arrives and marks rows dirty; a 30 Hz tick
 repaints just those rows through the line API, so a flood of output costs one
@@ -75,7 +75,7 @@ SPECIAL = {
 CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
 CONNECTED = Content.from_markup("[$success]connected[/]")
-CONSOLE_KEYS = Content.styled("   ctrl+] leaves · shift+pgup scrolls back", "$text-muted")
+CONSOLE_KEYS = Content.styled("   ctrl+] detaches · shift+pgup scrolls back", "$text-muted")
 
 
 def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> bytes | None:
@@ -266,17 +266,34 @@ class ConsoleEnded(Message):
         self.record = record
 
 
-class ConsoleScreen(Screen[None]):
-    """A console task in a terminal pane: start it, run the session, close it, show how it ended."""
+class SessionScreen(Screen[None]):
+    """A terminal session in a pane. `ctrl+]` detaches: the session runs on (a console under its
+    idle deadline), the task list comes back, and `e` on the task returns to it. Subclasses say
+    how the session opens (`_open`) and how it is wound up (`_finish`)."""
 
-    BINDINGS = [Binding("ctrl+right_square_bracket", "leave", "Leave console", priority=True)]
+    BINDINGS = [Binding("ctrl+right_square_bracket", "detach", "Detach (e on the task returns)", priority=True)]
 
-    def __init__(self, service: TaskService, spec: TaskSpec) -> None:
+    def __init__(self, service: TaskService) -> None:
         super().__init__()
-        self.service, self.spec = service, spec
-        self.console: Console | None = None
+        self.service = service
         self.session = None
         self.finished = False
+        self.ended = asyncio.Event()  # set once the session is over and wound up
+        self.on_detach: Callable[["SessionScreen"], None] = lambda screen: None
+        self.on_close: Callable[["SessionScreen"], None] = lambda screen: None
+
+    # What the subclasses provide.
+    label = "session"
+    how_to_end = "exit in it"
+    task_id: str | None = None  # the task the session is in, once known
+
+    async def _open(self):
+        """Blocking work in a thread: the object whose `session()` runs (TapitError when it cannot)."""
+        raise NotImplementedError
+
+    async def _finish(self, ending: str) -> str:
+        """After the session: the line that says how it ended."""
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
         yield Static(id="console-status")
@@ -287,35 +304,35 @@ class ConsoleScreen(Screen[None]):
         return self.query_one(TerminalView)
 
     def on_mount(self) -> None:
-        self._status("starting a console task…")
+        self._status("starting…")
         self.terminal.focus()
         self._run()
 
     def _status(self, message: str | Content) -> None:
-        where = f"console {self.console.record.id} · " if self.console else "console · "
         self.query_one("#console-status", Static).update(
             Content.assemble(
-                plain(where, "bold"),
-                plain(one_line(self.spec.command)),
+                plain(f"{self.label} · ", "bold"),
+                self._subject(),
                 " · ",
                 message if isinstance(message, Content) else plain(message),
                 CONSOLE_KEYS,
             )
         )
 
+    def _subject(self) -> Content:
+        raise NotImplementedError
+
     @work(exclusive=True, group="console", exit_on_error=False)
     async def _run(self) -> None:
-        app = self.app
-        progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
         try:
-            self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
+            source = await self._open()
         except TapitError as exc:
             self._ended(plain(f"could not start: {exc}", "$error"))
             return
         terminal = self.terminal
         ending = "session ended"
         try:
-            async with self.console.session(
+            async with source.session(
                 tty=True, rows=terminal.rows, cols=terminal.cols, term="xterm-256color", on_notice=self._notice
             ) as session:
                 self.session = session
@@ -325,35 +342,81 @@ class ConsoleScreen(Screen[None]):
                     if isinstance(event, Output):
                         terminal.feed(event.data)
                     elif isinstance(event, Exited):
-                        ending = f"exited with code {self.console.exit_status()}"
+                        ending = f"exited with code {source.exit_status()}"
         except ConsoleError as exc:
             ending = str(exc)
         finally:
             self.session = None
             terminal.send = terminal.on_size = None
-            record = await asyncio.to_thread(self.console.close)
-        if self.console.end_reason:
-            ending = self.console.end_reason
+            ending = await self._finish(ending)
         terminal.feed(f"\r\n\x1b[7m {printable(ending)} \x1b[0m\r\n".encode())
-        self._ended(f"{ending} ({record.status}); any key closes")
+        self._ended(f"{ending}; any key closes")
 
     def _notice(self, message: str) -> None:
         self.terminal.feed(f"\r\n\x1b[33m{printable(message)}\x1b[0m\r\n".encode())
+        if not self.is_current:  # detached: the warning would go unseen in the pane
+            self.app.notify(f"{self.label} {self.task_id}: {message}", severity="warning", timeout=30)
 
     def _ended(self, message: str | Content) -> None:
         self.finished = True
         self._status(message)
-        self.app.post_message(ConsoleEnded(self.console.record if self.console else None))
+        self.ended.set()
+        if not self.is_current:
+            words = message.plain if isinstance(message, Content) else message
+            self.app.notify(f"{self.label} {self.task_id or ''} ended: {words}", timeout=10)
+            self.on_close(self)
 
     def on_key(self, event: events.Key) -> None:
         # Keys the terminal did not take never reach the app's bindings: `c` typed while the
         # console starts must not open another console.
         event.stop()
         if self.finished:
-            self.dismiss()
+            self.on_close(self)
 
-    async def action_leave(self) -> None:
+    def action_detach(self) -> None:
+        if self.finished:
+            self.on_close(self)
+        else:
+            self.on_detach(self)
+
+    async def end(self, reason: str) -> None:
+        """End the session from this side (the task list's `x`, the TUI quitting)."""
         if self.session is not None:
-            await self.session.end("left the console (ctrl+])")
-        elif self.finished or self.console is None:
-            self.dismiss()
+            await self.session.end(reason)
+
+
+class ConsoleScreen(SessionScreen):
+    """A new console task: start it, run the session, close it (stop and purge), show how it ended."""
+
+    label = "console"
+    how_to_end = "exit in it, or x on its task"
+
+    def __init__(self, service: TaskService, spec: TaskSpec) -> None:
+        super().__init__(service)
+        self.spec = spec
+        self.console: Console | None = None
+
+    @property
+    def task_id(self) -> str | None:
+        return self.console.record.id if self.console else None
+
+    def _subject(self) -> Content:
+        where = f"{self.console.record.id} · " if self.console else ""
+        return plain(where + one_line(self.spec.command))
+
+    async def _open(self) -> Console:
+        app = self.app
+        progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
+        self._status("starting a console task…")
+        self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
+        return self.console
+
+    async def _finish(self, ending: str) -> str:
+        record = await asyncio.to_thread(self.console.close)
+        self.app.post_message(ConsoleEnded(record))
+        return f"{self.console.end_reason or ending} ({record.status})"
+
+    def _ended(self, message: str | Content) -> None:
+        if self.console is None:  # it never started: the record says why
+            self.app.post_message(ConsoleEnded(None))
+        super()._ended(message)
