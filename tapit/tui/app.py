@@ -107,7 +107,7 @@ class TapitApp(App[int]):
         Binding("R", "rerun_task", "Rerun"),
         Binding("c", "open_console", "Console"),
         Binding("C", "console_outside", "Console (terminal)", show=False),
-        Binding("e", "shell", "Shell"),
+        Binding("e", "shell", "Shell in the task (or back to its console)", show=False),
         Binding("E", "shell_outside", "Shell (terminal)", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("i", "show_tab('details')", "Details", show=False),
