@@ -62,7 +62,7 @@ class AllocShell:
         cols: int = 80,
         term: str | None = None,
         on_notice: Notice = lambda message: None,
-    ) -> AsyncIterator["ShellSession"]:
+    ) -> AsyncIterator[ShellSession]:
         """ConsoleError when Nomad refuses (the task is no longer running, exec is disabled) or is unreachable."""
         line = f"export TERM={shlex.quote(term)}; {SHELL}" if tty and term else SHELL
         with exec_errors():

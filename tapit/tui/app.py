@@ -358,7 +358,10 @@ class TapitApp(App[int]):
                     ("Task list", TaskTable.BINDINGS),
                     ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
                     ("New-task form", NewTaskScreen.BINDINGS),
-                    ("Console and shell", SessionScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+                    (
+                        "Console and shell",
+                        SessionScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")],
+                    ),
                 ]
             )
         )

@@ -58,7 +58,9 @@ class Sessions:
     def _detach(self, screen: SessionScreen) -> None:
         self.app.pop_screen()
         what = f"{screen.label} {screen.task_id}" if screen.task_id else screen.label
-        self.app.notify(f"{what} runs on, detached: e on its task returns to it; {screen.how_to_end} ends it", timeout=6)
+        self.app.notify(
+            f"{what} runs on, detached: e on its task returns to it; {screen.how_to_end} ends it", timeout=6
+        )
 
     def _close(self, screen: SessionScreen) -> None:
         self.app.call_later(self._remove, screen)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections import defaultdict, deque
-from typing import Callable
+from collections.abc import Callable
 
 import pyte
 from pyte import modes
