@@ -5,7 +5,8 @@ repaints just those rows through the line API, so a flood of output costs one
 repaint per frame rather than one per packet (textual-tty's design). Keys are
 translated to the bytes a terminal sends (xterm conventions, with DECCKM for
 the arrows), the pane's size is the terminal's size, and lines scrolled off the
-top are kept for scrollback (shift+pageup).
+top are kept for scrollback (shift+pageup). The emulator is tapit.tui.terminal_screen.
+A session's screen outlives leaving it: `ctrl+]` detaches (tapit.tui.sessions keeps it).
 """
 
 from __future__ import annotations
