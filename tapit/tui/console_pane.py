@@ -2,7 +2,8 @@
 
 The emulator only parses as output arrives and marks rows dirty; a 30 Hz tick
 repaints just those rows through the line API, so a flood of output costs one
-repaint per frame rather than one per packet (textual-tty's design). Keys are
+repaint per frame rather than one per packet (textual-tty's design), and whole-screen
+repaints (a scrolling flood) come at most 15 times a second. Keys are
 translated to the bytes a terminal sends (xterm conventions, with DECCKM for
 the arrows), the pane's size is the terminal's size, and lines scrolled off the
 top are kept for scrollback (shift+pageup). The emulator is tapit.tui.terminal_screen.
@@ -12,6 +13,8 @@ A session's screen outlives leaving it: `ctrl+]` detaches (tapit.tui.sessions ke
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from itertools import groupby, repeat
 from operator import itemgetter
 from typing import Awaitable, Callable
@@ -39,6 +42,7 @@ from tapit.tui.terminal_screen import TerminalScreen, TerminalStream
 from tapit.service.consoles import Console, ConsoleError, Exited, Output, start_console
 
 TICK_S = 1 / 30
+FLOOD_FRAME_S = 1 / 15
 DECCKM = 1 << 5  # pyte stores private modes shifted left by 5
 BRACKETED_PASTE = 2004 << 5
 CSI, SS3 = "\x1b[", "\x1bO"
@@ -133,6 +137,7 @@ class TerminalView(Widget, can_focus=True):
         self._styles_base: Style | None = None
         self._base: Style | None = None
         self._cursor_row = 0
+        self._repainted_at = -math.inf
         self.screen_.reply = lambda text: self._reply(text.encode())
 
     @property
@@ -158,6 +163,10 @@ class TerminalView(Widget, can_focus=True):
         if not dirty:
             return
         if self.back or len(dirty) > self.rows // 2:
+            now = time.monotonic()
+            if now - self._repainted_at < FLOOD_FRAME_S:
+                return  # output pouring in: whole-screen repaints at a lower rate leave the time to parsing
+            self._repainted_at = now
             self.refresh()
         else:
             for y in dirty | {self._cursor_row, self.screen_.cursor.y}:
