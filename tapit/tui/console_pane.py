@@ -325,7 +325,7 @@ class SessionScreen(Screen[None]):
                 self._subject(),
                 " · ",
                 message if isinstance(message, Content) else plain(message),
-                CONSOLE_KEYS,
+                "" if self.finished else CONSOLE_KEYS,
             )
         )
 
