@@ -499,7 +499,7 @@ class TapitApp(App[int]):
 
     def action_shell_outside(self) -> None:
         record = self.table.selected
-        if record is not None:
+        if record is not None and self.sessions.can_open_shell(record):
             self._hand_over(["-m", "tapit.commands.shell", record.id], f"the shell in {record.id}")
 
     async def action_quit(self) -> None:

@@ -46,10 +46,14 @@ class Sessions:
         screen = self.find(record.id)
         if screen is not None:
             self.app.push_screen(screen)
-        elif record.status != "running":
-            self.app.notify(f"task {record.id} is {record.status}: a shell needs it running", severity="warning")
-        else:
+        elif self.can_open_shell(record):
             self.open(ShellScreen(self.app.service, record))
+
+    def can_open_shell(self, record: TaskRecord) -> bool:
+        """Whether the task runs, as far as the list knows; if not, the operator is told why not."""
+        if record.status != "running":
+            self.app.notify(f"task {record.id} is {record.status}: a shell needs it running", severity="warning")
+        return record.status == "running"
 
     @property
     def running(self) -> list[SessionScreen]:
