@@ -40,6 +40,7 @@ SIZE = (160, 45)
 TASKS = 10_000
 LOG_LINES = 200_000
 CONSOLE_BYTES = 4 * 2**20
+CONSOLE_ROUNDS = 3
 STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
 
 
@@ -195,28 +196,35 @@ def pyte_reference(data: bytes) -> float:
 
 
 async def console_throughput(directory: Path) -> None:
+    """The best of CONSOLE_ROUNDS, each measuring the references and the pane back to back: on a
+    shared machine the best round is the one least disturbed, for the pane and its references alike."""
     data = console_output()
-    reference, pyte_alone = pty_reference(data, directory), pyte_reference(data)
+    megabytes = len(data) / 1e6
+    frames = [data[i : i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
+    rates, cpu_rates, pty_rates, pyte_rates = [], [], [], []
     app = TerminalApp()
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(TerminalView)
         await pilot.pause()
-        frames = [data[i : i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
-        started, cpu_started = time.perf_counter(), time.process_time()
-        for i, frame in enumerate(frames):
-            view.feed(frame)
-            if i % 16 == 0:
-                await asyncio.sleep(0)  # the exec receive loop yields between frames
-        await pilot.pause(0.05)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-        rate, megabytes = len(data) / elapsed / 1e6, len(data) / 1e6
-        # Per CPU second too: on a shared machine the wall clock also counts the time others had the core.
-        print(
-            f"embedded console: {rate:.2f} MB/s, {megabytes / cpu:.2f} MB per CPU second ({megabytes:.1f} MB of "
-            f"coloured `ls -l` output, budget 5 MB/s); the same bytes `cat` into a local pty and only read: "
-            f"{reference:.0f} MB/s (ratio {rate / reference:.3f}); pyte alone, no drawing: "
-            f"{pyte_alone:.2f} MB per CPU second (ratio {megabytes / cpu / pyte_alone:.1f})"
-        )
+        for _ in range(CONSOLE_ROUNDS):
+            pty_rates.append(pty_reference(data, directory))
+            pyte_rates.append(pyte_reference(data))
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for i, frame in enumerate(frames):
+                view.feed(frame)
+                if i % 16 == 0:
+                    await asyncio.sleep(0)  # the exec receive loop yields between frames
+            await pilot.pause(0.05)
+            rates.append(megabytes / (time.perf_counter() - started))
+            cpu_rates.append(megabytes / (time.process_time() - cpu_started))
+    # Per CPU second too: on a shared machine the wall clock also counts the time others had the core.
+    rate, cpu_rate, pty_rate, pyte_rate = max(rates), max(cpu_rates), max(pty_rates), max(pyte_rates)
+    print(
+        f"embedded console, best of {CONSOLE_ROUNDS}: {rate:.2f} MB/s, {cpu_rate:.2f} MB per CPU second "
+        f"({megabytes:.1f} MB of coloured `ls -l` output, budget 5 MB/s); the same bytes `cat` into a local pty "
+        f"and only read: {pty_rate:.0f} MB/s (ratio {rate / pty_rate:.3f}); pyte alone, no drawing: "
+        f"{pyte_rate:.2f} MB per CPU second (ratio {cpu_rate / pyte_rate:.1f})"
+    )
 
 
 def main() -> None:
