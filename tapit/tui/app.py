@@ -260,6 +260,8 @@ class TapitApp(App[int]):
         self.query_one(Details).show(self.table.selected)
 
     def _follow_selection(self, settled: bool) -> None:
+        if not self.is_running:
+            return  # the settle timer fired as the app shuts down, removing its widgets
         record = self.table.selected
         self.query_one(Details).show(record)
         if settled:
