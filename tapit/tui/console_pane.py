@@ -80,7 +80,7 @@ SPECIAL = {
 CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
 CONNECTED = Content.from_markup("[$success]connected[/]")
-CONSOLE_KEYS = Content.styled("   ctrl+] detaches · shift+pgup scrolls back", "$text-muted")
+CONSOLE_KEYS = Content.styled("   ctrl+] detach · shift+pgup scrollback", "$text-muted")
 
 
 def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> bytes | None:
