@@ -6,7 +6,6 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 
 from . import structs as wire
 from . import topology
@@ -15,7 +14,6 @@ from .engine import Engine
 DATACENTER = "dc1"
 NODE_POOL = "default"
 VERSION = "2.0.5"  # the Nomad release whose API this agent speaks (max_run_duration needs >= 2.0.3)
-UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--"]
 
 
 CPU_SYSFS = "/sys/devices/system/cpu/cpu0"
@@ -67,16 +65,6 @@ def _memory_mb() -> int:
     return 0
 
 
-def _namespaces_work() -> bool:
-    """The exec driver isolates pid and mount namespaces; only offer it where that works."""
-    if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 class Node:
     def __init__(self, node_id: str, unenforced: list[str], cgroup_version: str, data_dir: str, http_addr: str):
         self.id = node_id
@@ -86,7 +74,7 @@ class Node:
         self.memory_mb = _memory_mb()
         self.data_dir = data_dir
         self.http_addr = http_addr
-        self.drivers = {"raw_exec": True, "exec": _namespaces_work(), "docker": False}
+        self.drivers: dict[str, bool] = {}  # healthy or not, by name: fingerprinted()
         self.engine: Engine | None = None  # kept when it stops answering: docker is then unhealthy, not undetected
         self.driver_attributes: dict[str, dict[str, str]] = {}
         self.create_time = wire.now_ns()
@@ -116,7 +104,11 @@ class Node:
             "unique.cgroup.version": cgroup_version,
             "tapit.limits.unenforced": ",".join(unenforced),
         }
-        for name, ok in self.drivers.items():
+
+    def fingerprinted(self, found: dict[str, bool]) -> None:
+        """The drivers' first fingerprints (Driver.fingerprint), in the order the node lists them."""
+        self.drivers = dict(found)
+        for name, ok in found.items():
             if ok:
                 self._add_driver(name, {f"driver.{name}": "1"})
 

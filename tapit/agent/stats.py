@@ -7,7 +7,7 @@ import os
 
 from . import cgroups
 from . import structs as wire
-from .runner import TaskHandle
+from .drivers.base import TaskHandle
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK_NS = wire.SECOND // os.sysconf("SC_CLK_TCK")
