@@ -12,12 +12,13 @@ from pathlib import Path
 
 from tapit.paths import private_dir
 
-from . import allocdir, disk, drivers, taskenv
+from . import allocdir, disk, drivers, procfacts, taskenv
 from . import structs as wire
 from .allocrunner.alloc_runner import AllocRunner
 from .allocrunner.task_runner import TaskRunner
 from .cgroups import Cgroups
-from .drivers.base import TaskHandle, proc_start, read_status
+
+from .drivers.base import Driver, TaskHandle, read_status
 from .node import Node
 from .state.store import Bucket, Store
 from .structs.alloc import TERMINAL_CLIENT, alloc_terminal
@@ -39,7 +40,8 @@ class Runner:
         self.run_dir = private_dir(root / "run")
         self.disks_dir = private_dir(root / "disks")
         self.drivers = drivers.load(self)
-        node.fingerprinted({name: driver.fingerprint() for name, driver in self.drivers.items()})
+        for name, driver in self.drivers.items():
+            node.set_driver(name, driver.fingerprint())
         self.disk_mechanism = disk.fingerprint(self.disks_dir)
         node.attributes[disk.ATTRIBUTE] = self.disk_mechanism
         self.allocs: dict[str, AllocRunner] = {}  # the allocations with a runner: started, not yet ended
@@ -47,6 +49,21 @@ class Runner:
         self._disk_task: asyncio.Task | None = None
         self._cleanups: dict[str, asyncio.Task] = {}  # releasing or destroying an allocation's disk
         self._restarts: set[asyncio.Task] = set()  # allocations started afresh by reattach()
+        self._fingerprints: list[asyncio.Task] = []
+
+    async def fingerprint_drivers(self) -> None:
+        """The drivers that fingerprint again (docker: an engine started or stopped after the
+        agent is noticed) do so now, then every period of theirs."""
+        for driver in self.drivers.values():
+            if driver.fingerprint_period_s:
+                await driver.fingerprint_again()
+                self._fingerprints.append(asyncio.get_running_loop().create_task(self._fingerprint_every(driver)))
+
+    @staticmethod
+    async def _fingerprint_every(driver: Driver) -> None:
+        while True:
+            await asyncio.sleep(driver.fingerprint_period_s)
+            await driver.fingerprint_again()
 
     def alloc_dir(self, alloc_id: str) -> Path:
         return self.alloc_root / alloc_id
@@ -58,6 +75,9 @@ class Runner:
         driver = self.drivers[task["Driver"]]
         dirs = driver.task_dirs(self.alloc_dir(alloc["ID"]), task["Name"])
         return taskenv.task_env(alloc, task, group, driver.base_env(), dirs)
+
+    def task_stats(self, handle: TaskHandle) -> tuple[dict, int, dict, list[str]]:
+        return self.drivers[handle.task["Driver"]].stats(handle)
 
     def task_handles(self, alloc_id: str) -> dict[str, TaskHandle]:
         """The driver handles of the allocation's tasks, while its runner runs."""
@@ -221,7 +241,7 @@ class Runner:
                 tr.load_handle()
                 status = read_status(handle.status_path)
                 sup_pid = int(status.get("sup_pid", 0))
-                if sup_pid and proc_start(sup_pid) == int(status["sup_start"]) and "finished" not in status:
+                if procfacts.same_process(sup_pid, int(status.get("sup_start", 0))) and "finished" not in status:
                     handle.sup_pid = sup_pid
                     handle.listening = True  # it wrote its status, which it does with its handlers in place
                     if alloc["TaskStates"][task["Name"]]["State"] == "pending" and "started" in status:

@@ -14,9 +14,11 @@ import asyncio
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import cgroups, procfacts
 from ..cgroups import TaskCgroup
 
 if TYPE_CHECKING:
@@ -40,20 +42,26 @@ SIGNAL_LOOKUP = {
 }
 
 
+# plugins/drivers/driver.go HealthState
+UNDETECTED, UNHEALTHY, HEALTHY = "undetected", "unhealthy", "healthy"
+NOT_AVAILABLE = "Driver not available on this machine"
+
+
+@dataclass
+class Fingerprint:
+    """plugins/drivers/driver.go Fingerprint: the attributes go on the node while it is healthy."""
+
+    health: str
+    description: str
+    attributes: dict[str, str] | None = None
+
+
 def read_status(path: Path) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
         return {}
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
-def proc_start(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class TaskHandle:
@@ -98,13 +106,21 @@ class Driver:
     # Its tasks see the allocation through binds (a container): the directories it binds keep
     # Nomad's open modes, and the task's environment names the paths inside it.
     isolated_filesystem = False
+    # How often it fingerprints again (drivers/docker's fingerprintPeriod); 0: once, at the start.
+    fingerprint_period_s = 0.0
 
     def __init__(self, runner: Runner):
         self.runner = runner
 
-    def fingerprint(self) -> bool:
-        """Fingerprint: whether this node can run the driver's tasks now."""
+    def fingerprint(self) -> Fingerprint:
+        """Fingerprint, as the agent starts: whether this node can run the driver's tasks."""
         raise NotImplementedError
+
+    def healthy(self, attributes: dict[str, str] | None = None) -> Fingerprint:
+        return Fingerprint(HEALTHY, "Healthy", {f"driver.{self.name}": "1", **(attributes or {})})
+
+    async def fingerprint_again(self) -> None:
+        """Fingerprint, every fingerprint_period_s: a change is told to the node (Node.set_driver)."""
 
     def base_env(self) -> dict[str, str]:
         """What a task inherits before Nomad's variables: a host process, the agent's environment."""
@@ -143,6 +159,16 @@ class Driver:
     def inspect(handle: TaskHandle) -> dict:
         """InspectTask: what the supervisor has recorded of the task (pid, started, finished...)."""
         return read_status(handle.status_path)
+
+    @staticmethod
+    def stats(handle: TaskHandle) -> tuple[dict, int, dict, list[str]]:
+        """TaskStats: memory figures, cumulative CPU nanoseconds, their user/system split, and
+        what the CPU figures measure: from the task's cgroup, else from its processes."""
+        if handle.cgroup:
+            memory, total, cpu = cgroups.usage(handle.cgroup)
+            return memory, total, cpu, ["Throttled Periods", "Throttled Time", "Percent"]
+        memory, total, cpu = procfacts.tree_usage(handle.pid)
+        return memory, total, cpu, ["System Mode", "User Mode", "Percent"]
 
     def destroy(self, handle: TaskHandle) -> None:
         """DestroyTask: whatever the vanished task left behind goes."""

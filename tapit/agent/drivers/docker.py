@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .. import engine, execsession
 from .. import structs as wire
-from .base import SIGNAL_LOOKUP, Driver, TaskHandle
+from .base import NOT_AVAILABLE, SIGNAL_LOOKUP, UNDETECTED, UNHEALTHY, Driver, Fingerprint, TaskHandle
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -30,8 +30,37 @@ class DockerDriver(Driver):
     name = "docker"
     isolated_filesystem = True
 
-    def fingerprint(self) -> bool:
-        return False  # until an engine answers: Agent.find_engine
+    # fingerprint.go: looked for again every period, so that an engine started (or stopped) after
+    # the agent is noticed.
+    fingerprint_period_s = engine.FINGERPRINT_PERIOD_S
+
+    def __init__(self, runner) -> None:
+        super().__init__(runner)
+        self.engine: engine.Engine | None = None  # kept when it stops answering: unhealthy, not undetected
+        self._version: asyncio.Task | None = None  # kept: a task nobody holds may be collected
+
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(UNDETECTED, NOT_AVAILABLE)  # until an engine answers: fingerprint_again
+
+    async def fingerprint_again(self) -> None:
+        """Offer the docker driver while a Docker or Podman engine answers."""
+        node = self.runner.node
+        url = engine.engine_url()
+        found = await engine.fingerprint(url) if url else None
+        if found and (found != self.engine or not node.drivers[self.name]):
+            self.engine = found
+            node.set_driver(self.name, self.healthy({"driver.docker.os_type": "linux"}))
+            # The release number is slow to come from Podman: fetched while the agent serves.
+            self._version = asyncio.get_running_loop().create_task(self._fetch_version(found))
+        elif not found and node.drivers[self.name]:
+            log.warning("the container engine at %s stopped answering", self.engine.url)
+            node.set_driver(self.name, Fingerprint(UNHEALTHY, "Failed to connect to docker daemon"))
+
+    async def _fetch_version(self, found: engine.Engine) -> None:
+        try:
+            self.runner.node.set_driver_attribute(self.name, "driver.docker.version", await found.version())
+        except Exception:
+            log.warning("the container engine at %s did not say its version", found.url)
 
     def task_dirs(self, alloc_dir: Path, task_name: str) -> tuple[str, str, str]:
         return engine.CONTAINER_ALLOC_DIR, engine.CONTAINER_TASK_DIR, engine.CONTAINER_SECRETS_DIR
@@ -54,14 +83,14 @@ class DockerDriver(Driver):
         name = engine.container_name(task["Name"], alloc["ID"])
         spec.update(
             {
-                "engine": node.engine.url,
-                "api_version": node.engine.api_version,
+                "engine": self.engine.url,
+                "api_version": self.engine.api_version,
                 "name": name,
                 "tty": bool((task["Config"] or {}).get("tty")),
                 "kill_signal": kill_signal.name,
             }
         )
-        async with node.engine.client() as docker:
+        async with self.engine.client() as docker:
             await engine.ensure_image(docker, image, downloading)
             if handle.pending_signal:  # stopped while the image came
                 tr.update(wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns())
@@ -106,7 +135,7 @@ class DockerDriver(Driver):
 
     async def _remove_container(self, handle: TaskHandle) -> None:
         try:
-            async with self.runner.node.engine.client() as docker:
+            async with self.engine.client() as docker:
                 await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).delete(
                     force=True
                 )
@@ -119,12 +148,12 @@ class DockerDriver(Driver):
         if name.upper() not in SIGNAL_LOOKUP:
             valid = " ".join(f'"{s}"' for s in sorted(SIGNAL_LOOKUP))
             raise ValueError(f'failed to parse signal: invalid signal "{name}" - valid signals are [{valid}]')
-        async with self.runner.node.engine.client() as docker:
+        async with self.engine.client() as docker:
             await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).kill(signal=name)
 
     async def exec(self, ws: web.WebSocketResponse, handle: TaskHandle, argv: list[str], tty: bool) -> None:
         await execsession.run_in_container(
-            ws, argv, tty, self.runner.node.engine, engine.container_name(handle.name, handle.alloc_id)
+            ws, argv, tty, self.engine, engine.container_name(handle.name, handle.alloc_id)
         )
 
     def exit_message(self, code: int) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from .. import execsession
-from .base import TaskHandle
+from .. import capabilities, execsession, procfacts
+from .base import NOT_AVAILABLE, UNDETECTED, Fingerprint, TaskHandle
 from .host import HostDriver
 
 UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--"]
@@ -14,26 +14,30 @@ UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-chil
 
 def namespace_init(handle: TaskHandle) -> int:
     """The first child of an `exec` task's `unshare`: pid 1 of the task's namespaces."""
-    pid = handle.pid  # read from the status file
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        return procfacts.first_child(handle.pid)  # the pid read from the status file
+    except ProcessLookupError:
         raise ProcessLookupError("the task's namespaces are gone") from None
+
+
+def _namespaces_work() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 class ExecDriver(HostDriver):
     name = "exec"
     isolates_processes = True
 
-    def fingerprint(self) -> bool:
+    def fingerprint(self) -> Fingerprint:
         """The exec driver isolates pid and mount namespaces; only offer it where that works."""
-        if not shutil.which("unshare"):
-            return False
-        try:
-            return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=5).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
+        if capabilities.masked(capabilities.NAMESPACES) or not _namespaces_work():
+            return Fingerprint(UNDETECTED, NOT_AVAILABLE)
+        return self.healthy()
 
     def argv(self, argv: list[str]) -> list[str]:
         return UNSHARE + argv

@@ -29,6 +29,9 @@ SUPERVISOR = str(Path(__file__).parent.with_name("supervisor.py"))
 class HostDriver(Driver):
     """drivers/rawexec and drivers/exec."""
 
+    # exec's task is a process tree in namespaces of its own: signalled as a group.
+    isolates_processes = False
+
     def base_env(self) -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if inherited(k)}
 
@@ -58,6 +61,10 @@ class HostDriver(Driver):
             f"{alloc['ID']}.{task['Name']}", res["MemoryMaxMB"] or res["MemoryMB"], cpu, node.mhz_per_core
         )
         handle.cgroup = cgroup
+        if unenforced := cgroups.unenforced():
+            # Told on the task as well as the node: its limits are asked for, and not held.
+            message = f"this node cannot enforce the task's {', '.join(unenforced)} limit(s): no cgroup controls them"
+            tr.update(wire.driver_event(message, {"unenforced_limits": ",".join(unenforced)}))
         handle.cwd = config.get("work_dir") or str(self.runner.alloc_dir(alloc["ID"]) / task["Name"])
         argv = [command, *[str(a) for a in config.get("args") or []]]
         isolated = self.isolates_processes
@@ -76,9 +83,6 @@ class HostDriver(Driver):
         tr.persist()
         # python -S: the supervisor needs the standard library only, and starts faster without site.
         return [sys.executable, "-I", "-S", SUPERVISOR]
-
-    # exec's task is a process tree in namespaces of its own: signalled as a group.
-    isolates_processes = False
 
     def recover(self, handle: TaskHandle, meta: dict) -> None:
         if meta["cgroup_version"]:

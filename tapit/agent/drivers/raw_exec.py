@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from .base import Fingerprint
 from .host import HostDriver
 
 
 class RawExecDriver(HostDriver):
     name = "raw_exec"
 
-    def fingerprint(self) -> bool:
-        return True
+    def fingerprint(self) -> Fingerprint:
+        return self.healthy()
 
 
 DRIVER = RawExecDriver
