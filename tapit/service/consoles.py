@@ -74,7 +74,7 @@ class ConsoleError(TapitError):
 
 
 @contextmanager
-def _exec_errors() -> Iterator[None]:
+def exec_errors() -> Iterator[None]:
     """An exec session that Nomad refused or that broke: the console's error, in one line."""
     try:
         yield
@@ -200,7 +200,7 @@ class Console:
         self.started_at = now_iso()
         command = ["/bin/sh", "-c", line]
         try:
-            with _exec_errors():
+            with exec_errors():
                 async with self.service._nomad().allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
@@ -309,17 +309,17 @@ class ConsoleSession:
     async def send_stdin(self, data: bytes) -> None:
         """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        with _exec_errors():
+        with exec_errors():
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with _exec_errors():
+        with exec_errors():
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        with _exec_errors():
+        with exec_errors():
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:

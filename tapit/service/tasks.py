@@ -247,6 +247,11 @@ class TaskService:
             except NomadNotFound:
                 allocs, evals = [], []
             gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, evals, limit_mb)
+        ended = self._ended_meanwhile(record) if gone or seen.status in TERMINAL else None
+        if ended is not None:
+            return ended
         if gone:
             changes = (
                 {}
@@ -254,8 +259,6 @@ class TaskService:
                 else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
             )
             return self._keep(record, changes)
-        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
-        seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
@@ -267,6 +270,20 @@ class TaskService:
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return self._keep(record, changes)
+
+    def _ended_meanwhile(self, record: TaskRecord) -> TaskRecord | None:
+        """The history's record when another writer has ended the task since `record` was read.
+
+        A console's client stops and purges its job and then writes how it ended; a reader holding
+        the record from before (the TUI's live feed) must not take the stopped or vanished job for
+        an end of its own (lost, failed)."""
+        if record.terminal:
+            return None
+        try:
+            kept = self.history.get(record.id)
+        except TaskNotFound:
+            return None
+        return kept if kept.terminal else None
 
     def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""
