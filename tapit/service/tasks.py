@@ -284,6 +284,25 @@ class TaskService:
             setattr(record, key, value)
         return record
 
+    def refuse_unplaceable(self, record: TaskRecord) -> TaskRecord:
+        """Fail at once a task the embedded agent's one node can never run (an image with no
+        container engine, say), with the reason, rather than leave it pending. The agent
+        evaluates a job as it registers it (tapit/agent/scheduler.py register), so the answer is
+        there already. On a cluster Nomad keeps the task queued for a node that may come."""
+        if not self.connection.embedded:
+            return record
+        nomad = self._nomad(record)
+        with nomad_errors():
+            if nomad.jobs.allocations(record.nomad_job_id):
+                return record
+            reason = status.never_placed(nomad.jobs.evaluations(record.nomad_job_id))
+        return record if reason is None else self._fail_placement(record, reason)
+
+    def _fail_placement(self, record: TaskRecord, reason: str) -> TaskRecord:
+        """Stop the job Nomad could not place, and record why."""
+        self._stop_job(record)
+        return self._apply(record, {"status": "failed", "reason": f"not placed: {self.explain_placement(reason)}"})
+
     def explain_placement(self, reason: str) -> str:
         """A placement failure with its fix, where tapit knows it."""
         if "missing drivers" in reason and self.connection.embedded:

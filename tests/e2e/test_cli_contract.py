@@ -1,0 +1,45 @@
+"""The CLI a shell user expects (issue 12, "The CLI contract"), driven as a user types it."""
+
+import json
+
+
+def test_the_embedded_agent_reached_by_its_address_runs_host_tasks_as_by_default(tapit):
+    env = dict(line.removeprefix("export ").split("=", 1) for line in tapit("agent", "env").stdout.split("\n") if line)
+    env = {name: value.strip("'\"") for name, value in env.items()}
+    assert set(env) >= {"NOMAD_ADDR", "NOMAD_TOKEN"}
+    result = tapit("create", "task", "echo x", "--wait", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "x\n", "")
+    [record] = json.loads(tapit("list", "tasks", "--json", env=env).stdout)
+    assert record["image"] is None  # a host process, as when NOMAD_ADDR is unset
+
+
+def test_an_image_without_a_container_engine_is_refused_at_once_without_wait(tapit, tmp_path, nomad_api):
+    tapit.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"  # no engine there: no docker driver
+    result = tapit("create", "task", "true", "image=ubuntu:24.04")
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("tapit: task ") and " failed: exit code 1: not placed: no node offers" in line
+    assert "found no Docker or Podman engine" in line
+    [record] = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert record["status"] == "failed" and record["reason"].startswith("not placed: no node offers the task's driver")
+    job = nomad_api.job.get_job(record["nomad_job_id"])
+    assert job["Stop"] is True  # nothing is left waiting to be placed
+    result = tapit("create", "task", "true", "image=ubuntu:24.04", "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["status"] == "failed"
+
+
+def test_a_host_task_without_wait_is_created_and_exits_0(tapit):
+    result = tapit("create", "task", "true")
+    assert result.returncode == 0 and result.stdout.startswith("Created task ")
+
+
+def test_a_nomad_addr_that_is_no_address_is_bad_input(tapit):
+    for address, why in [
+        ("garbage", "the address must look like http://host:port, https://host:port or unix:///path"),
+        ("unix://", "the unix:// address names no socket"),
+        ("ftp://nomad:21", "the address must look like http://host:port, https://host:port or unix:///path"),
+    ]:
+        result = tapit("create", "task", "true", env={"NOMAD_ADDR": address})
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == f"tapit: NOMAD_ADDR={address!r}: {why}\n"
+    assert json.loads(tapit("list", "tasks", "--json").stdout) == []  # nothing recorded
