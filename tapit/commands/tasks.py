@@ -59,8 +59,8 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
     else:
         from tapit.output import task_table
 
-        # Clip long commands to a terminal's width; a pipe gets them whole.
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
+        # Fitted to a terminal's width; --wide and a pipe get every value whole.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and "wide" not in flags else None
         print(task_table(records, width=width))
     _warn_unrecorded(service)
     return 0

@@ -1,6 +1,7 @@
 """The CLI a shell user expects (issue 12, "The CLI contract"), driven as a user types it."""
 
 import json
+import sys
 
 
 def test_the_embedded_agent_reached_by_its_address_runs_host_tasks_as_by_default(tapit):
@@ -43,3 +44,40 @@ def test_a_nomad_addr_that_is_no_address_is_bad_input(tapit):
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == f"tapit: NOMAD_ADDR={address!r}: {why}\n"
     assert json.loads(tapit("list", "tasks", "--json").stdout) == []  # nothing recorded
+
+
+def list_at_a_terminal(tapit, *args, cols=80):
+    """`tapit list tasks` at a real terminal (a pseudo-terminal of `cols` columns)."""
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "tapit", "list", "tasks", *args],
+        env=tapit.env,
+        cwd=str(tapit.home),
+        dimensions=(24, cols),
+        encoding="utf-8",
+        timeout=60,
+    )
+    output = child.read()
+    child.close()
+    assert child.exitstatus == 0, output
+    return output.replace("\r\n", "\n").splitlines()
+
+
+def test_list_tasks_fits_a_terminal_and_gives_whole_values_with_wide_or_in_a_pipe(tapit):
+    long_name = "n" * 256
+    long_command = "echo " + "c" * 300
+    assert tapit("create", "task", long_command, f"initiated_by={long_name}", "--wait").returncode == 0
+    assert tapit("create", "task", "true", "initiated_by=bob", "--wait").returncode == 0
+    lines = list_at_a_terminal(tapit, cols=80)
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines), lines
+    header, short_row, long_row = lines  # newest first
+    assert header.split()[:6] == ["ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES"]
+    assert "…" in long_row and long_name not in long_row  # the widest columns are clipped
+    assert long_row.count("…") == 2 and "0.25 vCPU / 0.5 GB" in long_row  # the narrow ones are whole
+    assert short_row.split()[-2:] == ["bob", "true"]
+    wide = list_at_a_terminal(tapit, "--wide", cols=80)
+    assert long_name in wide[2] and wide[2].endswith(long_command) and "…" not in wide[2]
+    piped = tapit("list", "tasks").stdout.splitlines()
+    assert long_name in piped[2] and piped[2].endswith(long_command)
