@@ -98,6 +98,22 @@ def test_ctrl_c_and_ctrl_d_go_to_the_remote_program(tapit):
     assert finish(child) == 3
 
 
+def test_a_console_exits_with_its_programs_code_after_a_ctrl_c_it_handled(tapit):
+    child = spawn(tapit, "python3 -q")
+    child.expect_exact(">>> ")
+    child.sendcontrol("c")  # python takes it: KeyboardInterrupt, and a new prompt
+    child.expect_exact("KeyboardInterrupt")
+    child.expect_exact(">>> ")
+    child.sendcontrol("d")  # python exits 0
+    assert finish(child) == 0
+    record = the_task(tapit)
+    assert (record["status"], record["exit_code"]) == ("complete", 0)
+    child = spawn(tapit, "echo started; sleep 30")
+    child.expect_exact("started")
+    child.sendcontrol("c")  # a program that does not take Ctrl-C still dies of it
+    assert finish(child) == 130
+
+
 def test_piped_stdin_has_no_tty(tapit):
     result = tapit("run", "python3", input="print(6*7)\n")
     assert (result.returncode, result.stdout) == (0, "42\n")
