@@ -58,6 +58,19 @@ class TaskSpec:
     initiated_by: str
 
 
+def default_initiator() -> str:
+    """Who initiates a task unless initiated_by says: user@host, from the process's user and host."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
 def parse_assignments(words: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
     """`["memory=2", "cpu=1"]` → `{"memory": "2", "cpu": "1"}`, refusing unknown or repeated keys."""
     values: dict[str, str] = {}

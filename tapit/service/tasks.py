@@ -10,9 +10,7 @@ and returns tapit's types (tapit/model.py), never Nomad's JSON.
 from __future__ import annotations
 
 import builtins
-import getpass
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -23,7 +21,7 @@ from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError, 
 from tapit.model import TERMINAL, JobChanges, Placement, TaskRecord, Usage, new_task_id, now_iso, parse_iso
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
-from tapit.params import TaskSpec
+from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
 from tapit.service import logs as task_logs
 from tapit.service import vcpu
@@ -35,14 +33,6 @@ from tapit.translate.status import Observation, observe
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
-
-
-def default_initiator() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 class TaskService:

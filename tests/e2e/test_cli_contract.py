@@ -81,3 +81,40 @@ def test_list_tasks_fits_a_terminal_and_gives_whole_values_with_wide_or_in_a_pip
     assert long_name in wide[2] and wide[2].endswith(long_command) and "…" not in wide[2]
     piped = tapit("list", "tasks").stdout.splitlines()
     assert long_name in piped[2] and piped[2].endswith(long_command)
+
+
+def test_each_command_has_its_own_help_with_units_ranges_and_the_defaults_in_effect(tapit):
+    app = tapit.home / "app"
+    app.mkdir()
+    (app / "tapit.toml").write_text("memory_gb = 2\nconsole_max_hours = 3\n")
+    create = tapit("help", "create", cwd=app)
+    assert create.returncode == 0 and create.stderr == ""
+    text = create.stdout
+    assert text.startswith("usage: tapit create task 'command' [-w|--wait] [--json] [key=value ...]\n")
+    assert "  -w, --wait " in text and "  --json " in text
+    assert "memory=<GB>" in text and "0.01 to 1024" in text
+    assert f"default: 2 (from {app / 'tapit.toml'})" in text  # the effective config, and where it came from
+    assert "cpu=<vCPUs>" in text and "default: 0.25 (built in)" in text
+    assert "initiated_by=<name>" in text and "at most 256 characters" in text
+    for words in (["create", "task", "--help"], ["create", "--help"], ["help", "create", "task"]):
+        assert tapit(*words, cwd=app).stdout == text
+    console = tapit("run", "--help", cwd=app).stdout
+    assert console.startswith("usage: tapit run 'command'") and "initiated_by" not in console
+    assert f"default: 3 (from {app / 'tapit.toml'}: console_max_hours)" in console
+    overall = tapit("--help").stdout
+    assert overall == tapit("help").stdout and overall.startswith("usage:\n")
+    listing = tapit("list", "tasks", "--help").stdout
+    assert listing != overall and "--wide" in listing and "namespace=<ns>" in listing
+    show = tapit("help", "show").stdout
+    assert "usage: tapit show task task=<id>" in show and "usage: tapit show logs task=<id>" in show
+    assert "--replay" in tapit("show", "logs", "-h").stdout
+    assert "--tls-client-ca FILE" in tapit("agent", "--help").stdout
+    wrong = tapit("help", "frobnicate")
+    assert (wrong.returncode, wrong.stdout, wrong.stderr) == (
+        2,
+        "",
+        "tapit: no command 'frobnicate'; see tapit --help\n",
+    )
+    from tapit.agent import daemon
+
+    assert daemon.status() is None  # help asks no Nomad and starts no agent
