@@ -80,6 +80,7 @@ class TaskService:
         task_id = new_task_id()
         created_at = now_iso()
         namespace = connection.settings.namespace
+        work_dir = _creation_dir() if connection.embedded and driver != jobspec.IMAGE_DRIVER else None
         job = jobspec.build_job(
             task_id=task_id,
             spec=spec,
@@ -89,6 +90,7 @@ class TaskService:
             created_at=created_at,
             kind=kind,
             argv=argv,
+            work_dir=work_dir,
         )
         record = TaskRecord(
             id=task_id,
@@ -106,6 +108,7 @@ class TaskService:
             nomad_namespace=namespace,
             kind=kind,
             deadline_at=_deadline(created_at, spec.max_hours),
+            work_dir=work_dir,
         )
         self.history.add(record)
         try:
@@ -379,6 +382,17 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "disk_limit": seen.disk_limit,
     }
     return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+
+
+def _creation_dir() -> str | None:
+    """Where a host task on the embedded agent starts: the directory it is created from, as a
+    command typed in that shell would (`python scripts/x.py` finds the script). A cluster's node
+    has no such directory, and a container keeps its image's working directory. None when this
+    process's directory is gone: the task starts in its allocation's directory, as on Nomad."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _deadline(created_at: str, max_hours: float | None) -> str | None:

@@ -118,3 +118,21 @@ def test_each_command_has_its_own_help_with_units_ranges_and_the_defaults_in_eff
     from tapit.agent import daemon
 
     assert daemon.status() is None  # help asks no Nomad and starts no agent
+
+
+def test_a_host_task_starts_in_the_directory_it_was_created_from_with_a_clean_environment(tapit):
+    project = tapit.home / "project"
+    (project / "scripts").mkdir(parents=True)
+    (project / "scripts" / "x.py").write_text("import os; print('ran in', os.getcwd())\n")
+    result = tapit(
+        "create", "task", f"{sys.executable} scripts/x.py; env", "--wait", cwd=project, env={"SECRET_OF_THE_SHELL": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"ran in {project}\n")
+    assert "SECRET_OF_THE_SHELL" not in result.stdout and "NOMAD_ALLOC_ID=" in result.stdout
+    [record] = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert record["work_dir"] == str(project)  # recorded in the task
+    details = tapit("show", "task", f"task={record['id']}").stdout
+    assert f"Directory:    {project}\n" in details
+    console = tapit("run", "pwd", cwd=project)  # a console starts there too
+    assert (console.returncode, console.stdout) == (0, f"{project}\n")
