@@ -136,3 +136,19 @@ def test_a_host_task_starts_in_the_directory_it_was_created_from_with_a_clean_en
     assert f"Directory:    {project}\n" in details
     console = tapit("run", "pwd", cwd=project)  # a console starts there too
     assert (console.returncode, console.stdout) == (0, f"{project}\n")
+
+
+def test_one_exit_code_everywhere_said_once(tapit):
+    result = tapit("create", "task", "sleep 600", "max_hours=0.0005", "--wait", "--json")
+    timed_out = json.loads(result.stdout)
+    assert result.returncode == 124 == timed_out["exit_code"]
+    row = tapit("list", "tasks").stdout.splitlines()[1].split()
+    assert row[:3] == [timed_out["id"], "timed_out", "124"]
+    details = tapit("show", "task", f"task={timed_out['id']}").stdout
+    assert "Exit:         exit code 124: killed: exceeded max_hours; the process got SIGTERM (exit 143)\n" in details
+    missing = tapit("create", "task", "no-such-command-here", "--wait")
+    assert missing.returncode == 127
+    assert missing.stderr.splitlines()[-1].endswith("failed: exit code 127")
+    newest = json.loads(tapit("list", "tasks", "--json").stdout)[0]
+    details = tapit("show", "task", f"task={newest['id']}").stdout
+    assert "Exit:         exit code 127\n" in details  # not "Exit Code: 127; exit code 127 (tapit reports 127)"
