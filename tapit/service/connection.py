@@ -33,8 +33,9 @@ class Connection:
 
 
 def reports_embedded(settings: NomadSettings) -> bool:
-    """Whether the agent at the address says it is tapit's (its VersionMetadata). A Nomad that does
-    not answer, or whose token may not read the agent (`agent:read`), is taken for a cluster."""
+    """Whether the agent at the address says it is tapit's (its VersionMetadata). A Nomad whose token
+    may not read the agent (`agent:read`) is taken for a cluster, and so is one that does not
+    answer: the submission then fails, and is recorded failing, as any other would."""
     from tapit.nomad.errors import NomadError
 
     try:
