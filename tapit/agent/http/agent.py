@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..node import DATACENTER, VERSION
+from .encode import encode
+from .routing import GET, Endpoint
 
 REGION = "global"
 # The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
@@ -18,8 +20,6 @@ SERVER_ADDRESS = "127.0.0.1:4647"
 # are (version/version.go VersionMetadata: "ent", "fips1403"): a client reaching it by its
 # address (`eval "$(tapit agent env)"`) then runs tasks as it does by default.
 VERSION_METADATA = "tapit"
-from .encode import encode
-from .routing import GET, Endpoint
 
 if TYPE_CHECKING:
     from ..agent import Agent
