@@ -192,9 +192,10 @@ class Console:
         if tty:
             # Ctrl-C at a terminal signals the shell too. dash (Debian's /bin/sh) then kills itself
             # with SIGINT once the program ends, even one that took the Ctrl-C and exited 0 (python
-            # at its prompt): a trapped signal is reset in the programs the shell runs (POSIX
-            # "trap"), so the program still gets Ctrl-C as its own, and the shell exits with its code.
-            line = f"trap : INT\n{line}"
+            # at its prompt). With a trap it carries on, as bash does, unless the program died of
+            # the Ctrl-C (status 128 + SIGINT); the program itself gets the signal as its own,
+            # since a trapped signal is reset in the programs a shell runs (POSIX "trap").
+            line = f"trap 'case $? in 130) exit 130;; esac' INT\n{line}"
         history = self.service.history
         transcript = Transcript(self.cast_path, cols, rows, self.record.command, term if tty else None)
         # Unbuffered, and the transcript line-buffered: a SIGKILLed client leaves all it showed.

@@ -108,10 +108,11 @@ def test_a_console_exits_with_its_programs_code_after_a_ctrl_c_it_handled(tapit)
     assert finish(child) == 0
     record = the_task(tapit)
     assert (record["status"], record["exit_code"]) == ("complete", 0)
-    child = spawn(tapit, "echo started; sleep 30")
+    child = spawn(tapit, "python3 -c 'import time; print(\"started\", flush=True); time.sleep(30)'; echo not-here")
     child.expect_exact("started")
-    child.sendcontrol("c")  # a program that does not take Ctrl-C still dies of it
+    child.sendcontrol("c")  # a program that dies of a Ctrl-C ends the console with it, as under bash
     assert finish(child) == 130
+    assert "not-here" not in child.before
 
 
 def test_piped_stdin_has_no_tty(tapit):
