@@ -115,8 +115,8 @@ def command_help(words: list[str]) -> str:
 
 def _one(command: str) -> str:
     what, options = COMMANDS[command]
-    forms = "\n".join(f"       {form(f)}" for f in FORMS_OF.get(command, (command,)))
-    parts = [f"usage:{forms[6:]}", what]
+    forms = [form(f) for f in FORMS_OF.get(command, (command,))]
+    parts = ["usage: " + "\n       ".join(forms), what]
     if options:
         width = max(len(flag) for flag, _ in options)
         parts.append("options:\n" + "\n".join(f"  {flag:<{width}}  {meaning}" for flag, meaning in options))
@@ -152,6 +152,8 @@ def _default(key: str, config, console: bool, default_initiator) -> str:
     if key == "initiated_by":
         return f"{default_initiator()} (you at this host)"
     if key == "image":
+        if config.image_from_job:
+            return f"the image Nomad job {config.image_from_job} runs now ({_source(config, 'image_from_job')})"
         if config.image_repository:
             return f"the app's image, {config.image_repository}:{config.docker_tag} ({_source(config, 'image_repository')})"
         return "none: a host process on the embedded agent (a cluster needs image_repository, or image=)"
