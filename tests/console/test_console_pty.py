@@ -101,9 +101,10 @@ def test_ctrl_c_and_ctrl_d_go_to_the_remote_program(tapit):
 def test_a_console_exits_with_its_programs_code_after_a_ctrl_c_it_handled(tapit):
     child = spawn(tapit, "python3 -q")
     child.expect_exact(">>> ")
-    # python takes it: KeyboardInterrupt, and a new prompt. python prints its prompt before it
-    # waits for input, and a Ctrl-C in between can go unseen until the next (on a loaded machine,
-    # with or without tapit), so Ctrl-C is pressed until python shows it took one.
+    # python takes it: KeyboardInterrupt, and a new prompt. The terminal's size reaches python
+    # just after it starts (as with Nomad's CLI: a tty_size frame once the session is open), and
+    # a Ctrl-C while its readline handles that SIGWINCH can go unseen until the next key (seen on
+    # a loaded machine; not tapit's doing), so Ctrl-C is pressed until python shows it took one.
     for _ in range(10):
         child.sendcontrol("c")
         if child.expect_exact(["KeyboardInterrupt", pexpect.TIMEOUT], timeout=3) == 0:
