@@ -189,6 +189,13 @@ class Console:
         line = self.record.command
         if tty and term:
             line = f"export TERM={shlex.quote(term)}\n{line}"  # exec'd processes get the task's env only
+        if tty:
+            # Ctrl-C at a terminal signals the shell too. dash (Debian's /bin/sh) then kills itself
+            # with SIGINT once the program ends, even one that took the Ctrl-C and exited 0 (python
+            # at its prompt). With a trap it carries on, as bash does, unless the program died of
+            # the Ctrl-C (status 128 + SIGINT); the program itself gets the signal as its own,
+            # since a trapped signal is reset in the programs a shell runs (POSIX "trap").
+            line = f"trap 'case $? in 130) exit 130;; esac' INT\n{line}"
         history = self.service.history
         transcript = Transcript(self.cast_path, cols, rows, self.record.command, term if tty else None)
         # Unbuffered, and the transcript line-buffered: a SIGKILLed client leaves all it showed.
