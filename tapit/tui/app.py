@@ -22,7 +22,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 from textual.worker import WorkerFailed
 
 from tapit.cli import internal_error
@@ -42,6 +42,7 @@ from tapit.tui.log_view import LogView
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
+from tapit.tui.top_bar import TopBar
 
 # Moving the cursor quickly through the list should not open every task's logs on the way.
 SELECT_SETTLE_S = 0.15
@@ -96,17 +97,20 @@ class FilterInput(DataInput):
 class TapitApp(App[int]):
     TITLE = "tapit"
     CSS_PATH = "tapit.tcss"
+    # Below 110 columns the panes stack what sits side by side on a wide terminal (tapit.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     COMMANDS = App.COMMANDS | {TapitCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        # The footer shows these in this order and cuts what does not fit: `?` (every key) first.
         Binding("question_mark", "keymap", "Keys"),
+        Binding("slash", "filter", "Filter"),
         Binding("n", "new_task", "New"),
         Binding("x", "stop_task", "Stop"),
         Binding("D", "delete_task", "Delete"),
         Binding("R", "rerun_task", "Rerun"),
         Binding("c", "open_console", "Console"),
         Binding("C", "console_outside", "Console (terminal)", show=False),
-        Binding("slash", "filter", "Filter"),
+        Binding("q", "quit", "Quit"),
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
         Binding("1", "status_filter('all')", "All", show=False),
@@ -139,9 +143,10 @@ class TapitApp(App[int]):
         self._typed_into: WeakKeyDictionary[events.Key, Widget | None] = WeakKeyDictionary()
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
+        self.top_bar = TopBar(id="topbar")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="topbar")
+        yield self.top_bar
         with Vertical(id="tasks-box"):
             yield FilterInput(
                 placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)", id="filter"
@@ -281,7 +286,7 @@ class TapitApp(App[int]):
         left.append(plain(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}"))  # as in the header
         state = STATE_MARKS.get(self.state) or plain(self.state)
         detail = plain(" " + self.state_detail, "$text-muted") if self.state_detail else ""
-        self.query_one("#topbar", Static).update(Content.assemble(Content(" · ").join(left), "   ", state, detail))
+        self.top_bar.update(Content(" · ").join(left), Content.assemble(state, detail))
 
     # --- filtering ----------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Static
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU
@@ -43,6 +45,40 @@ def sparkline(values: list[float], ceiling: float, width: int) -> str:
     return "".join(BARS[min(len(BARS) - 1, round(v / top * (len(BARS) - 1)))] for v in picked)
 
 
+class FieldRows(Widget):
+    """Label and value per row; a long value wraps beside its label, never under it."""
+
+    DEFAULT_CSS = "FieldRows { height: auto; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rows: list[tuple[str, Content]] = []
+
+    def update(self, rows: list[tuple[str, Content]]) -> None:
+        self.rows = rows
+        self.refresh(layout=True)
+
+    def _lines(self, width: int) -> list[Content]:
+        indent = " " * (LABEL_WIDTH + 1)
+        lines = []
+        for name, value in self.rows:
+            if not name:  # a message in place of the fields
+                lines += value.wrap(max(8, width))
+                continue
+            # Each line of a value on its own, so a newline in it starts a new line beside the label too.
+            wrapped = [part for line in value.split("\n") for part in line.wrap(max(8, width - len(indent)))]
+            label = Content.styled(name.ljust(LABEL_WIDTH), "$text-muted")
+            lines.append(Content.assemble(label, " ", wrapped[0] if wrapped else ""))
+            lines += [Content.assemble(indent, part) for part in wrapped[1:]]
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))
+
+    def render(self) -> Content:
+        return Content("\n").join(self._lines(self.size.width))
+
+
 class Details(VerticalScroll):
     """The details tab; loads Nomad's view of the task in thread workers."""
 
@@ -56,7 +92,7 @@ class Details(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="details-columns"):
-            yield Static(id="fields")
+            yield FieldRows(id="fields")
             with Vertical(id="details-side"):
                 yield from self._usage()
                 yield Static(id="timeline")
@@ -131,20 +167,13 @@ class Details(VerticalScroll):
             return  # not composed yet, or already taken down as the app exits: nothing to draw on
         record = self.record
         if record is None:
-            self.query_one("#fields", Static).update("No task selected. Press n to start one.")
+            self.query_one(FieldRows).update([("", Content("No task selected. Press n to start one."))])
             self.query_one("#timeline", Static).update("")
             self.query_one("#usage").display = False
             return
         now = self.clock()
         rows = detail_rows(record, now, node=self.alloc.node_name if self.alloc else None)
-        self.query_one("#fields", Static).update(
-            Content("\n").join(
-                Content.assemble(
-                    (name.ljust(LABEL_WIDTH), "$text-muted"), " ", plain(value, FIELD_STYLES.get(name, ""))
-                )
-                for name, value in rows
-            )
-        )
+        self.query_one(FieldRows).update([(name, plain(value, FIELD_STYLES.get(name, ""))) for name, value in rows])
         events = [
             Content.assemble((when, "$text-muted"), "  ", plain(kind.ljust(16)), " ", plain(message))
             for when, kind, message in timeline(self.alloc)

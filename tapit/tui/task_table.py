@@ -59,6 +59,20 @@ COLUMNS = (
     Column("command", "COMMAND", 0),
 )
 GAP = 2
+# At a narrow terminal the command must stay readable next to id, status and age: these columns
+# give way first, in this order, until it has COMMAND_MIN cells.
+GIVE_WAY = ("initiated_by", "resources", "duration", "exit")
+COMMAND_MIN = 30
+
+
+def columns_for(total: int) -> list[Column]:
+    """The columns a table `total` cells wide shows."""
+    shown = list(COLUMNS)
+    for key in GIVE_WAY:
+        if sum(c.width + GAP for c in shown[:-1]) + COMMAND_MIN <= total:
+            break
+        shown = [c for c in shown if c.key != key]
+    return shown
 
 
 def _started_seconds(record: TaskRecord, now: datetime) -> float:
@@ -296,7 +310,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         start = 0
-        for column, width in zip(COLUMNS, self._widths(self.size.width)):
+        for column, width in self._widths(self.size.width):
             if start <= x < start + width + GAP:
                 return column.key
             start += width + GAP
@@ -314,15 +328,15 @@ class TaskTable(ScrollView, can_focus=True):
         # column, and the horizontal scrollbar that brought would cover the last row shown.
         self.virtual_size = Size(0, len(self.order) + 1)
 
-    def _widths(self, total: int) -> list[int]:
-        widths = [c.width for c in COLUMNS]
-        rest = total - sum(widths) - GAP * (len(COLUMNS) - 1)
-        widths[-1] = max(12, rest)
-        return widths
+    def _widths(self, total: int) -> list[tuple[Column, int]]:
+        """The columns shown and their widths; the command takes the rest."""
+        shown = columns_for(total)
+        rest = total - sum(c.width + GAP for c in shown[:-1])
+        return [(c, c.width) for c in shown[:-1]] + [(shown[-1], max(12, rest))]
 
-    def _header(self, widths: list[int]) -> str:
+    def _header(self, widths: list[tuple[Column, int]]) -> str:
         parts = []
-        for column, width in zip(COLUMNS, widths):
+        for column, width in widths:
             label = column.label
             if column.key == self.sort_column:
                 label += " ▼" if self.sort_reverse else " ▲"  # ▲: ascending (for age, youngest first)
@@ -346,14 +360,14 @@ class TaskTable(ScrollView, can_focus=True):
             row_style = base + self.get_component_rich_style(name)
         values = cells(record, self.clock())
         segments: list[Segment] = []
-        for i, (column, w) in enumerate(zip(COLUMNS, widths)):
+        for i, (column, w) in enumerate(widths):
             style = row_style
             if column.key == "status":
                 style = row_style + self._status_style(record.status)
             elif column.key in ("age", "duration", "resources") and index != self._cursor:
                 style = row_style + self.get_component_rich_style("task-table--dim")
             segments.append(Segment(fit(values[column.key], w), style))
-            if i < len(COLUMNS) - 1:
+            if i < len(widths) - 1:
                 segments.append(Segment(" " * GAP, row_style))
         return Strip(segments).crop_extend(0, width, row_style)
 
