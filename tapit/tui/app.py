@@ -40,6 +40,7 @@ from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
 from tapit.tui.new_task import NewTaskScreen
+from tapit.tui import preferences
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
 from tapit.tui.top_bar import TopBar
@@ -58,6 +59,11 @@ STATE_MARKS = {
         "offline": "[$error]✕ offline[/]",
     }.items()
 }
+
+
+# What an auditor's read-only TUI never does: these actions are hidden from the footer, the
+# keymap and the palette, and their keys do nothing.
+WRITE_ACTIONS = frozenset({"new_task", "stop_task", "delete_task", "rerun_task", "open_console", "console_outside"})
 
 
 def utc_now() -> datetime:
@@ -113,6 +119,7 @@ class TapitApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
+        Binding("f", "full_screen_logs", "Full-screen logs", show=False),
         Binding("1", "status_filter('all')", "All", show=False),
         Binding("2", "status_filter('running')", "Running", show=False),
         Binding("3", "status_filter('pending')", "Pending", show=False),
@@ -131,10 +138,17 @@ class TapitApp(App[int]):
             super().__init__()
             self.state, self.detail = state, detail
 
-    def __init__(self, service: TaskService, clock: Callable[[], datetime] = utc_now, live: bool = True) -> None:
-        """`live=False` shows the history as it is and never talks to Nomad (snapshot tests)."""
+    def __init__(
+        self,
+        service: TaskService,
+        clock: Callable[[], datetime] = utc_now,
+        live: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        """`live=False` shows the history as it is and never talks to Nomad (snapshot tests);
+        `read_only` shows everything and changes nothing (no new, stop, delete, rerun or console)."""
         super().__init__()
-        self.service, self.clock, self.live = service, clock, live
+        self.service, self.clock, self.live, self.read_only = service, clock, live, read_only
         self.feed: LiveFeed | None = None
         self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
         self._settle: Timer | None = None
@@ -161,6 +175,7 @@ class TapitApp(App[int]):
 
     def on_mount(self) -> None:
         threading.excepthook = self._thread_failed  # before any thread starts
+        self._restore_theme()
         self.query_one("#filter").display = False
         # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
         self.query_one("#panes", TabbedContent).query_one(Tabs).can_focus = False
@@ -176,6 +191,16 @@ class TapitApp(App[int]):
         else:
             self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
+
+    def _restore_theme(self) -> None:
+        theme = preferences.load(self.service.history.directory).get("theme")
+        if theme in self.available_themes:
+            self.theme = theme
+        # Only a theme the operator picks is remembered, not the one restored.
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
+
+    def _theme_chosen(self, theme) -> None:
+        preferences.remember(self.service.history.directory, "theme", theme.name)
 
     def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
         # A bug in a log tail's or the service's thread would print its traceback over the screen
@@ -279,6 +304,8 @@ class TapitApp(App[int]):
         counts = plural(total, "task") if shown == total else f"{shown:,}/{plural(total, 'task')}"
         running = sum(1 for r in table.records.values() if r.status == "running")
         left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
+        if self.read_only:
+            left.insert(1, Content.styled("read-only", "bold $warning"))
         if table.status_filter != "all":
             left.append(template("[$accent]status: $name[/]", name=table.status_filter))
         if table.needle:
@@ -329,6 +356,16 @@ class TapitApp(App[int]):
         self.query_one("#panes", TabbedContent).active = tab
         if tab == "logs":
             self._follow_selection(settled=True)
+
+    def action_full_screen_logs(self) -> None:
+        """The logs alone on the screen, and back (`f` again, `esc` or `q`)."""
+        pane = self.query_one(LogPane)
+        if self.screen.maximized is pane:
+            self.screen.minimize()
+            return
+        self.action_show_tab("logs")
+        self.screen.maximize(pane, container=False)
+        pane.view.focus()
 
     def action_focus_tasks(self) -> None:
         self.table.focus()
@@ -455,6 +492,8 @@ class TapitApp(App[int]):
         self.notify(f"deleted {task_id}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.read_only and action in WRITE_ACTIONS:
+            return False
         # In a console, ctrl+p and ctrl+q belong to the remote program (shell history, flow control).
         if isinstance(self.screen, ConsoleScreen) and action in ("command_palette", "quit"):
             return False

@@ -32,6 +32,7 @@ PAUSED = Content.from_markup("[$warning]‖ paused: G follows[/]")
 
 
 class LogPane(Vertical):
+    ALLOW_MAXIMIZE = True  # `f`: the logs alone on the screen
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("ctrl+s", "save", "Save"),
@@ -182,6 +183,8 @@ class LogPane(Vertical):
     def action_leave(self) -> None:
         if self.query_one("#log-search").display:
             self._close_search()
+        elif self.screen.maximized is self:
+            self.screen.minimize()
         else:
             self.app.action_focus_tasks()
 
