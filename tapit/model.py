@@ -88,6 +88,28 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class NomadDocuments:
+    """The job tapit submitted and its allocation, as Nomad returns them: shown to an operator
+    verbatim (the TUI's `y`), the one place the service hands out Nomad's own JSON."""
+
+    job: dict | None  # None: purged or garbage-collected
+    allocation: dict | None  # None: not placed yet, or collected
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """One event of Nomad's event stream about a tapit job, as the events view lists it."""
+
+    at: datetime  # when it arrived: Nomad's events carry an index, not a time
+    index: int
+    topic: str
+    type: str
+    job_id: str
+    namespace: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class JobChanges:
     """One message of the live feed: the tapit jobs it changed, and where the feed has got to."""
 

@@ -35,11 +35,14 @@ from tapit.tui.commands import TapitCommands
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen
 from tapit.tui.details import Details
+from tapit.tui.events_view import EventsScreen
 from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
+from tapit.tui.namespace_picker import NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
+from tapit.tui.spec_view import SpecScreen
 from tapit.tui import preferences
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
@@ -120,6 +123,9 @@ class TapitApp(App[int]):
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
         Binding("f", "full_screen_logs", "Full-screen logs", show=False),
+        Binding("y", "job_spec", "Job spec", show=False),
+        Binding("v", "events", "Events", show=False),
+        Binding("colon", "pick_namespace", "Namespace", show=False),
         Binding("1", "status_filter('all')", "All", show=False),
         Binding("2", "status_filter('running')", "Running", show=False),
         Binding("3", "status_filter('pending')", "Pending", show=False),
@@ -157,6 +163,7 @@ class TapitApp(App[int]):
         self._typed_into: WeakKeyDictionary[events.Key, Widget | None] = WeakKeyDictionary()
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
+        self.namespace: str | None = None  # picked with `:`; None: the connection's
         self.top_bar = TopBar(id="topbar")
 
     def compose(self) -> ComposeResult:
@@ -306,6 +313,8 @@ class TapitApp(App[int]):
         left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
         if self.read_only:
             left.insert(1, Content.styled("read-only", "bold $warning"))
+        if self.namespace:
+            left.append(template("[$accent]namespace: $ns[/]", ns=self.namespace))
         if table.status_filter != "all":
             left.append(template("[$accent]status: $name[/]", name=table.status_filter))
         if table.needle:
@@ -366,6 +375,32 @@ class TapitApp(App[int]):
         self.action_show_tab("logs")
         self.screen.maximize(pane, container=False)
         pane.view.focus()
+
+    def action_job_spec(self) -> None:
+        record = self.table.selected
+        if record is not None:
+            self.push_screen(SpecScreen(record, lambda: self.service.documents(record)))
+
+    def action_events(self) -> None:
+        namespace = self.namespace
+        self.push_screen(
+            EventsScreen(
+                lambda stop: self.service.events(namespace, stop=stop),
+                f"namespace {namespace}" if namespace else "this namespace",
+            )
+        )
+
+    def action_pick_namespace(self) -> None:
+        current = self.namespace or self.service.config.namespace or "default"
+        self.push_screen(NamespacePicker(current, self.service.namespaces), self._namespace_picked)
+
+    def _namespace_picked(self, namespace: str | None) -> None:
+        if namespace is None or namespace == self.namespace:
+            return
+        self.namespace = namespace
+        self._draw_topbar()
+        if self.feed is not None:
+            self.feed.show_namespace(namespace)
 
     def action_focus_tasks(self) -> None:
         self.table.focus()
@@ -493,6 +528,9 @@ class TapitApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.read_only and action in WRITE_ACTIONS:
+            return False
+        # Over a view of one task or of the events, the list's keys would act on a row not on screen.
+        if isinstance(self.screen, (SpecScreen, EventsScreen)) and action not in ("keymap", "quit", "command_palette"):
             return False
         # In a console, ctrl+p and ctrl+q belong to the remote program (shell history, flow control).
         if isinstance(self.screen, ConsoleScreen) and action in ("command_palette", "quit"):
