@@ -417,24 +417,27 @@ class TapitApp(App[int]):
         self.query_one(LogPane).action_save()
 
     def action_keymap(self) -> None:
-        self.push_screen(
-            KeymapScreen(
-                [
-                    (
-                        "Everywhere",
-                        self.BINDINGS
-                        + [
-                            Binding("ctrl+p", "", "Command palette"),
-                            Binding("tab,shift+tab", "", "Next / previous pane"),
-                        ],
-                    ),
-                    ("Task list", TaskTable.BINDINGS),
-                    ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
-                    ("New-task form", NewTaskScreen.BINDINGS),
-                    ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
-                ]
-            )
-        )
+        everywhere = [b for b in self.BINDINGS if not (self.read_only and b.action in WRITE_ACTIONS)]
+        sections = [
+            (
+                "Everywhere",
+                everywhere
+                + [
+                    Binding("ctrl+p", "", "Command palette"),
+                    Binding("tab,shift+tab", "", "Next / previous pane"),
+                ],
+            ),
+            ("Task list", TaskTable.BINDINGS),
+            ("Logs", LogView.BINDINGS + LogPane.BINDINGS + [Binding("ctrl+c", "", "Copy the mouse selection")]),
+            ("Job spec (y)", SpecScreen.BINDINGS),
+            ("Events (v)", EventsScreen.BINDINGS),
+        ]
+        if not self.read_only:
+            sections += [
+                ("New-task form", NewTaskScreen.BINDINGS),
+                ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+            ]
+        self.push_screen(KeymapScreen(sections))
 
     # --- actions on tasks ---------------------------------------------------------------
 
