@@ -100,6 +100,7 @@ def test_full_screen_logs_at_80x24(app, snap_compare):
     async def full_screen(pilot):
         await pilot.press("j", "j", "f")
         await wait_for(pilot, lambda: app.query_one(LogPane).ended)
+        await pilot.pause()
 
     assert snap_compare(app, run_before=full_screen, terminal_size=NARROW)
 
@@ -176,6 +177,10 @@ def test_namespace_picker(app, snap_compare):
         from textual.widgets import OptionList
 
         await wait_for(pilot, lambda: isinstance(app.screen, NamespacePicker))
-        await wait_for(pilot, lambda: app.screen.query_one(OptionList).option_count == 4)  # *, then the three
+        def filled() -> bool:  # `*`, then the three
+            found = app.screen.query(OptionList)
+            return bool(found) and found.first().option_count == 4
+
+        await wait_for(pilot, filled)
 
     assert snap_compare(app, run_before=show, terminal_size=NARROW)
