@@ -1,7 +1,7 @@
 """TUI budgets (issue 5), headless at 160x45:
 
-  first paint with 10,000 tasks in the history   <= 1 s
-  a filter keystroke repaints                    <= 100 ms
+  first paint with 10,000 tasks in the history   <= 500 ms (and as a ratio to an empty history)
+  a filter keystroke repaints                    <= 50 ms at the 95th percentile
   log pane ingest while keys still answer        >= 50,000 lines/s, keys <= 100 ms
   embedded console output                        >= 1 MB/s
 
@@ -35,6 +35,7 @@ SIZE = (160, 45)
 TASKS = 10_000
 LOG_LINES = 200_000
 CONSOLE_BYTES = 4 * 2**20
+RUNS = 5
 STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
 
 
@@ -72,33 +73,67 @@ def service_for(directory: Path) -> TaskService:
     return TaskService(History(directory), AppConfig(), refuse)
 
 
-async def first_paint_and_filter(directory: Path) -> None:
+async def first_paint(directory: Path, tasks: int) -> float:
+    """Seconds from creating the app to a full render of the screen with `tasks` rows."""
     started = time.perf_counter()
     app = TapitApp(service_for(directory))
     async with app.run_test(size=SIZE) as pilot:
-        while len(app.table.order) < TASKS:
+        while len(app.table.order) < tasks:
             await pilot.pause(0.005)
         await pilot.pause()
         app.save_screenshot(str(directory / "paint.svg"))  # forces a full render of the screen
-        paint = time.perf_counter() - started
-        print(f"first paint with {TASKS:,} tasks: {paint * 1000:.0f} ms (budget 1000 ms)")
+        return time.perf_counter() - started
 
+
+async def filter_keystrokes(directory: Path, texts: list[str]) -> list[float]:
+    """What each keystroke costs the app: the Input's Changed message, the re-filter, the details
+    of the newly highlighted task, and a full repaint of the screen."""
+    app = TapitApp(service_for(directory))
+    async with app.run_test(size=SIZE) as pilot:
+        while not app.table.records and TASKS_IN[directory]:
+            await pilot.pause(0.005)
         await pilot.press("slash")
         box = app.query_one("#filter")
         timings = []
-        for text in ("j", "jo", "job", "job_", "job_4", "job_", "job", "jo", "j", ""):
-            # What a keystroke costs the app: the Input's Changed message, the re-filter, the
-            # details of the newly highlighted task, and a full repaint of the screen.
+        for text in texts:
             t0 = time.perf_counter()
             box.value = text
             while app.table.needle != text:
                 await asyncio.sleep(0)
             app.screen._compositor.render_update(full=True)
             timings.append(time.perf_counter() - t0)
-        print(
-            f"filter keystroke repaint: median {statistics.median(timings) * 1000:.1f} ms, "
-            f"max {max(timings) * 1000:.1f} ms over {len(timings)} keys (budget 100 ms)"
-        )
+        return timings
+
+
+TASKS_IN: dict[Path, int] = {}
+KEYSTROKES = ["j", "jo", "job", "job_", "job_4", "job_", "job", "jo", "j", ""] * 4
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+async def first_paint_and_filter(directory: Path, empty: Path) -> None:
+    """Each against the same app over an empty history, measured alternately in this run, so
+    a busy machine slows both: the ratio is what 10,000 tasks cost."""
+    TASKS_IN.update({directory: TASKS, empty: 0})
+    full, bare = [], []
+    for _ in range(RUNS):
+        bare.append(await first_paint(empty, 0))
+        full.append(await first_paint(directory, TASKS))
+    paint, reference = statistics.median(full), statistics.median(bare)
+    print(
+        f"first paint with {TASKS:,} tasks: median {paint * 1000:.0f} ms of {RUNS} (budget 500 ms); "
+        f"with none: {reference * 1000:.0f} ms; ratio {paint / reference:.2f}x"
+    )
+    keys = await filter_keystrokes(directory, KEYSTROKES)
+    reference_keys = await filter_keystrokes(empty, KEYSTROKES)
+    print(
+        f"filter keystroke repaint over {TASKS:,} tasks: p95 {p95(keys) * 1000:.1f} ms, median "
+        f"{statistics.median(keys) * 1000:.1f} ms, max {max(keys) * 1000:.1f} ms over {len(keys)} keys "
+        f"(budget p95 50 ms); with none: p95 {p95(reference_keys) * 1000:.1f} ms; "
+        f"ratio {p95(keys) / p95(reference_keys):.2f}x"
+    )
 
 
 async def log_ingest(directory: Path) -> None:
@@ -178,10 +213,10 @@ async def console_throughput() -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as empty:
         directory = Path(tmp)
         write_history(directory)
-        asyncio.run(first_paint_and_filter(directory))
+        asyncio.run(first_paint_and_filter(directory, Path(empty)))
         asyncio.run(log_ingest(directory))
     asyncio.run(console_throughput())
 

@@ -56,8 +56,14 @@ class TaskRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TaskRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        # Read 10,000 times when the TUI opens: the field names are looked up once (_RECORD_FIELDS),
+        # and a record with no field this version does not know is passed as it is.
+        if data.keys() <= _RECORD_FIELDS:
+            return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(TaskRecord))
 
 
 @dataclass(frozen=True)

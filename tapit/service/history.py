@@ -180,8 +180,10 @@ class History:
         return TaskRecord.from_dict(dict(found))
 
     def all(self) -> list[TaskRecord]:
-        with self._table(write=False) as table:
-            return [TaskRecord.from_dict(dict(doc)) for doc in table.all()]
+        # Read as TinyDB keeps it ({"tasks": {doc id: record}}, in insertion order) without a
+        # TinyDB Document and a copy per record: opening the TUI over 10,000 tasks reads them all.
+        data = AtomicJSONStorage(str(self.path)).read() or {}
+        return [TaskRecord.from_dict(doc) for doc in (data.get("tasks") or {}).values()]
 
     def update(self, task_id: str, changes: dict) -> None:
         """Write only the fields that changed, so concurrent writers of other fields lose nothing."""

@@ -293,6 +293,8 @@ class TapitApp(App[int]):
         self.query_one(Details).show(self.table.selected)
 
     def _follow_selection(self, settled: bool) -> None:
+        if not self.table.is_attached:
+            return  # a settle timer that fired as the app shut down
         record = self.table.selected
         self.query_one(Details).show(record)
         if settled:
@@ -309,8 +311,7 @@ class TapitApp(App[int]):
         table = self.table
         shown, total = len(table.order), len(table.records)
         counts = plural(total, "task") if shown == total else f"{shown:,}/{plural(total, 'task')}"
-        running = sum(1 for r in table.records.values() if r.status == "running")
-        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
+        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{table.running} running")]
         if self.read_only:
             left.insert(1, Content.styled("read-only", "bold $warning"))
         if self.namespace:

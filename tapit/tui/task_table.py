@@ -186,6 +186,7 @@ class TaskTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.clock = clock
         self.records: dict[str, TaskRecord] = {}
+        self.running = 0  # counted as the records change, not on every redraw of the top bar
         self.order: list[str] = []
         self.cursor_id: str | None = None
         self._cursor = 0
@@ -195,15 +196,22 @@ class TaskTable(ScrollView, can_focus=True):
     def set_records(self, records: list[TaskRecord]) -> None:
         """Replace the tasks shown, keeping the cursor on the same task and the scroll where it was."""
         self.records = {r.id: r for r in records}
+        self.running = sum(1 for r in records if r.status == "running")
         self._reorder()
 
     def upsert(self, record: TaskRecord) -> None:
+        self._count_out(self.records.get(record.id))
         self.records[record.id] = record
+        self.running += record.status == "running"
         self._reorder()
 
     def discard(self, task_id: str) -> None:
-        self.records.pop(task_id, None)
+        self._count_out(self.records.pop(task_id, None))
         self._reorder()
+
+    def _count_out(self, record: TaskRecord | None) -> None:
+        if record is not None and record.status == "running":
+            self.running -= 1
 
     def select_task(self, task_id: str) -> None:
         if task_id in self.records and task_id not in self.order:

@@ -18,10 +18,16 @@ class TopBar(Horizontal):
     TopBar #topbar-right { width: auto; max-width: 70%; text-wrap: nowrap; text-overflow: ellipsis; padding-left: 2; }
     """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # Kept, not queried: the connection state can arrive before they are mounted or after
+        # the app has taken them down on its way out.
+        self.left, self.right = Static(id="topbar-left"), Static(id="topbar-right")
+
     def compose(self) -> ComposeResult:
-        yield Static(id="topbar-left")
-        yield Static(id="topbar-right")
+        yield self.left
+        yield self.right
 
     def update(self, left: Content, right: Content) -> None:
-        self.query_one("#topbar-left", Static).update(left)
-        self.query_one("#topbar-right", Static).update(right)
+        self.left.update(left)
+        self.right.update(right)

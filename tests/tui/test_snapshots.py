@@ -99,7 +99,8 @@ def test_task_list_at_80x24(app, snap_compare):
 def test_full_screen_logs_at_80x24(app, snap_compare):
     async def full_screen(pilot):
         await pilot.press("j", "j", "f")
-        await wait_for(pilot, lambda: app.query_one(LogPane).ended)
+        pane = app.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.ended and app.focused is pane.view and not pane.view.is_scrolling)
         await pilot.pause()
 
     assert snap_compare(app, run_before=full_screen, terminal_size=NARROW)
