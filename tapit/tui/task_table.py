@@ -96,26 +96,36 @@ def sort_key(column: str, now: datetime) -> Callable[[TaskRecord], object]:
     }[column]
 
 
-def matches(record: TaskRecord, needle: str, statuses: frozenset[str] | None) -> bool:
-    """The `/` filter: a case-insensitive substring of id, command, initiator or status."""
-    if statuses is not None and record.status not in statuses:
-        return False
-    if not needle:
-        return True
-    return needle in f"{record.id}\0{record.command}\0{record.initiated_by}\0{record.status}".lower()
+def haystack(record: TaskRecord) -> str:
+    """What the `/` filter searches: id, command, initiator and status, lower-cased once per record."""
+    return f"{record.id}\0{record.command}\0{record.initiated_by}\0{record.status}".lower()
 
 
-def visible_ids(
-    records: dict[str, TaskRecord], needle: str, status_filter: str, sort_column: str, reverse: bool, now: datetime
-) -> list[str]:
-    statuses = STATUS_FILTERS[status_filter]
-    needle = needle.lower()
-    shown = [r for r in records.values() if matches(r, needle, statuses)]
+def sorted_ids(records: dict[str, TaskRecord], sort_column: str, reverse: bool, now: datetime) -> list[str]:
+    shown = list(records.values())
     # Sort by creation first so that equal keys list the newest task first.
     shown.sort(key=lambda r: r.created_at, reverse=True)
     # Youngest first is "ascending age", which is descending creation time.
     shown.sort(key=sort_key(sort_column, now), reverse=reverse != (sort_column == "age"))
     return [r.id for r in shown]
+
+
+def filtered(
+    ordered: list[str], records: dict[str, TaskRecord], haystacks: dict[str, str], needle: str, status_filter: str
+) -> list[str]:
+    """The ids of `ordered` the filter shows, in that order: a keystroke filters, it never sorts."""
+    statuses = STATUS_FILTERS[status_filter]
+    needle = needle.lower()
+    if statuses is not None:
+        ordered = [i for i in ordered if records[i].status in statuses]
+    return [i for i in ordered if needle in haystacks[i]] if needle else ordered
+
+
+def visible_ids(
+    records: dict[str, TaskRecord], needle: str, status_filter: str, sort_column: str, reverse: bool, now: datetime
+) -> list[str]:
+    ordered = sorted_ids(records, sort_column, reverse, now)
+    return filtered(ordered, records, {i: haystack(r) for i, r in records.items()}, needle, status_filter)
 
 
 def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
@@ -186,6 +196,8 @@ class TaskTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.clock = clock
         self.records: dict[str, TaskRecord] = {}
+        self._haystacks: dict[str, str] = {}
+        self._sorted: list[str] = []  # every id, in the sort order; the filter picks from it
         self.running = 0  # counted as the records change, not on every redraw of the top bar
         self.order: list[str] = []
         self.cursor_id: str | None = None
@@ -196,18 +208,21 @@ class TaskTable(ScrollView, can_focus=True):
     def set_records(self, records: list[TaskRecord]) -> None:
         """Replace the tasks shown, keeping the cursor on the same task and the scroll where it was."""
         self.records = {r.id: r for r in records}
+        self._haystacks = {r.id: haystack(r) for r in records}
         self.running = sum(1 for r in records if r.status == "running")
-        self._reorder()
+        self._reorder(resort=True)
 
     def upsert(self, record: TaskRecord) -> None:
         self._count_out(self.records.get(record.id))
         self.records[record.id] = record
+        self._haystacks[record.id] = haystack(record)
         self.running += record.status == "running"
-        self._reorder()
+        self._reorder(resort=True)
 
     def discard(self, task_id: str) -> None:
         self._count_out(self.records.pop(task_id, None))
-        self._reorder()
+        self._haystacks.pop(task_id, None)
+        self._reorder(resort=True)
 
     def _count_out(self, record: TaskRecord | None) -> None:
         if record is not None and record.status == "running":
@@ -224,10 +239,10 @@ class TaskTable(ScrollView, can_focus=True):
     def selected(self) -> TaskRecord | None:
         return self.records.get(self.cursor_id) if self.cursor_id else None
 
-    def _reorder(self) -> None:
-        self.order = visible_ids(
-            self.records, self.needle, self.status_filter, self.sort_column, self.sort_reverse, self.clock()
-        )
+    def _reorder(self, resort: bool = False) -> None:
+        if resort:
+            self._sorted = sorted_ids(self.records, self.sort_column, self.sort_reverse, self.clock())
+        self.order = filtered(self._sorted, self.records, self._haystacks, self.needle, self.status_filter)
         previous = self.cursor_id
         if previous in self.records and previous in self.order:
             self._cursor = self.order.index(previous)
@@ -248,10 +263,10 @@ class TaskTable(ScrollView, can_focus=True):
         self._reorder()
 
     def watch_sort_column(self) -> None:
-        self._reorder()
+        self._reorder(resort=True)
 
     def watch_sort_reverse(self) -> None:
-        self._reorder()
+        self._reorder(resort=True)
 
     # --- cursor --------------------------------------------------------------
 
