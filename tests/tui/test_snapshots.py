@@ -178,6 +178,7 @@ def test_namespace_picker(app, snap_compare):
         from textual.widgets import OptionList
 
         await wait_for(pilot, lambda: isinstance(app.screen, NamespacePicker))
+
         def filled() -> bool:  # `*`, then the three
             found = app.screen.query(OptionList)
             return bool(found) and found.first().option_count == 4
