@@ -123,7 +123,7 @@ class TapitApp(App[int]):
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
         Binding("f", "full_screen_logs", "Full-screen logs", show=False),
-        Binding("y", "job_spec", "Job spec", show=False),
+        Binding("y", "job_spec", "Job spec and allocation", show=False),
         Binding("v", "events", "Events", show=False),
         Binding("colon", "pick_namespace", "Namespace", show=False),
         Binding("1", "status_filter('all')", "All", show=False),

@@ -198,7 +198,9 @@ class Details(VerticalScroll):
                 "[b]Usage[/b]  [$text-muted]requested $cpu MHz CPU, $memory MB memory; $span[/]",
                 cpu=f"{cpu_mhz:g}",
                 memory=f"{memory_mb:g}",
-                span=f"over {human_duration(usage.samples * STATS_EVERY_S)} watched",
+                span=f"over {human_duration(usage.samples * STATS_EVERY_S)} watched"
+                if usage.samples
+                else "no sample yet",
             )
         )
         cpu_spark, mem_spark = self.query_one("#cpu-spark", Static), self.query_one("#mem-spark", Static)

@@ -165,7 +165,7 @@ def test_events_view_filtered(app, snap_compare):
     async def show(pilot):
         app.push_screen(EventsScreen(source, "namespace default"))
         await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen) and len(app.screen.events) == len(events))
-        await pilot.press("slash", *"2c3d")
+        await pilot.press("slash", *"2c3d4e5f")
 
     assert snap_compare(app, run_before=show, terminal_size=SIZE)
 
