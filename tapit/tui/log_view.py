@@ -29,6 +29,8 @@ from textual.strip import Strip
 from tapit.output import plural, printable
 
 STREAMS = ("stdout", "stderr")
+# `L`: how much of a long log the view keeps, the newest part (None: all of it).
+WINDOWS = (None, 1_000_000, 10_000_000)
 MODES = ("both", "stdout", "stderr")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Colours and text styles (SGR) are the only sequences a log line may use; they become styles.
@@ -79,6 +81,8 @@ class LogBuffer:
         self.streams = bytearray()  # 0 stdout, 1 stderr, one per line
         self.widths: list[int] = []
         self.max_width = 0
+        self.chars = 0  # of the lines kept: what a size window counts
+        self.dropped = 0  # lines let go by a size window
         self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in STREAMS]
         self._partial = ["", ""]
 
@@ -104,8 +108,23 @@ class LogBuffer:
         widths = [width_of(p) for p in parts]
         self.lines.extend(parts)
         self.widths.extend(widths)
+        self.chars += sum(map(len, parts)) + len(parts)
         self.streams.extend(bytes((stream,)) * len(parts))
         self.max_width = max(self.max_width, max(widths))
+
+    def keep_last(self, chars: int) -> bool:
+        """Let go of the oldest lines until at most `chars` are kept; whether any went."""
+        if self.chars <= chars:
+            return False
+        over, drop = self.chars - chars, 0
+        while over > 0 and drop < len(self.lines):
+            over -= len(self.lines[drop]) + 1
+            drop += 1
+        self.chars -= sum(map(len, self.lines[:drop])) + drop
+        del self.lines[:drop], self.widths[:drop], self.streams[:drop]
+        self.max_width = max(self.widths, default=0)
+        self.dropped += drop
+        return True
 
     def snapshot(self) -> tuple[list[str], bytes]:
         """A copy of the lines and their streams, safe to read from another thread."""
@@ -136,6 +155,7 @@ class LogView(ScrollView, can_focus=True):
         Binding("N", "next_match(-1)", "Prev match"),
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("t", "cycle_streams", "Streams"),
+        Binding("L", "cycle_window", "Size window", show=False),
         Binding("y", "copy_line", "Copy line"),
         Binding("Y", "copy_all", "Copy all", show=False),
     ]
@@ -157,6 +177,7 @@ class LogView(ScrollView, can_focus=True):
         self._wrap_width = 0
         self._texts: LRUCache[int, Text] = LRUCache(2048)
         self._following = True
+        self.window: int | None = None  # keep only the last this many characters; None: all
 
     # --- data ----------------------------------------------------------------
 
@@ -182,6 +203,14 @@ class LogView(ScrollView, can_focus=True):
             self.buffer.flush()
         added = range(start, len(self.buffer.lines))
         if not added:
+            return
+        # A quarter over before trimming: letting go of the head costs a pass over what is kept.
+        if self.window is not None and self.buffer.chars > self.window * 1.25:
+            self.buffer.keep_last(self.window)
+            self._texts.clear()
+            self.set_mode(self.mode)  # positions, rows and matches of what is left
+            if follow:
+                self._to_end()
             return
         self._extend_view(added)
         self._update_size()
@@ -354,6 +383,17 @@ class LogView(ScrollView, can_focus=True):
 
     def action_toggle_wrap(self) -> None:
         self.set_wrap(not self.wrap)
+
+    class WindowChanged(Message):
+        """The size window changed: to show more than is kept, the pane reads the logs again."""
+
+    def action_cycle_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+        if self.window is not None and self.buffer.keep_last(self.window):
+            self._texts.clear()
+            self.set_mode(self.mode)
+        self.post_message(self.WindowChanged())
+        self.post_message(self.StateChanged())
 
     def action_cycle_streams(self) -> None:
         self.set_mode(MODES[(MODES.index(self.mode) + 1) % len(MODES)])

@@ -229,3 +229,22 @@ async def test_the_namespace_switcher_offers_every_namespace_and_star(tapit_home
         await pilot.press("enter")
         assert app.namespace == "*" and app.feed.namespace == "*"
         assert "namespace: *" in screen_lines(app)[0]
+
+
+async def test_L_keeps_the_newest_megabyte_of_a_long_log_and_all_of_it_again(tmp_path):
+    from tapit.service.history import History
+
+    app = over_history(tmp_path)
+    line = b"x" * 99 + b"\n"  # 100 characters a line: 30,000 lines are 3 MB
+    History(tmp_path).archive_logs("1b2c3d4e", {"stdout": line * 30_000, "stderr": b""})
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("j", "j", "enter")
+        pane, view = app.query_one(LogPane), app.query_one(LogView)
+        await wait_for(pilot, lambda: pane.ended)
+        assert view.view_length == 30_000
+        await pilot.press("L")
+        assert view.window == 1_000_000 and view.buffer.chars <= 1_000_000 and view.view_length == 10_000
+        assert "last 1 MB" in str(app.query_one("#log-status").render())
+        await pilot.press("L", "L")  # 10 MB, then all: what was let go is read again
+        await wait_for(pilot, lambda: pane.ended and view.view_length == 30_000)
+        assert view.window is None and view.buffer.dropped == 0
