@@ -10,6 +10,7 @@ import json
 
 import pytest
 from textual.command import CommandPalette
+from textual.widgets import OptionList
 
 from tapit.params import build_spec
 from tapit.service import TaskService
@@ -219,8 +220,6 @@ async def test_the_namespace_switcher_offers_every_namespace_and_star(tapit_home
         await pilot.press("colon")
         picker = app.screen
         assert isinstance(picker, NamespacePicker)
-        from textual.widgets import OptionList
-
         options = picker.query_one(OptionList)
         await wait_for(pilot, lambda: options.option_count >= 2)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
@@ -248,3 +247,44 @@ async def test_L_keeps_the_newest_megabyte_of_a_long_log_and_all_of_it_again(tmp
         await pilot.press("L", "L")  # 10 MB, then all: what was let go is read again
         await wait_for(pilot, lambda: pane.ended and view.view_length == 30_000)
         assert view.window is None and view.buffer.dropped == 0
+
+
+@pytest.mark.parametrize("size", [(160, 45), (80, 24)], ids=lambda s: "x".join(map(str, s)))
+async def test_the_new_views_show_hostile_text_as_text(tmp_path, size):
+    """The job spec, the events and the namespace picker, fed what a task or a cluster can carry."""
+    from tapit.model import ClusterEvent, NomadDocuments
+
+    from .conftest import FIXED_NOW
+    from .test_hostile_text import CLICK, ESCAPES, HOSTILE, LONG, MARKUP, RECORDS, WIDE, check
+
+    app = TapitApp(history_service(tmp_path, RECORDS), clock=fixed_clock, live=False)
+    async with app.run_test(size=size) as pilot:
+        task = RECORDS[1]
+        job = {"ID": MARKUP, "Meta": {"tapit_command": HOSTILE, CLICK: LONG}, "Name": WIDE}
+        app.push_screen(SpecScreen(task, lambda: NomadDocuments(job, {"JobID": ESCAPES})))
+        await wait_for(pilot, lambda: isinstance(app.screen, SpecScreen) and app.screen.documents is not None)
+        check(app, '"[/] [bold [@click=app.quit]x')
+        await pilot.press("t")
+        check(app, "\\u001b[1mbold", "\\x9b31m")  # JSON's own escape for ESC, shown as it reads
+        await pilot.press("escape")
+
+        event = ClusterEvent(FIXED_NOW, 1, MARKUP, ESCAPES, HOSTILE, CLICK, f"{MARKUP} {ESCAPES} {LONG}")
+
+        def source(stop):
+            yield event
+            stop.wait()
+
+        app.push_screen(EventsScreen(source, MARKUP))
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.events)
+        check(app, "[/] [bold")
+        await pilot.press("slash", *"[/")
+        check(app, "filter: [/")
+        await pilot.press("escape", "escape")
+
+        app.push_screen(NamespacePicker(MARKUP, lambda: [ESCAPES, CLICK, WIDE]))
+        await wait_for(pilot, lambda: isinstance(app.screen, NamespacePicker) and bool(app.screen.query(OptionList)))
+        options = app.screen.query_one(OptionList)
+        await wait_for(pilot, lambda: options.option_count == 5)  # *, the current one and the three
+        check(app)
+        await pilot.press("escape")
+        check(app)
