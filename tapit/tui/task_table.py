@@ -59,6 +59,7 @@ COLUMNS = (
     Column("command", "COMMAND", 0),
 )
 GAP = 2
+DIM_COLUMNS = frozenset({"age", "duration", "resources"})  # drawn muted, but on the cursor's row
 # At a narrow terminal the command must stay readable next to id, status and age: these columns
 # give way first, in this order, until it has COMMAND_MIN cells.
 GIVE_WAY = ("initiated_by", "resources", "duration", "exit")
@@ -202,6 +203,7 @@ class TaskTable(ScrollView, can_focus=True):
         self.order: list[str] = []
         self.cursor_id: str | None = None
         self._cursor = 0
+        self._styles: dict[tuple[str, bool], Style] = {}
 
     # --- data ----------------------------------------------------------------
 
@@ -366,37 +368,49 @@ class TaskTable(ScrollView, can_focus=True):
             parts.append(fit(label, width))
         return (" " * GAP).join(parts)
 
+    def _style(self, name: str, partial: bool = False) -> Style:
+        """A component class's style, looked up once per theme rather than once per cell."""
+        key = (name, partial)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.get_component_rich_style(name, partial=partial)
+        return style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # a new theme or CSS
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         base = self.rich_style
         widths = self._widths(width)
         if y == 0:
-            style = base + self.get_component_rich_style("task-table--header")
+            style = base + self._style("task-table--header")
             return Strip([Segment(fit(self._header(widths), width), style)]).crop_extend(0, width, style)
         index = int(self.scroll_y) + y - 1
         if index >= len(self.order):
             return Strip.blank(width, base)
         record = self.records[self.order[index]]
         row_style = base
-        if index == self._cursor:
-            name = "task-table--cursor" if self.has_focus else "task-table--cursor-blurred"
-            row_style = base + self.get_component_rich_style(name)
+        cursor = index == self._cursor
+        if cursor:
+            row_style = base + self._style("task-table--cursor" if self.has_focus else "task-table--cursor-blurred")
+        dim = row_style + self._style("task-table--dim")
         values = cells(record, self.clock())
+        gap = Segment(" " * GAP, row_style)
         segments: list[Segment] = []
-        for i, (column, w) in enumerate(widths):
+        for column, w in widths:
             style = row_style
             if column.key == "status":
                 style = row_style + self._status_style(record.status)
-            elif column.key in ("age", "duration", "resources") and index != self._cursor:
-                style = row_style + self.get_component_rich_style("task-table--dim")
-            segments.append(Segment(fit(values[column.key], w), style))
-            if i < len(widths) - 1:
-                segments.append(Segment(" " * GAP, row_style))
-        return Strip(segments).crop_extend(0, width, row_style)
+            elif column.key in DIM_COLUMNS and not cursor:
+                style = dim
+            segments += (Segment(fit(values[column.key], w), style), gap)
+        return Strip(segments[:-1]).crop_extend(0, width, row_style)
 
     def _status_style(self, status: str) -> Style:
         group = next((name for name, statuses in STATUS_FILTERS.items() if statuses and status in statuses), "pending")
-        return self.get_component_rich_style(f"status--{group}", partial=True)
+        return self._style(f"status--{group}", partial=True)
 
     def on_focus(self) -> None:
         self.refresh()
