@@ -31,6 +31,7 @@ from tapit.model import TaskRecord
 from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
+from tapit.tui import preferences
 from tapit.tui.commands import TapitCommands
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen
@@ -43,7 +44,6 @@ from tapit.tui.log_view import LogView
 from tapit.tui.namespace_picker import NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.spec_view import SpecScreen
-from tapit.tui import preferences
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
 from tapit.tui.top_bar import TopBar
@@ -418,27 +418,26 @@ class TapitApp(App[int]):
         self.query_one(LogPane).action_save()
 
     def action_keymap(self) -> None:
-        everywhere = [b for b in self.BINDINGS if not (self.read_only and b.action in WRITE_ACTIONS)]
-        sections = [
-            (
-                "Everywhere",
-                everywhere
-                + [
-                    Binding("ctrl+p", "", "Command palette"),
-                    Binding("tab,shift+tab", "", "Next / previous pane"),
-                ],
-            ),
-            ("Task list", TaskTable.BINDINGS),
-            ("Logs", LogView.BINDINGS + LogPane.BINDINGS + [Binding("ctrl+c", "", "Copy the mouse selection")]),
-            ("Job spec (y)", SpecScreen.BINDINGS),
-            ("Events (v)", EventsScreen.BINDINGS),
-        ]
-        if not self.read_only:
-            sections += [
-                ("New-task form", NewTaskScreen.BINDINGS),
-                ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
-            ]
-        self.push_screen(KeymapScreen(sections))
+        self.push_screen(
+            KeymapScreen(
+                [
+                    (
+                        "Everywhere",
+                        self.BINDINGS
+                        + [
+                            Binding("ctrl+p", "", "Command palette"),
+                            Binding("tab,shift+tab", "", "Next / previous pane"),
+                        ],
+                    ),
+                    ("Task list", TaskTable.BINDINGS),
+                    ("Logs", LogView.BINDINGS + LogPane.BINDINGS + [Binding("ctrl+c", "", "Copy the mouse selection")]),
+                    ("Job spec (y)", SpecScreen.BINDINGS),
+                    ("Events (v)", EventsScreen.BINDINGS),
+                    ("New-task form", NewTaskScreen.BINDINGS),
+                    ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+                ]
+            )
+        )
 
     # --- actions on tasks ---------------------------------------------------------------
 

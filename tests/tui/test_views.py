@@ -288,3 +288,18 @@ async def test_the_new_views_show_hostile_text_as_text(tmp_path, size):
         check(app)
         await pilot.press("escape")
         check(app)
+
+
+async def test_a_read_only_keymap_lists_no_key_that_changes_a_task(tmp_path):
+    from tapit.tui.keymap import KeymapScreen
+
+    app = over_history(tmp_path, read_only=True)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, KeymapScreen)
+        text = str(app.screen.query_one("#keymap Static").render())
+        assert "Full-screen logs" in text and "Job spec and allocation" in text
+        import re
+
+        everywhere = text.split("\n\n")[0]
+        assert not re.search(r"\bStop\b|\bRerun\b|\bDelete\b|\bConsole\b|\bNew\b", everywhere)
