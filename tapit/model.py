@@ -106,7 +106,8 @@ class NomadDocuments:
 class ClusterEvent:
     """One event of Nomad's event stream about a tapit job, as the events view lists it."""
 
-    at: datetime  # when it arrived: Nomad's events carry an index, not a time
+    # Its allocation's or evaluation's ModifyTime; when it arrived for a job's (events carry no time).
+    at: datetime
     index: int
     topic: str
     type: str

@@ -243,10 +243,11 @@ class TaskService:
         prefix = self.config.job_prefix
         with nomad_errors():
             for message in self.cluster.client(namespace).event_stream.stream(EVENT_TOPICS, index, stop=stop):
-                at = datetime.now(timezone.utc)
+                arrived = datetime.now(timezone.utc)
                 for event in message.get("Events") or ():
                     job_id, ns, summary = status.event_summary(event)
                     if job_id.startswith(prefix):
+                        at = status.event_modified_at(event) or arrived
                         yield ClusterEvent(
                             at, event.get("Index") or 0, event.get("Topic"), event.get("Type"), job_id, ns, summary
                         )

@@ -232,6 +232,14 @@ def event_job_id(event: dict) -> str:
     return event.get("Key") or ""
 
 
+def event_modified_at(event: dict) -> datetime | None:
+    """When the event's allocation or evaluation was updated to what it carries: their ModifyTime,
+    UnixNano (nomad/structs/alloc.go, eval.go). A job has none (SubmitTime is its version's)."""
+    topic = event.get("Topic") or ""
+    nanos = ((event.get("Payload") or {}).get(topic) or {}).get("ModifyTime") if topic != "Job" else None
+    return datetime.fromtimestamp(nanos / 1e9, timezone.utc) if isinstance(nanos, int) and nanos > 0 else None
+
+
 def event_summary(event: dict) -> tuple[str, str, str]:
     """(job id, namespace, one line) for an event stream event. nomad/state/events.go: the Payload
     holds the object under its topic's name (Job, Allocation, Evaluation, Deployment)."""
