@@ -1,7 +1,7 @@
 """TUI budgets (issue 5), headless at 160x45:
 
-  first paint with 10,000 tasks in the history   <= 1 s
-  a filter keystroke repaints                    <= 100 ms
+  first paint with 10,000 tasks in the history   <= 500 ms (and as a ratio to an empty history)
+  a filter keystroke repaints                    <= 50 ms at the 95th percentile
   log pane ingest while keys still answer        >= 50,000 lines/s, keys <= 100 ms
   embedded console output                        >= 5 MB/s (and its ratio to a plain pty reader)
 
@@ -40,7 +40,11 @@ SIZE = (160, 45)
 TASKS = 10_000
 LOG_LINES = 200_000
 CONSOLE_BYTES = 4 * 2**20
+<<<<<<< HEAD
 CONSOLE_ROUNDS = 3
+=======
+RUNS = 5
+>>>>>>> tui-views
 STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
 
 
@@ -78,32 +82,72 @@ def service_for(directory: Path) -> TaskService:
     return TaskService(History(directory), AppConfig(), refuse)
 
 
-async def first_paint_and_filter(directory: Path) -> None:
-    started = time.perf_counter()
+async def first_paint(directory: Path, tasks: int) -> tuple[float, float]:
+    """(wall, CPU) seconds from creating the app to a full render of the screen with `tasks` rows.
+    CPU time is this process's alone: on a machine shared with other work it is what the app
+    itself spent, where the wall clock also counts the time others took."""
+    started, cpu = time.perf_counter(), time.process_time()
     app = TapitApp(service_for(directory))
     async with app.run_test(size=SIZE) as pilot:
-        while len(app.table.order) < TASKS:
+        while len(app.table.order) < tasks:
             await pilot.pause(0.005)
         await pilot.pause()
         app.save_screenshot(str(directory / "paint.svg"))  # forces a full render of the screen
-        paint = time.perf_counter() - started
-        print(f"first paint with {TASKS:,} tasks: {paint * 1000:.0f} ms (budget 1000 ms)")
+        return time.perf_counter() - started, time.process_time() - cpu
 
+
+async def filter_keystrokes(directory: Path, tasks: int) -> tuple[list[float], list[float]]:
+    """(wall, CPU) seconds of each keystroke: the Input's Changed message, the re-filter, the
+    details of the newly highlighted task, and a full repaint of the screen."""
+    app = TapitApp(service_for(directory))
+    async with app.run_test(size=SIZE) as pilot:
+        while len(app.table.records) < tasks:
+            await pilot.pause(0.005)
         await pilot.press("slash")
         box = app.query_one("#filter")
-        timings = []
-        for text in ("j", "jo", "job", "job_", "job_4", "job_", "job", "jo", "j", ""):
-            # What a keystroke costs the app: the Input's Changed message, the re-filter, the
-            # details of the newly highlighted task, and a full repaint of the screen.
-            t0 = time.perf_counter()
+        walls, cpus = [], []
+        for text in KEYSTROKES:
+            t0, c0 = time.perf_counter(), time.process_time()
             box.value = text
             while app.table.needle != text:
                 await asyncio.sleep(0)
             app.screen._compositor.render_update(full=True)
-            timings.append(time.perf_counter() - t0)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        return walls, cpus
+
+
+KEYSTROKES = ["j", "jo", "job", "job_", "job_4", "job_", "job", "jo", "j", ""] * 4
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+async def first_paint_and_filter(directory: Path, empty: Path) -> None:
+    """Each against the same app over an empty history, measured alternately in this run, so
+    a busy machine slows both: the ratio is what 10,000 tasks cost."""
+    full, bare = [], []
+    for _ in range(RUNS):
+        bare.append(await first_paint(empty, 0))
+        full.append(await first_paint(directory, TASKS))
+    for label, index in (("wall", 0), ("CPU", 1)):
+        paint, reference = (statistics.median(run[index] for run in runs) for runs in (full, bare))
         print(
-            f"filter keystroke repaint: median {statistics.median(timings) * 1000:.1f} ms, "
-            f"max {max(timings) * 1000:.1f} ms over {len(timings)} keys (budget 100 ms)"
+            f"first paint with {TASKS:,} tasks ({label}): median {ms(paint)} of {RUNS} (budget 500 ms); "
+            f"empty history: {ms(reference)}; ratio {paint / reference:.2f}x"
+        )
+    keys, reference_keys = await filter_keystrokes(directory, TASKS), await filter_keystrokes(empty, 0)
+    for label, index in (("wall", 0), ("CPU", 1)):
+        these, reference = keys[index], reference_keys[index]
+        print(
+            f"filter keystroke over {TASKS:,} tasks ({label}): p95 {p95(these) * 1000:.1f} ms, median "
+            f"{statistics.median(these) * 1000:.1f} ms over {len(these)} keys (budget p95 50 ms); "
+            f"empty history p95 {p95(reference) * 1000:.1f} ms; ratio {p95(these) / p95(reference):.2f}x"
         )
 
 
@@ -228,10 +272,10 @@ async def console_throughput(directory: Path) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as empty:
         directory = Path(tmp)
         write_history(directory)
-        asyncio.run(first_paint_and_filter(directory))
+        asyncio.run(first_paint_and_filter(directory, Path(empty)))
         asyncio.run(log_ingest(directory))
         asyncio.run(console_throughput(directory))
 

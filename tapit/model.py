@@ -58,8 +58,14 @@ class TaskRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TaskRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        # Read 10,000 times when the TUI opens: the field names are looked up once (_RECORD_FIELDS),
+        # and a record with no field this version does not know is passed as it is.
+        if data.keys() <= _RECORD_FIELDS:
+            return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(TaskRecord))
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,29 @@ class Placement:
     node_name: str | None
     cpu_mhz: int | None  # the CPU it was placed with
     events: tuple[TaskEvent, ...]
+
+
+@dataclass(frozen=True)
+class NomadDocuments:
+    """The job tapit submitted and its allocation, as Nomad returns them: shown to an operator
+    verbatim (the TUI's `y`), the one place the service hands out Nomad's own JSON."""
+
+    job: dict | None  # None: purged or garbage-collected
+    allocation: dict | None  # None: not placed yet, or collected
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """One event of Nomad's event stream about a tapit job, as the events view lists it."""
+
+    # Its allocation's or evaluation's ModifyTime; when it arrived for a job's (events carry no time).
+    at: datetime
+    index: int
+    topic: str
+    type: str
+    job_id: str
+    namespace: str
+    summary: str
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def run_tui() -> int:
+    import os
     import sys
 
     from tapit.errors import UsageError
@@ -16,7 +17,9 @@ def run_tui() -> int:
     from tapit.service import TaskService
     from tapit.tui.app import TapitApp
 
-    app = TapitApp(TaskService.from_environment())
+    # An auditor's TUI: every view, no action that changes a task.
+    read_only = os.environ.get("TAPIT_READ_ONLY", "") not in ("", "0")
+    app = TapitApp(TaskService.from_environment(), read_only=read_only)
     app.run()
     if app.crash:
         print(app.crash, file=sys.stderr)  # the terminal is the user's again

@@ -21,6 +21,7 @@ from tapit.nomad.evaluations import Evaluations
 from tapit.nomad.events import EventStream
 from tapit.nomad.jobs import Jobs
 from tapit.nomad.logs import AllocFS
+from tapit.nomad.namespaces import Namespaces
 from tapit.nomad.nodes import Nodes
 from tapit.nomad.settings import NomadSettings
 from tapit.nomad.transport import Transport
@@ -40,6 +41,7 @@ class NomadClient:
         self.agent = Agent(self.transport)
         self.alloc_fs = AllocFS(self.transport)
         self.event_stream = EventStream(self.transport)
+        self.namespaces = Namespaces(self.transport)
 
     def close(self) -> None:
         self.transport.close()

@@ -18,7 +18,18 @@ from datetime import datetime, timedelta, timezone
 
 from tapit.config import AppConfig, load_config
 from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
-from tapit.model import TERMINAL, JobChanges, Placement, TaskRecord, Usage, new_task_id, now_iso, parse_iso
+from tapit.model import (
+    TERMINAL,
+    ClusterEvent,
+    JobChanges,
+    NomadDocuments,
+    Placement,
+    TaskRecord,
+    Usage,
+    new_task_id,
+    now_iso,
+    parse_iso,
+)
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec, default_initiator
@@ -33,6 +44,8 @@ from tapit.translate.status import Observation, observe
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
+# The events view: what happens to tapit's jobs, their evaluations and allocations.
+EVENT_TOPICS = ["Job", "Allocation", "Evaluation"]
 
 
 class TaskService:
@@ -197,6 +210,40 @@ class TaskService:
                 return status.placement(self._nomad().allocations.info(record.nomad_alloc_id))
             except NomadNotFound:
                 return None
+
+    def documents(self, record: TaskRecord) -> NomadDocuments:
+        """The task's job and allocation as Nomad has them now."""
+        nomad = self._nomad(record)
+        with nomad_errors():
+            job = nomad.jobs.info(record.nomad_job_id) if record.nomad_job_id else None
+            allocation = None
+            if record.nomad_alloc_id:
+                try:
+                    allocation = nomad.allocations.info(record.nomad_alloc_id)
+                except NomadNotFound:
+                    pass
+        return NomadDocuments(job, allocation)
+
+    def namespaces(self) -> builtins.list[str]:
+        """The namespaces the token may see, by name."""
+        with nomad_errors():
+            return sorted(n.get("Name") or "" for n in self._nomad().namespaces.list() or ())
+
+    def events(
+        self, namespace: str | None = None, index: int = 0, stop: threading.Event | None = None
+    ) -> Iterator[ClusterEvent]:
+        """Events about tapit's jobs from Nomad's event stream, as they come ("*": every namespace)."""
+        prefix = self.config.job_prefix
+        with nomad_errors():
+            for message in self.cluster.client(namespace).event_stream.stream(EVENT_TOPICS, index, stop=stop):
+                arrived = datetime.now(timezone.utc)
+                for event in message.get("Events") or ():
+                    job_id, ns, summary = status.event_summary(event)
+                    if job_id.startswith(prefix):
+                        at = status.event_modified_at(event) or arrived
+                        yield ClusterEvent(
+                            at, event.get("Index") or 0, event.get("Topic"), event.get("Type"), job_id, ns, summary
+                        )
 
     def changes(self, index: int = 0, stop: threading.Event | None = None) -> Iterator[JobChanges]:
         """The live feed: from Nomad's event stream at `index` on, which of tapit's jobs each

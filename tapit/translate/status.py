@@ -243,3 +243,34 @@ def event_job_id(event: dict) -> str:
     if "Allocation" in payload:
         return (payload["Allocation"] or {}).get("JobID") or ""
     return event.get("Key") or ""
+
+
+def event_modified_at(event: dict) -> datetime | None:
+    """When the event's allocation or evaluation was updated to what it carries: their ModifyTime,
+    UnixNano (nomad/structs/alloc.go, eval.go). A job has none (SubmitTime is its version's)."""
+    topic = event.get("Topic") or ""
+    nanos = ((event.get("Payload") or {}).get(topic) or {}).get("ModifyTime") if topic != "Job" else None
+    return datetime.fromtimestamp(nanos / 1e9, timezone.utc) if isinstance(nanos, int) and nanos > 0 else None
+
+
+def event_summary(event: dict) -> tuple[str, str, str]:
+    """(job id, namespace, one line) for an event stream event. nomad/state/events.go: the Payload
+    holds the object under its topic's name (Job, Allocation, Evaluation, Deployment)."""
+    topic = event.get("Topic") or ""
+    item = (event.get("Payload") or {}).get(topic) or {}
+    job_id = item.get("JobID") or (event.get("Key") if topic == "Job" else "") or ""
+    namespace = item.get("Namespace") or event.get("Namespace") or ""
+    if topic == "Allocation":
+        states = item.get("TaskStates") or {}
+        latest = max(
+            (e for state in states.values() for e in (state or {}).get("Events") or ()),
+            key=lambda e: e.get("Time") or 0,
+            default=None,
+        )
+        said = f": {latest.get('Type')} {latest.get('DisplayMessage') or ''}".rstrip() if latest else ""
+        summary = f"{item.get('ClientStatus') or '?'}{said}"
+    elif topic == "Evaluation":
+        summary = f"{item.get('Status') or '?'} (triggered by {item.get('TriggeredBy') or '?'})"
+    else:
+        summary = item.get("Status") or ""
+    return job_id, namespace, summary

@@ -22,7 +22,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 from textual.worker import WorkerFailed
 
 from tapit.cli import internal_error
@@ -31,18 +31,23 @@ from tapit.model import TaskRecord
 from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
+from tapit.tui import preferences
 from tapit.tui.commands import TapitCommands
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen, SessionScreen
 from tapit.tui.details import Details
+from tapit.tui.events_view import EventsScreen
 from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
+from tapit.tui.namespace_picker import NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
+from tapit.tui.spec_view import SpecScreen
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.sessions import Sessions
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
+from tapit.tui.top_bar import TopBar
 
 # Moving the cursor quickly through the list should not open every task's logs on the way.
 SELECT_SETTLE_S = 0.15
@@ -58,6 +63,11 @@ STATE_MARKS = {
         "offline": "[$error]✕ offline[/]",
     }.items()
 }
+
+
+# What an auditor's read-only TUI never does: these actions are hidden from the footer, the
+# keymap and the palette, and their keys do nothing.
+WRITE_ACTIONS = frozenset({"new_task", "stop_task", "delete_task", "rerun_task", "open_console", "console_outside"})
 
 
 def utc_now() -> datetime:
@@ -97,10 +107,13 @@ class FilterInput(DataInput):
 class TapitApp(App[int]):
     TITLE = "tapit"
     CSS_PATH = "tapit.tcss"
+    # Below 110 columns the panes stack what sits side by side on a wide terminal (tapit.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     COMMANDS = App.COMMANDS | {TapitCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        # The footer shows these in this order and cuts what does not fit: `?` (every key) first.
         Binding("question_mark", "keymap", "Keys"),
+        Binding("slash", "filter", "Filter"),
         Binding("n", "new_task", "New"),
         Binding("x", "stop_task", "Stop"),
         Binding("D", "delete_task", "Delete"),
@@ -109,9 +122,13 @@ class TapitApp(App[int]):
         Binding("C", "console_outside", "Console (terminal)", show=False),
         Binding("e", "shell", "Shell in the task (or back to its console)", show=False),
         Binding("E", "shell_outside", "Shell (terminal)", show=False),
-        Binding("slash", "filter", "Filter"),
+        Binding("q", "quit", "Quit"),
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
+        Binding("f", "full_screen_logs", "Full-screen logs", show=False),
+        Binding("y", "job_spec", "Job spec and allocation", show=False),
+        Binding("v", "events", "Events", show=False),
+        Binding("colon", "pick_namespace", "Namespace", show=False),
         Binding("1", "status_filter('all')", "All", show=False),
         Binding("2", "status_filter('running')", "Running", show=False),
         Binding("3", "status_filter('pending')", "Pending", show=False),
@@ -130,10 +147,17 @@ class TapitApp(App[int]):
             super().__init__()
             self.state, self.detail = state, detail
 
-    def __init__(self, service: TaskService, clock: Callable[[], datetime] = utc_now, live: bool = True) -> None:
-        """`live=False` shows the history as it is and never talks to Nomad (snapshot tests)."""
+    def __init__(
+        self,
+        service: TaskService,
+        clock: Callable[[], datetime] = utc_now,
+        live: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        """`live=False` shows the history as it is and never talks to Nomad (snapshot tests);
+        `read_only` shows everything and changes nothing (no new, stop, delete, rerun or console)."""
         super().__init__()
-        self.service, self.clock, self.live = service, clock, live
+        self.service, self.clock, self.live, self.read_only = service, clock, live, read_only
         self.feed: LiveFeed | None = None
         self.state, self.state_detail = ("connecting", "") if live else ("offline", "history only")
         self._settle: Timer | None = None
@@ -143,9 +167,11 @@ class TapitApp(App[int]):
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
         self.sessions = Sessions(self)
+        self.namespace: str | None = None  # picked with `:`; None: the connection's
+        self.top_bar = TopBar(id="topbar")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="topbar")
+        yield self.top_bar
         with Vertical(id="tasks-box"):
             yield FilterInput(
                 placeholder="filter: id, command, initiator or status (enter: keep, esc: clear)", id="filter"
@@ -160,6 +186,7 @@ class TapitApp(App[int]):
 
     def on_mount(self) -> None:
         threading.excepthook = self._thread_failed  # before any thread starts
+        self._restore_theme()
         self.query_one("#filter").display = False
         # Tabs switch with keys and clicks; as a focus stop they would only get in the way.
         self.query_one("#panes", TabbedContent).query_one(Tabs).can_focus = False
@@ -175,6 +202,16 @@ class TapitApp(App[int]):
         else:
             self.table.set_records(self.service.history.all())  # the table keeps its own order
         self._draw_topbar()
+
+    def _restore_theme(self) -> None:
+        theme = preferences.load(self.service.history.directory).get("theme")
+        if theme in self.available_themes:
+            self.theme = theme
+        # Only a theme the operator picks is remembered, not the one restored.
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
+
+    def _theme_chosen(self, theme) -> None:
+        preferences.remember(self.service.history.directory, "theme", theme.name)
 
     def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
         # A bug in a log tail's or the service's thread would print its traceback over the screen
@@ -260,7 +297,7 @@ class TapitApp(App[int]):
         self.query_one(Details).show(self.table.selected)
 
     def _follow_selection(self, settled: bool) -> None:
-        if not self.is_running:
+        if not self.is_running or not self.table.is_attached:
             return  # the settle timer fired as the app shuts down, removing its widgets
         record = self.table.selected
         self.query_one(Details).show(record)
@@ -278,8 +315,11 @@ class TapitApp(App[int]):
         table = self.table
         shown, total = len(table.order), len(table.records)
         counts = plural(total, "task") if shown == total else f"{shown:,}/{plural(total, 'task')}"
-        running = sum(1 for r in table.records.values() if r.status == "running")
-        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{running} running")]
+        left = [Content.styled("tapit", "bold"), plain(counts), plain(f"{table.running} running")]
+        if self.read_only:
+            left.insert(1, Content.styled("read-only", "bold $warning"))
+        if self.namespace:
+            left.append(template("[$accent]namespace: $ns[/]", ns=self.namespace))
         if table.status_filter != "all":
             left.append(template("[$accent]status: $name[/]", name=table.status_filter))
         if table.needle:
@@ -287,7 +327,7 @@ class TapitApp(App[int]):
         left.append(plain(f"sort: {table.sort_column}{' ▼' if table.sort_reverse else ' ▲'}"))  # as in the header
         state = STATE_MARKS.get(self.state) or plain(self.state)
         detail = plain(" " + self.state_detail, "$text-muted") if self.state_detail else ""
-        self.query_one("#topbar", Static).update(Content.assemble(Content(" · ").join(left), "   ", state, detail))
+        self.top_bar.update(Content(" · ").join(left), Content.assemble(state, detail))
 
     # --- filtering ----------------------------------------------------------------------
 
@@ -331,6 +371,42 @@ class TapitApp(App[int]):
         if tab == "logs":
             self._follow_selection(settled=True)
 
+    def action_full_screen_logs(self) -> None:
+        """The logs alone on the screen, and back (`f` again, `esc` or `q`)."""
+        pane = self.query_one(LogPane)
+        if self.screen.maximized is pane:
+            self.screen.minimize()
+            return
+        self.action_show_tab("logs")
+        self.screen.maximize(pane, container=False)
+        pane.view.focus()
+
+    def action_job_spec(self) -> None:
+        record = self.table.selected
+        if record is not None:
+            self.push_screen(SpecScreen(record, lambda: self.service.documents(record)))
+
+    def action_events(self) -> None:
+        namespace = self.namespace
+        self.push_screen(
+            EventsScreen(
+                lambda stop: self.service.events(namespace, stop=stop),
+                f"namespace {namespace}" if namespace else "this namespace",
+            )
+        )
+
+    def action_pick_namespace(self) -> None:
+        current = self.namespace or self.service.config.namespace or "default"
+        self.push_screen(NamespacePicker(current, self.service.namespaces), self._namespace_picked)
+
+    def _namespace_picked(self, namespace: str | None) -> None:
+        if namespace is None or namespace == self.namespace:
+            return
+        self.namespace = namespace
+        self._draw_topbar()
+        if self.feed is not None:
+            self.feed.show_namespace(namespace)
+
     def action_focus_tasks(self) -> None:
         self.table.focus()
 
@@ -358,7 +434,9 @@ class TapitApp(App[int]):
                         ],
                     ),
                     ("Task list", TaskTable.BINDINGS),
-                    ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
+                    ("Logs", LogView.BINDINGS + LogPane.BINDINGS + [Binding("ctrl+c", "", "Copy the mouse selection")]),
+                    ("Job spec (y)", SpecScreen.BINDINGS),
+                    ("Events (v)", EventsScreen.BINDINGS),
                     ("New-task form", NewTaskScreen.BINDINGS),
                     (
                         "Console and shell",
@@ -464,6 +542,11 @@ class TapitApp(App[int]):
         self.notify(f"deleted {task_id}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.read_only and action in WRITE_ACTIONS:
+            return False
+        # Over a view of one task or of the events, the list's keys would act on a row not on screen.
+        if isinstance(self.screen, (SpecScreen, EventsScreen)) and action not in ("keymap", "quit", "command_palette"):
+            return False
         # In a console, ctrl+p and ctrl+q belong to the remote program (shell history, flow control).
         if isinstance(self.screen, SessionScreen) and action in ("command_palette", "quit"):
             return False

@@ -38,13 +38,17 @@ ACTIONS = (
 
 
 class TapitCommands(Provider):
+    def _allowed(self):
+        """The actions the app allows now (a read-only app offers none that change anything)."""
+        return [entry for entry in ACTIONS if self.app.check_action(entry[1].partition("(")[0], ()) is not False]
+
     async def discover(self) -> Hits:
-        for title, action, help_text in ACTIONS:
+        for title, action, help_text in self._allowed():
             yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in ACTIONS:
+        for title, action, help_text in self._allowed():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)

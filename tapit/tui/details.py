@@ -4,7 +4,6 @@ live sparkline while it runs."""
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime
 from typing import Callable
 
@@ -12,19 +11,22 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Static
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU
 from tapit.errors import TapitError
 from tapit.model import Placement, TaskRecord, Usage
-from tapit.output import detail_rows
+from tapit.output import detail_rows, human_duration, printable
 from tapit.service import TaskService
 from tapit.tui.safe_text import plain, template
+from tapit.tui.usage_history import Histories, UsageHistory, fit_to
 
 STATS_EVERY_S = 1.0
 FIELD_STYLES = {"Status": "bold", "Error": "$error"}
 LABEL_WIDTH = 13
-SAMPLES = 120  # two minutes of history in the sparklines
+TIME_WIDTH, KIND_WIDTH = 8, 16
 
 
 def timeline(placement: Placement | None) -> list[tuple[str, str, str]]:
@@ -36,11 +38,46 @@ BARS = " ▁▂▃▄▅▆▇█"
 
 
 def sparkline(values: list[float], ceiling: float, width: int) -> str:
-    """The last `width` values as bars on a fixed scale from 0 to `ceiling` (what was requested),
+    """The whole series in `width` bars on a fixed scale from 0 to `ceiling` (what was requested),
     so a flat line at the limit looks full and an idle task looks empty."""
     top = max(ceiling, max(values, default=0.0)) or 1.0
-    picked = values[-width:] if width > 0 else []
+    picked = fit_to(values, width)
     return "".join(BARS[min(len(BARS) - 1, round(v / top * (len(BARS) - 1)))] for v in picked)
+
+
+class FieldRows(Widget):
+    """Label and value per row; a long value wraps beside its label, never under it."""
+
+    DEFAULT_CSS = "FieldRows { height: auto; }"
+
+    def __init__(self, label_width: int = LABEL_WIDTH, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.label_width = label_width
+        self.rows: list[tuple[str, Content]] = []
+
+    def update(self, rows: list[tuple[str, Content]]) -> None:
+        self.rows = rows
+        self.refresh(layout=True)
+
+    def _lines(self, width: int) -> list[Content]:
+        indent = " " * (self.label_width + 1)
+        lines = []
+        for name, value in self.rows:
+            if not name:  # a message in place of the fields
+                lines += value.wrap(max(8, width))
+                continue
+            # Each line of a value on its own, so a newline in it starts a new line beside the label too.
+            wrapped = [part for line in value.split("\n") for part in line.wrap(max(8, width - len(indent)))]
+            label = Content.styled(name.ljust(self.label_width), "$text-muted")
+            lines.append(Content.assemble(label, " ", wrapped[0] if wrapped else ""))
+            lines += [Content.assemble(indent, part) for part in wrapped[1:]]
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))
+
+    def render(self) -> Content:
+        return Content("\n").join(self._lines(self.size.width))
 
 
 class Details(VerticalScroll):
@@ -51,15 +88,18 @@ class Details(VerticalScroll):
         self.service, self.clock = service, clock
         self.record: TaskRecord | None = None
         self.alloc: Placement | None = None
-        self.cpu: deque[float] = deque(maxlen=SAMPLES)
-        self.memory: deque[float] = deque(maxlen=SAMPLES)
+        # Each task's usage seen in this session, so coming back to a task shows its whole life so far.
+        self.histories = Histories()
+        self.usage = UsageHistory()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="details-columns"):
-            yield Static(id="fields")
+            yield FieldRows(id="fields")
             with Vertical(id="details-side"):
                 yield from self._usage()
-                yield Static(id="timeline")
+                yield Static(Content.styled("Events", "bold"), id="timeline-title")
+                # "12:00:01  Task Setup        " beside each message
+                yield FieldRows(label_width=TIME_WIDTH + 2 + KIND_WIDTH, id="timeline")
 
     def _usage(self) -> ComposeResult:
         with Vertical(id="usage"):
@@ -78,14 +118,13 @@ class Details(VerticalScroll):
         self._draw()
 
     def show(self, record: TaskRecord | None) -> None:
-        """Show a task; a different task starts its sparklines afresh and reloads its allocation."""
+        """Show a task; a different task shows its own usage seen so far and reloads its allocation."""
         other = record is None or self.record is None or record.id != self.record.id
         changed = other or record.nomad_alloc_id != self.record.nomad_alloc_id or record.status != self.record.status
         self.record = record
         if other:
             self.alloc = None
-            self.cpu.clear()
-            self.memory.clear()
+            self.usage = self.histories.of(record.id) if record is not None else UsageHistory()
         if changed and record is not None and record.nomad_alloc_id:
             self._load_alloc(record)
         self._draw()
@@ -120,8 +159,7 @@ class Details(VerticalScroll):
 
     def _stats_loaded(self, task_id: str, sample: Usage) -> None:
         if self.record is not None and self.record.id == task_id:
-            self.cpu.append(sample.cpu_mhz)
-            self.memory.append(sample.memory_bytes / 2**20)
+            self.usage.add(sample.cpu_mhz, sample.memory_bytes / 2**20)
             self._draw_usage()
 
     # --- drawing ---------------------------------------------------------------
@@ -131,33 +169,25 @@ class Details(VerticalScroll):
             return  # not composed yet, or already taken down as the app exits: nothing to draw on
         record = self.record
         if record is None:
-            self.query_one("#fields", Static).update("No task selected. Press n to start one.")
-            self.query_one("#timeline", Static).update("")
+            self.query_one(FieldRows).update([("", Content("No task selected. Press n to start one."))])
+            self.query_one("#timeline", FieldRows).update([])
             self.query_one("#usage").display = False
             return
         now = self.clock()
         rows = detail_rows(record, now, node=self.alloc.node_name if self.alloc else None)
-        self.query_one("#fields", Static).update(
-            Content("\n").join(
-                Content.assemble(
-                    (name.ljust(LABEL_WIDTH), "$text-muted"), " ", plain(value, FIELD_STYLES.get(name, ""))
-                )
-                for name, value in rows
-            )
-        )
+        self.query_one(FieldRows).update([(name, plain(value, FIELD_STYLES.get(name, ""))) for name, value in rows])
         events = [
-            Content.assemble((when, "$text-muted"), "  ", plain(kind.ljust(16)), " ", plain(message))
-            for when, kind, message in timeline(self.alloc)
+            (f"{when}  {printable(kind)[:KIND_WIDTH]}", plain(message)) for when, kind, message in timeline(self.alloc)
         ]
         if not events:
-            events = [Content.styled("gone from Nomad" if record.terminal else "none yet", "$text-muted")]
-        self.query_one("#timeline", Static).update(Content("\n").join([Content.styled("Events", "bold"), *events]))
+            events = [("", Content.styled("gone from Nomad" if record.terminal else "none yet", "$text-muted"))]
+        self.query_one("#timeline", FieldRows).update(events)
         self._draw_usage()
 
     def _draw_usage(self) -> None:
-        record = self.record
+        record, usage = self.record, self.usage
         box = self.query_one("#usage")
-        box.display = record is not None and bool(self.cpu or record.status == "running")
+        box.display = record is not None and bool(usage.samples or record.status == "running")
         if not box.display or record is None:
             return
         reserved = self.alloc.cpu_mhz if self.alloc else None
@@ -165,15 +195,22 @@ class Details(VerticalScroll):
         memory_mb = record.memory_gb * 1024
         self.query_one("#usage-title", Static).update(
             template(
-                "[b]Usage[/b]  [$text-muted]requested $cpu MHz CPU, $memory MB memory[/]",
+                "[b]Usage[/b]  [$text-muted]requested $cpu MHz CPU, $memory MB memory; $span[/]",
                 cpu=f"{cpu_mhz:g}",
                 memory=f"{memory_mb:g}",
+                span=f"over {human_duration(usage.samples * STATS_EVERY_S)} watched"
+                if usage.samples
+                else "no sample yet",
             )
         )
         cpu_spark, mem_spark = self.query_one("#cpu-spark", Static), self.query_one("#mem-spark", Static)
-        cpu_spark.update(Content(sparkline(list(self.cpu), cpu_mhz, cpu_spark.size.width)))
-        mem_spark.update(Content(sparkline(list(self.memory), memory_mb, mem_spark.size.width)))
-        cpu_now = f"{self.cpu[-1]:.0f}/{cpu_mhz:g} MHz" if self.cpu else "-"
-        mem_now = f"{self.memory[-1]:.0f}/{memory_mb:g} MB" if self.memory else "-"
+        cpu_spark.update(Content(sparkline(usage.cpu, cpu_mhz, cpu_spark.size.width)))
+        mem_spark.update(Content(sparkline(usage.memory, memory_mb, mem_spark.size.width)))
+        if record.status == "running":
+            cpu_now = f"{usage.cpu[-1]:.0f}/{cpu_mhz:g} MHz" if usage.cpu else "-"
+            mem_now = f"{usage.memory[-1]:.0f}/{memory_mb:g} MB" if usage.memory else "-"
+        else:  # ended: the highest it reached while this TUI watched it
+            cpu_now = f"peak {usage.peak_cpu:.0f}/{cpu_mhz:g} MHz"
+            mem_now = f"peak {usage.peak_memory:.0f}/{memory_mb:g} MB"
         self.query_one("#cpu-now", Static).update(Content(cpu_now))
         self.query_one("#mem-now", Static).update(Content(mem_now))

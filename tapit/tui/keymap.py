@@ -46,8 +46,16 @@ class KeymapScreen(ModalScreen[None]):
         self.sections = sections
 
     def compose(self) -> ComposeResult:
+        # Only the keys the app allows now: a read-only app lists none that would change a task.
+        allowed = [
+            (
+                title,
+                [b for b in bindings if not isinstance(b, Binding) or self.app.check_action(b.action, ()) is not False],
+            )
+            for title, bindings in self.sections
+        ]
         with VerticalScroll(id="keymap"):
-            yield Static(keymap_text(self.sections, self.app.get_key_display))
+            yield Static(keymap_text(allowed, self.app.get_key_display))
         yield Footer()  # this screen's keys, not the list's behind it
 
     def action_scroll(self, delta: int) -> None:

@@ -37,6 +37,7 @@ class LiveFeed:
         self._dirty = threading.Event()
         self._connected = threading.Event()
         self._events_ok = False
+        self.namespace: str | None = None  # None: the connection's; "*": every namespace
 
     def start(self) -> None:
         threading.Thread(target=self._refresh_loop, daemon=True, name="tapit-refresh").start()
@@ -44,6 +45,10 @@ class LiveFeed:
     def stop(self) -> None:
         self._stop.set()
         self._dirty.set()
+
+    def show_namespace(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.poke()
 
     def poke(self) -> None:
         """Re-list now (after the user created, stopped or deleted a task)."""
@@ -60,7 +65,7 @@ class LiveFeed:
                     _ = self.service.connection  # starts the embedded agent when NOMAD_ADDR is unset
                     self._connected.set()
                     threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
-                records = self.service.list()
+                records = self.service.list(self.namespace)
             except Exception as exc:  # noqa: BLE001 - a bug here must not freeze the list: say it, retry
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]

@@ -32,6 +32,7 @@ PAUSED = Content.from_markup("[$warning]‖ paused: G follows[/]")
 
 
 class LogPane(Vertical):
+    ALLOW_MAXIMIZE = True  # `f`: the logs alone on the screen
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("ctrl+s", "save", "Save"),
@@ -72,9 +73,9 @@ class LogPane(Vertical):
 
     # --- which task --------------------------------------------------------------
 
-    def show(self, record: TaskRecord | None) -> None:
-        """Show this task's logs; the same task again only refreshes the status line."""
-        if record is not None and self.record is not None and record.id == self.record.id:
+    def show(self, record: TaskRecord | None, again: bool = False) -> None:
+        """Show this task's logs; the same task again only refreshes the status line, unless `again`."""
+        if not again and record is not None and self.record is not None and record.id == self.record.id:
             self.record = record
             self._draw_status()
             return
@@ -138,6 +139,11 @@ class LogPane(Vertical):
 
     # --- status ------------------------------------------------------------------
 
+    @on(LogView.WindowChanged)
+    def _window_changed(self) -> None:
+        if self.view.window is None and self.view.buffer.dropped:
+            self.show(self.record, again=True)  # what was let go is read again from the start
+
     @on(LogView.StateChanged)
     def _draw_status(self) -> None:
         view, record = self.view, self.record
@@ -155,6 +161,10 @@ class LogPane(Vertical):
         else:
             parts.append(PAUSED)
         parts.append(plain("wrap" if view.wrap else "no wrap"))
+        if view.window is not None:
+            parts.append(plain(f"last {view.window / 1e6:g} MB", "$accent"))
+            if view.buffer.dropped:
+                parts.append(plain(f"{plural(view.buffer.dropped, 'earlier line')} let go (L: all)", "$text-muted"))
         if view.term:
             where = f"{view.match_index + 1}/{len(view.matches)}" if view.matches else "no match"
             parts.append(plain(f"/{view.term} {where}"))
@@ -182,6 +192,8 @@ class LogPane(Vertical):
     def action_leave(self) -> None:
         if self.query_one("#log-search").display:
             self._close_search()
+        elif self.screen.maximized is self:
+            self.screen.minimize()
         else:
             self.app.action_focus_tasks()
 

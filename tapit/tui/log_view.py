@@ -20,14 +20,17 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Offset, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 
-from tapit.output import printable
+from tapit.output import plural, printable
 
 STREAMS = ("stdout", "stderr")
+# `L`: how much of a long log the view keeps, the newest part (None: all of it).
+WINDOWS = (None, 1_000_000, 10_000_000)
 MODES = ("both", "stdout", "stderr")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Colours and text styles (SGR) are the only sequences a log line may use; they become styles.
@@ -78,6 +81,8 @@ class LogBuffer:
         self.streams = bytearray()  # 0 stdout, 1 stderr, one per line
         self.widths: list[int] = []
         self.max_width = 0
+        self.chars = 0  # of the lines kept: what a size window counts
+        self.dropped = 0  # lines let go by a size window
         self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in STREAMS]
         self._partial = ["", ""]
 
@@ -103,8 +108,23 @@ class LogBuffer:
         widths = [width_of(p) for p in parts]
         self.lines.extend(parts)
         self.widths.extend(widths)
+        self.chars += sum(map(len, parts)) + len(parts)
         self.streams.extend(bytes((stream,)) * len(parts))
         self.max_width = max(self.max_width, max(widths))
+
+    def keep_last(self, chars: int) -> bool:
+        """Let go of the oldest lines until at most `chars` are kept; whether any went."""
+        if self.chars <= chars:
+            return False
+        over, drop = self.chars - chars, 0
+        while over > 0 and drop < len(self.lines):
+            over -= len(self.lines[drop]) + 1
+            drop += 1
+        self.chars -= sum(map(len, self.lines[:drop])) + drop
+        del self.lines[:drop], self.widths[:drop], self.streams[:drop]
+        self.max_width = max(self.widths, default=0)
+        self.dropped += drop
+        return True
 
     def snapshot(self) -> tuple[list[str], bytes]:
         """A copy of the lines and their streams, safe to read from another thread."""
@@ -126,7 +146,7 @@ class LogView(ScrollView, can_focus=True):
         Binding("left,h", "scroll_columns(-4)", "Left", show=False),
         Binding("right,l", "scroll_columns(4)", "Right", show=False),
         Binding("pageup,b,ctrl+b", "scroll_pages(-1)", "Page up", show=False),
-        Binding("pagedown,space,f,ctrl+f", "scroll_pages(1)", "Page down", show=False),
+        Binding("pagedown,space,ctrl+f", "scroll_pages(1)", "Page down", show=False),
         Binding("ctrl+u,u", "scroll_half(-1)", "Half up", show=False),
         Binding("ctrl+d,d", "scroll_half(1)", "Half down", show=False),
         Binding("home,g", "top", "Top", show=False),
@@ -135,6 +155,9 @@ class LogView(ScrollView, can_focus=True):
         Binding("N", "next_match(-1)", "Prev match"),
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("t", "cycle_streams", "Streams"),
+        Binding("L", "cycle_window", "Size window", show=False),
+        Binding("y", "copy_line", "Copy line"),
+        Binding("Y", "copy_all", "Copy all", show=False),
     ]
     COMPONENT_CLASSES = {"log-view--stderr", "log-view--match", "log-view--match-current", "log-view--ended"}
 
@@ -154,6 +177,7 @@ class LogView(ScrollView, can_focus=True):
         self._wrap_width = 0
         self._texts: LRUCache[int, Text] = LRUCache(2048)
         self._following = True
+        self.window: int | None = None  # keep only the last this many characters; None: all
 
     # --- data ----------------------------------------------------------------
 
@@ -179,6 +203,14 @@ class LogView(ScrollView, can_focus=True):
             self.buffer.flush()
         added = range(start, len(self.buffer.lines))
         if not added:
+            return
+        # A quarter over before trimming: letting go of the head costs a pass over what is kept.
+        if self.window is not None and self.buffer.chars > self.window * 1.25:
+            self.buffer.keep_last(self.window)
+            self._texts.clear()
+            self.set_mode(self.mode)  # positions, rows and matches of what is left
+            if follow:
+                self._to_end()
             return
         self._extend_view(added)
         self._update_size()
@@ -352,6 +384,17 @@ class LogView(ScrollView, can_focus=True):
     def action_toggle_wrap(self) -> None:
         self.set_wrap(not self.wrap)
 
+    class WindowChanged(Message):
+        """The size window changed: to show more than is kept, the pane reads the logs again."""
+
+    def action_cycle_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+        if self.window is not None and self.buffer.keep_last(self.window):
+            self._texts.clear()
+            self.set_mode(self.mode)
+        self.post_message(self.WindowChanged())
+        self.post_message(self.StateChanged())
+
     def action_cycle_streams(self) -> None:
         self.set_mode(MODES[(MODES.index(self.mode) + 1) % len(MODES)])
 
@@ -384,12 +427,21 @@ class LogView(ScrollView, can_focus=True):
             sub = row - self._first_row_of(position)
             start = sub * self._wrap_width
             text = text[start : start + self._wrap_width]
+        selected = self.text_selection.get_span(row) if self.text_selection else None
+        if selected is not None:
+            start, end = selected
+            text = text.copy()
+            text.stylize(
+                self.screen.get_component_rich_style("screen--selection"), start, len(text) if end == -1 else end
+            )
         segments = list(text.render(self.app.console))
         strip = Strip(segments).apply_style(base)
         if not self.wrap:
             strip = strip.crop_extend(int(self.scroll_x), int(self.scroll_x) + width - self._gutter, base)
         else:
             strip = strip.extend_cell_length(width - self._gutter, base)
+        # Where each cell is in the text, so that a mouse selection knows what it covers (the gutter is no text).
+        strip = strip.apply_offsets(0 if self.wrap else int(self.scroll_x), row)
         if self._gutter:
             stderr = self.buffer.streams[line] == 1
             mark = (
@@ -397,3 +449,52 @@ class LogView(ScrollView, can_focus=True):
             )
             strip = Strip([mark, *strip])
         return strip.crop(0, width)
+
+    # --- copying (OSC 52, which reaches the operator's clipboard over SSH too) ----------------
+
+    def _row_plain(self, row: int) -> str:
+        position = self._position_at_row(row)
+        plain = self._text(self._line_at(position)).plain
+        if self.wrap:
+            start = (row - self._first_row_of(position)) * self._wrap_width
+            plain = plain[start : start + self._wrap_width]
+        return plain
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text a mouse selection covers; only its own rows are read, however long the log."""
+        if not self._rows():
+            return None
+        first = selection.start.y if selection.start else 0
+        last = min(selection.end.y if selection.end else self._rows() - 1, self._rows() - 1)
+        rows = [self._row_plain(row) for row in range(first, last + 1)]
+        # The same selection over just those rows: line 0 is the first of them.
+        moved = Selection(
+            selection.start and Offset(selection.start.x, 0), selection.end and Offset(selection.end.x, last - first)
+        )
+        return moved.extract("\n".join(rows)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def current_line(self) -> str | None:
+        """The line a copy takes: the current search match, else the last line on screen."""
+        if not self.view_length:
+            return None
+        if self.matches and self.match_index >= 0:
+            position = self.matches[self.match_index]
+        else:
+            bottom = min(int(self.scroll_y) + self.scrollable_content_region.height, self._rows()) - 1
+            position = self._position_at_row(max(0, bottom))
+        return self._text(self._line_at(position)).plain
+
+    def action_copy_line(self) -> None:
+        line = self.current_line()
+        if line is not None:
+            self.app.copy_to_clipboard(line)
+            self.app.notify("copied 1 line to the clipboard", timeout=2)
+
+    def action_copy_all(self) -> None:
+        lines, streams = self.buffer.snapshot()
+        text = plain_text(lines, streams, None if self.mode == "both" else STREAMS.index(self.mode))
+        self.app.copy_to_clipboard(text)
+        self.app.notify(f"copied {plural(text.count(chr(10)), 'line')} to the clipboard", timeout=2)

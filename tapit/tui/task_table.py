@@ -59,6 +59,21 @@ COLUMNS = (
     Column("command", "COMMAND", 0),
 )
 GAP = 2
+DIM_COLUMNS = frozenset({"age", "duration", "resources"})  # drawn muted, but on the cursor's row
+# At a narrow terminal the command must stay readable next to id, status and age: these columns
+# give way first, in this order, until it has COMMAND_MIN cells.
+GIVE_WAY = ("initiated_by", "resources", "duration", "exit")
+COMMAND_MIN = 30
+
+
+def columns_for(total: int) -> list[Column]:
+    """The columns a table `total` cells wide shows."""
+    shown = list(COLUMNS)
+    for key in GIVE_WAY:
+        if sum(c.width + GAP for c in shown[:-1]) + COMMAND_MIN <= total:
+            break
+        shown = [c for c in shown if c.key != key]
+    return shown
 
 
 def _started_seconds(record: TaskRecord, now: datetime) -> float:
@@ -82,26 +97,36 @@ def sort_key(column: str, now: datetime) -> Callable[[TaskRecord], object]:
     }[column]
 
 
-def matches(record: TaskRecord, needle: str, statuses: frozenset[str] | None) -> bool:
-    """The `/` filter: a case-insensitive substring of id, command, initiator or status."""
-    if statuses is not None and record.status not in statuses:
-        return False
-    if not needle:
-        return True
-    return needle in f"{record.id}\0{record.command}\0{record.initiated_by}\0{record.status}".lower()
+def haystack(record: TaskRecord) -> str:
+    """What the `/` filter searches: id, command, initiator and status, lower-cased once per record."""
+    return f"{record.id}\0{record.command}\0{record.initiated_by}\0{record.status}".lower()
 
 
-def visible_ids(
-    records: dict[str, TaskRecord], needle: str, status_filter: str, sort_column: str, reverse: bool, now: datetime
-) -> list[str]:
-    statuses = STATUS_FILTERS[status_filter]
-    needle = needle.lower()
-    shown = [r for r in records.values() if matches(r, needle, statuses)]
+def sorted_ids(records: dict[str, TaskRecord], sort_column: str, reverse: bool, now: datetime) -> list[str]:
+    shown = list(records.values())
     # Sort by creation first so that equal keys list the newest task first.
     shown.sort(key=lambda r: r.created_at, reverse=True)
     # Youngest first is "ascending age", which is descending creation time.
     shown.sort(key=sort_key(sort_column, now), reverse=reverse != (sort_column == "age"))
     return [r.id for r in shown]
+
+
+def filtered(
+    ordered: list[str], records: dict[str, TaskRecord], haystacks: dict[str, str], needle: str, status_filter: str
+) -> list[str]:
+    """The ids of `ordered` the filter shows, in that order: a keystroke filters, it never sorts."""
+    statuses = STATUS_FILTERS[status_filter]
+    needle = needle.lower()
+    if statuses is not None:
+        ordered = [i for i in ordered if records[i].status in statuses]
+    return [i for i in ordered if needle in haystacks[i]] if needle else ordered
+
+
+def visible_ids(
+    records: dict[str, TaskRecord], needle: str, status_filter: str, sort_column: str, reverse: bool, now: datetime
+) -> list[str]:
+    ordered = sorted_ids(records, sort_column, reverse, now)
+    return filtered(ordered, records, {i: haystack(r) for i, r in records.items()}, needle, status_filter)
 
 
 def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
@@ -172,24 +197,38 @@ class TaskTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.clock = clock
         self.records: dict[str, TaskRecord] = {}
+        self._haystacks: dict[str, str] = {}
+        self._sorted: list[str] = []  # every id, in the sort order; the filter picks from it
+        self.running = 0  # counted as the records change, not on every redraw of the top bar
         self.order: list[str] = []
         self.cursor_id: str | None = None
         self._cursor = 0
+        self._styles: dict[tuple[str, bool], Style] = {}
 
     # --- data ----------------------------------------------------------------
 
     def set_records(self, records: list[TaskRecord]) -> None:
         """Replace the tasks shown, keeping the cursor on the same task and the scroll where it was."""
         self.records = {r.id: r for r in records}
-        self._reorder()
+        self._haystacks = {r.id: haystack(r) for r in records}
+        self.running = sum(1 for r in records if r.status == "running")
+        self._reorder(resort=True)
 
     def upsert(self, record: TaskRecord) -> None:
+        self._count_out(self.records.get(record.id))
         self.records[record.id] = record
-        self._reorder()
+        self._haystacks[record.id] = haystack(record)
+        self.running += record.status == "running"
+        self._reorder(resort=True)
 
     def discard(self, task_id: str) -> None:
-        self.records.pop(task_id, None)
-        self._reorder()
+        self._count_out(self.records.pop(task_id, None))
+        self._haystacks.pop(task_id, None)
+        self._reorder(resort=True)
+
+    def _count_out(self, record: TaskRecord | None) -> None:
+        if record is not None and record.status == "running":
+            self.running -= 1
 
     def select_task(self, task_id: str) -> None:
         if task_id in self.records and task_id not in self.order:
@@ -202,10 +241,10 @@ class TaskTable(ScrollView, can_focus=True):
     def selected(self) -> TaskRecord | None:
         return self.records.get(self.cursor_id) if self.cursor_id else None
 
-    def _reorder(self) -> None:
-        self.order = visible_ids(
-            self.records, self.needle, self.status_filter, self.sort_column, self.sort_reverse, self.clock()
-        )
+    def _reorder(self, resort: bool = False) -> None:
+        if resort:
+            self._sorted = sorted_ids(self.records, self.sort_column, self.sort_reverse, self.clock())
+        self.order = filtered(self._sorted, self.records, self._haystacks, self.needle, self.status_filter)
         previous = self.cursor_id
         if previous in self.records and previous in self.order:
             self._cursor = self.order.index(previous)
@@ -226,10 +265,10 @@ class TaskTable(ScrollView, can_focus=True):
         self._reorder()
 
     def watch_sort_column(self) -> None:
-        self._reorder()
+        self._reorder(resort=True)
 
     def watch_sort_reverse(self) -> None:
-        self._reorder()
+        self._reorder(resort=True)
 
     # --- cursor --------------------------------------------------------------
 
@@ -296,7 +335,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         start = 0
-        for column, width in zip(COLUMNS, self._widths(self.size.width)):
+        for column, width in self._widths(self.size.width):
             if start <= x < start + width + GAP:
                 return column.key
             start += width + GAP
@@ -314,52 +353,64 @@ class TaskTable(ScrollView, can_focus=True):
         # column, and the horizontal scrollbar that brought would cover the last row shown.
         self.virtual_size = Size(0, len(self.order) + 1)
 
-    def _widths(self, total: int) -> list[int]:
-        widths = [c.width for c in COLUMNS]
-        rest = total - sum(widths) - GAP * (len(COLUMNS) - 1)
-        widths[-1] = max(12, rest)
-        return widths
+    def _widths(self, total: int) -> list[tuple[Column, int]]:
+        """The columns shown and their widths; the command takes the rest."""
+        shown = columns_for(total)
+        rest = total - sum(c.width + GAP for c in shown[:-1])
+        return [(c, c.width) for c in shown[:-1]] + [(shown[-1], max(12, rest))]
 
-    def _header(self, widths: list[int]) -> str:
+    def _header(self, widths: list[tuple[Column, int]]) -> str:
         parts = []
-        for column, width in zip(COLUMNS, widths):
+        for column, width in widths:
             label = column.label
             if column.key == self.sort_column:
                 label += " ▼" if self.sort_reverse else " ▲"  # ▲: ascending (for age, youngest first)
             parts.append(fit(label, width))
         return (" " * GAP).join(parts)
 
+    def _style(self, name: str, partial: bool = False) -> Style:
+        """A component class's style, looked up once per theme rather than once per cell."""
+        key = (name, partial)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.get_component_rich_style(name, partial=partial)
+        return style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # a new theme or CSS
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         base = self.rich_style
         widths = self._widths(width)
         if y == 0:
-            style = base + self.get_component_rich_style("task-table--header")
+            style = base + self._style("task-table--header")
             return Strip([Segment(fit(self._header(widths), width), style)]).crop_extend(0, width, style)
         index = int(self.scroll_y) + y - 1
         if index >= len(self.order):
             return Strip.blank(width, base)
         record = self.records[self.order[index]]
         row_style = base
-        if index == self._cursor:
-            name = "task-table--cursor" if self.has_focus else "task-table--cursor-blurred"
-            row_style = base + self.get_component_rich_style(name)
+        cursor = index == self._cursor
+        if cursor:
+            row_style = base + self._style("task-table--cursor" if self.has_focus else "task-table--cursor-blurred")
+        dim = row_style + self._style("task-table--dim")
         values = cells(record, self.clock())
+        gap = Segment(" " * GAP, row_style)
         segments: list[Segment] = []
-        for i, (column, w) in enumerate(zip(COLUMNS, widths)):
+        for column, w in widths:
             style = row_style
             if column.key == "status":
                 style = row_style + self._status_style(record.status)
-            elif column.key in ("age", "duration", "resources") and index != self._cursor:
-                style = row_style + self.get_component_rich_style("task-table--dim")
-            segments.append(Segment(fit(values[column.key], w), style))
-            if i < len(COLUMNS) - 1:
-                segments.append(Segment(" " * GAP, row_style))
-        return Strip(segments).crop_extend(0, width, row_style)
+            elif column.key in DIM_COLUMNS and not cursor:
+                style = dim
+            segments += (Segment(fit(values[column.key], w), style), gap)
+        return Strip(segments[:-1]).crop_extend(0, width, row_style)
 
     def _status_style(self, status: str) -> Style:
         group = next((name for name, statuses in STATUS_FILTERS.items() if statuses and status in statuses), "pending")
-        return self.get_component_rich_style(f"status--{group}", partial=True)
+        return self._style(f"status--{group}", partial=True)
 
     def on_focus(self) -> None:
         self.refresh()

@@ -83,7 +83,7 @@ def test_form_errors_name_the_field_with_the_cli_words():
 
 def test_sparkline_is_scaled_to_what_was_requested():
     assert sparkline([0, 125, 250], 250, 10) == " ▄█"
-    assert sparkline([1, 2, 3, 4], 4, 2) == "▆█"
+    assert sparkline([1, 2, 3, 4], 4, 2) == "▄█"  # the whole life in two bars, each its highest
 
 
 def ended(status: str, **fields):
@@ -135,3 +135,26 @@ def test_log_lines_keep_colours_and_show_every_other_escape():
     assert text.plain == "red \\e]0;title\\x07 \\e[2J \\x9b1m"
     assert (text.spans[0].start, text.spans[0].end, text.spans[0].style.color.number) == (0, 3, 1)  # red
     assert shown("\x1b[1mbold\x1b[0m\x07") == "bold\\x07" and width_of("\x1b[1mbold\x1b[0m\x07") == 8
+
+
+def test_usage_over_a_long_life_fits_its_buckets_and_keeps_its_peaks():
+    from tapit.tui.usage_history import BUCKETS, UsageHistory
+
+    usage = UsageHistory()
+    for second in range(BUCKETS * 5):
+        usage.add(900.0 if second == 1234 else 100.0, second / 10)
+    assert len(usage.cpu) <= BUCKETS and usage.samples == BUCKETS * 5
+    assert usage.peak_cpu == 900.0 and usage.peak_memory == (BUCKETS * 5 - 1) / 10
+    assert usage.cpu.count(900.0) == 1 and usage.memory == sorted(usage.memory)  # still in time order
+
+
+def test_each_task_keeps_its_own_usage_seen():
+    from tapit.tui.usage_history import KEPT_TASKS, Histories
+
+    histories = Histories()
+    histories.of("a").add(1, 1)
+    for i in range(KEPT_TASKS - 1):
+        histories.of(f"t{i}")
+    assert histories.of("a").samples == 1  # looked at again: still there
+    histories.of("one-more")
+    assert histories.of("t0").samples == 0  # the least recently looked at was let go

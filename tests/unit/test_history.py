@@ -119,3 +119,19 @@ def test_partial_archives_of_dead_processes_are_swept(tmp_path):
     mine.write(b"all of it")
     mine.commit()
     assert sorted(p.name for p in directory.iterdir()) == ["stderr"]
+
+
+def test_a_history_read_again_sees_what_another_process_wrote_and_its_own_writes(tmp_path):
+    reader = History(tmp_path)
+    reader.add(record("00000001"))
+    assert [r.id for r in reader.all()] == ["00000001"]  # parsed, and kept for the next read
+    process = multiprocessing.Process(target=_add_and_update, args=(tmp_path, 2))
+    process.start()
+    process.join()
+    assert [r.id for r in reader.all()] == ["00000001", "00000002"]
+    assert reader.get("00000002").status == "running"
+    reader.update("00000001", {"status": "failed"})
+    assert reader.get("00000001").status == "failed"
+    mine = reader.get("00000001")
+    mine.logs_lost_bytes["stdout"] = 5  # a caller's record is its own
+    assert reader.get("00000001").logs_lost_bytes == {}
