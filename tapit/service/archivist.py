@@ -180,7 +180,8 @@ class Archivist:
         return _shipped(_with_usage(record, watch), shipped)
 
     def _complete_anyway(self, shipper: LogShipper, why: str) -> Shipped:
-        shipper.close()
+        for copy in shipper.copies:
+            copy.close()
         shipper.write_through()
         return shipper.complete(lost_why=why)
 

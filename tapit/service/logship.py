@@ -135,7 +135,8 @@ class LogShipper:
             for copy in self.copies:
                 copy.finish()
         finally:
-            self.close()
+            for copy in self.copies:
+                copy.close()
         self.write_through()
         return self.complete(lost_why=None)
 
@@ -184,6 +185,7 @@ class LogShipper:
         )
 
     def close(self) -> None:
+        """Stop following and stop waiting for the store (the archivist is stopping)."""
         self._stop.set()
         for copy in self.copies:
             copy.close()

@@ -23,6 +23,7 @@ from tapit.trail.logformat import StreamState, check_url
 # A store that is down is said so after a few seconds, not after obstore's default 10 retries over 3 minutes.
 RETRY = {"max_retries": 2, "retry_timeout": 10, "backoff": {"init_backoff": 0.2, "max_backoff": 2, "base": 2}}
 READ_CHUNK = 1024 * 1024
+WRITE_BUFFER = 8 * 1024 * 1024  # S3 parts must be at least 5 MiB
 
 
 class LogStoreError(RuntimeUnavailable):
@@ -131,12 +132,16 @@ class LogStore:
     # --- the final objects -----------------------------------------------------------------
 
     def put_stream(self, namespace: str, task_id: str, stream: str, parts: Iterable[bytes]) -> None:
-        """One stream whole, uploaded in parts as they come (a multipart upload on a cloud)."""
+        """One stream whole, uploaded as it comes (a multipart upload past a buffer's worth).
+        A writer, not obstore.put(iterator): `parts` reads the store itself, and obstore cannot
+        be entered from inside one of its own calls."""
         import obstore
 
         path = logformat.stream_path(namespace, task_id, stream)
         with self._errors(f"writing {path}"):
-            obstore.put(self._store, path, iter(parts), chunk_size=8 * 1024 * 1024)
+            with obstore.open_writer(self._store, path, buffer_size=WRITE_BUFFER) as writer:
+                for part in parts:
+                    writer.write(part)
 
     def stream(self, namespace: str, task_id: str, stream: str) -> Iterator[bytes]:
         import obstore
