@@ -24,6 +24,7 @@ from tapit.nomad.logs import AllocFS
 from tapit.nomad.nodes import Nodes
 from tapit.nomad.settings import NomadSettings
 from tapit.nomad.transport import Transport
+from tapit.nomad.variables import Variables
 
 
 class NomadClient:
@@ -40,6 +41,7 @@ class NomadClient:
         self.agent = Agent(self.transport)
         self.alloc_fs = AllocFS(self.transport)
         self.event_stream = EventStream(self.transport)
+        self.variables = Variables(self.transport)
 
     def close(self) -> None:
         self.transport.close()
