@@ -70,7 +70,7 @@ class Archivist:
                     stream = self._nomad(ALL_NAMESPACES).event_stream.stream(LIVE_TOPICS, index, stop=self.stop)
                     for message in stream:
                         index = max(index, message.get("Index", index))
-                        for job_id, namespace in _jobs_of(message, self.prefix):
+                        for namespace, job_id in _jobs_of(message, self.prefix):
                             self.visit(namespace, job_id)
             except TapitError as exc:
                 self.say(f"event stream: {exc}; sweeping instead until it answers")
