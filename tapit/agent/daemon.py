@@ -322,9 +322,14 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
+    archivist = _archivist(address, directory)
+    keeper = asyncio.create_task(archivist.run()) if archivist else None
     try:
         await done.wait()
     finally:
+        if archivist is not None:
+            await archivist.stop()
+            keeper.cancel()
         try:
             record = json.loads((directory / "agent.json").read_text())
             if record["pid"] == os.getpid():
@@ -333,6 +338,16 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
             pass
         await runner.cleanup()
         agent.store.flush()
+
+
+def _archivist(address: str, directory: Path):
+    """The agent's own archivist (tapit/agent/archivist_child.py), unless switched off. Over plain
+    HTTP only: an agent serving HTTPS may want client certificates the child does not have."""
+    from tapit.agent.archivist_child import ArchivistChild, wanted
+
+    if not wanted() or not address.startswith("http://"):
+        return None
+    return ArchivistChild(address, token(), directory, agent_environment(os.environ))
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ class Archivist:
         if record.status == "running":
             self._enforce_deadline(nomad, job, record)
         if seen.alloc_id and record.status in ("running", *TERMINAL):
-            record = self._ship(nomad, record, seen.alloc_id, jobspec.log_file_size({"Job": job}))
+            file_size = jobspec.log_file_size({"Job": job})
+            record = self._ship(nomad, record, seen.alloc_id, file_size, _unenforced_deadline(job, record))
         record = self.trail.write(record)
         if record.kind == "console" and record.terminal and record.logs_url:
             # The keep-alive ended by itself: its client is gone. Purge it as the client would.
@@ -138,13 +139,9 @@ class Archivist:
             self.say(f"console {task_id}: its session is gone; purged its job {job_id}")
 
     def _enforce_deadline(self, nomad: NomadClient, job: dict, record: TaskRecord) -> None:
-        group = (job.get("TaskGroups") or [{}])[0]
-        if group.get("MaxRunDuration") or not record.max_hours or record.stop_requested_by:
-            return  # Nomad enforces it itself, or there is none, or it is being stopped
-        if record.deadline_at:
-            deadline = parse_iso(record.deadline_at)
-        else:
-            deadline = parse_iso(record.created_at) + timedelta(hours=record.max_hours)
+        deadline = _unenforced_deadline(job, record)
+        if record.stop_requested_by or deadline is None:
+            return  # being stopped already, or Nomad enforces it, or there is none
         if datetime.now(UTC) > deadline + timedelta(seconds=DEADLINE_GRACE_S):
             with nomad_errors():
                 nomad.jobs.deregister(record.nomad_job_id)
@@ -155,14 +152,16 @@ class Archivist:
 
     # --- logs and usage ---------------------------------------------------------------------
 
-    def _ship(self, nomad: NomadClient, record: TaskRecord, alloc_id: str, file_size: int) -> TaskRecord:
+    def _ship(
+        self, nomad: NomadClient, record: TaskRecord, alloc_id: str, file_size: int, deadline: datetime | None
+    ) -> TaskRecord:
         key = (record.nomad_namespace, record.nomad_job_id)
         watch = self._watches.get(key)
         if watch is None:
             if record.logs_url and record.terminal:
                 return record  # shipped already, by this archivist or another
             shipper = LogShipper(self.store, nomad, record.nomad_namespace, record.id, alloc_id, file_size)
-            watch = self._watches[key] = _Watch(shipper, alloc_id)
+            watch = self._watches[key] = _Watch(shipper, alloc_id, record.nomad_job_id, deadline)
             watch.peak_memory_bytes, watch.cpu_seconds = record.peak_memory_bytes, record.cpu_seconds
             watch.start(self, nomad)
         if not record.terminal:
@@ -199,10 +198,12 @@ class Archivist:
 
 
 class _Watch:
-    """A task being shipped: its shipper, flushed every FLUSH_S, and its usage sampled as often."""
+    """A task being shipped: its shipper, flushed every FLUSH_S, its usage sampled as often, and
+    its deadline watched where only the archivist enforces it."""
 
-    def __init__(self, shipper: LogShipper, alloc_id: str):
-        self.shipper, self.alloc_id = shipper, alloc_id
+    def __init__(self, shipper: LogShipper, alloc_id: str, job_id: str, deadline: datetime | None):
+        self.shipper, self.alloc_id, self.job_id = shipper, alloc_id, job_id
+        self.deadline = deadline  # max_hours that only the archivist enforces
         self.peak_memory_bytes: int | None = None
         self.cpu_seconds: float | None = None
         self._sampled_at: float | None = None
@@ -223,6 +224,9 @@ class _Watch:
                 archivist.say(f"task {self.shipper.task_id}: {error}")
                 _note_error(archivist, self.shipper, str(error))
             self.sample(nomad)
+            if self.deadline and datetime.now(UTC) > self.deadline + timedelta(seconds=DEADLINE_GRACE_S):
+                self.deadline = None  # once: the visit stops it, and its end is seen as any other
+                archivist.visit(self.shipper.namespace, self.job_id)
 
     def sample(self, nomad: NomadClient) -> None:
         """Peak memory and CPU time so far, from the client's allocation stats
@@ -243,6 +247,17 @@ class _Watch:
         if isinstance(percent, (int, float)) and self._sampled_at is not None:
             self.cpu_seconds = (self.cpu_seconds or 0.0) + percent / 100 * (now - self._sampled_at)
         self._sampled_at = now
+
+
+def _unenforced_deadline(job: dict, record: TaskRecord) -> datetime | None:
+    """The task's max_hours deadline when its server does not enforce it: the stored job has no
+    MaxRunDuration although the task asked for one (a server before 2.0.3 dropped the field)."""
+    group = (job.get("TaskGroups") or [{}])[0]
+    if group.get("MaxRunDuration") or not record.max_hours:
+        return None
+    if record.deadline_at:
+        return parse_iso(record.deadline_at)
+    return parse_iso(record.created_at) + timedelta(hours=record.max_hours)
 
 
 def _note_error(archivist: Archivist, shipper: LogShipper, error: str) -> None:

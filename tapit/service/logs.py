@@ -17,6 +17,8 @@ from tapit.errors import nomad_errors
 from tapit.model import TaskRecord, parse_iso
 from tapit.service.history import HistoryUnwritable
 from tapit.service.logcopy import LogCopy
+from tapit.trail.logformat import store_of
+from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 from tapit.translate.status import latest_allocation, observe
 
@@ -44,6 +46,9 @@ def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading
     record = service.get(task_id)
     if record.terminal and record.logs_archived:
         _replay_archive(service, record, sink)
+        return record
+    if record.terminal and record.logs_url:
+        _replay_store(record, sink)
         return record
     alloc = _wait_for_placement(service, record, cancel)
     if alloc is None:
@@ -126,6 +131,16 @@ def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) 
             sink(log_type, chunk)
 
 
+def _replay_store(record: TaskRecord, sink: OutputSink) -> None:
+    """The logs the archivist shipped to the log store, both streams in the order they arrived."""
+    try:
+        url = store_of(record.logs_url, record.nomad_namespace, record.id)
+    except ValueError as exc:
+        raise LogStoreError(record.logs_url, "reading the task's record", exc) from None
+    for stream, data in LogStore(url).records(record.nomad_namespace, record.id):
+        sink(stream, bytes(data))
+
+
 def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
     """Print the task's output; with follow, keep going until it ends (same as waiting on it).
 
@@ -135,6 +150,8 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     record = service.show(task_id)
     if record.logs_archived:
         _replay_archive(service, record, sink)
+    elif record.logs_url:
+        _replay_store(record, sink)
     elif record.nomad_alloc_id:
         with nomad_errors():
             alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)

@@ -60,6 +60,15 @@ def task_prefix(namespace: str, task_id: str) -> str:
     return f"{namespace}/{task_id}"
 
 
+def store_of(logs_url: str, namespace: str, task_id: str) -> str:
+    """The store's URL from a record's logs_url (the task's folder in it)."""
+    folder = "/" + task_prefix(namespace, task_id)
+    base = logs_url.rstrip("/")
+    if not base.endswith(folder):
+        raise ValueError(f"logs_url {logs_url!r} is not the folder of task {task_id} in namespace {namespace}")
+    return base[: -len(folder)]
+
+
 def chunk_path(namespace: str, task_id: str, seq: int) -> str:
     return f"{task_prefix(namespace, task_id)}/{CHUNKS}/{seq:08d}"
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..node import DATACENTER, VERSION
+from ..node import DATACENTER, emulated_version
 
 REGION = "global"
 # The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
@@ -38,7 +38,7 @@ async def agent_self(agent: Agent, request: web.Request) -> web.Response:
         "Version": {
             "BuildDate": "0001-01-01T00:00:00Z",
             "Revision": "",
-            "Version": VERSION,
+            "Version": emulated_version(),
             "VersionPrerelease": "",
             "VersionMetadata": "",
         },
@@ -70,7 +70,7 @@ def server_member(agent: Agent) -> dict:
         "Name": f"{agent.node.name}.{REGION}",
         "Addr": "127.0.0.1",
         "Port": 0,
-        "Tags": {"region": REGION, "dc": DATACENTER, "build": VERSION, "role": "nomad"},
+        "Tags": {"region": REGION, "dc": DATACENTER, "build": emulated_version(), "role": "nomad"},
         "Status": "alive",
         "ProtocolMin": 1,
         "ProtocolMax": 5,
