@@ -52,8 +52,9 @@ class ArchivistChild:
             if self._stopping:
                 return
             delay = RESTART_S if time.monotonic() - started > MAX_RESTART_S else min(delay * 2, MAX_RESTART_S)
-            with open(self.log_path, "a") as log:
-                log.write(f"tapit agent: the archivist exited with code {code}; starting it again in {delay:g} s\n")
+            _append(
+                self.log_path, f"tapit agent: the archivist exited with code {code}; starting it again in {delay:g} s\n"
+            )
             await asyncio.sleep(delay)
 
     async def stop(self) -> None:
@@ -67,3 +68,8 @@ class ArchivistChild:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+def _append(path: Path, line: str) -> None:
+    with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a") as log:
+        log.write(line)

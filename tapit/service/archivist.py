@@ -166,35 +166,35 @@ class Archivist:
             watch.start(self, nomad)
         if not record.terminal:
             return _with_usage(record, watch)
-        del self._watches[key]
+        return self._finish(key, watch, record)
+
+    def _finish(self, key: tuple[str, str], watch: _Watch, record: TaskRecord, lost_why: str | None = None) -> TaskRecord:
+        """The task has ended (or its job is gone): ship the rest of its logs. A store that fails
+        leaves the watch in place, to be tried again at the next visit, and the record says so."""
         watch.stop.set()
         try:
-            shipped = watch.shipper.finish()
+            with nomad_errors():
+                shipped = watch.shipper.finish(lost_why)
         except ShipConflict:
-            return _with_usage(record, watch)  # another archivist ships it: its record says where
+            shipped = None  # another archivist ships it: its record says where
         except LogStoreError as exc:
             return replace(_with_usage(record, watch), logs_error=str(exc))
         except TapitError as exc:
-            shipped = self._complete_anyway(watch.shipper, f"the logs could not be read to their end: {exc}")
-        return _shipped(_with_usage(record, watch), shipped)
-
-    def _complete_anyway(self, shipper: LogShipper, why: str) -> Shipped:
-        for copy in shipper.copies:
-            copy.close()
-        shipper.write_through()
-        return shipper.complete(lost_why=why)
+            return self._finish(key, watch, record, f"the logs could not be read to their end: {exc}")
+        del self._watches[key]
+        return _with_usage(record, watch) if shipped is None else _shipped(_with_usage(record, watch), shipped)
 
     def _gone(self, namespace: str, job_id: str) -> None:
         """The job was purged while its logs were being shipped: keep what reached the store."""
-        watch = self._watches.pop((namespace, job_id), None)
+        key = (namespace, job_id)
+        watch = self._watches.get(key)
         if watch is None:
             return
-        watch.stop.set()
-        shipper = watch.shipper
-        shipped = self._complete_anyway(shipper, "Nomad purged the job before its logs were read to their end")
-        record = self.trail.read(shipper.task_id, namespace)
-        if record is not None:
-            self.trail.write(_shipped(_with_usage(record, watch), shipped))
+        record = self.trail.read(watch.shipper.task_id, namespace)
+        if record is None:
+            return
+        why = "Nomad purged the job before its logs were read to their end"
+        self.trail.write(self._finish(key, watch, record, why))
 
 
 class _Watch:

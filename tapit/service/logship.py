@@ -129,24 +129,23 @@ class LogShipper:
 
     # --- once it has ended ---------------------------------------------------------------------
 
-    def finish(self) -> Shipped:
-        """Read both logs to their end, ship the rest, write each stream whole and the manifest."""
+    def finish(self, lost_why: str | None = None) -> Shipped:
+        """Read both logs to their end (unless `lost_why` says they cannot be), ship the rest,
+        write each stream whole and the manifest. LogStoreError when the store fails: what is
+        buffered stays, and finish() can be called again."""
         try:
-            for copy in self.copies:
-                copy.finish()
+            if lost_why is None:
+                for copy in self.copies:
+                    copy.finish()
         finally:
             for copy in self.copies:
                 copy.close()
-        self.write_through()
-        return self.complete(lost_why=None)
-
-    def write_through(self) -> None:
-        """Ship what is buffered, waiting for a failing store as long as it takes (or close())."""
-        while not self._stop.is_set():
-            self.flush()
-            if self.error is None or self.conflict:
-                return
-            self._stop.wait(STORE_RETRY_S)
+        self.flush()
+        if self.conflict:
+            raise ShipConflict(self.task_id)
+        if self.error is not None:
+            raise self.error
+        return self.complete(lost_why)
 
     def complete(self, lost_why: str | None) -> Shipped:
         """Each stream whole, then the manifest: `lost_why` says why the copy could not reach

@@ -10,7 +10,9 @@ unreachable Nomad); a URL tapit cannot use is a UsageError (exit 2).
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import timedelta
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,11 @@ from tapit.trail import logformat
 from tapit.trail.logformat import StreamState, check_url
 
 # A store that is down is said so after a few seconds, not after obstore's default 10 retries over 3 minutes.
-RETRY = {"max_retries": 2, "retry_timeout": 10, "backoff": {"init_backoff": 0.2, "max_backoff": 2, "base": 2}}
+RETRY = {
+    "max_retries": 2,
+    "retry_timeout": timedelta(seconds=10),
+    "backoff": {"init_backoff": timedelta(seconds=0.2), "max_backoff": timedelta(seconds=2), "base": 2},
+}
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 8 * 1024 * 1024  # S3 parts must be at least 5 MiB
 
@@ -30,8 +36,17 @@ class LogStoreError(RuntimeUnavailable):
     """The store refused, is down, or holds something tapit cannot read: one line."""
 
     def __init__(self, url: str, what: str, exc: BaseException):
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        super().__init__(f"the log store {url} {_verdict(exc)} when {what}: {first.strip()}")
+        super().__init__(f"the log store {url} {_verdict(exc)} when {what}: {_summary(exc)}")
+
+
+def _summary(exc: BaseException) -> str:
+    """obstore's message in one line: its first, without the XML body or the request's timing."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    first = first.split(": <?xml", 1)[0]
+    return _TIMING.sub("", first).strip()
+
+
+_TIMING = re.compile(r" in [0-9.]+m?s\b")
 
 
 def _verdict(exc: BaseException) -> str:
@@ -43,6 +58,8 @@ def _verdict(exc: BaseException) -> str:
         return "refused (not authenticated)"
     if isinstance(exc, FileNotFoundError):
         return "answered not found"
+    if "error sending request" in str(exc):
+        return "could not be reached"
     return "failed"
 
 
@@ -138,10 +155,12 @@ class LogStore:
         import obstore
 
         path = logformat.stream_path(namespace, task_id, stream)
-        with self._errors(f"writing {path}"):
-            with obstore.open_writer(self._store, path, buffer_size=WRITE_BUFFER) as writer:
-                for part in parts:
-                    writer.write(part)
+        with (
+            self._errors(f"writing {path}"),
+            obstore.open_writer(self._store, path, buffer_size=WRITE_BUFFER) as writer,
+        ):
+            for part in parts:
+                writer.write(part)
 
     def stream(self, namespace: str, task_id: str, stream: str) -> Iterator[bytes]:
         import obstore
