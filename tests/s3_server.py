@@ -52,9 +52,25 @@ class S3Server:
     def create_bucket(self, name: str) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/{name}", method="PUT"), timeout=10).close()
 
-    def get(self, bucket: str, key: str) -> bytes:
-        with urllib.request.urlopen(f"{self.endpoint}/{bucket}/{key}", timeout=10) as response:
-            return response.read()
+    def get(self, bucket: str, key: str) -> bytes | None:
+        """The object as an admin's `aws s3 cp` reads it (boto3, which moto itself depends on); None if absent."""
+        import boto3
+        from botocore.exceptions import ClientError
+
+        env = self.environment()
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchKey":
+                return None
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -168,7 +168,9 @@ class Archivist:
             return _with_usage(record, watch)
         return self._finish(key, watch, record)
 
-    def _finish(self, key: tuple[str, str], watch: _Watch, record: TaskRecord, lost_why: str | None = None) -> TaskRecord:
+    def _finish(
+        self, key: tuple[str, str], watch: _Watch, record: TaskRecord, lost_why: str | None = None
+    ) -> TaskRecord:
         """The task has ended (or its job is gone): ship the rest of its logs. A store that fails
         leaves the watch in place, to be tried again at the next visit, and the record says so."""
         watch.stop.set()
@@ -300,6 +302,7 @@ def record_from_job(job: dict) -> TaskRecord:
     task = (group.get("Tasks") or [{}])[0]
     resources = task.get("Resources") or {}
     max_run = group.get("MaxRunDuration")
+    max_hours = max_run / jobspec.NANOS_PER_SECOND / 3600 if max_run else _number(meta.get(jobspec.META_MAX_HOURS))
     return TaskRecord(
         id=meta[jobspec.META_TASK_ID],
         command=meta.get(jobspec.META_COMMAND, ""),
@@ -308,7 +311,7 @@ def record_from_job(job: dict) -> TaskRecord:
         docker_tag=None,
         memory_gb=(resources.get("MemoryMB") or 0) / 1024,
         cpu=0.0,
-        max_hours=max_run / jobspec.NANOS_PER_SECOND / 3600 if max_run else None,
+        max_hours=max_hours,
         ephemeral_storage_gb=((group.get("EphemeralDisk") or {}).get("SizeMB") or 0) / 1024,
         initiated_by=meta.get(jobspec.META_INITIATED_BY, ""),
         created_at=meta.get(jobspec.META_CREATED_AT, ""),
@@ -332,3 +335,10 @@ def log_store_url(service: TaskService) -> str:
 
 def embedded_log_store() -> str:
     return (agent_dir() / "logstore").as_uri()
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None  # a hand-edited job: no deadline to enforce
