@@ -370,8 +370,8 @@ class TaskService:
             return self.trail.write(record)
         except TrailRefused as exc:
             self.unshared = exc
-        except Offline:
-            pass  # the call that follows meets it too, and says it
+        except Offline as exc:
+            self.offline = exc  # what is shown is this machine's copy
         return record
 
     def explain_placement(self, reason: str) -> str:

@@ -51,13 +51,26 @@ def test_reads_for_the_tui_raise_runtime_unavailable(tmp_path, address, reason):
         "usage": lambda: service.usage(record),
         "placement": lambda: service.placement(record),
         "changes": lambda: next(service.changes()),
-        "list": lambda: service.list(),
-        "show": lambda: service.show(record.id),
     }
     for name, call in calls.items():
         with pytest.raises(RuntimeUnavailable) as caught:
             call()
         assert f"cannot reach Nomad at {address}: {reason}" in str(caught.value), name
+
+
+@pytest.mark.parametrize(
+    "address, reason", [(NOWHERE, "connection refused"), ("garbage", "the address must look like")]
+)
+def test_list_and_show_out_of_reach_give_the_local_copy_and_say_why(tmp_path, address, reason):
+    service = service_at(address, tmp_path)
+    record = running()
+    service.history.add(record)
+    for call in (service.list, lambda: [service.show(record.id)]):
+        assert call() == [record]
+        assert f"cannot reach Nomad at {address}: {reason}" in str(service.offline)
+    assert service.usage(record) is None  # what it uses now is Nomad's to say
+    with pytest.raises(RuntimeUnavailable):
+        service.show("0badc0de")  # no copy of it here
 
 
 def test_a_console_session_nomad_refuses_is_a_console_error(tmp_path):

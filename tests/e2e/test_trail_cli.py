@@ -1,0 +1,153 @@
+"""The shared trail through the real CLI: two operators (two TAPIT_HOMEs) against one agent, the
+local history as a cache that works offline and is rebuilt from the trail, and a submission whose
+answer is lost that still starts exactly one job."""
+
+import http.server
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from tapit.agent import daemon
+from tapit.model import UNKNOWN_OUTCOME
+
+
+@pytest.fixture
+def cluster(tapit):
+    """The embedded agent, addressed as a cluster would be; tasks run as host processes."""
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    agent = daemon.ensure_running()
+    return {"NOMAD_ADDR": agent.address, "NOMAD_TOKEN": agent.token}
+
+
+def admin(env: dict) -> httpx.Client:
+    return httpx.Client(base_url=env["NOMAD_ADDR"], headers={"X-Nomad-Token": env["NOMAD_TOKEN"]}, timeout=15)
+
+
+def wait_dead(env: dict, job_id: str) -> None:
+    with admin(env) as nomad:
+        for _ in range(300):
+            if nomad.get(f"/v1/job/{job_id}").json()["Status"] == "dead":
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"{job_id} never ended")
+
+
+def purge(env: dict, job_id: str) -> None:
+    """As Nomad's garbage collector does to a finished batch job after job_gc_threshold."""
+    with admin(env) as nomad:
+        assert nomad.delete(f"/v1/job/{job_id}", params={"purge": "true"}).status_code == 200
+        assert nomad.get(f"/v1/job/{job_id}").status_code == 404
+
+
+def listed(tapit, env: dict) -> dict:
+    result = tapit("list", "tasks", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return {task["id"]: task for task in json.loads(result.stdout)}
+
+
+def test_a_teammate_sees_the_task_after_its_job_is_purged_and_the_creator_gets_it_back(tapit, cluster, tmp_path):
+    a = cluster
+    b = {**cluster, "TAPIT_HOME": str(tmp_path / "operator-b")}
+    waited = json.loads(tapit("create", "task", "echo made; exit 3", "--wait", "--json", env=a).stdout)
+    unseen = json.loads(tapit("create", "task", "sleep 0.2; echo nobody looked", "--json", env=a).stdout)
+    for task in (waited, unseen):
+        wait_dead(a, task["nomad_job_id"])
+        purge(a, task["nomad_job_id"])
+
+    seen_by_b = listed(tapit, b)
+    assert seen_by_b[waited["id"]]["status"] == "failed" and seen_by_b[waited["id"]]["exit_code"] == 3
+    assert seen_by_b[waited["id"]]["initiated_by"] == waited["initiated_by"]
+    # Nothing saw that one end before Nomad collected it (no archivist runs here): not `lost`, never guessed.
+    assert seen_by_b[unseen["id"]]["status"] == "unknown" and seen_by_b[unseen["id"]]["exit_code"] is None
+    shown = tapit("show", "task", f"task={unseen['id']}", env=b)
+    assert shown.returncode == 0 and f"Exit:         {UNKNOWN_OUTCOME}" in shown.stdout
+
+    for path in tapit.home.glob("history*"):
+        path.unlink()
+    back = listed(tapit, a)
+    assert {k: (v["status"], v["exit_code"]) for k, v in back.items()} == {
+        waited["id"]: ("failed", 3),
+        unseen["id"]: ("unknown", None),
+    }
+    assert back[waited["id"]]["command"] == "echo made; exit 3"
+    assert tapit("show", "task", f"task={waited['id']}", env=a).stdout.count("exit code 3") == 1
+
+
+def test_out_of_reach_the_local_copy_is_shown_and_says_so(tapit, cluster):
+    task = json.loads(tapit("create", "task", "true", "--wait", "--json", env=cluster).stdout)
+    away = {**cluster, "NOMAD_ADDR": "http://127.0.0.1:9"}
+    line = "tapit: offline: showing the local copy (cannot reach Nomad at http://127.0.0.1:9: connection refused)\n"
+    result = tapit("list", "tasks", env=away)
+    assert result.returncode == 0 and task["id"] in result.stdout and result.stderr == line
+    result = tapit("show", "task", f"task={task['id']}", env=away)
+    assert result.returncode == 0 and "Status:       complete" in result.stdout and result.stderr == line
+    # A task it has no copy of needs Nomad: the usual one line and exit 3.
+    result = tapit("show", "task", "task=0badc0de", env=away)
+    assert result.returncode == 3 and result.stderr.count("\n") == 1 and "127.0.0.1:9" in result.stderr
+
+
+class DroppingProxy(http.server.ThreadingHTTPServer):
+    """Relays HTTP to the agent, but the first job registration's answer never comes back: sent
+    on and the connection closed (`after`, a timeout after Nomad acted), or closed unsent
+    (`before`, a drop on the way)."""
+
+    def __init__(self, target: str, when: str):
+        self.target, self.when, self.dropped = target, when, 0
+        super().__init__(("127.0.0.1", 0), Relay)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Relay(http.server.BaseHTTPRequestHandler):
+    def relay(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        drop = self.command in ("PUT", "POST") and self.path.startswith("/v1/jobs") and not self.server.dropped
+        if drop and self.server.when == "before":
+            self.server.dropped += 1
+            self.close_connection = True
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = httpx.request(self.command, self.server.target + self.path, headers=headers, content=body)
+        if drop:
+            self.server.dropped += 1
+            self.close_connection = True
+            return
+        self.send_response(answer.status_code)
+        for key, value in answer.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_PUT = do_POST = do_DELETE = relay
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_a_lost_answer_to_the_submission_still_starts_exactly_one_job(tapit, cluster, when):
+    proxy = DroppingProxy(cluster["NOMAD_ADDR"], when)
+    try:
+        via = {**cluster, "NOMAD_ADDR": proxy.address}
+        result = tapit("create", "task", "echo once", "--wait", "--json", env=via)
+        assert result.returncode == 0, result.stderr
+        task = json.loads(result.stdout)
+        assert proxy.dropped == 1 and task["status"] == "complete"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    with admin(cluster) as nomad:
+        # One registration took: one evaluation of it, one allocation, version 0.
+        evals = nomad.get(f"/v1/job/{task['nomad_job_id']}/evaluations").json()
+        assert [e["TriggeredBy"] for e in evals] == ["job-register"]
+        assert len(nomad.get(f"/v1/job/{task['nomad_job_id']}/allocations").json()) == 1
+        assert nomad.get(f"/v1/job/{task['nomad_job_id']}").json()["Version"] == 0
+    assert tapit("show", "logs", f"task={task['id']}", env=cluster).stdout == "once\n"
