@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -49,6 +50,7 @@ UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
+TRAIL_READERS = 8
 
 
 def default_initiator() -> str:
@@ -197,7 +199,7 @@ class TaskService:
         except TaskNotFound:
             shared = self._shared(task_id)
             if shared is not None:
-                return self._cache(shared)
+                return self._cache(shared)[0]
             for record in self._remote_records():
                 if record.id == task_id:
                     return record
@@ -272,14 +274,12 @@ class TaskService:
             self.unshared = exc
             return local
         known = {r.id for r in local}
-        fetched = []
-        for pointer in pointers:
-            if pointer.task_id in known:
-                continue
-            shared = self._shared(pointer.task_id, pointer.namespace)
-            if shared is not None:
-                fetched.append(self._cache(shared))
-        return local + fetched
+        wanted = [p for p in pointers if p.task_id not in known]
+        # One read per record: a few at once, for a new machine's first list on a distant cluster.
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
+            fetched = [r for r in shared if r is not None]
+        return local + self._cache(*fetched)
 
     def _shared(self, task_id: str, namespace: str | None = None) -> TaskRecord | None:
         """The trail's record of the task, None without one (or a trail)."""
@@ -289,13 +289,14 @@ class TaskService:
             self.unshared = exc
             return None
 
-    def _cache(self, record: TaskRecord) -> TaskRecord:
-        """Keep a record read from the trail in the local history, its cache."""
+    def _cache(self, *records: TaskRecord) -> builtins.list[TaskRecord]:
+        """Keep records read from the trail in the local history, its cache."""
         try:
-            self.history.add(record)
+            if records:
+                self.history.add(*records)
         except HistoryUnwritable as exc:
             self.unrecorded = exc
-        return record
+        return builtins.list(records)
 
     def _remote_records(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
         """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""

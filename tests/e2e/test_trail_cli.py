@@ -89,13 +89,14 @@ def test_out_of_reach_the_local_copy_is_shown_and_says_so(tapit, cluster):
     assert result.returncode == 3 and result.stderr.count("\n") == 1 and "127.0.0.1:9" in result.stderr
 
 
-class DroppingProxy(http.server.ThreadingHTTPServer):
+class Proxy(http.server.ThreadingHTTPServer):
     """Relays HTTP to the agent, but the first job registration's answer never comes back: sent
-    on and the connection closed (`after`, a timeout after Nomad acted), or closed unsent
-    (`before`, a drop on the way)."""
+    on and the connection closed (drop `after`, a timeout after Nomad acted), or closed unsent
+    (`before`, a drop on the way). With `refuse_variables`, the variables are refused as Nomad
+    refuses a token without the variables capabilities (the agent has no ACL policies to do it)."""
 
-    def __init__(self, target: str, when: str):
-        self.target, self.when, self.dropped = target, when, 0
+    def __init__(self, target: str, drop: str | None = None, refuse_variables: bool = False):
+        self.target, self.drop, self.refuse_variables, self.dropped = target, drop, refuse_variables, 0
         super().__init__(("127.0.0.1", 0), Relay)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -107,24 +108,33 @@ class DroppingProxy(http.server.ThreadingHTTPServer):
 class Relay(http.server.BaseHTTPRequestHandler):
     def relay(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        drop = self.command in ("PUT", "POST") and self.path.startswith("/v1/jobs") and not self.server.dropped
-        if drop and self.server.when == "before":
-            self.server.dropped += 1
+        server = self.server
+        if server.refuse_variables and self.path.startswith("/v1/var"):
+            self.answer(403, {}, b"Permission denied")
+            return
+        drop = (
+            server.drop and self.command in ("PUT", "POST") and self.path.startswith("/v1/jobs") and not server.dropped
+        )
+        if drop and server.drop == "before":
+            server.dropped += 1
             self.close_connection = True
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        answer = httpx.request(self.command, self.server.target + self.path, headers=headers, content=body)
+        answer = httpx.request(self.command, server.target + self.path, headers=headers, content=body)
         if drop:
-            self.server.dropped += 1
+            server.dropped += 1
             self.close_connection = True
             return
-        self.send_response(answer.status_code)
-        for key, value in answer.headers.items():
+        self.answer(answer.status_code, answer.headers, answer.content)
+
+    def answer(self, status: int, headers, content: bytes):
+        self.send_response(status)
+        for key, value in headers.items():
             if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(len(answer.content)))
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(answer.content)
+        self.wfile.write(content)
 
     do_GET = do_PUT = do_POST = do_DELETE = relay
 
@@ -134,13 +144,13 @@ class Relay(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("when", ["after", "before"])
 def test_a_lost_answer_to_the_submission_still_starts_exactly_one_job(tapit, cluster, when):
-    proxy = DroppingProxy(cluster["NOMAD_ADDR"], when)
+    proxy = Proxy(cluster["NOMAD_ADDR"], drop=when)
     try:
         via = {**cluster, "NOMAD_ADDR": proxy.address}
-        result = tapit("create", "task", "echo once", "--wait", "--json", env=via)
-        assert result.returncode == 0, result.stderr
+        result = tapit("create", "task", "echo once", "--json", env=via)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
         task = json.loads(result.stdout)
-        assert proxy.dropped == 1 and task["status"] == "complete"
+        assert proxy.dropped == 1 and task["status"] == "pending"
     finally:
         proxy.shutdown()
         proxy.server_close()
@@ -150,4 +160,25 @@ def test_a_lost_answer_to_the_submission_still_starts_exactly_one_job(tapit, clu
         assert [e["TriggeredBy"] for e in evals] == ["job-register"]
         assert len(nomad.get(f"/v1/job/{task['nomad_job_id']}/allocations").json()) == 1
         assert nomad.get(f"/v1/job/{task['nomad_job_id']}").json()["Version"] == 0
-    assert tapit("show", "logs", f"task={task['id']}", env=cluster).stdout == "once\n"
+    followed = tapit("show", "logs", f"task={task['id']}", "--follow", env=cluster)
+    assert followed.returncode == 0 and followed.stdout == "once\n"
+
+
+def test_a_token_without_the_variables_still_runs_tasks_and_says_the_trail_is_local(tapit, cluster):
+    proxy = Proxy(cluster["NOMAD_ADDR"], refuse_variables=True)
+    try:
+        via = {**cluster, "NOMAD_ADDR": proxy.address}
+        # (Not --wait: this proxy does not relay streams.)
+        result = tapit("create", "task", "echo kept", "--json", env=via)
+        assert result.returncode == 0, result.stderr
+        warning = result.stderr.splitlines()
+        assert len(warning) == 1 and warning[0].startswith("tapit: warning: the cluster does not keep tapit's trail:")
+        assert 'the token needs variables capability "read" on path "tapit/task/' in warning[0]
+        assert warning[0].endswith("tasks are recorded in this machine's history only")
+        wait_dead(cluster, json.loads(result.stdout)["nomad_job_id"])
+        result = tapit("list", "tasks", env=via)
+        assert result.returncode == 0 and "complete" in result.stdout
+        assert result.stderr.count("\n") == 1 and "trail" in result.stderr
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
