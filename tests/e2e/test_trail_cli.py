@@ -6,12 +6,16 @@ import http.server
 import json
 import threading
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from tapit.agent import daemon
 from tapit.model import UNKNOWN_OUTCOME
+from tapit.nomad.client import NomadClient
+from tapit.nomad.settings import NomadSettings
+from tapit.service.trail import Trail
 
 
 @pytest.fixture
@@ -182,3 +186,21 @@ def test_a_token_without_the_variables_still_runs_tasks_and_says_the_trail_is_lo
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_show_task_gives_what_an_archivist_recorded_usage_and_last_lines(tapit, cluster):
+    task = json.loads(tapit("create", "task", "echo done", "--wait", "--json", env=cluster).stdout)
+    # What the archivist writes (tapit/service/trail.py, as it calls it), over what the CLI recorded.
+    settings = NomadSettings(address=cluster["NOMAD_ADDR"], token=cluster["NOMAD_TOKEN"])
+    with NomadClient(settings) as nomad:
+        trail = Trail(lambda namespace: nomad)
+        recorded = trail.read(task["id"])
+        lines = "".join(f"line {i}\n" for i in range(30))
+        trail.write(replace(recorded, peak_memory_bytes=52_428_800, cpu_seconds=12.5, tail=lines))
+    shown = tapit("show", "task", f"task={task['id']}", env=cluster)
+    assert shown.returncode == 0, shown.stderr
+    assert "Peak memory:  50.0 MB\n" in shown.stdout and "CPU time:     12s\n" in shown.stdout
+    assert shown.stdout.endswith("Last lines of output:\n" + "".join(f"  line {i}\n" for i in range(20, 30)))
+    as_json = json.loads(tapit("show", "task", f"task={task['id']}", "--json", env=cluster).stdout)
+    assert (as_json["peak_memory_bytes"], as_json["cpu_seconds"], as_json["tail"]) == (52_428_800, 12.5, lines)
+    assert as_json["status"] == "complete"  # what the CLI saw end stays
