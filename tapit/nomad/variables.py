@@ -4,8 +4,9 @@ command/agent/variable_endpoint.go).
 A write given `cas` succeeds only if the variable's ModifyIndex is `cas` (0: only if there is
 none); otherwise Nomad answers 409 with the variable as it is now (nomad/state/
 state_store_variables.go varSetCASTxn), which VariableConflict carries so the caller can merge
-and try again without another read. httpx, not python-nomad: its variables API neither pages
-(per_page, next_token) nor hands back the X-Nomad-NextToken header.
+and try again without another read. The transport's requests session, not python-nomad's
+variables API, which neither pages (per_page, next_token) nor hands back X-Nomad-NextToken; and
+not httpx, which `list tasks` would then have to import.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import builtins
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from tapit.nomad.errors import NomadError
-from tapit.nomad.transport import Transport
+from tapit.nomad.transport import REST_TIMEOUT, Transport
 
 # api/variables.go: the path goes in the URL as it is (it may hold "/"); its characters are all
 # URL-safe (nomad/structs/variables.go validVariablePath).
@@ -112,18 +115,18 @@ class Variables:
         self, method: str, url: str, capability: str, path: str, params: dict | None = None, body: Any = None
     ) -> Any:
         """The answer; None for a 404; a 409 raises VariableConflict with the current variable."""
-        import httpx
-
         try:
-            response = self._t.http.request(method, url, params=params, json=body)
-        except httpx.HTTPError as exc:
+            response = self._t.session.request(
+                method, self._t.endpoint.base_url + url, params=params, json=body, timeout=REST_TIMEOUT
+            )
+        except requests.RequestException as exc:
             raise self._t.unreachable(exc) from None
         if response.status_code == 404:
             return None
         if response.status_code == 409:
             data = self._json(response)
             raise VariableConflict(self._t.address, path, _variable(data) if data.get("Items") else None)
-        if not response.is_success:
+        if not response.ok:
             raise self._t.http_failure(response.status_code, response.text, self._needs(capability, path), False)
         return response
 

@@ -97,15 +97,17 @@ class Trail:
         variables = self._client(record.nomad_namespace).variables
         with _trail_errors():
             variables.delete(records.record_path(record.id))
-            variables.delete(records.recent_path(record.id, record.created_at))
+            if pointer := _recent_path(record):
+                variables.delete(pointer)
 
     def _point(self, record: TaskRecord) -> None:
         """Its place in the newest-first list, written once, before the record it points to, so
         that no record is ever missing from the list."""
+        pointer = _recent_path(record)
+        if pointer is None:
+            return
         try:
-            self._client(record.nomad_namespace).variables.put(
-                records.recent_path(record.id, record.created_at), records.recent_items(record.id), cas=0
-            )
+            self._client(record.nomad_namespace).variables.put(pointer, records.recent_items(record.id), cas=0)
         except VariableConflict:
             pass  # another writer put it there first
 
@@ -121,6 +123,15 @@ def _trail_errors() -> Iterator[None]:
             if exc.status not in (403, 404, 501):
                 raise
             raise TrailRefused(f"the cluster does not keep tapit's trail: {exc}") from None
+
+
+def _recent_path(record: TaskRecord) -> str | None:
+    """None for a record without a creation time (a job an older tapit started, whose Meta lacks
+    it): it has no place in the newest-first list, and is found by its id alone."""
+    try:
+        return records.recent_path(record.id, record.created_at)
+    except ValueError:
+        return None
 
 
 def _record(variable: Variable, namespace: str) -> TaskRecord:
