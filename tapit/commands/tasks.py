@@ -28,6 +28,8 @@ def create_task(words: list[str], flags: set[str]) -> int:
             "the task runs without them",
             file=sys.stderr,
         )
+    if notice := service.archivist_notice():
+        print(f"tapit: {notice}", file=sys.stderr)
     if "wait" not in flags:
         _warn_unrecorded(service)  # waiting says it at the end
     if "json" in flags and "wait" not in flags:

@@ -36,8 +36,8 @@ from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec
 from tapit.paths import state_dir
+from tapit.service import heartbeat, vcpu
 from tapit.service import logs as task_logs
-from tapit.service import vcpu
 from tapit.service.connection import Cluster, Connection, resolve_connection
 from tapit.service.history import History, HistoryUnwritable
 from tapit.service.submission import submit
@@ -145,6 +145,13 @@ class TaskService:
         except RuntimeUnavailable:
             pass  # registering meets the same failure, says it plainly, and records it
         return submit(self, record, job)
+
+    def archivist_notice(self) -> str | None:
+        """What holds without an archivist, said once per cluster that has none (the embedded
+        agent runs its own: tapit/agent/archivist_child.py)."""
+        if self.connection.embedded:
+            return None
+        return heartbeat.notice_once(self._nomad())
 
     def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
         """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""

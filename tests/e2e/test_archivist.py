@@ -142,11 +142,28 @@ def test_agent_keeps_the_trail_itself_and_show_logs_reads_the_store_after_purge(
     assert items["tail"].endswith("out 40\n") or items["tail"].endswith("err 40\n")
 
     agent_request(f"/v1/job/tapit-{task_id}?purge=true", method="DELETE")
+    operator_b = as_teammate(tapit, tmp_path / "b")
+    listed = json.loads(operator_b("list", "tasks", "--json").stdout)
+    row = next(t for t in listed if t["id"] == task_id)
+    assert (row["status"], row["exit_code"], row["initiated_by"]) == ("complete", 0, items["initiated_by"])
     (tapit.home / "history.json").unlink()
-    shown = tapit("show", "logs", f"task={task_id}")
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout == numbered("out", 40).decode()
-    assert shown.stderr == numbered("err", 40).decode()
+    for operator in (operator_b, tapit):
+        shown = operator("show", "logs", f"task={task_id}")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == numbered("out", 40).decode()
+        assert shown.stderr == numbered("err", 40).decode()
+
+
+def as_teammate(tapit, home):
+    """A second operator: their own TAPIT_HOME, pointed at the first one's agent as at a cluster."""
+    from tapit.agent import daemon
+
+    from tests.conftest import Tapit
+
+    home.mkdir()
+    (home / "tapit.toml").write_text('driver = "raw_exec"\n')  # the agent runs tasks as host processes
+    info = daemon.ensure_running()
+    return Tapit(home, tapit.env | {"TAPIT_HOME": str(home), "NOMAD_ADDR": info.address, "NOMAD_TOKEN": info.token})
 
 
 def test_s3_store_holds_each_stream_and_the_record_says_where(tapit, s3, archivists):
@@ -184,6 +201,36 @@ def test_archivist_sigkilled_mid_task_loses_nothing_and_repeats_nothing(tapit, t
     shipped = sum(len(data) for _, data in _records(folder))
     assert shipped == 2 * len(numbered("out", 500))  # no byte in two chunks
     assert wait_for(lambda: record(task_id).get("logs_url"), "the final record")
+
+
+def test_two_archivists_at_once_ship_each_chunk_once(tapit, tmp_path, archivists):
+    gate = tmp_path / "release"
+    task_id = create(tapit, gated(gate, first=300, then=300), env=NO_AGENT_ARCHIVIST)
+    folder = tapit.home / "agent" / "logstore" / "default" / task_id
+    archivists(), archivists()
+    wait_for(lambda: (folder / "chunks" / "00000000").exists(), "the first chunk while the task runs")
+    gate.touch()
+    wait_for(lambda: (folder / "manifest.json").exists(), "the manifest")
+
+    assert (folder / "stdout").read_bytes() == numbered("out", 600)
+    assert (folder / "stderr").read_bytes() == numbered("err", 600)
+    assert sum(len(data) for _, data in _records(folder)) == 2 * len(numbered("out", 600))
+
+
+def test_a_cluster_without_archivist_is_told_once(tapit, tmp_path, archivists):
+    """The agent without its own archivist stands for a cluster without one."""
+    tapit("agent", "env", env=NO_AGENT_ARCHIVIST)
+    operator = as_teammate(tapit, tmp_path / "a")
+    first = operator("create", "task", "true")
+    assert first.returncode == 0 and "no archivist keeps this cluster's trail" in first.stderr
+    assert first.stderr.count("\n") == 1
+    again = operator("create", "task", "true")
+    assert again.returncode == 0 and again.stderr == ""
+    archivists()
+    wait_for(lambda: agent_request("/v1/vars?prefix=tapit/archivist/"), "the archivist's heartbeat")
+    teammate = as_teammate(tapit, tmp_path / "b")
+    created = teammate("create", "task", "true")
+    assert created.returncode == 0 and created.stderr == ""
 
 
 def _records(folder):
