@@ -3,6 +3,7 @@ own) against the real agent, shipping to a file:// store and to a real S3 endpoi
 (moto's server mode, tests/s3_server.py). Tasks wait on a gate file, so that "mid-task" is a
 fact of the test, not a race."""
 
+import contextlib
 import hashlib
 import json
 import signal
@@ -97,17 +98,16 @@ class ArchivistProcess:
 def archivists(tapit, tmp_path):
     """Starts `tapit archivist` processes; stops every one left running."""
     started = []
+    with contextlib.ExitStack() as logs:
 
-    def start(env: dict | None = None) -> ArchivistProcess:
-        log = open(tmp_path / f"archivist-{len(started)}.log", "ab")
-        process = ArchivistProcess(tapit, NO_AGENT_ARCHIVIST | (env or {}), log)
-        started.append((process, log))
-        return process
+        def start(env: dict | None = None) -> ArchivistProcess:
+            log = logs.enter_context(open(tmp_path / f"archivist-{len(started)}.log", "ab"))
+            started.append(ArchivistProcess(tapit, NO_AGENT_ARCHIVIST | (env or {}), log))
+            return started[-1]
 
-    yield start
-    for process, log in started:
-        process.stop()
-        log.close()
+        yield start
+        for process in started:
+            process.stop()
 
 
 @pytest.fixture
@@ -157,7 +157,6 @@ def test_agent_keeps_the_trail_itself_and_show_logs_reads_the_store_after_purge(
 def as_teammate(tapit, home):
     """A second operator: their own TAPIT_HOME, pointed at the first one's agent as at a cluster."""
     from tapit.agent import daemon
-
     from tests.conftest import Tapit
 
     home.mkdir()
