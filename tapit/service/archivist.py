@@ -184,6 +184,14 @@ class Archivist:
             watch = self._watches[key] = _Watch(shipper, alloc_id, record.nomad_job_id, deadline)
             watch.peak_memory_bytes, watch.cpu_seconds = record.peak_memory_bytes, record.cpu_seconds
             watch.start(self, nomad)
+        if watch.shipper.conflict:
+            # Another archivist wrote a chunk this one was about to: it ships the task now. A
+            # later visit starts afresh from the store, should that one stop.
+            del self._watches[key]
+            watch.stop.set()
+            watch.shipper.close()
+            self.say(f"task {record.id}: another archivist ships its logs")
+            return _with_usage(record, watch)
         if not record.terminal:
             return _with_usage(record, watch)
         return self._finish(key, watch, record)
@@ -240,6 +248,8 @@ class _Watch:
     def _tick(self, archivist: Archivist, nomad: NomadClient) -> None:
         while not self.stop.wait(FLUSH_S):
             self.shipper.flush()
+            if self.shipper.conflict:
+                return  # the next visit lets the task go
             error = self.shipper.error
             if error is not None and str(error) != self._logged_error:
                 self._logged_error = str(error)

@@ -101,9 +101,13 @@ class LogShipper:
 
     def flush(self) -> None:
         """Write what has arrived as a chunk (the archivist calls it every few seconds, so a
-        slow writer's output reaches the store soon); a store failure is kept in `error`."""
+        slow writer's output reaches the store soon); a store failure is kept in `error`, a
+        conflict in `conflict`."""
         with self._lock:
-            self._flush_or_hold(hold=False)
+            try:
+                self._flush_or_hold(hold=False)
+            except ShipConflict:
+                pass  # self.conflict says it
 
     def _flush_or_hold(self, hold: bool = True) -> None:
         while True:
