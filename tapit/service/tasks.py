@@ -293,7 +293,7 @@ class TaskService:
         """Keep records read from the trail in the local history, its cache."""
         try:
             if records:
-                self.history.add(*records)
+                self.history.add_missing(*records)
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return builtins.list(records)

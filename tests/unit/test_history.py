@@ -47,6 +47,20 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     assert {r.status for r in records} == {"running"}
 
 
+def _cache_from_trail(directory, n):
+    History(directory).add_missing(*(record(f"{i:08x}") for i in range(n % 3, 10)))
+
+
+def test_processes_caching_the_same_trail_records_keep_one_copy_of_each(tmp_path):
+    processes = [multiprocessing.Process(target=_cache_from_trail, args=(tmp_path, n)) for n in range(8)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(30)
+        assert p.exitcode == 0
+    assert sorted(r.id for r in History(tmp_path).all()) == [f"{i:08x}" for i in range(10)]
+
+
 def test_update_writes_only_the_given_fields(tmp_path):
     history = History(tmp_path)
     history.add(record("00000001"))
