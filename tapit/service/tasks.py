@@ -15,7 +15,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -275,6 +274,10 @@ class TaskService:
             return local
         known = {r.id for r in local}
         wanted = [p for p in pointers if p.task_id not in known]
+        if not wanted:
+            return local
+        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
+
         # One read per record: a few at once, for a new machine's first list on a distant cluster.
         with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
             shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
