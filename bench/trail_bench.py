@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 TASKS = 200
@@ -24,33 +23,16 @@ TASKS = 200
 
 def write_trail(address: str, token: str) -> None:
     """200 finished tasks in the trail, as other operators' tapits would have left them."""
-    from tapit.model import TaskRecord
+    from bench_records import finished_task
+
     from tapit.nomad.client import NomadClient
     from tapit.nomad.settings import NomadSettings
     from tapit.service.trail import Trail
 
-    base = TaskRecord(
-        id="",
-        command="bin/job",
-        status="complete",
-        image=None,
-        docker_tag=None,
-        memory_gb=0.5,
-        cpu=0.25,
-        max_hours=None,
-        ephemeral_storage_gb=1.0,
-        initiated_by="bench@host",
-        created_at="",
-        nomad_job_id="",
-        nomad_namespace="default",
-        exit_code=0,
-    )
     with NomadClient(NomadSettings(address=address, token=token)) as nomad:
         trail = Trail(lambda namespace: nomad)
         for n in range(TASKS):
-            task_id = f"{n:08x}"
-            created = f"2026-11-01T00:{n // 60:02d}:{n % 60:02d}.000Z"
-            trail.write(replace(base, id=task_id, created_at=created, nomad_job_id=f"tapit-{task_id}"))
+            trail.write(finished_task(n, created_at=f"2026-11-01T00:{n // 60:02d}:{n % 60:02d}.000Z"))
 
 
 def main() -> None:
