@@ -47,6 +47,9 @@ from tapit.translate.status import Observation, observe
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
+UNCONFIRMED_SUBMISSION = (
+    "outcome unknown: its submission was never confirmed and Nomad has no such job (it never started, or was collected)"
+)
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
 TRAIL_READERS = 8
@@ -327,7 +330,10 @@ class TaskService:
         if gone:
             # Unless a teammate or an archivist recorded its end in the trail (the merge keeps
             # that), nothing can tell how it ended any more: say so, never guess.
-            return self._keep(record, {} if record.terminal else {"status": "unknown", "reason": UNKNOWN_OUTCOME})
+            if record.terminal:
+                return self._keep(record, {})
+            reason = UNKNOWN_OUTCOME if record.status != "submitting" else UNCONFIRMED_SUBMISSION
+            return self._keep(record, {"status": "unknown", "reason": reason})
         limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
         seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
