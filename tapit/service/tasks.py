@@ -473,7 +473,10 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "reason": reason,
         "disk_limit": seen.disk_limit,
     }
-    return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    changes = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    if record.status == "submitting" and record.reason:
+        changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
+    return changes
 
 
 def _deadline(created_at: str, max_hours: float | None) -> str | None:
