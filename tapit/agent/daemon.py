@@ -18,6 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 

@@ -160,6 +160,7 @@ class Runner:
         self._cleanups: dict[str, asyncio.Task] = {}  # releasing or destroying an allocation's disk
         self._starting: set[str] = set()  # allocations start() is still bringing up
         self._stop_requested: set[str] = set()  # ...and those of them stopped meanwhile
+        self._restarts: set[asyncio.Task] = set()  # allocations started afresh by reattach()
 
     # --- task state bookkeeping -----------------------------------------------------------
 
@@ -927,6 +928,15 @@ class Runner:
 
     # --- restart -------------------------------------------------------------------------
 
+    def _never_spawned(self, alloc: dict, group: dict) -> bool:
+        if alloc["DesiredStatus"] != "run":
+            return False
+        return all(
+            alloc["TaskStates"].get(task["Name"], {}).get("State", "pending") == "pending"
+            and not TaskHandle(alloc["ID"], task, self.run_dir).file("handle").exists()
+            for task in group["Tasks"]
+        )
+
     def reattach(self) -> None:
         """After an agent restart: watch supervisors that still run, record the ones that ended."""
         self._disk_task = asyncio.get_running_loop().create_task(self._watch_disk())
@@ -937,6 +947,16 @@ class Runner:
                     self._after_cleanup(alloc["ID"], filesystem.release)
                 continue
             group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
+            if self._never_spawned(alloc, group):
+                # No task of it had a handle yet (the agent stopped while it was being set up):
+                # as TaskRunner.Restore does with no persisted TaskHandle
+                # (client/allocrunner/taskrunner/task_runner.go), there is nothing to recover and
+                # the allocation simply runs, from a clean directory.
+                self._destroy_files(alloc["ID"])
+                restart = asyncio.get_running_loop().create_task(self.start(alloc))
+                self._restarts.add(restart)
+                restart.add_done_callback(self._restarts.discard)
+                continue
             alloc_disk = disk.AllocDisk(self.alloc_dir(alloc["ID"]), group["EphemeralDisk"]["SizeMB"], filesystem)
             alloc_disk.reattach()
             self.disks[alloc["ID"]] = alloc_disk

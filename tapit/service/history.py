@@ -172,6 +172,13 @@ class History:
         with self._table(write=True) as table:
             table.insert_multiple(record.to_dict() for record in records)
 
+    def add_missing(self, *records: TaskRecord) -> None:
+        """Add those of the records it lacks: another tapit may have cached the same ones from the
+        trail since this one looked."""
+        with self._table(write=True) as table:
+            have = {doc["id"] for doc in table.all()}
+            table.insert_multiple(record.to_dict() for record in records if record.id not in have)
+
     def get(self, task_id: str) -> TaskRecord:
         with self._table(write=False) as table:
             found = table.get(Query().id == task_id)

@@ -76,7 +76,7 @@ class LogShipper:
 
     def _resume(self, stream: str) -> Resume:
         state = self.states[stream]
-        return Resume(Position(state.index, state.offset), state.sizes, state.lost_bytes)
+        return Resume(Position(state.file, state.offset), state.sizes, state.lost_bytes)
 
     # --- while the task runs -------------------------------------------------------------------
 
@@ -90,8 +90,8 @@ class LogShipper:
             if self.conflict:
                 raise ShipConflict(self.task_id)
             state = self.states[stream]
-            state.index, state.offset = copy.position
-            state.sizes[copy.position.index] = copy.position.offset
+            state.file, state.offset = copy.position
+            state.sizes[copy.position.file] = copy.position.offset
             state.lost_bytes = copy.lost_bytes
             state.total += len(data)
             self._records.append((stream, data))

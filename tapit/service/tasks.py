@@ -15,7 +15,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -48,6 +47,9 @@ from tapit.translate.status import Observation, observe
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
+UNCONFIRMED_SUBMISSION = (
+    "outcome unknown: its submission was never confirmed and Nomad has no such job (it never started, or was collected)"
+)
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
 TRAIL_READERS = 8
@@ -282,6 +284,10 @@ class TaskService:
             return local
         known = {r.id for r in local}
         wanted = [p for p in pointers if p.task_id not in known]
+        if not wanted:
+            return local
+        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
+
         # One read per record: a few at once, for a new machine's first list on a distant cluster.
         with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
             shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
@@ -300,7 +306,7 @@ class TaskService:
         """Keep records read from the trail in the local history, its cache."""
         try:
             if records:
-                self.history.add(*records)
+                self.history.add_missing(*records)
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return builtins.list(records)
@@ -331,7 +337,10 @@ class TaskService:
         if gone:
             # Unless a teammate or an archivist recorded its end in the trail (the merge keeps
             # that), nothing can tell how it ended any more: say so, never guess.
-            return self._keep(record, {} if record.terminal else {"status": "unknown", "reason": UNKNOWN_OUTCOME})
+            if record.terminal:
+                return self._keep(record, {})
+            reason = UNKNOWN_OUTCOME if record.status != "submitting" else UNCONFIRMED_SUBMISSION
+            return self._keep(record, {"status": "unknown", "reason": reason})
         limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
         seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
@@ -471,7 +480,10 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "reason": reason,
         "disk_limit": seen.disk_limit,
     }
-    return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    changes = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    if record.status == "submitting" and record.reason:
+        changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
+    return changes
 
 
 def _deadline(created_at: str, max_hours: float | None) -> str | None:

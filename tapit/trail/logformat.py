@@ -91,7 +91,7 @@ class StreamState:
     (tapit/service/logcopy.py Position), each file's size read (to count a resumed offset),
     bytes rotation removed unread, and bytes shipped in all."""
 
-    index: int = -1
+    file: int = -1
     offset: int = 0
     sizes: dict[int, int] = field(default_factory=dict)
     lost_bytes: int = 0
@@ -100,7 +100,7 @@ class StreamState:
     def to_json(self) -> dict:
         kept = sorted(self.sizes)[-KEPT_SIZES:]
         return {
-            "index": self.index,
+            "file": self.file,
             "offset": self.offset,
             "sizes": {str(i): self.sizes[i] for i in kept},
             "lost_bytes": self.lost_bytes,
@@ -110,7 +110,7 @@ class StreamState:
     @classmethod
     def from_json(cls, data: dict) -> StreamState:
         return cls(
-            index=int(data["index"]),
+            file=int(data["file"]),
             offset=int(data["offset"]),
             sizes={int(k): int(v) for k, v in data.get("sizes", {}).items()},
             lost_bytes=int(data.get("lost_bytes", 0)),

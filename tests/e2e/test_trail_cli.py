@@ -96,7 +96,8 @@ def test_out_of_reach_the_local_copy_is_shown_and_says_so(tapit, cluster):
 class Proxy(http.server.ThreadingHTTPServer):
     """Relays HTTP to the agent, but the first job registration's answer never comes back: sent
     on and the connection closed (drop `after`, a timeout after Nomad acted), or closed unsent
-    (`before`, a drop on the way). With `refuse_variables`, the variables are refused as Nomad
+    (`before`, a drop on the way), and with drop `down` nothing is answered any more after it (sent
+    on, then the network is gone). With `refuse_variables`, the variables are refused as Nomad
     refuses a token without the variables capabilities (the agent has no ACL policies to do it)."""
 
     def __init__(self, target: str, drop: str | None = None, refuse_variables: bool = False):
@@ -113,6 +114,9 @@ class Relay(http.server.BaseHTTPRequestHandler):
     def relay(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         server = self.server
+        if server.drop == "down" and server.dropped:
+            self.close_connection = True
+            return
         if server.refuse_variables and self.path.startswith("/v1/var"):
             self.answer(403, {}, b"Permission denied")
             return
@@ -204,3 +208,20 @@ def test_show_task_gives_what_an_archivist_recorded_usage_and_last_lines(tapit, 
     as_json = json.loads(tapit("show", "task", f"task={task['id']}", "--json", env=cluster).stdout)
     assert (as_json["peak_memory_bytes"], as_json["cpu_seconds"], as_json["tail"]) == (52_428_800, 12.5, lines)
     assert as_json["status"] == "complete"  # what the CLI saw end stays
+
+
+def test_a_submission_that_cannot_be_confirmed_stays_submitting_until_someone_looks(tapit, cluster):
+    proxy = Proxy(cluster["NOMAD_ADDR"], drop="down")
+    try:
+        result = tapit("create", "task", "echo once", "--json", env={**cluster, "NOMAD_ADDR": proxy.address})
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert result.returncode == 3 and result.stderr.count("\n") == 1 and proxy.address in result.stderr
+    [task] = listed(tapit, {**cluster, "NOMAD_ADDR": "http://127.0.0.1:9"}).values()  # the local copy
+    assert task["status"] == "submitting" and "submission not confirmed" in task["reason"]
+    # Looking again, Nomad has the job: it ran, once.
+    wait_dead(cluster, task["nomad_job_id"])
+    [task] = listed(tapit, cluster).values()
+    assert (task["status"], task["exit_code"], task["reason"]) == ("complete", 0, None)
+    assert tapit("show", "logs", f"task={task['id']}", env=cluster).stdout == "once\n"
