@@ -9,13 +9,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-<<<<<<< HEAD
 from ..node import DATACENTER, emulated_version
-=======
-from ..node import DATACENTER, VERSION
 from .encode import encode
 from .routing import GET, Endpoint
->>>>>>> trail
 
 REGION = "global"
 # The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
