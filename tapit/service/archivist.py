@@ -13,8 +13,8 @@ task it sees it:
 * enforces max_hours where the server dropped MaxRunDuration (Nomad before 2.0.3 ignores the
   field it does not know, so the stored job comes back without it);
 * ends the console jobs whose session is gone: a console's keep-alive ends by itself once its
-  client stops extending the idle deadline, and the archivist then purges the job as the client
-  would have (tapit/service/consoles.py says how a console lives).
+  client stops extending the idle deadline, and the archivist purges the job CONSOLE_PURGE_S
+  later, as the client would have (tapit/service/consoles.py says how a console lives).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ FLUSH_S = 2.0  # how soon a task's output reaches the store
 # the CLI allows (tapit/service/logs.py DEADLINE_GRACE_S).
 DEADLINE_GRACE_S = 5.0
 RETRY_S = 2.0
+# A console's job is purged this long after it ended: a client that is only slow to close it
+# purges it itself, having recorded how its session ended.
+CONSOLE_PURGE_S = 60.0
 ALL_NAMESPACES = "*"
 
 
@@ -152,7 +155,7 @@ class Archivist:
             file_size = jobspec.log_file_size({"Job": job})
             record = self._ship(nomad, record, seen.alloc_id, file_size, _unenforced_deadline(job, record))
         record = self.trail.write(record)
-        if record.kind == "console" and record.terminal and record.logs_url:
+        if record.kind == "console" and record.terminal and record.logs_url and _ended_before(record, CONSOLE_PURGE_S):
             # The keep-alive ended by itself: its client is gone. Purge it as the client would.
             with nomad_errors():
                 nomad.jobs.deregister(job_id, purge=True)
@@ -290,6 +293,11 @@ def _unenforced_deadline(job: dict, record: TaskRecord) -> datetime | None:
     if record.deadline_at:
         return parse_iso(record.deadline_at)
     return parse_iso(record.created_at) + timedelta(hours=record.max_hours)
+
+
+def _ended_before(record: TaskRecord, seconds: float) -> bool:
+    ended = parse_iso(record.finished_at) if record.finished_at else None
+    return ended is not None and datetime.now(UTC) - ended > timedelta(seconds=seconds)
 
 
 def _note_error(archivist: Archivist, shipper: LogShipper, error: str) -> None:
