@@ -131,6 +131,8 @@ class Archivist:
                 self._visit(namespace, job_id)
             except (TapitError, ShipConflict) as exc:
                 self.say(f"job {job_id} in {namespace}: {exc}")
+            except Exception as exc:  # a bug: said, and the other tasks are still kept
+                self.say(f"job {job_id} in {namespace}: internal error: {type(exc).__name__}: {exc}")
 
     def _visit(self, namespace: str, job_id: str) -> None:
         nomad = self._nomad(namespace)
