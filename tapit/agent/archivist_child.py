@@ -2,8 +2,10 @@
 with the log store under its home, as a cluster runs it as a service job
 (jobs/tapit-archivist.nomad.hcl). The same code, so what the archivist does is tested here.
 
-Restarted when it dies (as Nomad restarts a service's task), and stopped with the agent. Off with
-TAPIT_AGENT_ARCHIVIST=off, for a test that runs its own archivist instead.
+Restarted when it dies (as Nomad restarts a service's task), and stopped with the agent, even a
+SIGKILLed one (its tasks outlive it and are taken back by the next agent; its archivist must not,
+or the next agent's would be its second). Off with TAPIT_AGENT_ARCHIVIST=off, for a test that runs
+its own archivist instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from tapit.paths import open_private
 
 SWITCH_ENV = "TAPIT_AGENT_ARCHIVIST"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 RESTART_S = 1.0
 MAX_RESTART_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -47,6 +50,7 @@ class ArchivistChild:
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "tapit", "archivist", stdin=asyncio.subprocess.DEVNULL,
                     stdout=log, stderr=log, env=self.env, start_new_session=True,
+                    preexec_fn=_die_with(os.getpid()),
                 )  # fmt: skip
             code = await self._proc.wait()
             if self._stopping:
@@ -73,3 +77,17 @@ class ArchivistChild:
 def _append(path: Path, line: str) -> None:
     with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a") as log:
         log.write(line)
+
+
+def _die_with(agent_pid: int):
+    """In the child before it runs: SIGTERM when the agent dies (prctl PR_SET_PDEATHSIG), and
+    nothing at all if it died already."""
+
+    def arrange() -> None:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != agent_pid:
+            os._exit(0)
+
+    return arrange

@@ -5,6 +5,7 @@ fact of the test, not a race."""
 
 import contextlib
 import hashlib
+import os
 import json
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -293,3 +295,35 @@ def test_store_going_down_mid_task_is_kept_in_the_record(tapit, tmp_path, s3, ar
     items = wait_for(lambda: record(task_id).get("logs_error") and record(task_id), "the store's failure recorded")
     assert items["logs_error"].startswith(f"the log store {STORE} could not be reached when writing")
     assert "logs_url" not in items
+
+
+def test_the_agents_archivist_dies_with_a_sigkilled_agent(tapit):
+    """Its tasks outlive a SIGKILLed agent, and the next agent takes them back; its archivist must
+    not outlive it, or the next agent's would run beside it."""
+    from tapit.agent import daemon
+
+    agent = daemon.ensure_running()
+    child = wait_for(lambda: _archivist_child_of(agent.pid), "the agent's archivist")
+    os.kill(agent.pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), "the archivist to end with its agent")
+
+
+def _archivist_child_of(pid: int) -> int | None:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"archivist" in cmdline:
+            return int(entry)
+    return None
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
