@@ -38,6 +38,8 @@ class ArchivistChild:
             "TAPIT_LOG_STORE": (directory / "logstore").as_uri(),
         }
         self.log_path = directory / "archivist.log"
+        (directory / "logstore").mkdir(mode=0o700, exist_ok=True)
+        os.close(open_private(self.log_path, os.O_WRONLY | os.O_APPEND))
         self._proc: asyncio.subprocess.Process | None = None
         self._stopping = False
 

@@ -320,13 +320,13 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     await agent.find_engine()
     agent.runner.reattach()
     agent.variables.restore_lock_timers()
+    archivist = _archivist(address, directory)  # its files exist before anyone finds the agent
     write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
-    archivist = _archivist(address, directory)
     keeper = asyncio.create_task(archivist.run()) if archivist else None
     try:
         await done.wait()

@@ -93,7 +93,7 @@ class LogStore:
         """Write and remove a small object: a store that refuses or is down is said so at start."""
         import obstore
 
-        path = f".tapit-probe/{secrets.token_hex(8)}"
+        path = f".tapit-probe-{secrets.token_hex(8)}"  # at the top: a file:// store keeps no folder of it
         with self._errors(f"writing {path}"):
             obstore.put(self._store, path, b"tapit can write here\n")
         with self._errors(f"removing {path}"):
