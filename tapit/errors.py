@@ -53,6 +53,6 @@ def nomad_errors() -> Iterator[None]:
     try:
         yield
     except NomadUnreachable as exc:
-        raise Offline(str(exc)) from None
+        raise (Offline if exc.no_answer else RuntimeUnavailable)(str(exc)) from None
     except NomadError as exc:
         raise RuntimeUnavailable(str(exc)) from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tapit.errors import nomad_errors
 from tapit.model import TaskRecord
-from tapit.nomad.errors import CLOSED_WITHOUT_ANSWER, NomadError, NomadRefused, NomadUnreachable
+from tapit.nomad.errors import CLOSED_MID_ANSWER, CLOSED_WITHOUT_ANSWER, NomadError, NomadRefused, NomadUnreachable
 from tapit.nomad.jobs import JOB_ALREADY_EXISTS
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 ATTEMPTS = 3
 # The failures after which the request may have reached Nomad (tapit/nomad/errors.py failure_reason);
 # any other (refused, unresolvable, TLS) means it never left this machine.
-MAYBE_ARRIVED = ("timed out", CLOSED_WITHOUT_ANSWER, "the server closed the connection in the middle of a response")
+MAYBE_ARRIVED = ("timed out", CLOSED_WITHOUT_ANSWER, CLOSED_MID_ANSWER)
 
 
 def submit(service: TaskService, record: TaskRecord, job: dict) -> TaskRecord:
