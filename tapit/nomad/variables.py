@@ -34,7 +34,6 @@ class VariableMeta:
     path: str
     create_index: int
     modify_index: int
-    modify_time: int = 0  # nanoseconds since the epoch, by the server's clock
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,6 @@ def _meta(data: dict) -> VariableMeta:
         path=data.get("Path") or "",
         create_index=int(data.get("CreateIndex") or 0),
         modify_index=int(data.get("ModifyIndex") or 0),
-        modify_time=int(data.get("ModifyTime") or 0),
     )
 
 

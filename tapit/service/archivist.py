@@ -26,11 +26,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tapit.errors import TapitError, UsageError, nomad_errors
-from tapit.model import TERMINAL, TaskRecord, now_iso, parse_iso
+from tapit.model import TERMINAL, TaskRecord, parse_iso
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError
 from tapit.paths import agent_dir
-from tapit.service import heartbeat
 from tapit.service.logship import LogShipper, ShipConflict, Shipped
 from tapit.service.tasks import LIVE_TOPICS, TaskService, changes_from
 from tapit.service.trail import Trail
@@ -57,8 +56,6 @@ class Archivist:
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()
-        self._heartbeat = heartbeat.path_for(heartbeat.instance_name())
-        self._namespaces = {service.connection.settings.namespace}
 
     def _nomad(self, namespace: str | None) -> NomadClient:
         return self.service.cluster.client(namespace)
@@ -84,7 +81,6 @@ class Archivist:
         sweeper.join(timeout=5)
         for watch in list(self._watches.values()):
             watch.shipper.close()
-        self._beat(stopping=True)
 
     def _sweep_every(self) -> None:
         while not self.stop.wait(SWEEP_S):
@@ -104,23 +100,7 @@ class Archivist:
                 seen.add((stub.get("Namespace", "default"), stub["ID"]))
         for namespace, job_id in seen | set(self._watches):
             self.visit(namespace, job_id)
-        self._namespaces |= {namespace for namespace, _ in seen}
-        self._beat()
         return max((s.get("ModifyIndex", 0) for s in stubs), default=0)
-
-    def _beat(self, stopping: bool = False) -> None:
-        """Say in every namespace with tapit tasks that an archivist keeps its trail (the CLI tells
-        its user once when none does: heartbeat.py); taken back when it stops."""
-        for namespace in self._namespaces:
-            variables = self._nomad(namespace).variables
-            try:
-                with nomad_errors():
-                    if stopping:
-                        variables.delete(self._heartbeat)
-                    else:
-                        variables.put(self._heartbeat, {"log_store": self.store.url, "seen": now_iso()})
-            except TapitError as exc:
-                self.say(f"heartbeat in namespace {namespace}: {exc}")
 
     # --- one job ----------------------------------------------------------------------------
 

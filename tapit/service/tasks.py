@@ -35,7 +35,7 @@ from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec
 from tapit.paths import state_dir
-from tapit.service import heartbeat, vcpu
+from tapit.service import archivist_notice, vcpu
 from tapit.service import logs as task_logs
 from tapit.service.connection import Cluster, Connection, resolve_connection
 from tapit.service.history import History, HistoryUnwritable
@@ -153,7 +153,9 @@ class TaskService:
         agent runs its own: tapit/agent/archivist_child.py)."""
         if self.connection.embedded:
             return None
-        return heartbeat.notice_once(self._nomad())
+        namespace = self.connection.settings.namespace
+        clients = [self._nomad()] + ([self.cluster.client("default")] if namespace != "default" else [])
+        return archivist_notice.notice_once(clients)
 
     def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
         """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""

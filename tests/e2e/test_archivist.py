@@ -218,8 +218,10 @@ def test_two_archivists_at_once_ship_each_chunk_once(tapit, tmp_path, archivists
     assert sum(len(data) for _, data in _records(folder)) == 2 * len(numbered("out", 600))
 
 
-def test_a_cluster_without_archivist_is_told_once(tapit, tmp_path, archivists):
-    """The agent without its own archivist stands for a cluster without one."""
+def test_a_cluster_without_archivist_is_told_once(tapit, tmp_path):
+    """The agent without its own archivist stands for a cluster without one; then the archivist is
+    deployed on it as a Nomad service job (raw_exec standing in for the image), and a teammate is
+    told nothing."""
     tapit("agent", "env", env=NO_AGENT_ARCHIVIST)
     operator = as_teammate(tapit, tmp_path / "a")
     first = operator("create", "task", "true")
@@ -227,11 +229,41 @@ def test_a_cluster_without_archivist_is_told_once(tapit, tmp_path, archivists):
     assert first.stderr.count("\n") == 1
     again = operator("create", "task", "true")
     assert again.returncode == 0 and again.stderr == ""
-    archivists()
-    wait_for(lambda: agent_request("/v1/vars?prefix=tapit/archivist/"), "the archivist's heartbeat")
+    deploy_archivist(operator.env | {"TAPIT_LOG_STORE": (tmp_path / "store").as_uri()})
+    wait_for(lambda: (agent_request("/v1/job/tapit-archivist") or {}).get("Status") == "running", "the archivist job")
     teammate = as_teammate(tapit, tmp_path / "b")
-    created = teammate("create", "task", "true")
+    created = teammate("create", "task", "echo kept by the job", "--json")
     assert created.returncode == 0 and created.stderr == ""
+    task_id = json.loads(created.stdout)["id"]
+    items = wait_for(
+        lambda: record(task_id).get("logs_url") and record(task_id), "the record the job's archivist wrote"
+    )
+    assert items["logs_url"] == f"{(tmp_path / 'store').as_uri()}/default/{task_id}/"
+    assert (tmp_path / "store" / "default" / task_id / "stdout").read_text() == "kept by the job\n"
+
+
+def deploy_archivist(env: dict) -> None:
+    """jobs/tapit-archivist.nomad.hcl's job, with raw_exec running this checkout's tapit."""
+    keep = ("NOMAD_ADDR", "NOMAD_TOKEN", "TAPIT_HOME", "TAPIT_LOG_STORE", "PATH", "HOME")
+    task = {
+        "Name": "archivist",
+        "Driver": "raw_exec",
+        "Config": {"command": sys.executable, "args": ["-m", "tapit", "archivist"]},
+        "Env": {k: env[k] for k in keep if k in env},
+        "Resources": {"CPU": 100, "MemoryMB": 256},
+    }
+    job = {"ID": "tapit-archivist", "Name": "tapit-archivist", "Type": "service", "Datacenters": ["*"]}
+    job["TaskGroups"] = [{"Name": "archivist", "Count": 1, "Tasks": [task]}]
+    from tapit.agent import daemon
+
+    info = daemon.ensure_running()
+    request = urllib.request.Request(
+        info.address + "/v1/jobs",
+        data=json.dumps({"Job": job}).encode(),
+        method="POST",
+        headers={"X-Nomad-Token": info.token},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def _records(folder):

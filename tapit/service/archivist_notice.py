@@ -1,0 +1,51 @@
+"""Whether an archivist keeps the cluster's trail, and the one notice a user gets when none does.
+
+An archivist is deployed as the Nomad service job `tapit-archivist` (jobs/tapit-archivist.nomad.hcl);
+a CLI that finds it running neither in its namespace nor in "default" says once per cluster what
+then holds and what does not, and how to deploy one. Read-only: looking writes nothing to the
+cluster (an archivist run by hand outside Nomad is not seen, and the notice is then said once).
+"""
+
+from __future__ import annotations
+
+import json
+
+from tapit.errors import TapitError, nomad_errors
+from tapit.nomad.client import NomadClient
+from tapit.paths import state_dir, write_private
+
+JOB_ID = "tapit-archivist"
+NOTICE_FILE = "archivist-notice.json"
+NOTICE = (
+    "note: no archivist keeps this cluster's trail. Records are still written by tapit itself, but a task "
+    "nobody follows to its end may lose its logs once Nomad collects its job, and max_hours holds only on "
+    "Nomad >= 2.0.3 or while a tapit watches; deploy one with jobs/tapit-archivist.nomad.hcl (README: The archivist)"
+)
+
+
+def archivist_running(clients: list[NomadClient]) -> bool:
+    with nomad_errors():
+        return any((nomad.jobs.info(JOB_ID) or {}).get("Status") == "running" for nomad in clients)
+
+
+def notice_once(clients: list[NomadClient]) -> str | None:
+    """The notice, the first time this machine finds no archivist at this cluster; None otherwise
+    (and when the cluster cannot be asked: the command's own errors say why)."""
+    path = state_dir() / NOTICE_FILE
+    address = clients[0].settings.address
+    try:
+        told = set(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        told = set()
+    if address in told:
+        return None
+    try:
+        if archivist_running(clients):
+            return None
+    except TapitError:
+        return None
+    try:
+        write_private(path, json.dumps(sorted(told | {address})).encode())
+    except OSError:
+        pass  # said again next time: better than never
+    return NOTICE
