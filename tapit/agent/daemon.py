@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
 START_TIMEOUT = 10.0
+# The node attribute saying that the agent runs its own archivist (tapit/service/archivist_notice.py).
+ARCHIVIST_ATTRIBUTE = "tapit.archivist"
 STOP_TIMEOUT = 10.0
 
 
@@ -317,10 +319,12 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     bound_port = runner.addresses[0][1]
     address = f"{'https' if tls else 'http'}://{host}:{bound_port}"
     agent.set_address(address)
+    archivist = _archivist(address, directory)  # its files exist before anyone finds the agent
+    if archivist is not None:
+        agent.node.attributes[ARCHIVIST_ATTRIBUTE] = "running"
     await agent.find_engine()
     agent.runner.reattach()
     agent.variables.restore_lock_timers()
-    archivist = _archivist(address, directory)  # its files exist before anyone finds the agent
     write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())
     print(f"tapit agent listening on {address}", flush=True)
     done = asyncio.Event()

@@ -13,7 +13,8 @@ def archivist_command(words: list[str]) -> int:
     if words:
         raise UsageError(f"unexpected argument {words[0]!r}; use {form('archivist')}")
     from tapit.service import TaskService
-    from tapit.service.archivist import Archivist, log_store_url
+    from tapit.service.archivist import Archivist
+    from tapit.service.logs import log_store_url
     from tapit.trail.logstore import LogStore
 
     service = TaskService.from_environment()

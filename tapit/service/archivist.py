@@ -25,11 +25,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from tapit.errors import TapitError, UsageError, nomad_errors
+from tapit.errors import TapitError, nomad_errors
 from tapit.model import TERMINAL, TaskRecord, parse_iso
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError
-from tapit.paths import agent_dir
 from tapit.service.logship import LogShipper, ShipConflict, Shipped
 from tapit.service.tasks import LIVE_TOPICS, TaskService, changes_from
 from tapit.service.trail import Trail
@@ -136,6 +135,12 @@ class Archivist:
         if seen.alloc_id and record.status in ("running", *TERMINAL):
             file_size = jobspec.log_file_size({"Job": job})
             record = self._ship(nomad, record, seen.alloc_id, file_size, _unenforced_deadline(job, record))
+        with nomad_errors():
+            purged = nomad.jobs.info(job_id) is None
+        if purged and self.trail.read(task_id, namespace) is None:
+            # `delete task` purged the job, then removed the record: nothing of it is written back.
+            self.store.remove_task(namespace, task_id)
+            return None
         record = self.trail.write(record)
         if record.kind == "console" and record.terminal and record.logs_url and _ended_before(record, CONSOLE_PURGE_S):
             # The keep-alive ended by itself: its client is gone. Purge it as the client would.
@@ -339,22 +344,6 @@ def record_from_job(job: dict) -> TaskRecord:
         nomad_namespace=job.get("Namespace") or "default",
         kind=meta.get(jobspec.META_KIND, "task"),
     )
-
-
-def log_store_url(service: TaskService) -> str:
-    """The store the archivist ships to: log_store, else the embedded agent's under its home."""
-    if service.config.log_store:
-        return service.config.log_store
-    if service.connection.embedded:
-        return embedded_log_store()
-    raise UsageError(
-        'log_store is not set: the archivist ships every task\'s logs there; set log_store = "s3://bucket/prefix" '
-        "(or gs://, az://, file:///shared/path) in tapit.toml"
-    )
-
-
-def embedded_log_store() -> str:
-    return (agent_dir() / "logstore").as_uri()
 
 
 def _number(text: str | None) -> float | None:

@@ -1,8 +1,9 @@
 """Whether an archivist keeps the cluster's trail, and the one notice a user gets when none does.
 
-An archivist is deployed as the Nomad service job `tapit-archivist` (jobs/tapit-archivist.nomad.hcl);
-a CLI that finds it running neither in its namespace nor in "default" says once per cluster what
-then holds and what does not, and how to deploy one. Read-only: looking writes nothing to the
+An archivist is deployed as the Nomad service job `tapit-archivist` (jobs/tapit-archivist.nomad.hcl),
+or runs inside tapit's embedded agent, whose node then says so (attribute tapit.archivist). A CLI
+that finds neither, in its namespace or in "default", says once per cluster what then holds and
+what does not, and how to deploy one. Read-only: looking writes nothing to the
 cluster (an archivist run by hand outside Nomad is not seen, and the notice is then said once).
 """
 
@@ -23,9 +24,23 @@ NOTICE = (
 )
 
 
+# tapit/agent/daemon.py ARCHIVIST_ATTRIBUTE (not imported: the service never loads the agent).
+AGENT_ATTRIBUTE = "tapit.archivist"
+
+
 def archivist_running(clients: list[NomadClient]) -> bool:
     with nomad_errors():
-        return any((nomad.jobs.info(JOB_ID) or {}).get("Status") == "running" for nomad in clients)
+        if any((nomad.jobs.info(JOB_ID) or {}).get("Status") == "running" for nomad in clients):
+            return True
+    try:
+        with nomad_errors():
+            nodes = clients[0].nodes.list()
+            # The embedded agent is one node; on a cluster, one node's answer is as good as any.
+            return bool(nodes) and bool(
+                clients[0].nodes.info(nodes[0]["ID"]).get("Attributes", {}).get(AGENT_ATTRIBUTE)
+            )
+    except TapitError:
+        return False  # a token that may not read nodes: no tapit agent can be told apart
 
 
 def notice_once(clients: list[NomadClient]) -> str | None:

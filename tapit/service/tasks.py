@@ -446,11 +446,14 @@ class TaskService:
         if not record.terminal:
             raise Refused(f"task {task_id} is {record.status}; stop it first: tapit stop task task={task_id}")
         self.history.remove(task_id)
+        # The job before the trail and the log store: an archivist writes nothing for a job that is
+        # gone (tapit/service/archivist.py), so none puts back what is removed after it.
+        self._stop_job(record, purge=True)
         try:
             self.trail.delete(record)
         except TrailRefused as exc:
             self.unshared = exc
-        self._stop_job(record, purge=True)
+        task_logs.remove_stored(self, record)
         return record
 
 

@@ -146,6 +146,20 @@ class LogStore:
                 records = logformat.decode_records(data, start)
             yield from records
 
+    def remove_task(self, namespace: str, task_id: str) -> None:
+        """Every object of the task's folder (a file:// store's empty folders too)."""
+        import obstore
+
+        prefix = logformat.task_prefix(namespace, task_id) + "/"
+        with self._errors(f"removing {prefix}"):
+            paths = [m["path"] for batch in obstore.list(self._store, prefix) for m in batch]
+            if paths:
+                obstore.delete(self._store, paths)
+        if urlsplit(self.url).scheme == "file":
+            import shutil
+
+            shutil.rmtree(Path(urlsplit(self.url).path) / prefix, ignore_errors=True)
+
     # --- the final objects -----------------------------------------------------------------
 
     def put_stream(self, namespace: str, task_id: str, stream: str, parts: Iterable[bytes]) -> None:

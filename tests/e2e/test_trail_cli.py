@@ -26,6 +26,12 @@ def cluster(tapit):
     return {"NOMAD_ADDR": agent.address, "NOMAD_TOKEN": agent.token}
 
 
+@pytest.fixture
+def no_archivist(monkeypatch):
+    """A cluster where no archivist runs: the agent started without its own (before `cluster`)."""
+    monkeypatch.setenv("TAPIT_AGENT_ARCHIVIST", "off")
+
+
 def admin(env: dict) -> httpx.Client:
     return httpx.Client(base_url=env["NOMAD_ADDR"], headers={"X-Nomad-Token": env["NOMAD_TOKEN"]}, timeout=15)
 
@@ -52,7 +58,9 @@ def listed(tapit, env: dict) -> dict:
     return {task["id"]: task for task in json.loads(result.stdout)}
 
 
-def test_a_teammate_sees_the_task_after_its_job_is_purged_and_the_creator_gets_it_back(tapit, cluster, tmp_path):
+def test_a_teammate_sees_the_task_after_its_job_is_purged_and_the_creator_gets_it_back(
+    tapit, no_archivist, cluster, tmp_path
+):
     a = cluster
     b = {**cluster, "TAPIT_HOME": str(tmp_path / "operator-b")}
     waited = json.loads(tapit("create", "task", "echo made; exit 3", "--wait", "--json", env=a).stdout)
@@ -192,7 +200,7 @@ def test_a_token_without_the_variables_still_runs_tasks_and_says_the_trail_is_lo
         proxy.server_close()
 
 
-def test_show_task_gives_what_an_archivist_recorded_usage_and_last_lines(tapit, cluster):
+def test_show_task_gives_what_an_archivist_recorded_usage_and_last_lines(tapit, no_archivist, cluster):
     task = json.loads(tapit("create", "task", "echo done", "--wait", "--json", env=cluster).stdout)
     # What the archivist writes (tapit/service/trail.py, as it calls it), over what the CLI recorded.
     settings = NomadSettings(address=cluster["NOMAD_ADDR"], token=cluster["NOMAD_TOKEN"])
