@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -29,32 +30,11 @@ def timed(cmd: list[str], env: dict, runs: int) -> float:
 
 
 def fill_history(home: Path, count: int) -> None:
-    from tapit.service.history import History
-    from tapit.model import TaskRecord
+    from bench_records import finished_task
 
-    records = [
-        TaskRecord(
-            id=f"{n:08x}",
-            command=f"bin/job --n {n}",
-            status="complete",
-            image=None,
-            docker_tag=None,
-            memory_gb=0.5,
-            cpu=0.25,
-            max_hours=None,
-            ephemeral_storage_gb=1,
-            initiated_by="bench@host",
-            created_at="2026-11-01T00:00:00.000Z",
-            started_at="2026-11-01T00:00:01.000Z",
-            finished_at="2026-11-01T00:00:02.000Z",
-            nomad_job_id=f"tapit-bench-{n:08x}",
-            nomad_namespace="default",
-            exit_code=0,
-            logs_archived=True,
-        )
-        for n in range(count)
-    ]
-    History(home).add(*records)
+    from tapit.service.history import History
+
+    History(home).add(*(replace(finished_task(n), logs_archived=True) for n in range(count)))
 
 
 def main() -> None:

@@ -40,11 +40,8 @@ SIZE = (160, 45)
 TASKS = 10_000
 LOG_LINES = 200_000
 CONSOLE_BYTES = 4 * 2**20
-<<<<<<< HEAD
 CONSOLE_ROUNDS = 3
-=======
 RUNS = 5
->>>>>>> tui-views
 STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
 
 

@@ -90,6 +90,10 @@ def dispatch(argv: list[str]) -> int:
         from tapit.commands.agent import agent_command
 
         return agent_command(rest)
+    if verb == "archivist":
+        from tapit.commands.archivist import archivist_command
+
+        return archivist_command(rest)
     if verb == "config":
         from tapit.commands.config import config_command
 

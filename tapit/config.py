@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tapit.errors import UsageError
 from tapit.nomad.settings import parse_ssh_target
+from tapit.trail.logformat import check_url
 
 APP_FILE = "tapit.toml"
 # MHz per vCPU where neither the config nor the nodes say (no node could be read).
@@ -66,6 +68,9 @@ class AppConfig:
     agent_tls_cert: str | None = None
     agent_tls_key: str | None = None
     agent_tls_client_ca: str | None = None
+    # Where the archivist ships tasks' logs: file:///path, s3://bucket/prefix, gs://..., az://...
+    # (tapit/trail/logstore.py). Unset: under the home on the embedded agent; none on a cluster.
+    log_store: str | None = None
     # Where each value came from, for `tapit config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -74,6 +79,8 @@ _FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "source
 _PATH_KEYS = {"agent_tls_cert", "agent_tls_key", "agent_tls_client_ca"}
 SSH_ENV = "TAPIT_SSH"
 SSH_OFF = "none"
+# The embedded agent hands its archivist the store under its home this way.
+LOG_STORE_ENV = "TAPIT_LOG_STORE"
 
 
 def find_app_file(start: Path) -> Path | None:
@@ -106,6 +113,13 @@ def load_config(cwd: Path | None = None, environ: Mapping[str, str] = os.environ
                 raise UsageError(f"{SSH_ENV}: {exc}") from None
         values["ssh"] = None if ssh == SSH_OFF else ssh
         sources["ssh"] = f"${SSH_ENV}"
+    if store := environ.get(LOG_STORE_ENV):
+        try:
+            check_url(store)
+        except UsageError as exc:
+            raise UsageError(f"{LOG_STORE_ENV}: {exc}") from None
+        values["log_store"] = store
+        sources["log_store"] = f"${LOG_STORE_ENV}"
     return AppConfig(**values, sources=sources)
 
 
@@ -148,6 +162,11 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
             parse_ssh_target(value)
         except ValueError as exc:
             raise UsageError(f"{path}: ssh: {exc}") from None
+    if key == "log_store" and isinstance(value, str):
+        try:
+            check_url(value)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
     kind = str(spec.type)
     if "tuple" in kind:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):

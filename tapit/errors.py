@@ -33,6 +33,10 @@ class RuntimeUnavailable(TapitError):
     exit_code = 3
 
 
+class Offline(RuntimeUnavailable):
+    """Nomad could not be reached at all (no HTTP answer): what tapit has kept locally can still be shown."""
+
+
 class Refused(TapitError):
     """A valid request that the task's current state does not allow (delete while running)."""
 
@@ -44,9 +48,11 @@ def nomad_errors() -> Iterator[None]:
     """The one place a failure talking to Nomad becomes tapit's: one line naming the address,
     exit code 3. The service raises nothing else, so the CLI and the TUI never see the client's
     errors."""
-    from tapit.nomad.errors import NomadError  # standard library only: cheap, and only when used
+    from tapit.nomad.errors import NomadError, NomadUnreachable  # standard library only: cheap, and only when used
 
     try:
         yield
+    except NomadUnreachable as exc:
+        raise (Offline if exc.no_answer else RuntimeUnavailable)(str(exc)) from None
     except NomadError as exc:
         raise RuntimeUnavailable(str(exc)) from None

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-TERMINAL = frozenset({"complete", "failed", "stopped", "timed_out", "lost"})
+# "unknown": nothing could learn how the task ended (Nomad collected its job first). It is final
+# for a reader (nothing more can be asked of Nomad), yet a record of its true end, from an
+# archivist that saw it, still replaces it (tapit/trail/records.py merge).
+TERMINAL = frozenset({"complete", "failed", "stopped", "timed_out", "lost", "unknown"})
+UNKNOWN_OUTCOME = "outcome unknown: Nomad collected the job before its end was recorded"
 
 
 @dataclass
@@ -48,6 +52,15 @@ class TaskRecord:
     # Bytes of each log that Nomad's rotation removed before tapit could read them ({"stdout": n}):
     # the archive lacks them, and every replay says so.
     logs_lost_bytes: dict[str, int] = field(default_factory=dict)
+    # What the task used, as sampled while it ran (the archivist samples it).
+    peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None
+    # Where the shared log store holds its output, and what the store says of it (the archivist writes these).
+    logs_url: str | None = None
+    logs_sha256: str | None = None
+    logs_bytes: int | None = None
+    logs_error: str | None = None  # why the logs could not be stored
+    tail: str | None = None  # the last lines of its output
 
     @property
     def terminal(self) -> bool:

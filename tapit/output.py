@@ -34,7 +34,13 @@ JSON_FIELDS = (
     "reason",
     "error",
     "logs_lost_bytes",
+    "peak_memory_bytes",
+    "cpu_seconds",
+    "logs_url",
+    "tail",
 )
+# How many of the record's last lines of output `show task` prints.
+TAIL_LINES = 10
 
 
 def printable(text: str) -> str:
@@ -103,8 +109,9 @@ def resources(record: TaskRecord) -> str:
 
 
 def exit_code(record: TaskRecord) -> int | None:
-    """The one exit code of a finished task, the one `--wait` exits with (None while it runs)."""
-    return exit_status(record) if record.terminal else None
+    """The one exit code of a finished task, the one `--wait` exits with (None while it runs, and
+    when nothing recorded how it ended)."""
+    return exit_status(record) if record.terminal and record.status != "unknown" else None
 
 
 def exit_text(record: TaskRecord) -> str:
@@ -185,7 +192,7 @@ def why_it_ended(record: TaskRecord) -> str:
     """The exit code, then why in words, then the process's own code or signal when they differ."""
     if record.error:
         return f"never ran: {printable(record.error)}"
-    if not record.terminal:
+    if not record.terminal or record.status == "unknown":
         return printable(record.reason or "") or ("running" if record.status == "running" else "waiting to start")
     code = exit_status(record)
     if record.status == "complete":
@@ -239,9 +246,15 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
     ]
     if record.stop_requested_by:
         rows.append(("Stop asked by", record.stop_requested_by))
+    if record.peak_memory_bytes is not None:
+        rows.append(("Peak memory", f"{record.peak_memory_bytes / 1024 / 1024:.1f} MB"))
+    if record.cpu_seconds is not None:
+        rows.append(("CPU time", human_duration(record.cpu_seconds)))
     if record.error:
         rows.append(("Error", record.error))
-    logs = "archived in the history" if record.logs_archived else "live from Nomad"
+    logs = "archived in the history" if record.logs_archived else record.logs_url or "live from Nomad"
+    if record.logs_error:
+        logs += f" (the log store: {record.logs_error})"
     lost = ", ".join(f"{count:,} bytes of {log_type}" for log_type, count in record.logs_lost_bytes.items())
     rows.append(("Logs", f"{logs}; missing {lost}, rotated away before they were read" if lost else logs))
     return [(name, printable(value)) for name, value in rows]
@@ -254,7 +267,11 @@ def task_details(record: TaskRecord, usage=None, now: datetime | None = None) ->
             ("Using now", f"{usage.memory_bytes / 1024 / 1024:.1f} MB memory, {usage.cpu_percent:.0f}% of a CPU")
         )
     label = max(len(name) for name, _ in fields)
-    return "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
+    text = "\n".join(f"{name + ':':<{label + 1}} {value}" for name, value in fields)
+    if record.tail:
+        lines = record.tail.splitlines()[-TAIL_LINES:]
+        text += "\nLast lines of output:\n" + "\n".join(f"  {printable(line)}" for line in lines)
+    return text
 
 
 def fit(text: str, width: int) -> str:

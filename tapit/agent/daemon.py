@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
 START_TIMEOUT = 10.0
+# The node attribute saying that the agent runs its own archivist (tapit/service/archivist_notice.py).
+ARCHIVIST_ATTRIBUTE = "tapit.archivist"
 STOP_TIMEOUT = 10.0
 
 
@@ -308,6 +310,9 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     bound_port = runner.addresses[0][1]
     address = f"{'https' if tls else 'http'}://{host}:{bound_port}"
     agent.set_address(address)
+    archivist = _archivist(address, directory)  # its files exist before anyone finds the agent
+    if archivist is not None:
+        agent.node.attributes[ARCHIVIST_ATTRIBUTE] = "running"
     await agent.runner.fingerprint_drivers()
     agent.runner.reattach()
     agent.variables.restore_lock_timers()
@@ -317,9 +322,13 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
+    keeper = asyncio.create_task(archivist.run()) if archivist else None
     try:
         await done.wait()
     finally:
+        if archivist is not None:
+            await archivist.stop()
+            keeper.cancel()
         try:
             record = json.loads((directory / "agent.json").read_text())
             if record["pid"] == os.getpid():
@@ -328,6 +337,16 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
             pass
         await runner.cleanup()
         agent.store.flush()
+
+
+def _archivist(address: str, directory: Path):
+    """The agent's own archivist (tapit/agent/archivist_child.py), unless switched off. Over plain
+    HTTP only: an agent serving HTTPS may want client certificates the child does not have."""
+    from tapit.agent.archivist_child import ArchivistChild, wanted
+
+    if not wanted() or not address.startswith("http://"):
+        return None
+    return ArchivistChild(address, token(), directory, agent_environment(os.environ))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,18 @@ from .drivers.base import HEALTHY, UNDETECTED, Fingerprint
 DATACENTER = "dc1"
 NODE_POOL = "default"
 VERSION = "2.0.5"  # the Nomad release whose API this agent speaks (max_run_duration needs >= 2.0.3)
+# An older release to behave as, for tests of what tapit does on older clusters: set, the agent
+# reports it, and below 2.0.3 it drops MaxRunDuration as those servers do (tapit/agent/http/jobs.py).
+AS_VERSION_ENV = "TAPIT_AGENT_AS_NOMAD"
+FIRST_WITH_MAX_RUN_DURATION = (2, 0, 3)
+
+
+def emulated_version() -> str:
+    return os.environ.get(AS_VERSION_ENV) or VERSION
+
+
+def knows_max_run_duration() -> bool:
+    return tuple(int(p) for p in emulated_version().split(".")[:3]) >= FIRST_WITH_MAX_RUN_DURATION
 
 
 CPU_SYSFS = "/sys/devices/system/cpu/cpu0"
@@ -99,7 +111,7 @@ class Node:
             "cpu.totalcompute": str(self.cores * self.mhz_per_core),
             "memory.totalbytes": str(self.memory_mb * 1024 * 1024),
             "unique.hostname": self.name,
-            "nomad.version": VERSION,
+            "nomad.version": emulated_version(),
             "nomad.advertise.address": http_addr.removeprefix("http://"),
             "unique.cgroup.version": cgroup_version,
             # client/fingerprint/cgroup.go: "1" or "2", and no attribute on a node without cgroups.

@@ -28,7 +28,10 @@ def create_task(words: list[str], flags: set[str]) -> int:
             "the task runs without them",
             file=sys.stderr,
         )
+    if notice := service.archivist_notice():
+        print(f"tapit: {notice}", file=sys.stderr)
     if "wait" not in flags:
+        _warn_unrecorded(service)  # waiting says it at the end
         record = service.refuse_unplaceable(record)
         placed = record.status != "failed"
         if "json" in flags:
@@ -159,8 +162,12 @@ def _say_lost(record) -> None:
 
 
 def _warn_unrecorded(service) -> None:
+    if service.offline is not None:
+        print(f"tapit: offline: showing the local copy ({service.offline})", file=sys.stderr)
     if service.unrecorded is not None:
         print(f"tapit: warning: {service.unrecorded}; what Nomad reports was shown, not recorded", file=sys.stderr)
+    if service.unshared is not None:
+        print(f"tapit: warning: {service.unshared}; tasks are recorded in this machine's history only", file=sys.stderr)
 
 
 def _service():

@@ -25,6 +25,7 @@ from tapit.nomad.namespaces import Namespaces
 from tapit.nomad.nodes import Nodes
 from tapit.nomad.settings import NomadSettings
 from tapit.nomad.transport import Transport
+from tapit.nomad.variables import Variables
 
 
 class NomadClient:
@@ -42,6 +43,7 @@ class NomadClient:
         self.alloc_fs = AllocFS(self.transport)
         self.event_stream = EventStream(self.transport)
         self.namespaces = Namespaces(self.transport)
+        self.variables = Variables(self.transport)
 
     def close(self) -> None:
         self.transport.close()

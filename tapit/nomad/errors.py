@@ -12,6 +12,21 @@ import sys
 
 PERMISSION_DENIED = "Permission denied"  # api/api.go PermissionDeniedErrorContent
 CLOSED_WITHOUT_ANSWER = "the server closed the connection without answering"
+CLOSED_MID_ANSWER = "the server closed the connection in the middle of a response"
+UNRESOLVABLE = "cannot resolve the host name"
+# failure_reason's words for a request nothing answered (and the system's, errno.h's strerror).
+NO_ANSWER = frozenset(
+    {
+        "connection refused",
+        "timed out",
+        CLOSED_WITHOUT_ANSWER,
+        CLOSED_MID_ANSWER,
+        "Network is unreachable",
+        "No route to host",
+        "Host is unreachable",
+        "Connection reset by peer",
+    }
+)
 
 
 class NomadError(Exception):
@@ -25,6 +40,12 @@ class NomadUnreachable(NomadError):
         super().__init__(f"cannot reach Nomad at {address}: {reason}")
         self.address = address
         self.reason = reason
+
+    @property
+    def no_answer(self) -> bool:
+        """Nothing answered (the network, or nothing listening), as opposed to a TLS or address
+        problem that is the caller's to fix: a reader may then fall back to what it has kept."""
+        return self.reason in NO_ANSWER or self.reason.startswith(UNRESOLVABLE)
 
 
 class NomadRefused(NomadError):
@@ -89,9 +110,9 @@ def failure_reason(exc: BaseException) -> str:
     if first(http.client.RemoteDisconnected) or "disconnected without sending a response" in str(exc):
         return CLOSED_WITHOUT_ANSWER
     if first(http.client.IncompleteRead) or "peer closed connection" in str(exc):
-        return "the server closed the connection in the middle of a response"
+        return CLOSED_MID_ANSWER
     if err := first(socket.gaierror):
-        return f"cannot resolve the host name ({err.strerror})"
+        return f"{UNRESOLVABLE} ({err.strerror})"
     # The HTTP stacks' own timeouts, from whichever of them is loaded.
     timeouts = tuple(
         getattr(sys.modules.get(module), name, TimeoutError)

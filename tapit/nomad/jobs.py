@@ -11,6 +11,10 @@ import nomad.api
 from tapit.nomad.errors import NomadNotFound
 from tapit.nomad.transport import Indexed, Transport, path_id
 
+# nomad/structs/job.go RegisterEnforceIndexErrPrefix, and EnforceIndex's text for index 0.
+ENFORCE_INDEX_REFUSED = "Enforcing job modify index"
+JOB_ALREADY_EXISTS = f"{ENFORCE_INDEX_REFUSED} 0: job already exists"
+
 
 class Jobs:
     def __init__(self, transport: Transport):
@@ -18,9 +22,16 @@ class Jobs:
         self._jobs = transport.python_nomad(nomad.api.Jobs)
         self._job = transport.python_nomad(nomad.api.Job)
 
-    def register(self, job: dict) -> dict:
-        """POST /v1/jobs {"Job": job}; the JobRegisterResponse (EvalID, JobModifyIndex, Warnings...)."""
-        return self._t.rest(lambda: self._jobs.register_job({"Job": job}), self._t.needs("submit-job"))
+    def register(self, job: dict, enforce_index: int | None = None) -> dict:
+        """POST /v1/jobs {"Job": job}; the JobRegisterResponse (EvalID, JobModifyIndex, Warnings...).
+
+        With `enforce_index`, only over that JobModifyIndex, 0 meaning only if there is no such
+        job (nomad/job_endpoint.go Register, structs.Job.EnforceIndex): a refusal is a 500 whose
+        text starts with ENFORCE_INDEX_REFUSED."""
+        body: dict = {"Job": job}
+        if enforce_index is not None:
+            body.update(EnforceIndex=True, JobModifyIndex=enforce_index)
+        return self._t.rest(lambda: self._jobs.register_job(body), self._t.needs("submit-job"))
 
     def info(self, job_id: str) -> dict | None:
         """The job, or None when Nomad has none by that ID (purged or garbage-collected)."""

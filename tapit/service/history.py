@@ -198,6 +198,13 @@ class History:
         # Its own copy of the one mutable field: the parsed documents are shared by every read.
         return TaskRecord.from_dict({**doc, "logs_lost_bytes": dict(doc.get("logs_lost_bytes") or {})})
 
+    def add_missing(self, *records: TaskRecord) -> None:
+        """Add those of the records it lacks: another tapit may have cached the same ones from the
+        trail since this one looked."""
+        with self._table(write=True) as table:
+            have = {doc["id"] for doc in table.all()}
+            table.insert_multiple(record.to_dict() for record in records if record.id not in have)
+
     def get(self, task_id: str) -> TaskRecord:
         found = next((doc for doc in self._documents().values() if doc.get("id") == task_id), None)
         if found is None:

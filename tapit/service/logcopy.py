@@ -49,6 +49,15 @@ class Position(NamedTuple):
 NOTHING = Position(-1, 0)  # before the first byte
 
 
+class Resume(NamedTuple):
+    """Where an earlier copy of the same log stopped: its position, the sizes it had counted of
+    each rotated file, and the bytes it had found lost."""
+
+    position: Position
+    sizes: dict[int, int]
+    lost_bytes: int
+
+
 class LogCopy:
     """One log (stdout or stderr) of an allocation, delivered in order to a sink and an archive.
 
@@ -66,14 +75,18 @@ class LogCopy:
         sink: Callable[[bytes], None] | None,
         archive: ArchiveWriter | None,
         cancel: threading.Event | None = None,
+        resume: Resume | None = None,
     ):
         self.nomad, self.alloc_id, self.task, self.log_type = nomad, alloc_id, task, log_type
         self.file_size = file_size
         self.sink, self.archive = sink, archive
         self.sink_error: BaseException | None = None
-        self.position = NOTHING
-        self.lost_bytes = 0
-        self._sizes: dict[int, int] = {}  # bytes received of each file, to count a resume's offset
+        # A copy resumed where an earlier one (another process) stopped starts at its position,
+        # with the file sizes it had counted: the first stream then resumes exactly there.
+        resume = resume or Resume(NOTHING, {}, 0)
+        self.position = resume.position
+        self.lost_bytes = resume.lost_bytes
+        self.sizes: dict[int, int] = dict(resume.sizes)  # bytes received of each file, to count a resume's offset
         self._unfinished = False  # the current file went away before the copy had all of it
         self._cancel = cancel or threading.Event()
         self._stop = threading.Event()
@@ -180,7 +193,7 @@ class LogCopy:
             # at the oldest file there is, and the jump to it counts what went with the file.
             self._unfinished = True
             return 0
-        return sum(self._sizes.get(i, 0) for i in range(oldest, index)) + offset
+        return sum(self.sizes.get(i, 0) for i in range(oldest, index)) + offset
 
     def _oldest(self) -> int | None:
         """The index of the oldest file with data (the first frame of a stream from offset 0)."""
@@ -224,7 +237,7 @@ class LogCopy:
                 self.position = Position(index, len(frame.data))
             else:
                 raise NomadError(f"the log stream went back from {self.log_type} file {here.file} to {index}")
-            self._sizes[index] = self.position.offset
+            self.sizes[index] = self.position.offset
             self._progress_at = time.monotonic()
             self._changed.notify_all()
         if self.archive is not None:

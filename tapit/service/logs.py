@@ -13,10 +13,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from tapit.errors import nomad_errors
+from tapit.errors import UsageError, nomad_errors
 from tapit.model import TaskRecord, parse_iso
+from tapit.paths import agent_dir
 from tapit.service.history import HistoryUnwritable
 from tapit.service.logcopy import LogCopy
+from tapit.trail.logformat import store_of
+from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 from tapit.translate.status import latest_allocation, observe
 
@@ -44,6 +47,9 @@ def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading
     record = service.get(task_id)
     if record.terminal and record.logs_archived:
         _replay_archive(service, record, sink)
+        return record
+    if record.terminal and record.logs_url:
+        _replay_store(record, sink)
         return record
     alloc = _wait_for_placement(service, record, cancel)
     if alloc is None:
@@ -123,6 +129,32 @@ def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) 
             sink(log_type, chunk)
 
 
+def _replay_store(record: TaskRecord, sink: OutputSink) -> None:
+    """The logs the archivist shipped to the log store, both streams in the order they arrived."""
+    for stream, data in _stored(record).records(record.nomad_namespace, record.id):
+        sink(stream, bytes(data))
+
+
+def remove_stored(service: TaskService, record: TaskRecord) -> None:
+    """Remove what an archivist shipped of the task to the log store: where its record says, else
+    where this configuration's archivist ships (it may not have said so in the record yet)."""
+    if record.logs_url:
+        store = _stored(record)
+    else:
+        try:
+            store = LogStore(log_store_url(service))
+        except UsageError:
+            return  # no store configured here, and the record names none
+    store.remove_task(record.nomad_namespace, record.id)
+
+
+def _stored(record: TaskRecord) -> LogStore:
+    try:
+        return LogStore(store_of(record.logs_url, record.nomad_namespace, record.id))
+    except ValueError as exc:
+        raise LogStoreError(record.logs_url, "reading the task's record", exc) from None
+
+
 def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
     """Print the task's output; with follow, keep going until it ends (same as waiting on it).
 
@@ -132,6 +164,8 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     record = service.show(task_id)
     if record.logs_archived:
         _replay_archive(service, record, sink)
+    elif record.logs_url:
+        _replay_store(record, sink)
     elif record.nomad_alloc_id:
         with nomad_errors():
             alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)
@@ -194,3 +228,19 @@ def _keep_archive(service: TaskService, copies: list[LogCopy]) -> dict:
         except HistoryUnwritable as exc:
             service.unrecorded = exc
     return changes
+
+
+def log_store_url(service: TaskService) -> str:
+    """The store the archivist ships to: log_store, else the embedded agent's under its home."""
+    if service.config.log_store:
+        return service.config.log_store
+    if service.connection.embedded:
+        return embedded_log_store()
+    raise UsageError(
+        'log_store is not set: the archivist ships every task\'s logs there; set log_store = "s3://bucket/prefix" '
+        "(or gs://, az://, file:///shared/path) in tapit.toml"
+    )
+
+
+def embedded_log_store() -> str:
+    return (agent_dir() / "logstore").as_uri()

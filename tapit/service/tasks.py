@@ -17,9 +17,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from tapit.config import AppConfig, load_config
-from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
+from tapit.errors import Offline, Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
 from tapit.model import (
     TERMINAL,
+    UNKNOWN_OUTCOME,
     ClusterEvent,
     JobChanges,
     NomadDocuments,
@@ -34,10 +35,12 @@ from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
+from tapit.service import archivist_notice, vcpu
 from tapit.service import logs as task_logs
-from tapit.service import vcpu
 from tapit.service.connection import Cluster, Connection, resolve_connection
 from tapit.service.history import History, HistoryUnwritable
+from tapit.service.submission import submit
+from tapit.service.trail import Trail, TrailRefused
 from tapit.translate import jobspec, status
 from tapit.translate.status import Observation, observe
 
@@ -46,6 +49,12 @@ UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
 # The events view: what happens to tapit's jobs, their evaluations and allocations.
 EVENT_TOPICS = ["Job", "Allocation", "Evaluation"]
+UNCONFIRMED_SUBMISSION = (
+    "outcome unknown: its submission was never confirmed and Nomad has no such job (it never started, or was collected)"
+)
+# The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
+LIST_LIMIT = 200
+TRAIL_READERS = 8
 
 
 class TaskService:
@@ -58,6 +67,12 @@ class TaskService:
         self.cluster = Cluster(connect)
         # Why the last read could not record what it learnt (a read-only history), for a warning.
         self.unrecorded: HistoryUnwritable | None = None
+        # The cluster's copy of the trail (tapit/service/trail.py); the history is its local cache.
+        self.trail = Trail(self.cluster.client)
+        # Why the cluster would not keep the trail (no variables ACL, an old Nomad), for a warning.
+        self.unshared: TrailRefused | None = None
+        # Why the last list or show could not reach Nomad and showed the local copy instead.
+        self.offline: Offline | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
@@ -108,7 +123,7 @@ class TaskService:
         record = TaskRecord(
             id=task_id,
             command=spec.command,
-            status="pending",
+            status="submitting",
             image=jobspec.image_for(spec, self.config) if driver == jobspec.IMAGE_DRIVER else None,
             docker_tag=spec.docker_tag,
             memory_gb=spec.memory_gb,
@@ -125,12 +140,20 @@ class TaskService:
         )
         self.history.add(record)
         try:
-            with nomad_errors():
-                self._nomad().jobs.register(job)
-        except RuntimeUnavailable as exc:
-            self.history.update(task_id, {"status": "failed", "error": str(exc), "reason": "submission failed"})
-            raise
-        return record
+            self._keep(record, {}, share=True)  # in the cluster's trail before its job exists
+        except RuntimeUnavailable:
+            pass  # registering meets the same failure, says it plainly, and records it
+        return submit(self, record, job)
+
+    def archivist_notice(self) -> str | None:
+        """What holds without an archivist, said once per cluster that has none (the embedded
+        agent runs its own: tapit/agent/archivist_child.py). One reached by its address is asked
+        like any cluster: its archivist may be switched off."""
+        if self.connection.started_agent:
+            return None
+        namespace = self.connection.settings.namespace
+        clients = [self._nomad()] + ([self.cluster.client("default")] if namespace != "default" else [])
+        return archivist_notice.notice_once(clients)
 
     def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
         """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""
@@ -176,23 +199,36 @@ class TaskService:
     # --- read ---------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskRecord:
-        """The task from the history, or from Nomad when a teammate started it."""
+        """The task from the local history, else from the cluster's trail (kept in the history
+        from then on), else from Nomad's jobs (started by a tapit that keeps no trail)."""
         if not task_id:
             raise UsageError("task= is empty; use task=<id> as printed by `tapit list tasks`")
         try:
             return self.history.get(task_id)
         except TaskNotFound:
+            shared = self._shared(task_id)
+            if shared is not None:
+                return self._cache(shared)[0]
             for record in self._remote_records():
                 if record.id == task_id:
                     return record
             raise
 
     def show(self, task_id: str) -> TaskRecord:
-        return self.refresh(self.get(task_id))
+        """The task brought up to date with Nomad and merged with the trail, where a teammate or
+        an archivist may have recorded more (its end, its usage, its last lines of output).
+        Nomad out of reach, the local copy (`offline` says why)."""
+        self.offline = None
+        record = self.get(task_id)
+        try:
+            return self._keep(self.refresh(record), {}, share=True)
+        except Offline as exc:
+            self.offline = exc
+            return record
 
     def usage(self, record: TaskRecord) -> Usage | None:
         """What a running task uses now, from Nomad's allocation stats."""
-        if record.status != "running" or not record.nomad_alloc_id:
+        if record.status != "running" or not record.nomad_alloc_id or self.offline:
             return None
         with nomad_errors():
             try:
@@ -256,13 +292,58 @@ class TaskService:
 
     def list(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
         """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
-        token may list."""
+        token may list. The local history first, then the trail's newest tasks (kept in the
+        history from then on), brought up to date with Nomad, then Nomad's tapit jobs that
+        neither has. Nomad out of reach, the local copy (`offline` says why)."""
+        self.offline = None
         wanted = namespace or self.connection.settings.namespace
-        records = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
-        known = {r.id for r in records}
-        refreshed = [self.refresh(r) if not r.terminal else r for r in records]
-        refreshed += [r for r in self._remote_records(wanted) if r.id not in known]
-        return sorted(refreshed, key=lambda r: r.created_at, reverse=True)
+        local = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
+        try:
+            records = self._with_trail(local, wanted)
+            records = [self.refresh(r) if not r.terminal else r for r in records]
+            known = {r.id for r in records}
+            records += [r for r in self._remote_records(wanted) if r.id not in known]
+        except Offline as exc:
+            if not local:
+                raise
+            self.offline, records = exc, local
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def _with_trail(self, local: builtins.list[TaskRecord], namespace: str) -> builtins.list[TaskRecord]:
+        """`local` and the trail's newest tasks that it lacks, read from the trail into the history."""
+        try:
+            pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
+        except TrailRefused as exc:
+            self.unshared = exc
+            return local
+        known = {r.id for r in local}
+        wanted = [p for p in pointers if p.task_id not in known]
+        if not wanted:
+            return local
+        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
+
+        # One read per record: a few at once, for a new machine's first list on a distant cluster.
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
+            fetched = [r for r in shared if r is not None]
+        return local + self._cache(*fetched)
+
+    def _shared(self, task_id: str, namespace: str | None = None) -> TaskRecord | None:
+        """The trail's record of the task, None without one (or a trail)."""
+        try:
+            return self.trail.read(task_id, namespace)
+        except TrailRefused as exc:
+            self.unshared = exc
+            return None
+
+    def _cache(self, *records: TaskRecord) -> builtins.list[TaskRecord]:
+        """Keep records read from the trail in the local history, its cache."""
+        try:
+            if records:
+                self.history.add_missing(*records)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+        return builtins.list(records)
 
     def _remote_records(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
         """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
@@ -293,12 +374,12 @@ class TaskService:
         if ended is not None:
             return ended
         if gone:
-            changes = (
-                {}
-                if record.terminal
-                else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
-            )
-            return self._keep(record, changes)
+            # Unless a teammate or an archivist recorded its end in the trail (the merge keeps
+            # that), nothing can tell how it ended any more: say so, never guess.
+            if record.terminal:
+                return self._keep(record, {})
+            reason = UNKNOWN_OUTCOME if record.status != "submitting" else UNCONFIRMED_SUBMISSION
+            return self._keep(record, {"status": "unknown", "reason": reason})
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
@@ -325,20 +406,40 @@ class TaskService:
             return None
         return kept if kept.terminal else None
 
-    def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
+    def _keep(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""
         try:
-            return self._apply(record, changes)
+            return self._apply(record, changes, share)
         except HistoryUnwritable as exc:
             self.unrecorded = exc
             for key, value in changes.items():
                 setattr(record, key, value)
             return record
 
-    def _apply(self, record: TaskRecord, changes: dict) -> TaskRecord:
+    def _apply(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
+        """Record the changes here, then in the cluster's trail, where they are merged with what
+        other writers recorded (tapit/trail/records.py merge); the record as merged. `share`
+        writes the trail even without changes: it may know more than this machine."""
         self.history.update(record.id, changes)
         for key, value in changes.items():
             setattr(record, key, value)
+        if changes or share:
+            merged = self._share(record)
+            learnt = {k: v for k, v in merged.to_dict().items() if getattr(record, k) != v}
+            self.history.update(record.id, learnt)
+            for key, value in learnt.items():
+                setattr(record, key, value)
+        return record
+
+    def _share(self, record: TaskRecord) -> TaskRecord:
+        """The record merged into the trail; as it is when the trail cannot be written, since the
+        history holds it and the next write shares it."""
+        try:
+            return self.trail.write(record)
+        except TrailRefused as exc:
+            self.unshared = exc
+        except Offline as exc:
+            self.offline = exc  # what is shown is this machine's copy
         return record
 
     def refuse_unplaceable(self, record: TaskRecord) -> TaskRecord:
@@ -413,7 +514,14 @@ class TaskService:
         if not record.terminal:
             raise Refused(f"task {task_id} is {record.status}; stop it first: tapit stop task task={task_id}")
         self.history.remove(task_id)
+        # The job before the trail and the log store: an archivist writes nothing for a job that is
+        # gone (tapit/service/archivist.py), so none puts back what is removed after it.
         self._stop_job(record, purge=True)
+        try:
+            self.trail.delete(record)
+        except TrailRefused as exc:
+            self.unshared = exc
+        task_logs.remove_stored(self, record)
         return record
 
 
@@ -445,7 +553,10 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "reason": reason,
         "disk_limit": seen.disk_limit,
     }
-    return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    changes = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    if record.status == "submitting" and record.reason:
+        changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
+    return changes
 
 
 def _creation_dir() -> str | None:

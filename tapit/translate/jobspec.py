@@ -24,6 +24,9 @@ META_COMMAND = "tapit_command"
 META_KIND = "tapit_kind"
 META_VERSION = "tapit_version"
 META_CREATED_AT = "tapit_created_at"
+# max_hours again, where every Nomad keeps it: a server before 2.0.3 drops MaxRunDuration, and the
+# archivist enforces the deadline from this (tapit/service/archivist.py).
+META_MAX_HOURS = "tapit_max_hours"
 
 # nomad/structs/structs.go DefaultLogConfig MaxFileSizeMB, × 1024 × 1024 as logmon counts it.
 DEFAULT_LOG_FILE_SIZE = 10 * 1024 * 1024
@@ -136,6 +139,8 @@ def build_job(
         },
         "TaskGroups": [group],
     }
+    if spec.max_hours is not None:
+        job["Meta"][META_MAX_HOURS] = repr(spec.max_hours)
     if config.node_pool:
         job["NodePool"] = config.node_pool
     return job

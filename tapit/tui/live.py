@@ -66,11 +66,15 @@ class LiveFeed:
                     self._connected.set()
                     threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
                 records = self.service.list(self.namespace)
+                if self.service.offline is not None:
+                    self.on_records(records)  # the local copy, while Nomad is out of reach
+                    raise self.service.offline
             except Exception as exc:  # noqa: BLE001 - a bug here must not freeze the list: say it, retry
                 failures += 1
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
                 text = str(exc) if isinstance(exc, TapitError) else f"{type(exc).__name__}: {exc}"
-                self.on_state("offline", f"{text}; retrying in {delay:g}s")
+                local = "showing the local copy; " if exc is self.service.offline else ""
+                self.on_state("offline", f"{local}{text}; retrying in {delay:g}s")
                 self.service.reconnect()  # an embedded agent comes back on a new port
                 self._stop.wait(delay)
                 continue

@@ -30,14 +30,17 @@ from tapit.output import age, duration, exit_text, fit, one_line, printable
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
     "all": None,
     "running": frozenset({"running"}),
-    "pending": frozenset({"pending"}),
+    "pending": frozenset({"submitting", "pending"}),
     "failed": frozenset({"failed", "lost", "timed_out"}),
     "complete": frozenset({"complete"}),
     "stopped": frozenset({"stopped"}),
 }
 # Sorting by status groups live tasks first.
 STATUS_ORDER = {
-    s: i for i, s in enumerate(("running", "pending", "failed", "timed_out", "lost", "stopped", "complete"))
+    s: i
+    for i, s in enumerate(
+        ("running", "submitting", "pending", "failed", "timed_out", "lost", "unknown", "stopped", "complete")
+    )
 }
 
 

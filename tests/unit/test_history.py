@@ -35,16 +35,30 @@ def _add_and_update(directory, n):
     history.update(f"{n:08x}", {"status": "running"})
 
 
-def test_concurrent_processes_lose_nothing(tmp_path):
-    processes = [multiprocessing.Process(target=_add_and_update, args=(tmp_path, n)) for n in range(20)]
+def run_processes(target, directory, count):
+    """`target(directory, n)` in `count` processes at once, each of which must succeed."""
+    processes = [multiprocessing.Process(target=target, args=(directory, n)) for n in range(count)]
     for p in processes:
         p.start()
     for p in processes:
         p.join(30)
         assert p.exitcode == 0
+
+
+def test_concurrent_processes_lose_nothing(tmp_path):
+    run_processes(_add_and_update, tmp_path, 20)
     records = History(tmp_path).all()
     assert sorted(r.id for r in records) == [f"{n:08x}" for n in range(20)]
     assert {r.status for r in records} == {"running"}
+
+
+def _cache_from_trail(directory, n):
+    History(directory).add_missing(*(record(f"{i:08x}") for i in range(n % 3, 10)))
+
+
+def test_processes_caching_the_same_trail_records_keep_one_copy_of_each(tmp_path):
+    run_processes(_cache_from_trail, tmp_path, 8)
+    assert sorted(r.id for r in History(tmp_path).all()) == [f"{i:08x}" for i in range(10)]
 
 
 def test_update_writes_only_the_given_fields(tmp_path):

@@ -40,24 +40,50 @@ def running(task_id: str = "0a1b2c3d") -> TaskRecord:
     )
 
 
-@pytest.mark.parametrize(
-    "address, reason", [(NOWHERE, "connection refused"), ("garbage", "the address must look like")]
-)
-def test_reads_for_the_tui_raise_runtime_unavailable(tmp_path, address, reason):
+REFUSED = (NOWHERE, "connection refused")
+BAD_ADDRESS = ("garbage", "the address must look like")
+
+
+@pytest.fixture(params=[REFUSED, BAD_ADDRESS])
+def out_of_reach(request, tmp_path):
+    """A service whose Nomad cannot be reached, a running task in its history, and the words why."""
+    address, reason = request.param
     service = service_at(address, tmp_path)
     record = running()
     service.history.add(record)
+    return service, record, f"cannot reach Nomad at {address}: {reason}"
+
+
+def test_reads_for_the_tui_raise_runtime_unavailable(out_of_reach):
+    service, record, why = out_of_reach
     calls = {
         "usage": lambda: service.usage(record),
         "placement": lambda: service.placement(record),
         "changes": lambda: next(service.changes()),
-        "list": lambda: service.list(),
-        "show": lambda: service.show(record.id),
     }
     for name, call in calls.items():
         with pytest.raises(RuntimeUnavailable) as caught:
             call()
-        assert f"cannot reach Nomad at {address}: {reason}" in str(caught.value), name
+        assert why in str(caught.value), name
+
+
+@pytest.mark.parametrize("out_of_reach", [REFUSED], indirect=True)
+def test_list_and_show_out_of_reach_give_the_local_copy_and_say_why(out_of_reach):
+    service, record, why = out_of_reach
+    for call in (service.list, lambda: [service.show(record.id)]):
+        assert call() == [record]
+        assert why in str(service.offline)
+    assert service.usage(record) is None  # what it uses now is Nomad's to say
+    with pytest.raises(RuntimeUnavailable):
+        service.show("0badc0de")  # no copy of it here
+
+
+@pytest.mark.parametrize("out_of_reach", [BAD_ADDRESS], indirect=True)
+def test_a_bad_address_is_no_reason_to_show_the_local_copy(out_of_reach):
+    service, record, why = out_of_reach
+    with pytest.raises(RuntimeUnavailable, match=why):
+        service.list()
+    assert service.offline is None
 
 
 def test_a_console_session_nomad_refuses_is_a_console_error(tmp_path):

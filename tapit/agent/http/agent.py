@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..node import DATACENTER, VERSION
+from ..node import DATACENTER, emulated_version
 from .encode import encode
 from .routing import GET, Endpoint
 
@@ -42,7 +42,7 @@ async def agent_self(agent: Agent, request: web.Request) -> web.Response:
         "Version": {
             "BuildDate": "0001-01-01T00:00:00Z",
             "Revision": "",
-            "Version": VERSION,
+            "Version": emulated_version(),
             "VersionPrerelease": "",
             "VersionMetadata": VERSION_METADATA,
         },
@@ -74,7 +74,7 @@ def server_member(agent: Agent) -> dict:
         "Name": f"{agent.node.name}.{REGION}",
         "Addr": "127.0.0.1",
         "Port": 0,
-        "Tags": {"region": REGION, "dc": DATACENTER, "build": VERSION, "role": "nomad"},
+        "Tags": {"region": REGION, "dc": DATACENTER, "build": emulated_version(), "role": "nomad"},
         "Status": "alive",
         "ProtocolMin": 1,
         "ProtocolMax": 5,

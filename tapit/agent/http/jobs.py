@@ -18,6 +18,7 @@ import cramjam
 from aiohttp import web
 
 from .. import structs
+from ..node import knows_max_run_duration
 from ..structs import gojson
 from ..structs import namespace as namespace_structs
 from .encode import encode
@@ -138,6 +139,11 @@ async def _decode_job(
     job = body.get("Job")
     if job is None:
         raise HTTPError(400, "Job must be specified")
+    if not knows_max_run_duration():
+        # A server before 2.0.3 has no api.TaskGroup.MaxRunDuration, and Go's decoder drops a
+        # field the struct lacks without a word (command/agent/http.go decodeBody).
+        for group in job.get("TaskGroups") or ():
+            group["MaxRunDuration"] = None
     if job.get("ID") is None:
         raise HTTPError(400, id_missing)
     if path_id is not None and job["ID"] != path_id:

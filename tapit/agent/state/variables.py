@@ -93,6 +93,9 @@ class VariableTable:
         # A commit is in the WAL before it returns: it survives the process, not a power cut
         # (as the store's other files, written without fsync).
         db.execute("PRAGMA synchronous=NORMAL")
+        # A deleted variable leaves none of its bytes in the file (SQLite otherwise only marks the
+        # pages free): `tapit delete task` removes its trail record, and nothing of it may be left.
+        db.execute("PRAGMA secure_delete=ON")
         db.executescript(SCHEMA)
         return db
 
@@ -199,6 +202,8 @@ class VariableTable:
         with db:
             db.execute("DELETE FROM variables WHERE namespace = ? AND path = ?", (meta["Namespace"], meta["Path"]))
             self._set_table_index(db, index)
+        # The WAL still holds the pages as they were before: fold it into the file and empty it.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         paths = self.namespaces[meta["Namespace"]]
         del paths[meta["Path"]]
         if not paths:
