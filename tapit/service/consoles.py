@@ -74,7 +74,7 @@ class ConsoleError(TapitError):
 
 
 @contextmanager
-def _exec_errors() -> Iterator[None]:
+def exec_errors() -> Iterator[None]:
     """An exec session that Nomad refused or that broke: the console's error, in one line."""
     try:
         yield
@@ -189,6 +189,13 @@ class Console:
         line = self.record.command
         if tty and term:
             line = f"export TERM={shlex.quote(term)}\n{line}"  # exec'd processes get the task's env only
+        if tty:
+            # Ctrl-C at a terminal signals the shell too. dash (Debian's /bin/sh) then kills itself
+            # with SIGINT once the program ends, even one that took the Ctrl-C and exited 0 (python
+            # at its prompt). With a trap it carries on, as bash does, unless the program died of
+            # the Ctrl-C (status 128 + SIGINT); the program itself gets the signal as its own,
+            # since a trapped signal is reset in the programs a shell runs (POSIX "trap").
+            line = f"trap 'case $? in 130) exit 130;; esac' INT\n{line}"
         history = self.service.history
         transcript = Transcript(self.cast_path, cols, rows, self.record.command, term if tty else None)
         # Unbuffered, and the transcript line-buffered: a SIGKILLed client leaves all it showed.
@@ -200,7 +207,7 @@ class Console:
         self.started_at = now_iso()
         command = ["/bin/sh", "-c", line]
         try:
-            with _exec_errors():
+            with exec_errors():
                 async with self.service._nomad().allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
@@ -309,17 +316,17 @@ class ConsoleSession:
     async def send_stdin(self, data: bytes) -> None:
         """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        with _exec_errors():
+        with exec_errors():
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with _exec_errors():
+        with exec_errors():
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        with _exec_errors():
+        with exec_errors():
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:

@@ -94,10 +94,7 @@ def _wait_for_placement(service: TaskService, record: TaskRecord, cancel: thread
                 return latest_allocation(allocs)
             seen = observe([], nomad.jobs.evaluations(record.nomad_job_id))
         if seen.reason:
-            service._stop_job(record)
-            service._apply(
-                record, {"status": "failed", "reason": f"not placed: {service.explain_placement(seen.reason)}"}
-            )
+            service._fail_placement(record, seen.reason)
             return None
     return None
 

@@ -10,9 +10,7 @@ and returns tapit's types (tapit/model.py), never Nomad's JSON.
 from __future__ import annotations
 
 import builtins
-import getpass
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -33,7 +31,7 @@ from tapit.model import (
 )
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
-from tapit.params import TaskSpec
+from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
 from tapit.service import logs as task_logs
 from tapit.service import vcpu
@@ -53,14 +51,6 @@ UNCONFIRMED_SUBMISSION = (
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
 TRAIL_READERS = 8
-
-
-def default_initiator() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 class TaskService:
@@ -114,6 +104,7 @@ class TaskService:
         task_id = new_task_id()
         created_at = now_iso()
         namespace = connection.settings.namespace
+        work_dir = _creation_dir() if connection.embedded and driver != jobspec.IMAGE_DRIVER else None
         job = jobspec.build_job(
             task_id=task_id,
             spec=spec,
@@ -123,6 +114,7 @@ class TaskService:
             created_at=created_at,
             kind=kind,
             argv=argv,
+            work_dir=work_dir,
         )
         record = TaskRecord(
             id=task_id,
@@ -140,6 +132,7 @@ class TaskService:
             nomad_namespace=namespace,
             kind=kind,
             deadline_at=_deadline(created_at, spec.max_hours),
+            work_dir=work_dir,
         )
         self.history.add(record)
         try:
@@ -327,6 +320,11 @@ class TaskService:
             except NomadNotFound:
                 allocs, evals = [], []
             gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, evals, limit_mb)
+        ended = self._ended_meanwhile(record) if gone or seen.status in TERMINAL else None
+        if ended is not None:
+            return ended
         if gone:
             # Unless a teammate or an archivist recorded its end in the trail (the merge keeps
             # that), nothing can tell how it ended any more: say so, never guess.
@@ -334,8 +332,6 @@ class TaskService:
                 return self._keep(record, {})
             reason = UNKNOWN_OUTCOME if record.status != "submitting" else UNCONFIRMED_SUBMISSION
             return self._keep(record, {"status": "unknown", "reason": reason})
-        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
-        seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
@@ -347,6 +343,20 @@ class TaskService:
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return self._keep(record, changes)
+
+    def _ended_meanwhile(self, record: TaskRecord) -> TaskRecord | None:
+        """The history's record when another writer has ended the task since `record` was read.
+
+        A console's client stops and purges its job and then writes how it ended; a reader holding
+        the record from before (the TUI's live feed) must not take the stopped or vanished job for
+        an end of its own (lost, failed)."""
+        if record.terminal:
+            return None
+        try:
+            kept = self.history.get(record.id)
+        except TaskNotFound:
+            return None
+        return kept if kept.terminal else None
 
     def _keep(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""
@@ -383,6 +393,25 @@ class TaskService:
         except Offline as exc:
             self.offline = exc  # what is shown is this machine's copy
         return record
+
+    def refuse_unplaceable(self, record: TaskRecord) -> TaskRecord:
+        """Fail at once a task the embedded agent's one node can never run (an image with no
+        container engine, say), with the reason, rather than leave it pending. The agent
+        evaluates a job as it registers it (tapit/agent/scheduler.py register), so the answer is
+        there already. On a cluster Nomad keeps the task queued for a node that may come."""
+        if not self.connection.embedded:
+            return record
+        nomad = self._nomad(record)
+        with nomad_errors():
+            if nomad.jobs.allocations(record.nomad_job_id):
+                return record
+            reason = status.never_placed(nomad.jobs.evaluations(record.nomad_job_id))
+        return record if reason is None else self._fail_placement(record, reason)
+
+    def _fail_placement(self, record: TaskRecord, reason: str) -> TaskRecord:
+        """Stop the job Nomad could not place, and record why."""
+        self._stop_job(record)
+        return self._apply(record, {"status": "failed", "reason": f"not placed: {self.explain_placement(reason)}"})
 
     def explain_placement(self, reason: str) -> str:
         """A placement failure with its fix, where tapit knows it."""
@@ -477,6 +506,17 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
     if record.status == "submitting" and record.reason:
         changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
     return changes
+
+
+def _creation_dir() -> str | None:
+    """Where a host task on the embedded agent starts: the directory it is created from, as a
+    command typed in that shell would (`python scripts/x.py` finds the script). A cluster's node
+    has no such directory, and a container keeps its image's working directory. None when this
+    process's directory is gone: the task starts in its allocation's directory, as on Nomad."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _deadline(created_at: str, max_hours: float | None) -> str | None:

@@ -113,6 +113,19 @@ def placement_failure(evals: list[dict]) -> str | None:
     return None
 
 
+def never_placed(evals: list[dict]) -> str | None:
+    """Why no node there is can run the task, when that is so: the newest placement failure
+    filtered out every node it evaluated (a driver none offers, a constraint none meets) and
+    found none merely full (nomad/structs/structs.go AllocMetric NodesFiltered, NodesExhausted).
+    A full node frees room; a filtered one does not change by waiting."""
+    for evaluation in sorted(evals, key=lambda e: e.get("CreateIndex", 0), reverse=True):
+        for metric in (evaluation.get("FailedTGAllocs") or {}).values():
+            if metric.get("NodesFiltered") and not metric.get("NodesExhausted"):
+                return describe_metric(metric)
+            return None
+    return None
+
+
 def describe_metric(metric: dict) -> str:
     constraints = metric.get("ConstraintFiltered") or {}
     if "missing drivers" in constraints:
