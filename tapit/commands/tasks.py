@@ -31,7 +31,6 @@ def create_task(words: list[str], flags: set[str]) -> int:
     if notice := service.archivist_notice():
         print(f"tapit: {notice}", file=sys.stderr)
     if "wait" not in flags:
-        _warn_unrecorded(service)  # waiting says it at the end
         record = service.refuse_unplaceable(record)
         placed = record.status != "failed"
         if "json" in flags:
@@ -41,6 +40,7 @@ def create_task(words: list[str], flags: set[str]) -> int:
             print(f"Follow it:  tapit show logs task={record.id} --follow")
         if not placed:
             _say_why_not_complete(record)
+        _warn_unrecorded(service)  # waiting says it at the end
         return 0 if placed else 1
     # With --json, stdout carries only the JSON; the task's output goes to stderr.
     record = _wait(service, record.id, sink=write_to_stderr if "json" in flags else write_output)

@@ -276,7 +276,8 @@ class TapitApp(App[int]):
     @on(ConnectionState)
     def _connection_state(self, event: ConnectionState) -> None:
         self.state, self.state_detail = event.state, event.detail
-        self._draw_topbar()
+        if self.table.is_attached:  # else the app is shutting down and has removed its widgets
+            self._draw_topbar()
 
     def _tick(self) -> None:
         if not self.table.is_attached:
