@@ -1,6 +1,7 @@
-"""A one-group, one-task raw_exec batch job in the shape of reference §2.6, run exactly once (§2.4).
+"""A one-group, one-task raw_exec batch job in the shape of api/jobs.go's Job (api/tasks.go TaskGroup
+and Task), run exactly once (no restart, no reschedule).
 
-Written by hand from the reference, not by tapit's own job builder, so that tests of the agent and
+Written by hand from Nomad's api structs, not by tapit's own job builder, so that tests of the agent and
 of the client do not share tapit's idea of a job.
 """
 

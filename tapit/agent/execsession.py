@@ -1,4 +1,5 @@
-"""GET /v1/client/allocation/:id/exec — Nomad's alloc exec websocket (reference §6).
+"""GET /v1/client/allocation/:id/exec — Nomad's alloc exec websocket (command/agent/alloc_endpoint.go
+allocExec and execStreamImpl; the frames are api/allocations_exec.go's ExecStreamingInput/Output).
 
 Frames are JSON text messages with snake_case keys and base64 data.  With tty=true the command
 gets a real pseudo-terminal (stderr merged into stdout, resized with TIOCSWINSZ); otherwise
