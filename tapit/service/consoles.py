@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import math
 import shlex
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -52,17 +53,17 @@ from tapit.model import TaskRecord, now_iso, parse_iso
 from tapit.nomad.errors import ExecError
 from tapit.nomad.exec import Exited, Output  # a session's events, as the CLI and the TUI read them
 from tapit.params import TaskSpec
+from tapit.service.placement import POLL_S, await_placement
 from tapit.service.tasks import TaskService
 from tapit.transcript import CAST_NAME, Transcript
 from tapit.translate.jobspec import TASK_NAME
-from tapit.translate.status import latest_allocation, observe, placement_failure
+from tapit.translate.status import observe
 
 Progress = Callable[[str], None]
 Notice = Callable[[str], None]
 
 IDLE_FILE = "tapit-console-idle-deadline"
 MIN_IDLE_S = 3
-PLACEMENT_POLL_S = 2.0  # a failed placement shows in the evaluations, not in the allocations
 WATCH_TICK_S = 1.0
 # Exit codes for a console that tapit ended rather than the program itself.
 EXIT_TIMED_OUT = 124  # idle or max_hours, as coreutils `timeout`
@@ -128,23 +129,18 @@ def start_console(service: TaskService, spec: TaskSpec, progress: Progress = lam
 
 
 def _until_running(service: TaskService, record: TaskRecord, progress: Progress) -> str:
-    nomad = service._nomad()
     progress("waiting for placement…")
-    index = 0
+    # Queued (no room yet) it keeps waiting, as Nomad does; Ctrl-C cancels the console.
+    alloc = await_placement(service, record, threading.Event(), progress)
+    if alloc is None:
+        reason = (record.reason or record.status).removeprefix("not placed: ")
+        raise ConsoleError(f"console {record.id} could not be placed: {reason}")
+    progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
+    progress("starting…")
+    alloc_index = 0
     with nomad_errors():
-        while True:
-            allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=PLACEMENT_POLL_S)
-            alloc = latest_allocation(allocs)
-            if alloc is not None:
-                break
-            reason = placement_failure(nomad.jobs.evaluations(record.nomad_job_id))
-            if reason:
-                raise ConsoleError(f"console {record.id} could not be placed: {service.explain_placement(reason)}")
-        progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
-        progress("starting…")
-        alloc_index = 0
         while alloc.get("ClientStatus") == "pending":
-            alloc, alloc_index = nomad.allocations.info(alloc["ID"], index=alloc_index, wait=PLACEMENT_POLL_S)
+            alloc, alloc_index = service._nomad(record).allocations.info(alloc["ID"], index=alloc_index, wait=POLL_S)
     if alloc.get("ClientStatus") != "running":
         seen = observe([alloc], [])
         raise ConsoleError(f"console {record.id} did not start: {seen.reason or alloc.get('ClientStatus')}")
@@ -201,7 +197,7 @@ class Console:
         command = ["/bin/sh", "-c", line]
         try:
             with _exec_errors():
-                async with self.service._nomad().allocations.exec(
+                async with self.service._nomad(self.record).allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
                     session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
@@ -381,7 +377,7 @@ class ConsoleSession:
         console = self.console
         command = ["/bin/sh", "-c", _write_deadline(self.idle_s)]
         try:
-            async with console.service._nomad().allocations.exec(
+            async with console.service._nomad(console.record).allocations.exec(
                 console.alloc_id, TASK_NAME, command, False
             ) as refresh:
                 async for _ in refresh:
