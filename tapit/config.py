@@ -54,6 +54,11 @@ class AppConfig:
     console_max_hours: float = 12.0
     # None: raw_exec on the embedded agent, docker on a cluster.
     driver: str | None = None
+    # Under docker: "image" keeps the image's ENTRYPOINT and hands it the command as arguments (as
+    # `docker run IMAGE CMD` and the app's own deployment do, so an entrypoint that prepares the
+    # environment and ends in `exec "$@"` runs first); "replace" runs the command instead of it,
+    # for images whose entrypoint is the app's server itself.
+    docker_entrypoint: str = "image"
     datacenters: tuple[str, ...] = ("*",)
     node_pool: str | None = None
     namespace: str | None = None
@@ -72,6 +77,7 @@ class AppConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "sources"}
 _PATH_KEYS = {"agent_tls_cert", "agent_tls_key", "agent_tls_client_ca"}
+_CHOICES = {"docker_entrypoint": ("image", "replace")}
 SSH_ENV = "TAPIT_SSH"
 SSH_OFF = "none"
 
@@ -160,4 +166,6 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         return int(value) if kind.startswith("int") else float(value)
     if not isinstance(value, str) or not value:
         raise UsageError(f"{path}: {key} must be a non-empty string")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise UsageError(f"{path}: {key} = {value!r} is not one of: {', '.join(_CHOICES[key])}")
     return value

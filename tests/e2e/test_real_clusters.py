@@ -79,10 +79,23 @@ def test_a_task_without_room_is_queued_not_failed_and_placed_when_room_appears(t
     until_status(tapit, hog["id"], "running")
 
     waiting = tapit.popen(
-        "create", "task", "echo placed-at-last", most, "--wait", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        "create",
+        "task",
+        "echo placed-at-last",
+        most,
+        "--wait",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     console = tapit.popen(
-        "run", "echo console-placed", most, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        "run",
+        "echo console-placed",
+        most,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = waiting.stderr.readline()
@@ -105,3 +118,19 @@ def test_a_task_without_room_is_queued_not_failed_and_placed_when_room_appears(t
         for process in (waiting, console):
             process.kill()
             process.wait()
+
+
+def test_a_small_disk_gets_log_storage_nomad_accepts(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    result = tapit("create", "task", "echo small", "ephemeral_storage_gb=0.05", "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "complete"
+
+
+def test_docker_entrypoint_is_one_of_its_choices(tapit):
+    (tapit.home / "tapit.toml").write_text('docker_entrypoint = "ignore"\n')
+    result = tapit("create", "task", "true")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"tapit: {tapit.home / 'tapit.toml'}: docker_entrypoint = 'ignore' is not one of: image, replace\n"
+    )
