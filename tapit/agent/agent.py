@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import engine, structs
+from .acl import AclStore
 from .cgroups import Cgroups
 from .drainer import Drainer
 from .hoststats import HostStats
@@ -30,6 +31,7 @@ class Agent:
     def __init__(self, root: Path, token: str):
         self.root = root
         self.token = token
+        self.acl = AclStore(root / "acl.json")
         self.store = Store(root)
         self.cgroups = Cgroups()
         node_id = self.store.meta.get("NodeID") or structs.new_id()

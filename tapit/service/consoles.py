@@ -48,9 +48,9 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from tapit.errors import RuntimeUnavailable, TapitError, nomad_errors
+from tapit.errors import OPERATOR_POLICY, RuntimeUnavailable, TapitError, nomad_errors
 from tapit.model import TaskRecord, now_iso, parse_iso
-from tapit.nomad.errors import ExecError
+from tapit.nomad.errors import PERMISSION_DENIED, ExecError
 from tapit.nomad.exec import Exited, Output  # a session's events, as the CLI and the TUI read them
 from tapit.params import TaskSpec
 from tapit.service.placement import POLL_S, await_placement
@@ -74,13 +74,27 @@ class ConsoleError(TapitError):
     """The console could not start or the session broke; one line for the user."""
 
 
+def _console_error(exc: ExecError, namespace: str) -> ConsoleError:
+    """An exec session that Nomad refused or that broke, as the console's error in one line.
+
+    Nomad refuses an exec with the same "Permission denied" for a token without alloc-exec (and
+    alloc-node-exec where the driver has no filesystem isolation) and for a client started with
+    disable_remote_exec (client/alloc_endpoint.go execImpl), so the line names both."""
+    if PERMISSION_DENIED not in str(exc):
+        return ConsoleError(str(exc))
+    return ConsoleError(
+        f'Nomad refused the console (Permission denied): the token needs capability "alloc-exec" in '
+        f'namespace "{namespace}" (and "alloc-node-exec" for a raw_exec task), as tapit\'s {OPERATOR_POLICY} '
+        "grants; or the node's Nomad client sets disable_remote_exec, which no token overrides"
+    )
+
+
 @contextmanager
-def _exec_errors() -> Iterator[None]:
-    """An exec session that Nomad refused or that broke: the console's error, in one line."""
+def _exec_errors(namespace: str) -> Iterator[None]:
     try:
         yield
     except ExecError as exc:
-        raise ConsoleError(str(exc)) from None
+        raise _console_error(exc, namespace) from None
 
 
 def idle_timeout_s(service: TaskService) -> int:
@@ -196,7 +210,7 @@ class Console:
         self.started_at = now_iso()
         command = ["/bin/sh", "-c", line]
         try:
-            with _exec_errors():
+            with _exec_errors(self.record.nomad_namespace):
                 async with self.service._nomad(self.record).allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
@@ -305,17 +319,17 @@ class ConsoleSession:
     async def send_stdin(self, data: bytes) -> None:
         """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        with _exec_errors():
+        with _exec_errors(self.console.record.nomad_namespace):
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with _exec_errors():
+        with _exec_errors(self.console.record.nomad_namespace):
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        with _exec_errors():
+        with _exec_errors(self.console.record.nomad_namespace):
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:
@@ -340,8 +354,9 @@ class ConsoleSession:
                 yield event
         except ExecError as exc:
             if self.console.end_reason is None:
-                self.console.error = str(exc)
-                raise ConsoleError(str(exc)) from None
+                error = _console_error(exc, self.console.record.nomad_namespace)
+                self.console.error = str(error)
+                raise error from None
 
     def _activity(self) -> None:
         self._active = True

@@ -5,6 +5,7 @@ Nomad's source says)."""
 import json
 import signal
 import subprocess
+from pathlib import Path
 
 import httpx
 
@@ -134,3 +135,71 @@ def test_docker_entrypoint_is_one_of_its_choices(tapit):
     assert result.stderr == (
         f"tapit: {tapit.home / 'tapit.toml'}: docker_entrypoint = 'ignore' is not one of: image, replace\n"
     )
+
+
+JOBS = Path(__file__).parents[2] / "jobs"
+
+
+def token_of(env: dict, name: str, rules: str) -> dict:
+    """A client token of one ACL policy, made as `nomad acl policy apply` and `nomad acl token
+    create` make it; the environment of a user who holds it."""
+    applied = api(env, "PUT", f"/v1/acl/policy/{name}", json={"Name": name, "Rules": rules})
+    assert applied.status_code == 200, applied.text
+    token = api(env, "POST", "/v1/acl/token", json={"Name": name, "Type": "client", "Policies": [name]})
+    assert token.status_code == 200, token.text
+    return env | {"NOMAD_TOKEN": token.json()["SecretID"]}
+
+
+def test_the_operator_policy_grants_every_command(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    operator = token_of(cluster(tapit), "tapit-operator", (JOBS / "operator.policy.hcl").read_text())
+    done = tapit("create", "task", "echo as-operator", "--wait", "--json", env=operator)
+    assert done.returncode == 0, done.stderr
+    task_id = json.loads(done.stdout)["id"]
+    assert tapit("list", "tasks", env=operator).returncode == 0
+    assert tapit("show", "task", f"task={task_id}", env=operator).returncode == 0
+    assert tapit("show", "logs", f"task={task_id}", env=operator).stdout == "as-operator\n"
+    console = tapit("run", "echo from-console", env=operator, input="")
+    assert (console.returncode, console.stdout) == (0, "from-console\n"), console.stderr
+    running = created(tapit, "sleep 300", env=operator)
+    until_status(tapit, running["id"], "running")
+    assert tapit("stop", "task", f"task={running['id']}", env=operator).returncode == 0
+    assert tapit("delete", "task", f"task={task_id}", env=operator).returncode == 0
+
+
+def test_the_auditor_policy_reads_and_a_refusal_names_capability_and_policy(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    env = cluster(tapit)
+    record = json.loads(tapit("create", "task", "echo audited", "--wait", "--json", env=env).stdout)
+    auditor = token_of(env, "tapit-auditor", (JOBS / "auditor.policy.hcl").read_text())
+    assert tapit("list", "tasks", env=auditor).returncode == 0
+    assert tapit("show", "task", f"task={record['id']}", env=auditor).returncode == 0
+    assert tapit("show", "logs", f"task={record['id']}", env=auditor).stdout == "audited\n"
+    refused = tapit("create", "task", "true", env=auditor)
+    assert refused.returncode == 3
+    assert 'the token needs capability "submit-job" in namespace "default"' in refused.stderr
+    assert "tapit's jobs/operator.policy.hcl grants what its commands need" in refused.stderr
+
+
+def test_a_follower_refused_its_logs_says_so_at_once(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    env = cluster(tapit)
+    no_logs = token_of(env, "no-logs", 'namespace "default" { capabilities = ["list-jobs", "read-job", "submit-job"] }')
+    record = created(tapit, "sleep 300", env=env)
+    until_status(tapit, record["id"], "running")
+    # Without the fix it retried the refused stream every 0.5 s until the task ended (300 s).
+    follow = tapit("show", "logs", f"task={record['id']}", "--follow", env=no_logs, timeout=60)
+    assert follow.returncode == 3
+    assert 'the token needs capability "read-logs" in namespace "default"' in follow.stderr
+    assert tapit("stop", "task", f"task={record['id']}", env=env).returncode == 0
+
+
+def test_a_console_without_alloc_exec_is_refused_in_words(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\n')
+    rules = 'namespace "default" { capabilities = ["list-jobs", "read-job", "submit-job", "read-logs"] }'
+    no_exec = token_of(cluster(tapit), "no-exec", rules)
+    console = tapit("run", "echo never", env=no_exec, input="")
+    assert console.returncode != 0 and console.stdout == ""
+    [line] = [line for line in console.stderr.splitlines() if line.startswith("tapit:")]
+    assert 'Nomad refused the console (Permission denied): the token needs capability "alloc-exec"' in line
+    assert "disable_remote_exec" in line and "1011" not in line

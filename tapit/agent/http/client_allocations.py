@@ -13,7 +13,7 @@ from .. import engine, execsession
 from ..runner import TaskNotRunning
 from ..structs import gojson
 from ..structs.job_validate import multierror
-from .auth import check_token, request_token
+from .auth import PERMISSION_DENIED, check_token, request_token
 from .encode import encode, no_body
 from .errors import HTTPError
 from .query import query_bool
@@ -89,7 +89,7 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
         if header_token and msg.get("auth_token", "") != header_token:
             raise HTTPError(400, "handshake auth token mismatched auth header token")
         token = header_token or msg.get("auth_token", "")
-    check_token(token, agent.token)
+    acl = check_token(token, agent.token, agent.acl)
     # alloc_endpoint.go allocExec: the command first, then tty (uncoded, so 500).
     try:
         argv = json.loads(q.get("command", ""))
@@ -104,12 +104,23 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
     if not task:
         raise HTTPError(400, "must provide task name")
     alloc_id = request.match_info["alloc_id"]
-    state = task_state(client_alloc(agent, alloc_id), task)
+    alloc = client_alloc(agent, alloc_id)
+    # client/alloc_endpoint.go execImpl: alloc-exec, and alloc-node-exec for a driver without
+    # filesystem isolation (raw_exec); ErrPermissionDenied is uncoded, so a 500 (close 1011).
+    if acl is not None and not acl.allows(alloc["Namespace"], "alloc-exec"):
+        raise HTTPError(500, PERMISSION_DENIED)
+    state = task_state(alloc, task)
     if state["State"] == "pending":
         raise HTTPError(404, f'task "{task}" not started yet.')
     handle = agent.runner.handles.get(alloc_id, {}).get(task)
     if state["State"] != "running" or handle is None:
         raise HTTPError(404, f'task "{task}" is not running.')
+    if (
+        acl is not None
+        and handle.task["Driver"] == "raw_exec"
+        and not acl.allows(alloc["Namespace"], "alloc-node-exec")
+    ):
+        raise HTTPError(500, PERMISSION_DENIED)
     return argv, tty, handle
 
 
