@@ -75,7 +75,9 @@ variable "kill_timeout" {
 
 job "tapit-task" {
   id          = "tapit-${var.task_id}"
-  name        = "tapit-${var.task_id}"
+  # Who ran what, as Nomad's UI lists jobs and `nomad job status <id>` prints them (tapit
+  # clips a name longer than 120 characters and joins its lines).
+  name        = "tapit-${var.task_id} by ${var.initiated_by}: ${var.command}"
   type        = "batch"
   namespace   = var.namespace
   datacenters = var.datacenters

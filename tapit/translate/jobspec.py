@@ -39,6 +39,18 @@ def job_id_for(task_id: str, config: AppConfig) -> str:
     return f"{config.job_prefix}{task_id}"
 
 
+# Long enough for a command line an admin recognises, short enough for a row of Nomad's UI.
+JOB_NAME_CHARS = 120
+
+
+def job_name(job_id: str, spec: TaskSpec) -> str:
+    """The job's Name, which Nomad's UI lists and `nomad job status <id>` prints (Meta it does not,
+    command/job_status.go): who ran what, on one line. Nomad refuses only an empty Name or one
+    with a NUL (nomad/structs/structs.go Job.Validate); allocations are named after the ID."""
+    name = " ".join(f"{job_id} by {spec.initiated_by}: {spec.command}".split())
+    return name if len(name) <= JOB_NAME_CHARS else name[: JOB_NAME_CHARS - 1] + "…"
+
+
 def choose_driver(spec: TaskSpec, config: AppConfig, embedded: bool) -> str:
     if config.driver:
         return config.driver
@@ -149,7 +161,7 @@ def build_job(
         group["MaxRunDuration"] = round(spec.max_hours * 3600 * NANOS_PER_SECOND)
     job: dict = {
         "ID": job_id,
-        "Name": job_id,
+        "Name": job_name(job_id, spec),
         "Type": "batch",
         "Namespace": namespace,
         "Datacenters": list(config.datacenters),

@@ -22,7 +22,8 @@ def job_for(words=None, config=None, driver="raw_exec"):
 
 def test_one_batch_group_and_task_run_exactly_once():
     job = job_for()
-    assert job["ID"] == job["Name"] == "tapit-abcd1234"
+    assert job["ID"] == "tapit-abcd1234"
+    assert job["Name"] == "tapit-abcd1234 by alice@host: echo 'hi there'"
     assert job["Type"] == "batch"
     (group,) = job["TaskGroups"]
     assert group["Count"] == 1
@@ -110,3 +111,14 @@ def test_log_storage_fits_small_disks_as_nomad_requires():
         "MaxFileSizeMB": 2,
     }
     assert job_for()["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {"MaxFiles": 10, "MaxFileSizeMB": 10}
+
+
+def test_the_job_name_says_who_ran_what_on_one_line_of_a_ui_row():
+    config = AppConfig()
+    spec = build_spec("line one\nline two " + "x" * 300, {}, config, "alice@host")
+    job = build_job(
+        task_id="abcd1234", spec=spec, config=config, driver="raw_exec", namespace="default", created_at="now"
+    )
+    assert job["Name"].startswith("tapit-abcd1234 by alice@host: line one line two xxx")
+    assert len(job["Name"]) == 120 and job["Name"].endswith("…")
+    assert job["Meta"]["tapit_command"] == spec.command  # whole, for `nomad job inspect` and the UI's Meta
