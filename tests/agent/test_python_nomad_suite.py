@@ -56,7 +56,7 @@ def nomad_setup_with_namespace():
     return n
 """
 
-ACL = "the agent serves only the ACL API policies need (a policy, a client token, itself): no bootstrap, lists or updates"
+ACL = "the agent serves only the ACL API that policies need: no bootstrap, token lists or updates"
 DEPLOYMENT = "a service job with an update block gets a deployment in Nomad; the agent creates none"
 NOT_SERVED = "not served by the agent (docs/agent.md, Not served)"
 EXPECTED_FAILURES = {
