@@ -182,7 +182,7 @@ class AclStore:
         os.replace(temporary, self.path)
 
     def put_policy(self, policy: dict, index: int) -> None:
-        parse(policy["Rules"])
+        parse(policy.get("Rules") or "")
         existing = self.policies.get(policy["Name"])
         self.policies[policy["Name"]] = {
             "Name": policy["Name"],

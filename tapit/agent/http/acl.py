@@ -15,10 +15,12 @@ from aiohttp import web
 
 from .. import structs
 from ..acl import ACL, PolicyError
+from ..structs import gojson
 from . import allocations, client_allocations, client_fs, events, jobs, nodes
 from .auth import PERMISSION_DENIED, request_acl
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
+from .jobs import decode_body
 from .query import namespace
 from .routing import GET, WRITE, Endpoint
 
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
     from ..agent import Agent
 
 Check = Callable[["Agent", web.Request, ACL], bool]
+
+
+# The fields of structs.ACLPolicy and structs.ACLToken the agent reads.
+_POLICY = gojson.Struct(
+    "structs.ACLPolicy", {"Name": gojson.STRING, "Description": gojson.STRING, "Rules": gojson.STRING}
+)
+_TOKEN = gojson.Struct(
+    "structs.ACLToken",
+    {"Name": gojson.STRING, "Type": gojson.STRING, "Policies": gojson.STRINGS, "Global": gojson.BOOL},
+)
 
 
 async def policy(agent: Agent, request: web.Request) -> web.Response:
@@ -38,7 +50,7 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
         return encode(request, found)
     if request.method not in WRITE:
         raise HTTPError(405, INVALID_METHOD)
-    body = await request.json()
+    body = await decode_body(request, _POLICY)
     if body.get("Name") != name:
         raise HTTPError(400, "ACL policy name does not match request path")
     try:
@@ -50,7 +62,7 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
 
 async def create_token(agent: Agent, request: web.Request) -> web.Response:
     """aclTokenUpdate for a new token (ACL.UpsertTokens, management only)."""
-    body = await request.json()
+    body = await decode_body(request, _TOKEN)
     try:
         token = agent.acl.create_token(body, agent.store.index, structs.rfc3339nano(time.time_ns()))
     except PolicyError as exc:
