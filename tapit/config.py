@@ -71,6 +71,9 @@ class AppConfig:
     agent_tls_cert: str | None = None
     agent_tls_key: str | None = None
     agent_tls_client_ca: str | None = None
+    # The embedded agent refuses every exec, consoles included, as a Nomad client with
+    # disable_remote_exec does (client/alloc_endpoint.go execImpl).
+    agent_disable_remote_exec: bool = False
     # Where each value came from, for `tapit config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -155,6 +158,10 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         except ValueError as exc:
             raise UsageError(f"{path}: ssh: {exc}") from None
     kind = str(spec.type)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UsageError(f"{path}: {key} must be true or false")
+        return value
     if "tuple" in kind:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise UsageError(f"{path}: {key} must be a list of strings")

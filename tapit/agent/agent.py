@@ -32,6 +32,7 @@ class Agent:
         self.root = root
         self.token = token
         self.acl = AclStore(root / "acl.json")
+        self.disable_remote_exec = False  # the client's disable_remote_exec
         self.store = Store(root)
         self.cgroups = Cgroups()
         node_id = self.store.meta.get("NodeID") or structs.new_id()

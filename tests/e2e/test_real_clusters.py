@@ -203,3 +203,12 @@ def test_a_console_without_alloc_exec_is_refused_in_words(tapit):
     [line] = [line for line in console.stderr.splitlines() if line.startswith("tapit:")]
     assert 'Nomad refused the console (Permission denied): the token needs capability "alloc-exec"' in line
     assert "disable_remote_exec" in line and "1011" not in line
+
+
+def test_a_console_on_a_client_with_disable_remote_exec_is_refused_in_words(tapit):
+    (tapit.home / "tapit.toml").write_text('driver = "raw_exec"\nagent_disable_remote_exec = true\n')
+    console = tapit("run", "echo never", input="")  # the agent starts with the setting
+    assert console.returncode != 0 and console.stdout == ""
+    [line] = [line for line in console.stderr.splitlines() if line.startswith("tapit:")]
+    assert line.startswith("tapit: console ") and "Nomad refused the console (Permission denied)" in line
+    assert "the node's Nomad client sets disable_remote_exec" in line

@@ -98,6 +98,8 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
     except ValueError as exc:
         raise HTTPError(500, f"failed to marshal command into json: {exc}") from exc
     tty = query_bool(request, "tty", False, code=500, prefix="tty value is not a boolean: ")
+    if agent.disable_remote_exec:  # execImpl's first check, uncoded: a 500 (close 1011)
+        raise HTTPError(500, PERMISSION_DENIED)
     if not argv:
         raise HTTPError(400, "command is not present")
     task = q.get("task", "")
