@@ -27,11 +27,12 @@ SHELL = f"PS1='{PROMPT.decode()}' exec sh"
 class Terminal:
     """`tapit run <command>` on a pseudo-terminal we read as fast as it writes."""
 
-    def __init__(self, command: str, env: dict):
+    def __init__(self, command: str, env: dict, local: bool = False):
+        """`local`: the command runs straight on the pty, the reference a console is compared to."""
         master, slave = pty.openpty()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tapit", "run", command],
+            ["sh", "-c", command] if local else [sys.executable, "-m", "tapit", "run", command],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -101,8 +102,8 @@ def cli_round_trips(env: dict, keystrokes: int) -> list[float]:
     return times
 
 
-def cli_cat_throughput(env: dict, megabytes: int) -> tuple[int, float]:
-    term = Terminal(SHELL, env)
+def cat_throughput(env: dict, megabytes: int, local: bool = False) -> tuple[int, float]:
+    term = Terminal(SHELL, env, local)
     term.read_until(PROMPT)
     size = megabytes * 1_000_000
     # Printable text, so the local terminal has nothing to interpret but newlines.
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=500)
     parser.add_argument("--megabytes", type=int, default=50)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--cat-runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tapit-bench-") as home:
         os.environ["TAPIT_HOME"] = home
@@ -176,11 +178,18 @@ def main() -> None:
             print(
                 f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}"
             )
-            count, elapsed = cli_cat_throughput(env, args.megabytes)
-            print(
-                f"cat of a {args.megabytes} MB file to the local terminal: {count / 1e6:.1f} MB in {elapsed:.2f} s "
-                f"= {count / 1e6 / elapsed:.1f} MB/s"
-            )
+            # In turns, tapit then the same shell on a local pty, so that both see the same machine.
+            ratios = []
+            for run in range(args.cat_runs):
+                count, elapsed = cat_throughput(env, args.megabytes)
+                local_count, local_elapsed = cat_throughput(env, args.megabytes, local=True)
+                rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
+                ratios.append(rate / local_rate)
+                print(
+                    f"cat of {args.megabytes} MB, run {run}: tapit run {rate:.1f} MB/s, "
+                    f"local pty {local_rate:.1f} MB/s, ratio {rate / local_rate:.2f}"
+                )
+            print(f"cat inside tapit run against a local pty: median ratio {statistics.median(ratios):.2f}")
         finally:
             daemon.stop(kill_tasks=True)
 

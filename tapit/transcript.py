@@ -17,14 +17,20 @@ from pathlib import Path
 CAST_NAME = "console.cast"
 
 
+# A write per event cost a bulk `cat` a system call every few KB; buffered, the file is still at
+# most this far behind the screen should tapit be killed.
+FLUSH_INTERVAL = 1.0
+
+
 class Transcript:
-    """Writes events as they happen; `close()` flushes. Output is decoded as UTF-8 across
-    chunk boundaries, as a terminal would, with undecodable bytes replaced."""
+    """Writes events as they happen, flushed at least every FLUSH_INTERVAL seconds of output and
+    by `close()`. Output is decoded as UTF-8 across chunk boundaries, as a terminal would, with
+    undecodable bytes replaced."""
 
     def __init__(self, path: Path, cols: int, rows: int, command: str, term: str | None):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", encoding="utf-8", buffering=1)  # a line per event
-        self._start = time.monotonic()
+        self._file = path.open("w", encoding="utf-8", buffering=1 << 16)
+        self._start = self._flushed = time.monotonic()
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         header = {
             "version": 2,
@@ -35,10 +41,14 @@ class Transcript:
             "env": {"TERM": term} if term else {},
         }
         self._file.write(json.dumps(header) + "\n")
+        self._file.flush()  # a transcript that exists says at once which console it is
 
     def _event(self, kind: str, text: str) -> None:
-        stamp = round(time.monotonic() - self._start, 6)
-        self._file.write(json.dumps([stamp, kind, text], ensure_ascii=False) + "\n")
+        now = time.monotonic()
+        self._file.write(json.dumps([round(now - self._start, 6), kind, text], ensure_ascii=False) + "\n")
+        if now - self._flushed >= FLUSH_INTERVAL:
+            self._file.flush()
+            self._flushed = now
 
     def output(self, data: bytes) -> None:
         text = self._utf8.decode(data)

@@ -1,17 +1,15 @@
 """The embedded agent: a Nomad server and client in one process (command/agent/agent.go), made
 of the state store, the node, the alloc runner, the scheduler, the variables endpoint and the
-stats tracker, and looking for a container engine for the docker driver.  It serves the HTTP API
-of http/."""
+stats tracker.  It serves the HTTP API of http/."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from . import engine, structs
+from . import structs
 from .acl import AclStore
 from .cgroups import Cgroups
 from .drainer import Drainer
@@ -48,43 +46,11 @@ class Agent:
             self.node.add_event(self.node.create_index, "Node registered", "Cluster")
             self.store.set_meta("Node", self.node.persisted())
         self.variables = Variables(self.store)
-        self.stats = StatsTracker(self.node.mhz_per_core)
+        self.stats = StatsTracker(self.node.mhz_per_core, self.runner.task_stats)
         self.host_stats = HostStats(str(self.runner.alloc_root), self.node.mhz_per_core)
-        # Kept: a task nobody holds may be collected.
-        self._engine_version: asyncio.Task | None = None
-        self._engine_watch: asyncio.Task | None = None
 
     def app(self) -> web.Application:
         return http_server.app(self)
-
-    async def find_engine(self) -> None:
-        """Offer the docker driver while a Docker or Podman engine answers; look again every
-        FINGERPRINT_PERIOD, as Nomad's docker driver does, so that an engine started (or
-        stopped) after the agent is noticed."""
-        await self._fingerprint_engine()
-        self._engine_watch = asyncio.get_running_loop().create_task(self._watch_engine())
-
-    async def _watch_engine(self) -> None:
-        while True:
-            await asyncio.sleep(engine.FINGERPRINT_PERIOD_S)
-            await self._fingerprint_engine()
-
-    async def _fingerprint_engine(self) -> None:
-        url = engine.engine_url()
-        found = await engine.fingerprint(url) if url else None
-        if found and (found != self.node.engine or not self.node.drivers["docker"]):
-            self.node.add_docker(found)
-            # The release number is slow to come from Podman: fetched while the agent serves.
-            self._engine_version = asyncio.get_running_loop().create_task(self._fetch_engine_version(found))
-        elif not found and self.node.drivers["docker"]:
-            log.warning("the container engine at %s stopped answering", self.node.engine.url)
-            self.node.lose_docker()
-
-    async def _fetch_engine_version(self, found: engine.Engine) -> None:
-        try:
-            self.node.set_docker_version(await found.version())
-        except Exception:
-            log.warning("the container engine at %s did not say its version", found.url)
 
     def set_address(self, address: str) -> None:
         self.node.http_addr = address

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import capabilities
+
 # TAPIT_CGROUP_ROOT lets a test play a machine without cgroups (an unprivileged laptop).
 ROOT = Path(os.environ.get("TAPIT_CGROUP_ROOT", "/sys/fs/cgroup"))
 PARENT = "tapit"
@@ -68,6 +70,8 @@ class Cgroups:
         self._detect()
 
     def _detect(self) -> None:
+        if capabilities.masked(capabilities.CGROUPS):
+            return
         if (ROOT / "cgroup.controllers").exists():
             parent = ROOT / PARENT
             try:

@@ -18,6 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
@@ -186,36 +190,27 @@ def _last_line(path: Path, offset: int) -> str:
 
 def _live_supervisors() -> list[int]:
     """Supervisor pids recorded under run/ that still run (checked against their start time)."""
+    from tapit.agent import procfacts
+
     pids = []
     for path in (agent_dir() / "run").glob("*.status"):
         fields = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
         if "finished" in fields or "sup_pid" not in fields:
             continue
         pid = int(fields["sup_pid"])
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                start = int(f.read().rsplit(b")", 1)[1].split()[19])
-        except OSError:
-            continue
-        if start == int(fields["sup_start"]):
+        if procfacts.same_process(pid, int(fields["sup_start"])):
             pids.append(pid)
     return pids
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    from tapit.agent import procfacts
+
     deadline = time.monotonic() + timeout
     while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p) and not _zombie(p)]
+        pids = [p for p in pids if procfacts.running(p)]
         time.sleep(0.02)
     return pids
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except OSError:
-        return True
 
 
 def stop(kill_tasks: bool = False) -> bool:
@@ -316,7 +311,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None, disabl
     bound_port = runner.addresses[0][1]
     address = f"{'https' if tls else 'http'}://{host}:{bound_port}"
     agent.set_address(address)
-    await agent.find_engine()
+    await agent.runner.fingerprint_drivers()
     agent.runner.reattach()
     agent.variables.restore_lock_timers()
     write_private(directory / "agent.json", json.dumps({"address": address, "pid": os.getpid()}).encode())

@@ -48,10 +48,20 @@ DESCRIPTION_PREFIX = "ephemeral disk enforced by "  # takes up what the filesyst
 WATCH_FLAGS = (
     flags.CREATE | flags.MODIFY | flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.ATTRIB
 )
-# ext4's own metadata (inode tables, bitmaps, lost+found) takes about 2 % here: the image is made
-# bigger by this much, and what is left over beyond the wanted size is reserved away.
+# ext4's own metadata (inode tables, bitmaps, lost+found) takes about 2-3 % of a filesystem of
+# 512 MiB or more, and about 10 % of a smaller one, which mke2fs.conf's "small" type gives an
+# inode per 4 KiB instead of per 16 KiB: the image is made bigger by this much (an image too
+# small is made again, bigger, which doubles the set-up), and what is left over beyond the wanted
+# size is reserved away.
 IMAGE_SLACK = 1.04
+SMALL_IMAGE_SLACK = 1.12
+SMALL_IMAGE = 512 * MIB
 IMAGE_EXTRA = 2 * MIB
+
+
+def image_size(want: int) -> int:
+    slack = SMALL_IMAGE_SLACK if want * IMAGE_SLACK < SMALL_IMAGE else IMAGE_SLACK
+    return int(want * slack) + IMAGE_EXTRA
 
 
 class DiskError(Exception):
@@ -111,7 +121,7 @@ class Filesystem:
     def create(self, limit_bytes: int) -> None:
         """Make and mount a filesystem on which exactly limit_bytes + MARGIN are free."""
         want = limit_bytes + MARGIN
-        size = int(want * IMAGE_SLACK) + IMAGE_EXTRA
+        size = image_size(want)
         for _ in range(2):
             os.close(open_private(self.image, os.O_WRONLY | os.O_TRUNC))
             os.truncate(self.image, size)

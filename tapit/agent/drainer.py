@@ -12,7 +12,7 @@ drain is complete: its strategy goes, the node stays ineligible until it is mark
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import structs
 from .structs.alloc import TERMINAL_CLIENT
@@ -74,7 +74,7 @@ class Drainer:
             node.eligibility = "eligible"
         self._track_last_drain(previous, strategy, meta, now, completed=False)
         index = self._write("NodeDrain", message, "Drain")
-        reply = {"NodeModifyIndex": index, "EvalIDs": None, "EvalCreateIndex": 0, "Index": index}
+        reply: dict[str, Any] = {"NodeModifyIndex": index, "EvalIDs": None, "EvalCreateIndex": 0, "Index": index}
         if was_ineligible and mark_eligible and strategy is None:
             reply["EvalIDs"], reply["EvalCreateIndex"] = self.scheduler.node_evaluations(index)
         self._arm(strategy)
@@ -104,7 +104,7 @@ class Drainer:
     def update_eligibility(self, eligibility: str) -> dict:
         """Node.UpdateEligibility; returns structs.NodeEligibilityUpdateResponse."""
         node = self.node
-        reply = {"NodeModifyIndex": 0, "EvalIDs": None, "EvalCreateIndex": 0, "Index": 0}
+        reply: dict[str, Any] = {"NodeModifyIndex": 0, "EvalIDs": None, "EvalCreateIndex": 0, "Index": 0}
         if node.drain_strategy is not None and eligibility == "eligible":
             raise ValueError("can not set node's scheduling eligibility to eligible while it is draining")
         if node.eligibility == eligibility:

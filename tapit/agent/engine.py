@@ -129,7 +129,9 @@ def registry_auth(repo: str, environ=os.environ) -> dict | None:
     if not isinstance(config, dict):
         return None
     auths = config.get("auths") or {}
-    entry = next((auths[key] for key in (registry, f"https://{registry}", f"http://{registry}") if key in auths), {})
+    entry: dict = next(
+        (auths[key] for key in (registry, f"https://{registry}", f"http://{registry}") if key in auths), {}
+    )
     if entry.get("identitytoken"):
         return {"identitytoken": entry["identitytoken"], "serveraddress": registry}
     if entry.get("auth"):

@@ -172,7 +172,12 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
     )
     exited = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+
+    def on_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, on_exit)
     try:
         await asyncio.wait([exited, feeder], return_when=asyncio.FIRST_COMPLETED)
         if not exited.done():  # the client went away first: the command goes too

@@ -46,11 +46,11 @@ class HostStats:
         for i, (before, after) in enumerate(zip(self.previous, now)):
             total = sum(after) - sum(before)
             # HostCpuStatsCalculator.Calculate: each share of the time gone by, idle the rest.
-            share = (
-                (lambda field: 100 * (getattr(after, field) - getattr(before, field)) / total) if total > 0 else None
+            user, system, idle = (
+                100 * (getattr(after, f) - getattr(before, f)) / total if total > 0 else 0.0
+                for f in ("user", "system", "idle")
             )
-            user, system, idle = (share(f) if share else 0.0 for f in ("user", "system", "idle"))
-            busy = 100.0 - idle if share else 0.0
+            busy = 100.0 - idle if total > 0 else 0.0
             cpu_ticks = busy / 100 * self.mhz_per_core
             ticks += cpu_ticks
             cpus.append(

@@ -6,16 +6,14 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 
 from . import structs as wire
 from . import topology
-from .engine import Engine
+from .drivers.base import HEALTHY, UNDETECTED, Fingerprint
 
 DATACENTER = "dc1"
 NODE_POOL = "default"
 VERSION = "2.0.5"  # the Nomad release whose API this agent speaks (max_run_duration needs >= 2.0.3)
-UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--"]
 
 
 CPU_SYSFS = "/sys/devices/system/cpu/cpu0"
@@ -67,16 +65,6 @@ def _memory_mb() -> int:
     return 0
 
 
-def _namespaces_work() -> bool:
-    """The exec driver isolates pid and mount namespaces; only offer it where that works."""
-    if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 class Node:
     def __init__(self, node_id: str, unenforced: list[str], cgroup_version: str, data_dir: str, http_addr: str):
         self.id = node_id
@@ -86,8 +74,8 @@ class Node:
         self.memory_mb = _memory_mb()
         self.data_dir = data_dir
         self.http_addr = http_addr
-        self.drivers = {"raw_exec": True, "exec": _namespaces_work(), "docker": False}
-        self.engine: Engine | None = None  # kept when it stops answering: docker is then unhealthy, not undetected
+        self.drivers: dict[str, bool] = {}  # healthy or not, by name (set_driver)
+        self.fingerprints: dict[str, Fingerprint] = {}
         self.driver_attributes: dict[str, dict[str, str]] = {}
         self.create_time = wire.now_ns()
         self.processors = {"Topology": topology.topology()}
@@ -114,34 +102,26 @@ class Node:
             "nomad.version": VERSION,
             "nomad.advertise.address": http_addr.removeprefix("http://"),
             "unique.cgroup.version": cgroup_version,
+            # client/fingerprint/cgroup.go: "1" or "2", and no attribute on a node without cgroups.
+            **({"os.cgroups.version": cgroup_version.removeprefix("v")} if cgroup_version else {}),
             "tapit.limits.unenforced": ",".join(unenforced),
         }
-        for name, ok in self.drivers.items():
-            if ok:
-                self._add_driver(name, {f"driver.{name}": "1"})
 
-    def _add_driver(self, name: str, attributes: dict[str, str]) -> None:
-        self.drivers[name] = True
-        self.driver_attributes[name] = attributes
-        self.attributes.update(attributes)
-
-    def add_docker(self, engine: Engine) -> None:
-        """The docker driver, once an engine answered (fingerprint.go's attributes)."""
-        self.engine = engine
-        self._add_driver("docker", {"driver.docker": "1", "driver.docker.os_type": "linux"})
-
-    def lose_docker(self) -> None:
-        """The engine stopped answering: no new docker task is placed here until it is back."""
-        self.drivers["docker"] = False
-        for key in self.driver_attributes.pop("docker", {}):
+    def set_driver(self, name: str, found: Fingerprint) -> None:
+        """What a driver's fingerprint found (client/pluginmanager/drivermanager: the node's
+        DriverInfo); its attributes are the node's while it is healthy."""
+        self.fingerprints[name] = found
+        self.drivers[name] = found.health == HEALTHY
+        for key in self.driver_attributes.pop(name, {}):
             self.attributes.pop(key, None)
+        if self.drivers[name]:
+            self.driver_attributes[name] = dict(found.attributes or {})
+            self.attributes.update(found.attributes or {})
 
-    def set_docker_version(self, version: str) -> None:
-        self.driver_attributes["docker"]["driver.docker.version"] = version
-        self.attributes["driver.docker.version"] = version
-
-    def _lost(self, driver: str) -> bool:
-        return driver == "docker" and self.engine is not None and not self.drivers["docker"]
+    def set_driver_attribute(self, name: str, key: str, value: str) -> None:
+        """An attribute a healthy driver learns after its fingerprint (KeyError: no longer healthy)."""
+        self.driver_attributes[name][key] = value
+        self.attributes[key] = value
 
     def persisted(self) -> dict:
         return {
@@ -184,13 +164,9 @@ class Node:
         drivers = {
             name: {
                 "Attributes": self.driver_attributes.get(name),
-                "Detected": ok or self._lost(name),
+                "Detected": self.fingerprints[name].health != UNDETECTED,
                 "Healthy": ok,
-                "HealthDescription": "Healthy"
-                if ok
-                else "Failed to connect to docker daemon"
-                if self._lost(name)
-                else "Driver not available on this machine",
+                "HealthDescription": self.fingerprints[name].description,
                 "UpdateTime": wire.rfc3339nano(self.create_time),
             }
             for name, ok in self.drivers.items()

@@ -1,77 +1,26 @@
-"""GET /v1/client/allocation/:id/stats: AllocResourceUsage from the task's cgroup, or from /proc
-when the machine has no cgroups for us (client/structs ResourceUsage/MemoryStats/CpuStats)."""
+"""GET /v1/client/allocation/:id/stats: AllocResourceUsage from the task's driver (its cgroup, or
+its processes when the machine has no cgroups for us) (client/structs ResourceUsage/MemoryStats/CpuStats)."""
 
 from __future__ import annotations
 
-import os
+from typing import Callable
 
-from . import cgroups
 from . import structs as wire
-from .runner import TaskHandle
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICK_NS = wire.SECOND // os.sysconf("SC_CLK_TCK")
-
-
-def _proc_tree(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(name))
-    tree, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += children.get(pid, [])
-    return tree
-
-
-def _proc_usage(root_pid: int) -> tuple[dict, int, dict]:
-    rss = user = system = 0
-    for pid in _proc_tree(root_pid) if root_pid else []:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        user += int(fields[11]) * TICK_NS
-        system += int(fields[12]) * TICK_NS
-        rss += int(fields[21]) * PAGE
-    memory = {
-        "RSS": rss,
-        "Cache": 0,
-        "Swap": 0,
-        "MappedFile": 0,
-        "Usage": 0,
-        "MaxUsage": 0,
-        "KernelUsage": 0,
-        "KernelMaxUsage": 0,
-        "Measured": ["RSS"],
-    }
-    return memory, user + system, {"user": user, "system": system, "nr_throttled": 0, "throttled": 0}
+from .drivers.base import TaskHandle
 
 
 class StatsTracker:
     """Keeps the previous CPU sample per task so Percent is the usage since the last read."""
 
-    def __init__(self, mhz_per_core: int):
+    def __init__(self, mhz_per_core: int, sample: Callable[[TaskHandle], tuple[dict, int, dict, list[str]]]):
         self.mhz_per_core = mhz_per_core
+        self.sample = sample  # the task's driver's TaskStats (Runner.task_stats)
         self.previous: dict[tuple[str, str], tuple[int, int, int, int]] = {}
         self.latest: dict[tuple[str, str], dict] = {}
 
     def task_usage(self, handle: TaskHandle) -> dict:
         now = wire.now_ns()
-        if handle.cgroup:
-            memory, total, cpu = cgroups.usage(handle.cgroup)
-            measured = ["Throttled Periods", "Throttled Time", "Percent"]
-        else:
-            memory, total, cpu = _proc_usage(handle.pid)
-            measured = ["System Mode", "User Mode", "Percent"]
+        memory, total, cpu, measured = self.sample(handle)
         key = (handle.alloc_id, handle.name)
         prev_time, prev_total, prev_user, prev_system = self.previous.get(key, (now, total, cpu["user"], cpu["system"]))
         self.previous[key] = (now, total, cpu["user"], cpu["system"])

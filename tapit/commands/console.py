@@ -105,12 +105,12 @@ async def _attach(console, tty: bool) -> None:
             if tty:
                 with _raw(sys.stdin.fileno()):
                     _read_terminal(loop, session, sends, end)
-                    loop.add_signal_handler(
-                        signal.SIGWINCH,
-                        lambda: sends.put_nowait(
-                            lambda s=os.get_terminal_size(sys.stdin.fileno()): session.resize(s.lines, s.columns)
-                        ),
-                    )
+
+                    def resized() -> None:
+                        size = os.get_terminal_size(sys.stdin.fileno())  # now, not when the send runs
+                        sends.put_nowait(lambda: session.resize(size.lines, size.columns))
+
+                    loop.add_signal_handler(signal.SIGWINCH, resized)
                     try:
                         await _print_output(session, out)
                     finally:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import httpx
 import wsproto
 from httpx_ws import (
+    AsyncWebSocketSession,
     WebSocketDisconnect,
     WebSocketInvalidTypeReceived,
     WebSocketNetworkError,
@@ -198,6 +199,7 @@ async def open_exec(
     )
     path = f"/v1/client/allocation/{path_id(alloc_id)}/exec"
     params = {"task": task, "command": json.dumps(command), "tty": go_bool(tty)}
+    ws: AsyncWebSocketSession  # aconnect_ws's session type is generic
     try:
         async with (
             client,

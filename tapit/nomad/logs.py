@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from tapit.nomad.frames import FrameDecoder, LogFrame, data_frame
 from tapit.nomad.transport import Transport, go_bool, interrupt_on, is_set, path_id, until_stopped
@@ -27,7 +27,7 @@ class AllocFS:
         offset: int = 0,
         origin: str = "start",
         stop: threading.Event | None = None,
-    ) -> Iterator[LogFrame]:
+    ) -> Generator[LogFrame, None, None]:
         """The task's log as data frames, each naming the rotated file its bytes come from and
         where in it they end (heartbeats and file events dropped).
 

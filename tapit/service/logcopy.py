@@ -42,7 +42,7 @@ STALL_S = 60.0
 class Position(NamedTuple):
     """Where the copy is: the rotated file's index and how many of its bytes it has."""
 
-    index: int
+    file: int
     offset: int
 
 
@@ -118,7 +118,7 @@ class LogCopy:
                         if time.monotonic() - self._progress_at > STALL_S:
                             raise NomadError(
                                 f"the {self.log_type} log stream stopped at byte {self.position.offset} of log file "
-                                f"{self.position.index}, short of its end (byte {target.offset} of file {target.index})"
+                                f"{self.position.file}, short of its end (byte {target.offset} of file {target.file})"
                             )
                         continue  # still on its way, or the end moved: ask again
                 if self._end() == target:
@@ -215,12 +215,12 @@ class LogCopy:
         index = log_index(frame.file)
         with self._changed:
             here = self.position
-            if index == here.index:
+            if index == here.file:
                 self.position = Position(index, here.offset + len(frame.data))
-            elif index > here.index:
+            elif index > here.file:
                 # A new file starts at its beginning. Those between were rotated away unread; at
                 # the very start, so were all before the first one there is (files count from 0).
-                missing = index - here.index - 1
+                missing = index - here.file - 1
                 lost = missing * self.file_size
                 if self._unfinished:
                     lost += max(0, self.file_size - here.offset)
@@ -228,7 +228,7 @@ class LogCopy:
                 self.lost_bytes += lost
                 self.position = Position(index, len(frame.data))
             else:
-                raise NomadError(f"the log stream went back from {self.log_type} file {here.index} to {index}")
+                raise NomadError(f"the log stream went back from {self.log_type} file {here.file} to {index}")
             self._sizes[index] = self.position.offset
             self._progress_at = time.monotonic()
             self._changed.notify_all()

@@ -57,7 +57,7 @@ class LiveFeed:
             try:
                 if not self._connected.is_set():
                     self.on_state("connecting", "")
-                    self.service.connection  # starts the embedded agent when NOMAD_ADDR is unset
+                    _ = self.service.connection  # starts the embedded agent when NOMAD_ADDR is unset
                     self._connected.set()
                     threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
                 records = self.service.list()

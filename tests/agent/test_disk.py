@@ -145,3 +145,29 @@ def test_the_cli_reads_the_message_the_agent_writes():
     from tapit.translate.status import DISK_LIMIT_PREFIX
 
     assert DISK_LIMIT_PREFIX == disk.DESCRIPTION_PREFIX
+
+
+@pytest.mark.parametrize("size_mb", [10, 300, 600, 2000])
+def test_a_filesystem_is_made_once_with_exactly_the_room_asked(tmp_path, monkeypatch, size_mb):
+    """An image too small for ext4's metadata is made a second time, bigger: the set-up of
+    every allocation then paid for two filesystems. The sizes are 300 MB (Nomad's default
+    disk), both sides of mke2fs's "small" type (512 MiB) and a large one."""
+    if disk.fingerprint(tmp_path / "probe") != disk.FILESYSTEM:
+        pytest.skip("this machine does not let the agent mount a filesystem")
+    formatted = []
+    run = disk._run
+
+    def counting(*argv):  # the real tool runs; this only counts the filesystems made
+        formatted.extend(argv[:1] if argv[0] == "mkfs.ext4" else [])
+        run(*argv)
+
+    monkeypatch.setattr(disk, "_run", counting)
+    mount_point = tmp_path / "alloc"
+    mount_point.mkdir()
+    filesystem = disk.Filesystem(tmp_path / "alloc.img", mount_point)
+    try:
+        filesystem.create(size_mb * MB)
+        assert formatted == ["mkfs.ext4"]
+        assert filesystem.used(size_mb * MB) == 0  # limit + MARGIN free, the rest reserved away
+    finally:
+        filesystem.destroy()

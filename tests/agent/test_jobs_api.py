@@ -367,7 +367,10 @@ def test_list_filters_and_namespaces(agent):
     agent.nomad.jobs.register_job(
         {"Job": {**batch_job("f-two", "true"), "Meta": {"owner": "bob"}, "Namespace": "other"}}
     )
-    ids = lambda **q: [j["ID"] for j in agent.http.get("/v1/jobs", params=q).json()]
+
+    def ids(**q):
+        return [j["ID"] for j in agent.http.get("/v1/jobs", params=q).json()]
+
     assert ids() == ["f-one"]
     assert ids(namespace="*") == ["f-one", "f-two"]
     assert ids(namespace="*", filter='Meta["owner"] == "bob"') == ["f-two"]

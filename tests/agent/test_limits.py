@@ -1,6 +1,5 @@
 """Enforced limits (memory, CPU, ephemeral disk) and usage figures."""
 
-import time
 from pathlib import Path
 
 import pytest

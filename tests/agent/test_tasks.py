@@ -121,7 +121,10 @@ def test_log_frames_offsets_and_errors(agent):
     assert data == [
         {"Offset": 10, "Data": base64.b64encode(b"0123456789").decode(), "File": "alloc/logs/main.stdout.0"}
     ]
-    get = lambda **q: agent.http.get(url, params={"task": "main", "type": "stdout", "plain": "true", **q})
+
+    def get(**q):
+        return agent.http.get(url, params={"task": "main", "type": "stdout", "plain": "true", **q})
+
     assert get().text == "0123456789"
     assert get(offset=4).text == "456789"
     assert get(offset=3, origin="end").text == "789"

@@ -195,7 +195,7 @@ def test_transcript_records_output_not_keystrokes(tapit):
 def test_placement_failure_in_one_line(tapit):
     result = tapit("run", "bash", "memory=1000")
     assert result.returncode == 1
-    [line] = [l for l in result.stderr.splitlines() if l.startswith("tapit:")]
+    [line] = [text for text in result.stderr.splitlines() if text.startswith("tapit:")]
     assert "could not be placed" in line
     record = the_task(tapit)
     assert record["status"] == "failed"

@@ -14,7 +14,7 @@ def test_wait_streams_output_and_passes_exit_codes_through(tapit):
         result = tapit("create", "task", f"echo before; exit {code}", "-w")
         assert result.returncode == code
         assert result.stdout == "before\n"
-        assert f"failed" in result.stderr
+        assert "failed" in result.stderr
 
 
 def test_output_arrives_while_the_task_runs(tapit):

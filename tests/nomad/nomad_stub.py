@@ -348,7 +348,9 @@ class StubNomad:
             sent = len(self.events)
             async with self._changed:
                 try:
-                    await asyncio.wait_for(self._changed.wait_for(lambda: len(self.events) > sent), EVENT_HEARTBEAT)
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda sent=sent: len(self.events) > sent), EVENT_HEARTBEAT
+                    )
                 except asyncio.TimeoutError:
                     await response.write(b"{}\n")
 

@@ -39,9 +39,9 @@ def finished(task_id: str, minute: int, **fields):
     )
 
 
-def app_over(tmp_path, records, logs: dict[str, bytes] = {}) -> TapitApp:
+def app_over(tmp_path, records, logs: dict[str, bytes] | None = None) -> TapitApp:
     service = history_service(tmp_path, records)
-    for task_id, stdout in logs.items():
+    for task_id, stdout in (logs or {}).items():
         service.history.archive_logs(task_id, {"stdout": stdout, "stderr": b""})
     return TapitApp(service, clock=fixed_clock, live=False)
 

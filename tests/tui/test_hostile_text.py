@@ -171,6 +171,8 @@ async def test_every_widget_shows_hostile_text_as_text(tmp_path, steady_initiato
         await pilot.press("g")
         check(app, "[/] [bold", "\\e]0;pwned\\x07")
         for wrap in (False, True):
+            if wrap:
+                await pilot.press("w")
             for term in ("[/]", "[bold", CLICK, "漢字", "\\e[2J", LONG[:500]):
                 await pilot.press("slash")
                 await type_text(pilot, term[:40])

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..node import DATACENTER, VERSION
+from .encode import encode
+from .routing import GET, Endpoint
 
 REGION = "global"
 # The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
 SERVER_ADDRESS = "127.0.0.1:4647"
-from .encode import encode
-from .routing import GET, Endpoint
 
 if TYPE_CHECKING:
     from ..agent import Agent

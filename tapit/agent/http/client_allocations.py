@@ -1,6 +1,7 @@
 """What the client serves of its allocations: /v1/client/allocation/<id>/stats, /exec, /signal
 and /gc (command/agent/alloc_endpoint.go ClientAllocRequest, then client/alloc_endpoint.go).
-The runtime is reached through one Runner method each (signal_task, collect_alloc)."""
+The runtime is reached through the Runner (task_handles, signal_task, collect_alloc) and the
+task's driver (exec)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .. import engine, execsession
+from .. import execsession
 from ..runner import TaskNotRunning
 from ..structs import gojson
 from ..structs.job_validate import multierror
@@ -44,7 +45,7 @@ async def alloc_stats(agent: Agent, request: web.Request) -> web.Response:
     # has answers, running or not; tasks that are not running contribute their last sample.
     running = {
         name: handle
-        for name, handle in agent.runner.handles.get(alloc_id, {}).items()
+        for name, handle in agent.runner.task_handles(alloc_id).items()
         if alloc["TaskStates"][name]["State"] == "running"
     }
     return encode(request, agent.stats.alloc_usage(alloc, running, request.query.get("task", "")))
@@ -56,17 +57,7 @@ async def alloc_exec(agent: Agent, request: web.Request) -> web.WebSocketRespons
     await ws.prepare(request)
     try:
         argv, tty, handle = await _exec_setup(agent, request, ws)
-        if handle.task["Driver"] == "docker":
-            await execsession.run_in_container(
-                ws, argv, tty, agent.node.engine, engine.container_name(handle.name, handle.alloc_id)
-            )
-        else:
-            if handle.task["Driver"] == "exec":
-                try:
-                    argv = agent.runner.in_task_namespaces(handle, argv)
-                except ProcessLookupError as err:
-                    raise execsession.ExecError(500, str(err)) from err
-            await execsession.run(ws, argv, tty, handle.env, handle.cwd, handle.cgroup.procs if handle.cgroup else [])
+        await agent.runner.drivers[handle.task["Driver"]].exec(ws, handle, argv, tty)
     except HTTPError as err:
         await execsession.close_with_error(ws, execsession.ExecError(err.code, str(err)))
     except execsession.ExecError as err:
@@ -114,7 +105,7 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
     state = task_state(alloc, task)
     if state["State"] == "pending":
         raise HTTPError(404, f'task "{task}" not started yet.')
-    handle = agent.runner.handles.get(alloc_id, {}).get(task)
+    handle = agent.runner.task_handles(alloc_id).get(task)
     if state["State"] != "running" or handle is None:
         raise HTTPError(404, f'task "{task}" is not running.')
     if (

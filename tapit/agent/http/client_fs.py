@@ -109,8 +109,8 @@ async def read_at(agent: Agent, request: web.Request) -> web.StreamResponse:
     """FileReadAtRequest: the bytes from offset, at most limit of them, plain."""
     path = _file_name(request)
     offset = _parse_int(request, "offset", request.query.get("offset", ""))
-    limit = request.query.get("limit", "")
-    limit = _parse_int(request, "limit", limit) if limit else 0
+    raw_limit = request.query.get("limit", "")
+    limit = _parse_int(request, "limit", raw_limit) if raw_limit else 0
     return await _stream(agent, request, path, offset, "start", limit, follow=False, plain=True)
 
 
@@ -125,8 +125,8 @@ async def stream_file(agent: Agent, request: web.Request) -> web.StreamResponse:
     unless follow=false."""
     path = _file_name(request)
     follow = query_bool(request, "follow", True, code=500, prefix="failed to parse follow field to boolean: ")
-    offset = request.query.get("offset", "")
-    offset = _parse_int(request, "offset", offset) if offset else 0
+    raw_offset = request.query.get("offset", "")
+    offset = _parse_int(request, "offset", raw_offset) if raw_offset else 0
     origin = request.query.get("origin") or "start"
     if origin not in ("start", "end"):
         raise HTTPError(400, "origin must be start or end")

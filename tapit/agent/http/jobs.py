@@ -232,19 +232,19 @@ async def delete_job(agent: Agent, request: web.Request) -> web.Response:
         code=500,
         prefix=f'Failed to parse value of "no_shutdown_delay"q ({value}) as a bool: ',
     )
-    priority = request.query.get("eval_priority", "")
-    if priority:
+    raw_priority, priority = request.query.get("eval_priority", ""), 0
+    if raw_priority:
         try:
-            priority = int(priority, 10)
+            priority = int(raw_priority, 10)
         except ValueError as exc:  # http.go parseInt, uncoded
             raise HTTPError(
                 500,
-                f'Failed to parse value of "eval_priority" ({priority}) as a int: '
-                f'strconv.Atoi: parsing "{priority}": invalid syntax',
+                f'Failed to parse value of "eval_priority" ({raw_priority}) as a int: '
+                f'strconv.Atoi: parsing "{raw_priority}": invalid syntax',
             ) from exc
         if priority > 0 and not 1 <= priority <= 100:
             raise HTTPError(400, "Eval priority must be between 1 and 100 inclusively")
-    reply, index = agent.scheduler.deregister(namespace(request), request.match_info["job_id"], purge, priority or 0)
+    reply, index = agent.scheduler.deregister(namespace(request), request.match_info["job_id"], purge, priority)
     reply.update(Index=index, **QUERY_META)
     return encode(request, reply, headers={"X-Nomad-Index": str(index)})
 

@@ -7,6 +7,7 @@ also cheaper than a deep copy, and every subscriber shares the same bytes.
 """
 
 from __future__ import annotations
+from typing import Any
 
 import asyncio
 import json
@@ -19,7 +20,7 @@ BUFFER_SIZE = 100
 
 
 def job_event(job: dict, deleted: bool = False) -> dict:
-    payload = {"Job": job}
+    payload: dict[str, Any] = {"Job": job}
     if deleted:
         payload["Deleted"] = True
     return {"Topic": "Job", "Key": job["ID"], "Namespace": job["Namespace"], "FilterKeys": None, "Payload": payload}
@@ -68,7 +69,7 @@ def _payload(event: dict) -> dict:
     if event["Topic"] == "Allocation":
         # Nomad strips the Job from allocation events to keep them small; Allocation is an
         # omitempty struct, so the nil Job is left out altogether.
-        payload = {"Allocation": structs.omit_empty({**obj, "Job": None})}
+        payload: dict[str, Any] = {"Allocation": structs.omit_empty({**obj, "Job": None})}
         if obj["ClientStatus"] == "complete" and obj["ClientDescription"] == structs.TIMEOUT_REASON:
             payload["Timeout"] = True
             payload["TimeoutReason"] = obj["ClientDescription"]

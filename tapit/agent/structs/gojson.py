@@ -234,6 +234,10 @@ class GoType:
     def __init__(self, name: str):
         self.name = name
 
+    def decode(self, value, ctx: "_Context"):
+        """The value as this type holds it; each kind of type decodes its own way."""
+        raise NotImplementedError
+
 
 def kind(value) -> str:
     """The JSON value as UnmarshalTypeError.Value names it."""

@@ -4,6 +4,7 @@ structs.JobSummary.  Field names are Go's; durations are integer nanoseconds.
 """
 
 from __future__ import annotations
+from typing import Any
 
 import copy
 
@@ -108,7 +109,7 @@ def _canonical_group(group: dict, job_type: str, job_reschedule: dict | None) ->
     reschedule = None
     if reschedule_default is not None:
         reschedule = _merge(_merge(reschedule_default, job_reschedule), group.get("ReschedulePolicy"))
-    out = {
+    out: dict[str, Any] = {
         "Name": group.get("Name") or "",
         "Count": 1,
         "Update": None,

@@ -3,6 +3,7 @@ Validate and SetHash, the default namespace the state store starts with (namespa
 job submission check against a namespace's capabilities (nomad/job_endpoint_validators.go)."""
 
 from __future__ import annotations
+from typing import Any
 
 import base64
 import hashlib
@@ -62,7 +63,7 @@ UNLICENSED = {
 
 def namespace(fields: dict) -> dict:
     """A structs.Namespace with every field, as decoded from `fields`."""
-    ns = {key: None for key in NAMESPACE.fields}
+    ns: dict[str, Any] = dict.fromkeys(NAMESPACE.fields)
     ns.update({"Name": "", "Description": "", "Quota": "", "CreateIndex": 0, "ModifyIndex": 0})
     ns.update({k: v for k, v in fields.items() if v is not None})
     return ns

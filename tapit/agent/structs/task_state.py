@@ -3,6 +3,7 @@
 """
 
 from __future__ import annotations
+from typing import Any
 
 from .funcs import SECOND, ZERO_TIME, go_duration, now_ns
 
@@ -65,8 +66,8 @@ _DETAIL_KEYS = {
 
 def task_event(kind: str, when: int | None = None, display: str | None = None, **fields) -> dict:
     """structs.NewTaskEvent + setters + PopulateEventDisplayMessage."""
-    event = {"Type": kind, "Time": when or now_ns(), **_EVENT_FIELDS, "Details": {}}
-    details = event["Details"]
+    event: dict[str, Any] = {"Type": kind, "Time": when or now_ns(), **_EVENT_FIELDS, "Details": {}}
+    details: dict[str, str] = event["Details"]
     for key, value in fields.items():
         if key == "OOMKilled":
             details["oom_killed"] = "true" if value else "false"

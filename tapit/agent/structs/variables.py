@@ -11,6 +11,7 @@ Variable event carries; and its items, a dict of strings.  A lock is kept as Mar
 """
 
 from __future__ import annotations
+from typing import Any
 
 import re
 
@@ -213,7 +214,7 @@ def metadata(
     modify_time: int = 0,
 ) -> dict:
     """VariableMetadata, as its JSON: Lock is omitempty (and already in MarshalJSON's form)."""
-    meta = {"Namespace": namespace, "Path": path}
+    meta: dict[str, Any] = {"Namespace": namespace, "Path": path}
     if lock is not None:
         meta["Lock"] = lock
     meta.update(CreateIndex=create_index, CreateTime=create_time, ModifyIndex=modify_index, ModifyTime=modify_time)

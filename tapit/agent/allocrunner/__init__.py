@@ -1,0 +1,1 @@
+"""The client's alloc runners and task runners (client/allocrunner, client/allocrunner/taskrunner)."""
