@@ -1,6 +1,6 @@
-"""Console budgets (issue 4): keystroke round trip, `cat` throughput, time to first prompt.
+"""Console budgets (issues 4, 13): keystroke round trip, `cat` throughput (local terminal, TUI pane), first prompt.
 
-    python bench/console_bench.py [--keystrokes 500] [--megabytes 50] [--starts 5]
+    python bench/console_bench.py [--keystrokes 500] [--megabytes 50] [--starts 5] [--pane-megabytes 20]
 
 Runs against a fresh embedded agent in a temporary TAPIT_HOME (NOMAD_ADDR is ignored) and drives
 the real `tapit run` under a pseudo-terminal, as a user's terminal would; the round trip is
@@ -119,6 +119,57 @@ def cat_throughput(env: dict, megabytes: int, local: bool = False) -> tuple[int,
     return count, elapsed
 
 
+async def pane_cat_throughput(megabytes: int) -> tuple[int, float, float]:
+    """The same `cat` in the TUI's embedded pane (`c`): exec session, emulator and drawing, all in one process.
+
+    Returns bytes shown, wall seconds and CPU seconds of this process (the agent runs in its own)."""
+    from tapit.service import TaskService
+    from tapit.tui.app import TapitApp
+    from tapit.tui.console_pane import ConsoleScreen
+
+    app = TapitApp(TaskService.from_environment())
+    async with app.run_test(size=(160, 45)) as pilot:
+        while app.state not in ("live", "polling"):
+            await pilot.pause(0.05)
+        await pilot.press("c", "enter")  # the console form, with `sh` filled in
+        while not (isinstance(app.screen, ConsoleScreen) and app.screen.session is not None):
+            await pilot.pause(0.05)
+        screen = app.screen
+        terminal, session = screen.terminal, screen.session
+        seen, done, count = bytearray(), asyncio.Event(), 0
+        marker = b""
+        feed = terminal.feed
+
+        def counting_feed(data: bytes) -> None:  # what the pane is given, as it is given
+            nonlocal count
+            count += len(data)
+            feed(data)
+            seen.extend(data)
+            if marker and marker in seen:
+                done.set()
+            del seen[: -len(marker or b"x") - 1]
+
+        terminal.feed = counting_feed
+        size = megabytes * 1_000_000
+        marker = b"MADE-2\r\n"
+        await session.send_stdin(
+            f"head -c {size * 3 // 4} /dev/urandom | base64 -w 100 > big.txt; echo MADE-$((1+1))\r".encode()
+        )
+        await done.wait()
+        done.clear()
+        marker = b"END-OF-4\r\n"
+        await session.send_stdin(b"cat big.txt; echo END-OF-$((2+2))\r")
+        count = 0
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await done.wait()
+        await pilot.pause(0.05)  # the last frame drawn
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        await session.send_stdin(b"rm big.txt; exit\r")
+        while not screen.finished:
+            await pilot.pause(0.05)
+    return count, elapsed, cpu
+
+
 async def api_round_trips(keystrokes: int) -> list[float]:
     """The same echo through the service's consoles alone, no CLI or local terminal."""
     from tapit.params import build_spec
@@ -160,6 +211,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=50)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--cat-runs", type=int, default=3)
+    parser.add_argument("--pane-megabytes", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tapit-bench-") as home:
         os.environ["TAPIT_HOME"] = home
@@ -190,6 +242,14 @@ def main() -> None:
                     f"local pty {local_rate:.1f} MB/s, ratio {rate / local_rate:.2f}"
                 )
             print(f"cat inside tapit run against a local pty: median ratio {statistics.median(ratios):.2f}")
+            count, elapsed, cpu = asyncio.run(pane_cat_throughput(args.pane_megabytes))
+            local_count, local_elapsed = cat_throughput(env, args.pane_megabytes, local=True)
+            rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
+            print(
+                f"cat of a {args.pane_megabytes} MB file in the TUI's embedded pane: {rate:.1f} MB/s "
+                f"({count / 1e6 / cpu:.1f} MB per CPU second of the TUI); local pty {local_rate:.1f} MB/s, "
+                f"ratio {rate / local_rate:.3f}"
+            )
         finally:
             daemon.stop(kill_tasks=True)
 

@@ -3,7 +3,7 @@
   first paint with 10,000 tasks in the history   <= 1 s
   a filter keystroke repaints                    <= 100 ms
   log pane ingest while keys still answer        >= 50,000 lines/s, keys <= 100 ms
-  embedded console output                        >= 1 MB/s
+  embedded console output                        >= 5 MB/s (and its ratio to a plain pty reader)
 
 Run: python bench/tui_bench.py   (no Nomad needed: the service refuses to connect,
 so the app shows the history, as it does before the agent answers.)
@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
+import tty
 from pathlib import Path
 
+import pyte
 from textual import events
 from textual.app import App, ComposeResult
 
@@ -35,6 +40,7 @@ SIZE = (160, 45)
 TASKS = 10_000
 LOG_LINES = 200_000
 CONSOLE_BYTES = 4 * 2**20
+CONSOLE_ROUNDS = 3
 STATUSES = ("complete", "failed", "stopped", "running", "complete", "timed_out", "complete", "lost")
 
 
@@ -156,25 +162,69 @@ class TerminalApp(App):
         yield TerminalView()
 
 
-async def console_throughput() -> None:
+def console_output() -> bytes:
+    line = b"\x1b[1;34mdrwxr-xr-x\x1b[0m  2 root root 4096 Jan  1 00:00 \x1b[32msome-file-name.txt\x1b[0m\r\n"
+    return line * (CONSOLE_BYTES // len(line))
+
+
+def pty_reference(data: bytes, directory: Path) -> float:
+    """MB/s of the same bytes `cat` into a local pseudo-terminal, read by a plain loop (no emulation)."""
+    source = directory / "console-output"
+    source.write_bytes(data)
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # the bytes as they are, as the exec session's pty sends them
+    started = time.perf_counter()
+    cat = subprocess.Popen(["cat", str(source)], stdout=slave)
+    os.close(slave)
+    read = 0
+    while read < len(data):
+        read += len(os.read(master, 1 << 16))
+    elapsed = time.perf_counter() - started
+    cat.wait()
+    os.close(master)
+    return len(data) / elapsed / 1e6
+
+
+def pyte_reference(data: bytes) -> float:
+    """MB per CPU second of pyte's own stream and screen on the same frames (what the pane used before)."""
+    screen = pyte.Screen(SIZE[0], SIZE[1] - 1)
+    stream = pyte.ByteStream(screen)
+    started = time.process_time()
+    for i in range(0, len(data), 1024):
+        stream.feed(data[i : i + 1024])
+    return len(data) / (time.process_time() - started) / 1e6
+
+
+async def console_throughput(directory: Path) -> None:
+    """The best of CONSOLE_ROUNDS, each measuring the references and the pane back to back: on a
+    shared machine the best round is the one least disturbed, for the pane and its references alike."""
+    data = console_output()
+    megabytes = len(data) / 1e6
+    frames = [data[i : i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
+    rates, cpu_rates, pty_rates, pyte_rates = [], [], [], []
     app = TerminalApp()
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(TerminalView)
         await pilot.pause()
-        line = b"\x1b[1;34mdrwxr-xr-x\x1b[0m  2 root root 4096 Jan  1 00:00 \x1b[32msome-file-name.txt\x1b[0m\r\n"
-        data = line * (CONSOLE_BYTES // len(line))
-        frames = [data[i : i + 1024] for i in range(0, len(data), 1024)]  # Nomad sends 1 KiB frames
-        started = time.perf_counter()
-        for i, frame in enumerate(frames):
-            view.feed(frame)
-            if i % 16 == 0:
-                await asyncio.sleep(0)  # the exec receive loop yields between frames
-        await pilot.pause(0.05)
-        elapsed = time.perf_counter() - started
-        print(
-            f"embedded console: {len(data) / elapsed / 2**20:.2f} MB/s ({len(data) / 2**20:.0f} MB of "
-            f"coloured `ls -l` output, budget 1 MB/s)"
-        )
+        for _ in range(CONSOLE_ROUNDS):
+            pty_rates.append(pty_reference(data, directory))
+            pyte_rates.append(pyte_reference(data))
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for i, frame in enumerate(frames):
+                view.feed(frame)
+                if i % 16 == 0:
+                    await asyncio.sleep(0)  # the exec receive loop yields between frames
+            await pilot.pause(0.05)
+            rates.append(megabytes / (time.perf_counter() - started))
+            cpu_rates.append(megabytes / (time.process_time() - cpu_started))
+    # Per CPU second too: on a shared machine the wall clock also counts the time others had the core.
+    rate, cpu_rate, pty_rate, pyte_rate = max(rates), max(cpu_rates), max(pty_rates), max(pyte_rates)
+    print(
+        f"embedded console, best of {CONSOLE_ROUNDS}: {rate:.2f} MB/s, {cpu_rate:.2f} MB per CPU second "
+        f"({megabytes:.1f} MB of coloured `ls -l` output, budget 5 MB/s); the same bytes `cat` into a local pty "
+        f"and only read: {pty_rate:.0f} MB/s (ratio {rate / pty_rate:.3f}); pyte alone, no drawing: "
+        f"{pyte_rate:.2f} MB per CPU second (ratio {cpu_rate / pyte_rate:.1f})"
+    )
 
 
 def main() -> None:
@@ -183,7 +233,7 @@ def main() -> None:
         write_history(directory)
         asyncio.run(first_paint_and_filter(directory))
         asyncio.run(log_ingest(directory))
-    asyncio.run(console_throughput())
+        asyncio.run(console_throughput(directory))
 
 
 if __name__ == "__main__":

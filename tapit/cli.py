@@ -15,7 +15,7 @@ FLAGS = {
     ("create", "task"): {"-w": "wait", "--wait": "wait", "--json": "json"},
     ("show", "task"): {"--json": "json"},
     ("show", "logs"): {"-f": "follow", "--follow": "follow", "--replay": "replay"},
-    ("list", "tasks"): {"--json": "json"},
+    ("list", "tasks"): {"--json": "json", "--wide": "wide"},
     ("stop", "task"): {},
     ("delete", "task"): {},
 }
@@ -70,8 +70,12 @@ def dispatch(argv: list[str]) -> int:
         from tapit.commands.tui import run_tui
 
         return run_tui()
-    if argv[0] in ("-h", "--help", "help"):
+    if argv[0] in ("-h", "--help"):
         return print_usage()
+    if argv[0] == "help":
+        from tapit.commands.help import help_command
+
+        return help_command(argv[1:])
     if argv[0] == "--version":
         from tapit import __version__
 
@@ -79,7 +83,9 @@ def dispatch(argv: list[str]) -> int:
         return 0
     verb, rest = argv[0], argv[1:]
     if "-h" in rest or "--help" in rest:
-        return print_usage()
+        from tapit.commands.help import help_command
+
+        return help_command([verb, *rest[:1]])
     if verb == "agent":
         from tapit.commands.agent import agent_command
 

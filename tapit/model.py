@@ -43,6 +43,8 @@ class TaskRecord:
     logs_archived: bool = False
     # How the embedded agent held the task to its ephemeral disk (its Task Setup event says).
     disk_limit: str | None = None
+    # Where a host task on the embedded agent started: the directory it was created from.
+    work_dir: str | None = None
     # Bytes of each log that Nomad's rotation removed before tapit could read them ({"stdout": n}):
     # the archive lacks them, and every replay says so.
     logs_lost_bytes: dict[str, int] = field(default_factory=dict)

@@ -29,6 +29,7 @@ JSON_FIELDS = (
     "nomad_namespace",
     "nomad_alloc_id",
     "node_name",
+    "work_dir",
     "kind",
     "reason",
     "error",
@@ -111,7 +112,9 @@ def exit_text(record: TaskRecord) -> str:
     return "-" if code is None else str(code)
 
 
-def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None = None) -> str:
+def task_table(records: list[TaskRecord], width: int | None = None, now: datetime | None = None) -> str:
+    """The task list, every value whole, or fitted to `width` cells (a terminal's) by clipping the
+    widest columns with "…"."""
     headers = ("ID", "STATUS", "EXIT", "AGE", "DURATION", "RESOURCES", "INITIATED BY", "COMMAND")
     rows = [
         (
@@ -126,10 +129,45 @@ def task_table(records: list[TaskRecord], width: int = 120, now: datetime | None
         )
         for r in records
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    fixed = sum(widths[:-1]) + 2 * (len(headers) - 1)
-    widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
+    widths = [max(len(h), *(cell_width(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    if width is not None:
+        # Only the free text (initiator, command) is clipped: an id, a status or a figure cut short is no use.
+        least = [1 if h in ("INITIATED BY", "COMMAND") else w for h, w in zip(headers, widths)]
+        widths = fit_widths(widths, least, width - 2 * (len(headers) - 1))
     return "\n".join("  ".join(map(fit, row, widths)).rstrip() for row in (headers, *rows))
+
+
+def fit_widths(widths: list[int], least: list[int], room: int) -> list[int]:
+    """Column widths that fit `room` cells: the widest columns are cut to one common width, the
+    narrow ones kept whole; none below its `least`, so a terminal too narrow even for those
+    still gets every column, wider than the terminal."""
+    if sum(widths) <= room:
+        return widths
+    low, high = 0, max(widths)  # the largest common cap that fits: a binary search on it
+    while low < high:
+        cap = (low + high + 1) // 2
+        if sum(max(lo, min(w, cap)) for w, lo in zip(widths, least)) <= room:
+            low = cap
+        else:
+            high = cap - 1
+    capped = [max(lo, min(w, low)) for w, lo in zip(widths, least)]
+    # Cells the common cap leaves over go to the columns it cut, leftmost first.
+    spare = room - sum(capped)
+    for i, (w, c) in enumerate(zip(widths, capped)):
+        if spare > 0 and w > c:
+            extra = min(spare, w - c)
+            capped[i] += extra
+            spare -= extra
+    return capped
+
+
+def cell_width(text: str) -> int:
+    """The cells `text` takes on a terminal (wide characters take two)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
 
 
 def usage_json(usage) -> dict:
@@ -189,6 +227,7 @@ def detail_rows(record: TaskRecord, now: datetime | None = None, node: str | Non
         ("Image", (record.image or "- (host process)") + (f" (tag {record.docker_tag})" if record.docker_tag else "")),
         ("Resources", f"{record.cpu:g} vCPU, {record.memory_gb:g} GB memory, {record.ephemeral_storage_gb:g} GB disk"),
         *([("Disk limit", record.disk_limit)] if record.disk_limit else []),
+        *([("Directory", record.work_dir)] if record.work_dir else []),
         ("Max hours", max_hours),
         ("Created", f"{record.created_at} ({age(record.created_at, now)} ago)"),
         ("Started", record.started_at or "-"),

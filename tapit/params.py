@@ -25,9 +25,23 @@ NUMBER_FORMS = {
     "ephemeral_storage_gb": "ephemeral_storage_gb=<GB>, e.g. ephemeral_storage_gb=5",
 }
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-# Docker's own rule for a tag.
-_DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_IMAGE = re.compile(r"[^\s]+")
+# Docker's image reference grammar, as Nomad's docker driver parses `image` with it
+# (drivers/docker/utils.go parseDockerImage: reference.ReferenceRegexp of
+# github.com/distribution/reference v0.6.0, regexp.go): [domain[:port]/]path[:tag][@digest].
+_TAG = r"[\w][\w.-]{0,127}"
+_DOCKER_TAG = re.compile(_TAG, re.ASCII)
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_IMAGE = re.compile(
+    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)(?::{_TAG})?(?:@{_DIGEST})?",
+    re.ASCII,
+)
+# reference.NameTotalLengthMax
+IMAGE_NAME_MAX = 255
+# The initiator is a name, stored in every job's Meta and shown in every row of `list tasks`.
+INITIATED_BY_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,19 @@ class TaskSpec:
     docker_tag: str | None
     image: str | None
     initiated_by: str
+
+
+def default_initiator() -> str:
+    """Who initiates a task unless initiated_by says: user@host, from the process's user and host."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 def parse_assignments(words: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
@@ -78,9 +105,14 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
             "tapit.toml, or use image=<ref>"
         )
     image = values.get("image")
-    if image is not None and not _IMAGE.fullmatch(image):
-        raise UsageError(f"image={image!r} is not an image reference; use image=<ref>, e.g. image=ubuntu:24.04")
+    if image is not None:
+        check_image(image)
     initiated_by = values.get("initiated_by", default_initiator)
+    if len(initiated_by) > INITIATED_BY_MAX:
+        raise UsageError(
+            f"initiated_by is {len(initiated_by):,} characters long; a name of at most {INITIATED_BY_MAX} is "
+            "accepted, e.g. initiated_by=alice"
+        )
     if not initiated_by.strip():
         raise UsageError("initiated_by is empty; use initiated_by=<name>, e.g. initiated_by=alice")
     if not initiated_by.isprintable():
@@ -95,6 +127,30 @@ def build_spec(command: str, values: dict[str, str], config: AppConfig, default_
         image=image,
         initiated_by=initiated_by,
     )
+
+
+def check_image(image: str) -> None:
+    """Refuse what Docker's reference grammar refuses, in the words of distribution/reference's errors.
+
+    The grammar lets a first component with capitals be a registry host (`UPPER/case`), and
+    ParseNormalizedNamed reads it so; as a registry that no one runs, it is taken for what the
+    user meant, a repository path, which must be lowercase. A registry is named as Docker's
+    users know it: with a dot, a port, or `localhost` (normalize.go splitDockerDomain)."""
+    form = "use image=<ref>, e.g. image=ubuntu:24.04 or image=registry.example.com/team/app:v1"
+    match = _IMAGE.fullmatch(image)
+    domain = match and match["domain"]
+    if match is None or (domain and not _names_registry(domain) and domain.lower() != domain):
+        if image.lower() != image and _IMAGE.fullmatch(image.lower()):
+            raise UsageError(f"image={image!r}: repository name must be lowercase; {form}")
+        raise UsageError(f"image={image!r} is not an image reference ([registry/]repository[:tag][@digest]); {form}")
+    if len(match["name"]) > IMAGE_NAME_MAX:
+        raise UsageError(
+            f"image=: the repository name is {len(match['name'])} characters; at most {IMAGE_NAME_MAX} are accepted"
+        )
+
+
+def _names_registry(domain: str) -> bool:
+    return "." in domain or ":" in domain or domain == "localhost"
 
 
 def parse_number(key: str, text: str) -> float:

@@ -67,6 +67,20 @@ def run_command(words: list[str]) -> int:
     return console.exit_status()
 
 
+def run_shell(task_id: str) -> int:
+    """The TUI's `E`: a shell in a running task's allocation, on this terminal, until it exits or `~.`."""
+    from tapit.service import TaskService
+    from tapit.service.shells import open_shell
+
+    shell = open_shell(TaskService.from_environment(), task_id)
+    tty = sys.stdin.isatty()
+    _progress(f"shell in task {shell.record.id} (allocation {shell.record.nomad_alloc_id[:8]}); ~. disconnects")
+    asyncio.run(_attach(shell, tty))  # ConsoleError: the caller prints its one line
+    if shell.end_reason:
+        print(f"{chr(10) if tty else ''}tapit: shell in task {shell.record.id}: {shell.end_reason}", file=sys.stderr)
+    return shell.exit_status()
+
+
 def _raise_hangup(signum, frame) -> None:
     raise Hangup(signum)
 

@@ -28,13 +28,17 @@ def create_task(words: list[str], flags: set[str]) -> int:
             "the task runs without them",
             file=sys.stderr,
         )
-    if "json" in flags and "wait" not in flags:
-        _print_json(record)
-        return 0
     if "wait" not in flags:
-        print(f"Created task {record.id} (Nomad job {record.nomad_job_id}).")
-        print(f"Follow it:  tapit show logs task={record.id} --follow")
-        return 0
+        record = service.refuse_unplaceable(record)
+        placed = record.status != "failed"
+        if "json" in flags:
+            _print_json(record)
+        elif placed:
+            print(f"Created task {record.id} (Nomad job {record.nomad_job_id}).")
+            print(f"Follow it:  tapit show logs task={record.id} --follow")
+        if not placed:
+            _say_why_not_complete(record)
+        return 0 if placed else 1
     # With --json, stdout carries only the JSON; the task's output goes to stderr.
     record = _wait(service, record.id, sink=write_to_stderr if "json" in flags else write_output)
     if "json" in flags:
@@ -55,8 +59,8 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
     else:
         from tapit.output import task_table
 
-        # Clip long commands to a terminal's width; a pipe gets them whole.
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
+        # Fitted to a terminal's width; --wide and a pipe get every value whole.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and "wide" not in flags else None
         print(task_table(records, width=width))
     _warn_unrecorded(service)
     return 0
@@ -142,11 +146,15 @@ def _wait(service, task_id: str, sink=write_output):
         raise
     _say_lost(record)
     _warn_unrecorded(service)
+    _say_why_not_complete(record)
+    return record
+
+
+def _say_why_not_complete(record) -> None:
     if record.status != "complete":
         from tapit.output import why_it_ended
 
         print(f"tapit: task {record.id} {record.status}: {why_it_ended(record)}", file=sys.stderr)
-    return record
 
 
 def _say_lost(record) -> None:

@@ -5,7 +5,7 @@ message names the accepted form from here. Standard library only: `--help` must 
 FORMS = {
     "create task": ("tapit create task 'command' [-w|--wait] [--json] [key=value ...]", ""),
     "run": ("tapit run 'command' [key=value ...]", "interactive console (keys as above but initiated_by)"),
-    "list tasks": ("tapit list tasks [--json] [namespace=<ns>|namespace=*]", ""),
+    "list tasks": ("tapit list tasks [--wide|--json] [namespace=<ns>|namespace=*]", ""),
     "show task": ("tapit show task task=<id> [--json]", ""),
     "show logs": ("tapit show logs task=<id> [-f|--follow] [--replay]", ""),
     "stop task": ("tapit stop task task=<id>", ""),
@@ -26,7 +26,8 @@ Tasks run on Nomad at $NOMAD_ADDR (with $NOMAD_TOKEN, $NOMAD_NAMESPACE, $NOMAD_R
 Nomad's TLS variables), or on the embedded agent, started on first use, when NOMAD_ADDR is unset.
 --ssh [user@]bastion[:port] (or $TAPIT_SSH, or ssh in tapit.toml) reaches NOMAD_ADDR through an
 SSH tunnel; keys from the SSH agent or ~/.ssh, host keys checked against ~/.ssh/known_hosts.
-Exit codes: 0 ok; the task's own code with --wait/--follow; 2 bad input; 3 Nomad unreachable or refusing."""
+Exit codes: 0 ok; the task's own code with --wait/--follow; 2 bad input; 3 Nomad unreachable or refusing.
+A command's options, parameters, units, ranges and defaults: tapit help <command>, or tapit <command> --help."""
 NOTE_COLUMN = 45
 
 

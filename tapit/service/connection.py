@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from tapit.config import AppConfig
 from tapit.errors import RuntimeUnavailable, UsageError, nomad_errors
@@ -13,10 +14,36 @@ from tapit.nomad.client import NomadClient
 from tapit.nomad.settings import NomadSettings, parse_ssh_target
 
 
+# What the embedded agent reports as its build in /v1/agent/self (tapit/agent/http/agent.py).
+EMBEDDED_VERSION_METADATA = "tapit"
+
+
 @dataclass(frozen=True)
 class Connection:
     settings: NomadSettings
-    embedded: bool
+    # tapit started (or found) its embedded agent itself, rather than following NOMAD_ADDR.
+    started_agent: bool = False
+
+    @cached_property
+    def embedded(self) -> bool:
+        """Whether this is tapit's embedded agent, which runs tasks on the host by default: the
+        one tapit started, or one NOMAD_ADDR names (`eval "$(tapit agent env)"`), recognised by
+        what it reports about itself. Asked once, and only by what depends on it (create)."""
+        return self.started_agent or reports_embedded(self.settings)
+
+
+def reports_embedded(settings: NomadSettings) -> bool:
+    """Whether the agent at the address says it is tapit's (its VersionMetadata). A Nomad whose token
+    may not read the agent (`agent:read`) is taken for a cluster, and so is one that does not
+    answer: the submission then fails, and is recorded failing, as any other would."""
+    from tapit.nomad.errors import NomadError
+
+    try:
+        with NomadClient(settings) as nomad:
+            version = (nomad.agent.info().get("config") or {}).get("Version") or {}
+    except (NomadError, ValueError):
+        return False
+    return version.get("VersionMetadata") == EMBEDDED_VERSION_METADATA
 
 
 def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connection:
@@ -24,11 +51,12 @@ def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connect
     agent, started on first use."""
     if environ.get("NOMAD_ADDR"):
         settings = NomadSettings.from_env(environ)
+        _check_address(settings.address)
         if config.namespace and "NOMAD_NAMESPACE" not in environ:
             settings = replace(settings, namespace=config.namespace)
         if config.ssh:
             settings = _through_ssh(settings, config.ssh)
-        return Connection(settings, embedded=False)
+        return Connection(settings)
     if config.ssh and config.sources.get("ssh", "").startswith("$"):
         # Asked for on the command line; an ssh in tapit.toml describes the cluster's route and
         # does not stop the same app from running on the embedded agent.
@@ -40,7 +68,18 @@ def resolve_connection(environ: Mapping[str, str], config: AppConfig) -> Connect
     except AgentStartError as exc:
         raise RuntimeUnavailable(f"could not start the embedded agent: {exc}") from None
     settings = replace(NomadSettings.from_env(environ, default_address=agent.address), token=agent.token)
-    return Connection(settings, embedded=True)
+    return Connection(settings, started_agent=True)
+
+
+def _check_address(address: str) -> None:
+    """A NOMAD_ADDR that is no address at all is bad input, refused before anything is tried."""
+    from tapit.nomad.address import parse_endpoint
+    from tapit.nomad.errors import NomadUnreachable
+
+    try:
+        parse_endpoint(address)
+    except NomadUnreachable as exc:
+        raise UsageError(f"NOMAD_ADDR={address!r}: {exc.reason}") from None
 
 
 def _through_ssh(settings: NomadSettings, ssh: str) -> NomadSettings:

@@ -90,7 +90,8 @@ def _console_error(exc: ExecError, namespace: str) -> ConsoleError:
 
 
 @contextmanager
-def _exec_errors(namespace: str) -> Iterator[None]:
+def exec_errors(namespace: str) -> Iterator[None]:
+    """An exec session into a task of `namespace` that Nomad refused or that broke: ConsoleError."""
     try:
         yield
     except ExecError as exc:
@@ -199,6 +200,13 @@ class Console:
         line = self.record.command
         if tty and term:
             line = f"export TERM={shlex.quote(term)}\n{line}"  # exec'd processes get the task's env only
+        if tty:
+            # Ctrl-C at a terminal signals the shell too. dash (Debian's /bin/sh) then kills itself
+            # with SIGINT once the program ends, even one that took the Ctrl-C and exited 0 (python
+            # at its prompt). With a trap it carries on, as bash does, unless the program died of
+            # the Ctrl-C (status 128 + SIGINT); the program itself gets the signal as its own,
+            # since a trapped signal is reset in the programs a shell runs (POSIX "trap").
+            line = f"trap 'case $? in 130) exit 130;; esac' INT\n{line}"
         history = self.service.history
         transcript = Transcript(self.cast_path, cols, rows, self.record.command, term if tty else None)
         # Unbuffered, and the transcript line-buffered: a SIGKILLed client leaves all it showed.
@@ -210,7 +218,7 @@ class Console:
         self.started_at = now_iso()
         command = ["/bin/sh", "-c", line]
         try:
-            with _exec_errors(self.record.nomad_namespace):
+            with exec_errors(self.record.nomad_namespace):
                 async with self.service._nomad(self.record).allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
@@ -319,17 +327,17 @@ class ConsoleSession:
     async def send_stdin(self, data: bytes) -> None:
         """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        with _exec_errors(self.console.record.nomad_namespace):
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with _exec_errors(self.console.record.nomad_namespace):
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        with _exec_errors(self.console.record.nomad_namespace):
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tapit.errors import nomad_errors
 from tapit.model import TaskRecord
-from tapit.translate.status import QUEUED_PREFIX, fits_empty_node, latest_allocation, placement_failure, ruled_out
+from tapit.translate.status import QUEUED_PREFIX, fits_empty_node, latest_allocation, never_placed, placement_failure
 
 if TYPE_CHECKING:
     from tapit.service.tasks import TaskService
@@ -52,8 +52,7 @@ def await_placement(
         if reason is None:
             continue
         if _never_placed(service, record, evals):
-            service._stop_job(record)
-            service._apply(record, {"status": "failed", "reason": f"not placed: {service.explain_placement(reason)}"})
+            service._fail_placement(record, reason)
             return None
         queued = QUEUED_PREFIX + reason
         if record.reason != queued:
@@ -66,7 +65,7 @@ def _never_placed(service: TaskService, record: TaskRecord, evals: list[dict]) -
     """Whether room for the task can never appear (see the module's docstring)."""
     if not service.connection.embedded:
         return False
-    if ruled_out(evals):
+    if never_placed(evals) is not None:
         return True
     nomad = service._nomad(record)
     with nomad_errors():

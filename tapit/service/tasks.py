@@ -10,9 +10,7 @@ and returns tapit's types (tapit/model.py), never Nomad's JSON.
 from __future__ import annotations
 
 import builtins
-import getpass
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -23,7 +21,7 @@ from tapit.errors import Refused, RuntimeUnavailable, TaskNotFound, UsageError, 
 from tapit.model import TERMINAL, JobChanges, Placement, TaskRecord, Usage, new_task_id, now_iso, parse_iso
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
-from tapit.params import TaskSpec
+from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
 from tapit.service import logs as task_logs
 from tapit.service import vcpu
@@ -35,14 +33,6 @@ from tapit.translate.status import Observation, observe
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
-
-
-def default_initiator() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 class TaskService:
@@ -90,6 +80,7 @@ class TaskService:
         task_id = new_task_id()
         created_at = now_iso()
         namespace = connection.settings.namespace
+        work_dir = _creation_dir() if connection.embedded and driver != jobspec.IMAGE_DRIVER else None
         job = jobspec.build_job(
             task_id=task_id,
             spec=spec,
@@ -99,6 +90,7 @@ class TaskService:
             created_at=created_at,
             kind=kind,
             argv=argv,
+            work_dir=work_dir,
         )
         record = TaskRecord(
             id=task_id,
@@ -116,6 +108,7 @@ class TaskService:
             nomad_namespace=namespace,
             kind=kind,
             deadline_at=_deadline(created_at, spec.max_hours),
+            work_dir=work_dir,
         )
         self.history.add(record)
         try:
@@ -247,6 +240,11 @@ class TaskService:
             except NomadNotFound:
                 allocs, evals = [], []
             gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, evals, limit_mb)
+        ended = self._ended_meanwhile(record) if gone or seen.status in TERMINAL else None
+        if ended is not None:
+            return ended
         if gone:
             changes = (
                 {}
@@ -254,8 +252,6 @@ class TaskService:
                 else {"status": "lost", "reason": "its Nomad job is gone (purged or garbage-collected) before it ended"}
             )
             return self._keep(record, changes)
-        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
-        seen = observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
@@ -267,6 +263,20 @@ class TaskService:
         except HistoryUnwritable as exc:
             self.unrecorded = exc
         return self._keep(record, changes)
+
+    def _ended_meanwhile(self, record: TaskRecord) -> TaskRecord | None:
+        """The history's record when another writer has ended the task since `record` was read.
+
+        A console's client stops and purges its job and then writes how it ended; a reader holding
+        the record from before (the TUI's live feed) must not take the stopped or vanished job for
+        an end of its own (lost, failed)."""
+        if record.terminal:
+            return None
+        try:
+            kept = self.history.get(record.id)
+        except TaskNotFound:
+            return None
+        return kept if kept.terminal else None
 
     def _keep(self, record: TaskRecord, changes: dict) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""
@@ -283,6 +293,25 @@ class TaskService:
         for key, value in changes.items():
             setattr(record, key, value)
         return record
+
+    def refuse_unplaceable(self, record: TaskRecord) -> TaskRecord:
+        """Fail at once a task the embedded agent's one node can never run (an image with no
+        container engine, say), with the reason, rather than leave it pending. The agent
+        evaluates a job as it registers it (tapit/agent/scheduler.py register), so the answer is
+        there already. On a cluster Nomad keeps the task queued for a node that may come."""
+        if not self.connection.embedded:
+            return record
+        nomad = self._nomad(record)
+        with nomad_errors():
+            if nomad.jobs.allocations(record.nomad_job_id):
+                return record
+            reason = status.never_placed(nomad.jobs.evaluations(record.nomad_job_id))
+        return record if reason is None else self._fail_placement(record, reason)
+
+    def _fail_placement(self, record: TaskRecord, reason: str) -> TaskRecord:
+        """Stop the job Nomad could not place, and record why."""
+        self._stop_job(record)
+        return self._apply(record, {"status": "failed", "reason": f"not placed: {self.explain_placement(reason)}"})
 
     def explain_placement(self, reason: str) -> str:
         """A placement failure with its fix, where tapit knows it."""
@@ -376,6 +405,17 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "disk_limit": seen.disk_limit,
     }
     return {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+
+
+def _creation_dir() -> str | None:
+    """Where a host task on the embedded agent starts: the directory it is created from, as a
+    command typed in that shell would (`python scripts/x.py` finds the script). A cluster's node
+    has no such directory, and a container keeps its image's working directory. None when this
+    process's directory is gone: the task starts in its allocation's directory, as on Nomad."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _deadline(created_at: str, max_hours: float | None) -> str | None:

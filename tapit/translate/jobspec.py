@@ -115,11 +115,13 @@ def build_job(
     created_at: str,
     kind: str = "task",
     argv: list[str] | None = None,
+    work_dir: str | None = None,
 ) -> dict:
     """The `Job` object for one task: one group, one task, run exactly once.
 
     `argv` overrides what the task executes (a console's keep-alive); by default
-    it is the user's command under `/bin/sh -c`.
+    it is the user's command under `/bin/sh -c`. `work_dir`, an absolute path, is where a host
+    process starts (and exec sessions into it), in place of its allocation's task directory.
     """
     argv = argv or ["/bin/sh", "-c", spec.command]
     job_id = job_id_for(task_id, config)
@@ -127,6 +129,8 @@ def build_job(
         task_config = docker_config(argv, image_for(spec, config), config)
     else:
         task_config = {"command": argv[0], "args": argv[1:]}
+    if work_dir:
+        task_config["work_dir"] = work_dir  # drivers/rawexec/driver.go, drivers/exec/driver.go TaskConfig.WorkDir
     disk_mb = memory_mb(spec.ephemeral_storage_gb)
     group: dict = {
         "Name": GROUP_NAME,

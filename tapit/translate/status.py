@@ -118,17 +118,6 @@ def placement_failure(evals: list[dict]) -> str | None:
     return None
 
 
-def ruled_out(evals: list[dict]) -> bool:
-    """Whether the latest failed placement was for want of a node that qualifies at all (a
-    constraint or a driver no node has, or no node in the datacenters and pool), not of room."""
-    for evaluation in sorted(evals, key=lambda e: e.get("CreateIndex", 0), reverse=True):
-        for metric in (evaluation.get("FailedTGAllocs") or {}).values():
-            return bool(metric.get("ConstraintFiltered")) or not (
-                metric.get("NodesEvaluated") or metric.get("NodesInPool")
-            )
-    return False
-
-
 def fits_empty_node(job: dict, node: dict) -> bool:
     """Whether each of the job's groups would fit the node with nothing else on it: its
     resources less those reserved (nomad/structs/funcs.go AllocsFit, NodeResources.Comparable)."""
@@ -147,6 +136,19 @@ def fits_empty_node(job: dict, node: dict) -> bool:
         if ((group.get("EphemeralDisk") or {}).get("SizeMB") or 0) > available("Disk", "DiskMB"):
             return False
     return True
+
+
+def never_placed(evals: list[dict]) -> str | None:
+    """Why no node there is can run the task, when that is so: the newest placement failure
+    filtered out every node it evaluated (a driver none offers, a constraint none meets) and
+    found none merely full (nomad/structs/structs.go AllocMetric NodesFiltered, NodesExhausted).
+    A full node frees room; a filtered one does not change by waiting."""
+    for evaluation in sorted(evals, key=lambda e: e.get("CreateIndex", 0), reverse=True):
+        for metric in (evaluation.get("FailedTGAllocs") or {}).values():
+            if metric.get("NodesFiltered") and not metric.get("NodesExhausted"):
+                return describe_metric(metric)
+            return None
+    return None
 
 
 def describe_metric(metric: dict) -> str:

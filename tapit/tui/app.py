@@ -33,7 +33,7 @@ from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
 from tapit.tui.commands import TapitCommands
 from tapit.tui.confirm import ConfirmScreen
-from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen
+from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen, SessionScreen
 from tapit.tui.details import Details
 from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
@@ -41,6 +41,7 @@ from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.safe_text import DataInput, plain, template
+from tapit.tui.sessions import Sessions
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
 
 # Moving the cursor quickly through the list should not open every task's logs on the way.
@@ -106,6 +107,8 @@ class TapitApp(App[int]):
         Binding("R", "rerun_task", "Rerun"),
         Binding("c", "open_console", "Console"),
         Binding("C", "console_outside", "Console (terminal)", show=False),
+        Binding("e", "shell", "Shell in the task (or back to its console)", show=False),
+        Binding("E", "shell_outside", "Shell (terminal)", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("i", "show_tab('details')", "Details", show=False),
         Binding("l", "show_tab('logs')", "Logs", show=False),
@@ -139,6 +142,7 @@ class TapitApp(App[int]):
         self._typed_into: WeakKeyDictionary[events.Key, Widget | None] = WeakKeyDictionary()
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
+        self.sessions = Sessions(self)
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -256,6 +260,8 @@ class TapitApp(App[int]):
         self.query_one(Details).show(self.table.selected)
 
     def _follow_selection(self, settled: bool) -> None:
+        if not self.is_running:
+            return  # the settle timer fired as the app shuts down, removing its widgets
         record = self.table.selected
         self.query_one(Details).show(record)
         if settled:
@@ -354,7 +360,10 @@ class TapitApp(App[int]):
                     ("Task list", TaskTable.BINDINGS),
                     ("Logs", LogView.BINDINGS + LogPane.BINDINGS),
                     ("New-task form", NewTaskScreen.BINDINGS),
-                    ("Console", ConsoleScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")]),
+                    (
+                        "Console and shell",
+                        SessionScreen.BINDINGS + [Binding("shift+pageup,shift+pagedown", "", "Scroll back")],
+                    ),
                 ]
             )
         )
@@ -402,6 +411,11 @@ class TapitApp(App[int]):
             return
         if record.terminal:
             self.notify(f"task {record.id} has already ended ({record.status})", severity="warning")
+            return
+        session = self.sessions.find(record.id)
+        if isinstance(session, ConsoleScreen):  # ended from this side, so its record says so
+            question = ConfirmScreen(f"End console {record.id}?", [record.command])
+            self.push_screen(question, lambda yes: yes and self.run_worker(session.end("ended from the task list")))
             return
         question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
         self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
@@ -451,13 +465,13 @@ class TapitApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # In a console, ctrl+p and ctrl+q belong to the remote program (shell history, flow control).
-        if isinstance(self.screen, ConsoleScreen) and action in ("command_palette", "quit"):
+        if isinstance(self.screen, SessionScreen) and action in ("command_palette", "quit"):
             return False
         return True
 
     def action_open_console(self) -> None:
         screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
-        self.push_screen(screen, lambda spec: spec and self.push_screen(ConsoleScreen(self.service, spec)))
+        self.push_screen(screen, lambda spec: spec and self.sessions.open(ConsoleScreen(self.service, spec)))
 
     @on(ConsoleEnded)
     def _console_ended(self, event: ConsoleEnded) -> None:
@@ -472,8 +486,24 @@ class TapitApp(App[int]):
         self.push_screen(screen, lambda spec: spec and self._run_outside(spec))
 
     def _run_outside(self, spec: TaskSpec) -> None:
+        self._hand_over(["-m", "tapit", "run", spec.command, *console_words(spec)], "tapit run")
+
+    def _hand_over(self, argv: list[str], name: str) -> None:
         with self.suspend():
-            code = subprocess.call([sys.executable, "-m", "tapit", "run", spec.command, *console_words(spec)])
-            input(f"\n(tapit run exited with {code}; press enter to return to tapit)")
+            code = subprocess.call([sys.executable, *argv])
+            input(f"\n({name} exited with {code}; press enter to return to tapit)")
         if self.feed is not None:
             self.feed.poke()
+
+    def action_shell(self) -> None:
+        if self.table.selected is not None:
+            self.sessions.shell(self.table.selected)
+
+    def action_shell_outside(self) -> None:
+        record = self.table.selected
+        if record is not None and self.sessions.can_open_shell(record):
+            self._hand_over(["-m", "tapit.commands.shell", record.id], f"the shell in {record.id}")
+
+    async def action_quit(self) -> None:
+        await self.sessions.end_all("the TUI quit")
+        self.exit()

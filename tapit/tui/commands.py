@@ -14,6 +14,8 @@ ACTIONS = (
     ("Rerun task", "rerun_task", "Start the selected task again with the same parameters"),
     ("Open console", "open_console", "Start a console task and open it in a terminal pane"),
     ("Open console in the real terminal", "console_outside", "Suspend tapit and run `tapit run` instead"),
+    ("Shell in the task", "shell", "A shell in the selected running task's allocation, or back to its detached one"),
+    ("Shell in the task, in the real terminal", "shell_outside", "Suspend tapit and open the shell there"),
     ("Filter tasks", "filter", "Filter by id, command, initiator or status"),
     ("Show all tasks", "status_filter('all')", "Clear the status filter"),
     ("Show running tasks", "status_filter('running')", "Only running tasks"),

@@ -1,20 +1,24 @@
-"""The embedded console: a pyte terminal in a pane, fed by a console task's exec session.
+"""The embedded terminal: a pane fed by an exec session — a console task's, or a shell in any task.
 
 The emulator only parses as output arrives and marks rows dirty; a 30 Hz tick
 repaints just those rows through the line API, so a flood of output costs one
-repaint per frame rather than one per packet (textual-tty's design). Keys are
+repaint per frame rather than one per packet (textual-tty's design), and whole-screen
+repaints (a scrolling flood) come at most 15 times a second. Keys are
 translated to the bytes a terminal sends (xterm conventions, with DECCKM for
 the arrows), the pane's size is the terminal's size, and lines scrolled off the
-top are kept for scrollback (shift+pageup).
+top are kept for scrollback (shift+pageup). The emulator is tapit.tui.terminal_screen.
+A session's screen outlives leaving it: `ctrl+]` detaches (tapit.tui.sessions keeps it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import math
+import time
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Awaitable, Callable
 
-import pyte
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
@@ -34,10 +38,11 @@ from tapit.output import one_line, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService
 from tapit.tui.safe_text import plain
+from tapit.tui.terminal_screen import TerminalScreen, TerminalStream
 from tapit.service.consoles import Console, ConsoleError, Exited, Output, start_console
 
-SCROLLBACK = 5000
 TICK_S = 1 / 30
+FLOOD_FRAME_S = 1 / 15
 DECCKM = 1 << 5  # pyte stores private modes shifted left by 5
 BRACKETED_PASTE = 2004 << 5
 CSI, SS3 = "\x1b[", "\x1bO"
@@ -75,7 +80,7 @@ SPECIAL = {
 CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 MODIFIER_CODES = {"shift": 1, "alt": 2, "ctrl": 4}
 CONNECTED = Content.from_markup("[$success]connected[/]")
-CONSOLE_KEYS = Content.styled("   ctrl+] leaves · shift+pgup scrolls back", "$text-muted")
+CONSOLE_KEYS = Content.styled("   ctrl+] detach · shift+pgup scrollback", "$text-muted")
 
 
 def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> bytes | None:
@@ -98,6 +103,9 @@ def key_bytes(key: str, character: str | None, app_cursor: bool = False) -> byte
     return None
 
 
+# A cell's text (the second cell of a wide character is empty) and what its style depends on.
+CELL_TEXT = itemgetter(0)
+CELL_ATTRS = itemgetter(1, 2, 3, 4, 5, 6, 7)
 PALETTE = {"brown": "yellow", "brightbrown": "bright_yellow"}
 
 
@@ -113,76 +121,6 @@ def rich_color(name: str) -> str | None:
     return name
 
 
-class _Screen(pyte.Screen):
-    """pyte's Screen keeping lines that scroll off the top, and answering terminal queries."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        super().__init__(columns, lines)
-        self.scrollback: deque[dict] = deque(maxlen=SCROLLBACK)
-        # Cells are immutable, so one per (attributes, character) serves every place it is drawn.
-        self._cells: dict[pyte.screens.Char, dict[str, pyte.screens.Char]] = {}
-        self.reply: Callable[[str], None] | None = None
-
-    def draw(self, data: str) -> None:
-        """pyte's draw, with a fast path for the common case: printable ASCII, auto-wrap, no insert mode.
-
-        pyte builds a new Char per cell with `_replace` and asks wcwidth for every character;
-        ASCII is one cell wide, so a row segment can be written as a slice. Everything else
-        goes through pyte's own code.
-        """
-        data = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        if (
-            not (data.isascii() and data.isprintable())
-            or pyte.modes.IRM in self.mode
-            or pyte.modes.DECAWM not in self.mode
-        ):
-            super().draw(data)
-            return
-        cursor = self.cursor
-        cells = self._cells.get(cursor.attrs)
-        if cells is None:
-            if len(self._cells) > 256:  # programs cycling through colours: keep it bounded
-                self._cells.clear()
-            cells = self._cells[cursor.attrs] = {}
-        rest = tuple(cursor.attrs)[1:]
-        while data:
-            if cursor.x == self.columns:
-                self.dirty.add(cursor.y)
-                self.carriage_return()
-                self.linefeed()
-            part, data = data[: self.columns - cursor.x], data[self.columns - cursor.x :]
-            line, x = self.buffer[cursor.y], cursor.x
-            for i, char in enumerate(part):
-                cell = cells.get(char)
-                if cell is None:
-                    cell = cells[char] = pyte.screens.Char(char, *rest)
-                line[x + i] = cell
-            cursor.x = x + len(part)
-        self.dirty.add(cursor.y)
-
-    def index(self) -> None:
-        top, bottom = self.margins or pyte.screens.Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0:
-            self.scrollback.append(self.buffer[0])  # index() replaces row objects, it does not mutate them
-        super().index()
-
-    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
-        super().resize(lines, columns)
-        # pyte sets tab stops only at reset, for the initial width: a wider screen needs its own.
-        self.tabstops = set(range(8, self.columns, 8))
-
-    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
-        # `CSI > 4;2 m` (xterm modifyOtherKeys, sent by vim) reaches here as private SGR, which
-        # pyte 0.8.2 cannot take; it sets key reporting, not colours, so it is ignored.
-        if not private:
-            super().select_graphic_rendition(*attrs)
-
-    def write_process_input(self, data: str) -> None:
-        # Device attribute and cursor position reports: without them some programs hang.
-        if self.reply is not None:
-            self.reply(data)
-
-
 class TerminalView(Widget, can_focus=True):
     """A terminal screen: output goes in with `feed`, keys come out through `send`."""
 
@@ -190,13 +128,16 @@ class TerminalView(Widget, can_focus=True):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.screen_ = _Screen(80, 24)
-        self.stream = pyte.ByteStream(self.screen_)
+        self.screen_ = TerminalScreen(80, 24)
+        self.stream = TerminalStream(self.screen_)
         self.send: Callable[[bytes], Awaitable[None]] | None = None
         self.on_size: Callable[[int, int], Awaitable[None]] | None = None
         self.back = 0  # rows scrolled back into the scrollback
         self._styles: dict[tuple, Style] = {}
+        self._styles_base: Style | None = None
+        self._base: Style | None = None
         self._cursor_row = 0
+        self._repainted_at = -math.inf
         self.screen_.reply = lambda text: self._reply(text.encode())
 
     @property
@@ -222,6 +163,10 @@ class TerminalView(Widget, can_focus=True):
         if not dirty:
             return
         if self.back or len(dirty) > self.rows // 2:
+            now = time.monotonic()
+            if now - self._repainted_at < FLOOD_FRAME_S:
+                return  # output pouring in: whole-screen repaints at a lower rate leave the time to parsing
+            self._repainted_at = now
             self.refresh()
         else:
             for y in dirty | {self._cursor_row, self.screen_.cursor.y}:
@@ -277,24 +222,32 @@ class TerminalView(Widget, can_focus=True):
 
     # --- rendering ---------------------------------------------------------------
 
-    def _style(self, char) -> Style:
-        key = (char.fg, char.bg, char.bold, char.italics, char.underscore, char.strikethrough, char.reverse)
-        style = self._styles.get(key)
+    def _style(self, attrs: tuple, base: Style) -> Style:
+        """The widget's style with a cell's attributes (fg, bg, bold, italics, underscore, strikethrough, reverse)."""
+        if base is not self._styles_base:
+            self._styles, self._styles_base = {}, base
+        style = self._styles.get(attrs)
         if style is None:
-            style = self._styles[key] = Style(
-                color=rich_color(char.fg),
-                bgcolor=rich_color(char.bg),
-                bold=char.bold or None,
-                italic=char.italics or None,
-                underline=char.underscore or None,
-                strike=char.strikethrough or None,
-                reverse=char.reverse or None,
+            fg, bg, bold, italics, underscore, strikethrough, reverse = attrs
+            style = self._styles[attrs] = base + Style(
+                color=rich_color(fg),
+                bgcolor=rich_color(bg),
+                bold=bold or None,
+                italic=italics or None,
+                underline=underscore or None,
+                strike=strikethrough or None,
+                reverse=reverse or None,
             )
         return style
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+
     def render_line(self, y: int) -> Strip:
         screen, width = self.screen_, self.size.width
-        base = self.rich_style
+        # Textual works the style out from the CSS at each call, which costs more than the row itself.
+        base = self._base = self._base or self.rich_style
         if y < self.back:
             history = screen.scrollback
             row, cursor_x = history[len(history) - self.back + y], -1
@@ -304,22 +257,14 @@ class TerminalView(Widget, can_focus=True):
             cursor_x = screen.cursor.x if on_cursor else -1
         else:
             return Strip.blank(width, base)
-        segments: list[Segment] = []
-        text: list[str] = []
-        key = run = None
-        default = screen.default_char
-        for x in range(min(screen.columns, width)):
-            char = row.get(x, default)
-            if x == cursor_x:
-                char = char._replace(reverse=not char.reverse)
-            char_key = char[1:8] if x != cursor_x else None  # the cursor cell is a run of its own
-            if not text or char_key is None or char_key != key:
-                if text:
-                    segments.append(Segment("".join(text), base + self._style(run)))
-                text, key, run = [], char_key, char
-            text.append(char.data or " ")  # the second cell of a wide character is empty
-        if text:
-            segments.append(Segment("".join(text), base + self._style(run)))
+        # Whole runs of equally styled cells make one segment each; the loops run in C (map, groupby).
+        cells = list(map(row.get, range(min(screen.columns, width)), repeat(screen.default_char)))
+        if 0 <= cursor_x < len(cells):
+            cell = cells[cursor_x]
+            cells[cursor_x] = cell._replace(reverse=not cell.reverse)
+        segments = [
+            Segment("".join(map(CELL_TEXT, run)), self._style(attrs, base)) for attrs, run in groupby(cells, CELL_ATTRS)
+        ]
         return Strip(segments).crop_extend(0, width, base)
 
 
@@ -331,17 +276,34 @@ class ConsoleEnded(Message):
         self.record = record
 
 
-class ConsoleScreen(Screen[None]):
-    """A console task in a terminal pane: start it, run the session, close it, show how it ended."""
+class SessionScreen(Screen[None]):
+    """A terminal session in a pane. `ctrl+]` detaches: the session runs on (a console under its
+    idle deadline), the task list comes back, and `e` on the task returns to it. Subclasses say
+    how the session opens (`_open`) and how it is wound up (`_finish`)."""
 
-    BINDINGS = [Binding("ctrl+right_square_bracket", "leave", "Leave console", priority=True)]
+    BINDINGS = [Binding("ctrl+right_square_bracket", "detach", "Detach (e on the task returns)", priority=True)]
 
-    def __init__(self, service: TaskService, spec: TaskSpec) -> None:
+    def __init__(self, service: TaskService) -> None:
         super().__init__()
-        self.service, self.spec = service, spec
-        self.console: Console | None = None
+        self.service = service
         self.session = None
         self.finished = False
+        self.ended = asyncio.Event()  # set once the session is over and wound up
+        self.on_detach: Callable[["SessionScreen"], None] = lambda screen: None
+        self.on_close: Callable[["SessionScreen"], None] = lambda screen: None
+
+    # What the subclasses provide.
+    label = "session"
+    how_to_end = "exit in it"
+    task_id: str | None = None  # the task the session is in, once known
+
+    async def _open(self):
+        """Blocking work in a thread: the object whose `session()` runs (TapitError when it cannot)."""
+        raise NotImplementedError
+
+    async def _finish(self, ending: str) -> str:
+        """After the session: the line that says how it ended."""
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
         yield Static(id="console-status")
@@ -352,35 +314,35 @@ class ConsoleScreen(Screen[None]):
         return self.query_one(TerminalView)
 
     def on_mount(self) -> None:
-        self._status("starting a console task…")
+        self._status("starting…")
         self.terminal.focus()
         self._run()
 
     def _status(self, message: str | Content) -> None:
-        where = f"console {self.console.record.id} · " if self.console else "console · "
         self.query_one("#console-status", Static).update(
             Content.assemble(
-                plain(where, "bold"),
-                plain(one_line(self.spec.command)),
+                plain(f"{self.label} · ", "bold"),
+                self._subject(),
                 " · ",
                 message if isinstance(message, Content) else plain(message),
-                CONSOLE_KEYS,
+                "" if self.finished else CONSOLE_KEYS,
             )
         )
 
+    def _subject(self) -> Content:
+        raise NotImplementedError
+
     @work(exclusive=True, group="console", exit_on_error=False)
     async def _run(self) -> None:
-        app = self.app
-        progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
         try:
-            self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
+            source = await self._open()
         except TapitError as exc:
             self._ended(plain(f"could not start: {exc}", "$error"))
             return
         terminal = self.terminal
         ending = "session ended"
         try:
-            async with self.console.session(
+            async with source.session(
                 tty=True, rows=terminal.rows, cols=terminal.cols, term="xterm-256color", on_notice=self._notice
             ) as session:
                 self.session = session
@@ -390,35 +352,81 @@ class ConsoleScreen(Screen[None]):
                     if isinstance(event, Output):
                         terminal.feed(event.data)
                     elif isinstance(event, Exited):
-                        ending = f"exited with code {self.console.exit_status()}"
+                        ending = f"exited with code {source.exit_status()}"
         except ConsoleError as exc:
             ending = str(exc)
         finally:
             self.session = None
             terminal.send = terminal.on_size = None
-            record = await asyncio.to_thread(self.console.close)
-        if self.console.end_reason:
-            ending = self.console.end_reason
+            ending = await self._finish(ending)
         terminal.feed(f"\r\n\x1b[7m {printable(ending)} \x1b[0m\r\n".encode())
-        self._ended(f"{ending} ({record.status}); any key closes")
+        self._ended(f"{ending}; any key closes")
 
     def _notice(self, message: str) -> None:
         self.terminal.feed(f"\r\n\x1b[33m{printable(message)}\x1b[0m\r\n".encode())
+        if not self.is_current:  # detached: the warning would go unseen in the pane
+            self.app.notify(f"{self.label} {self.task_id}: {message}", severity="warning", timeout=30)
 
     def _ended(self, message: str | Content) -> None:
         self.finished = True
         self._status(message)
-        self.app.post_message(ConsoleEnded(self.console.record if self.console else None))
+        self.ended.set()
+        if not self.is_current:
+            words = message.plain if isinstance(message, Content) else message
+            self.app.notify(f"{self.label} {self.task_id or ''} ended: {words}", timeout=10)
+            self.on_close(self)
 
     def on_key(self, event: events.Key) -> None:
         # Keys the terminal did not take never reach the app's bindings: `c` typed while the
         # console starts must not open another console.
         event.stop()
         if self.finished:
-            self.dismiss()
+            self.on_close(self)
 
-    async def action_leave(self) -> None:
+    def action_detach(self) -> None:
+        if self.finished:
+            self.on_close(self)
+        else:
+            self.on_detach(self)
+
+    async def end(self, reason: str) -> None:
+        """End the session from this side (the task list's `x`, the TUI quitting)."""
         if self.session is not None:
-            await self.session.end("left the console (ctrl+])")
-        elif self.finished or self.console is None:
-            self.dismiss()
+            await self.session.end(reason)
+
+
+class ConsoleScreen(SessionScreen):
+    """A new console task: start it, run the session, close it (stop and purge), show how it ended."""
+
+    label = "console"
+    how_to_end = "exit in it, or x on its task"
+
+    def __init__(self, service: TaskService, spec: TaskSpec) -> None:
+        super().__init__(service)
+        self.spec = spec
+        self.console: Console | None = None
+
+    @property
+    def task_id(self) -> str | None:
+        return self.console.record.id if self.console else None
+
+    def _subject(self) -> Content:
+        where = f"{self.console.record.id} · " if self.console else ""
+        return plain(where + one_line(self.spec.command))
+
+    async def _open(self) -> Console:
+        app = self.app
+        progress = lambda message: app.call_from_thread(self._status, message)  # noqa: E731
+        self._status("starting a console task…")
+        self.console = await asyncio.to_thread(start_console, self.service, self.spec, progress)
+        return self.console
+
+    async def _finish(self, ending: str) -> str:
+        record = await asyncio.to_thread(self.console.close)
+        self.app.post_message(ConsoleEnded(record))
+        return f"{self.console.end_reason or ending} ({record.status})"
+
+    def _ended(self, message: str | Content) -> None:
+        if self.console is None:  # it never started: the record says why
+            self.app.post_message(ConsoleEnded(None))
+        super()._ended(message)

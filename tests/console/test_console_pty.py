@@ -98,6 +98,31 @@ def test_ctrl_c_and_ctrl_d_go_to_the_remote_program(tapit):
     assert finish(child) == 3
 
 
+def test_a_console_exits_with_its_programs_code_after_a_ctrl_c_it_handled(tapit):
+    child = spawn(tapit, "python3 -q")
+    child.expect_exact(">>> ")
+    # python takes it: KeyboardInterrupt, and a new prompt. The terminal's size reaches python
+    # just after it starts (as with Nomad's CLI: a tty_size frame once the session is open), and
+    # a Ctrl-C while its readline handles that SIGWINCH can go unseen until the next key (seen on
+    # a loaded machine; not tapit's doing), so Ctrl-C is pressed until python shows it took one.
+    for _ in range(10):
+        child.sendcontrol("c")
+        if child.expect_exact(["KeyboardInterrupt", pexpect.TIMEOUT], timeout=3) == 0:
+            break
+    else:
+        raise AssertionError("python never saw a Ctrl-C")
+    child.expect_exact(">>> ")
+    child.sendcontrol("d")  # python exits 0
+    assert finish(child) == 0
+    record = the_task(tapit)
+    assert (record["status"], record["exit_code"]) == ("complete", 0)
+    child = spawn(tapit, "python3 -c 'import time; print(\"started\", flush=True); time.sleep(30)'; echo not-here")
+    child.expect_exact("started")
+    child.sendcontrol("c")  # a program that dies of a Ctrl-C ends the console with it, as under bash
+    assert finish(child) == 130
+    assert "not-here" not in child.before
+
+
 def test_piped_stdin_has_no_tty(tapit):
     result = tapit("run", "python3", input="print(6*7)\n")
     assert (result.returncode, result.stdout) == (0, "42\n")

@@ -20,6 +20,8 @@ BAD = [
     (["create", "task", "true", "ephemeral_storage_gb=x"], "use ephemeral_storage_gb=<GB>"),
     (["create", "task", "true", "image=ubuntu", "docker_tag=v1"], "cannot be combined"),
     (["create", "task", "true", "docker_tag=bad tag"], "not a valid tag"),
+    (["create", "task", "true", "image=UPPER/case:tag"], "repository name must be lowercase"),
+    (["create", "task", "true", "initiated_by=" + "x" * 10_000], "initiated_by is 10,000 characters long"),
     (
         ["create", "task", "true", "docker_tag=v1"],
         "no image_repository is set; set it in tapit.toml, or use image=<ref>",

@@ -164,3 +164,14 @@ def test_docker_entrypoint_keeps_or_replaces_the_images_entrypoint(docker_host, 
     finally:
         daemon.stop(kill_tasks=True)  # its containers gone, the image can go
         docker_host.remove_image(image)
+
+
+def test_a_container_keeps_its_images_working_directory(docker_host, tapit):
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    project = tapit.home / "project"
+    project.mkdir()
+    result = tapit("create", "task", "pwd", f"image={TEST_IMAGE}", "--wait", "--json", cwd=project, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["work_dir"] is None  # not the directory it was created from
+    [record] = json.loads(tapit("list", "tasks", "--json").stdout)
+    assert tapit("show", "logs", f"task={record['id']}").stdout == "/\n"  # the test image sets no WorkingDir

@@ -39,7 +39,7 @@ def test_image_of_the_running_allocation_wins(tmp_path):
     service = TaskService(
         None,
         AppConfig(image_from_job="web"),
-        lambda: Connection(NomadSettings(address="http://nomad:4646"), embedded=False),
+        lambda: Connection(NomadSettings(address="http://nomad:4646")),
     )
     service.cluster._clients["default"] = DeployingNomad()
     assert service.deployed_image("web") == "app:old"

@@ -7,7 +7,7 @@ from tapit.params import build_spec
 NS = 1_000_000_000
 
 
-def job_for(words=None, config=None, driver="raw_exec"):
+def job_for(words=None, config=None, driver="raw_exec", work_dir=None):
     config = config or AppConfig()
     spec = build_spec("echo 'hi there'", words or {}, config, "alice@host")
     return build_job(
@@ -17,6 +17,7 @@ def job_for(words=None, config=None, driver="raw_exec"):
         driver=driver,
         namespace="default",
         created_at="2026-11-28T00:00:00.000Z",
+        work_dir=work_dir,
     )
 
 
@@ -36,6 +37,12 @@ def test_one_batch_group_and_task_run_exactly_once():
 def test_command_runs_under_sh_c():
     task = job_for()["TaskGroups"][0]["Tasks"][0]
     assert task["Config"] == {"command": "/bin/sh", "args": ["-c", "echo 'hi there'"]}
+
+
+def test_a_host_task_starts_in_its_work_dir():
+    task = job_for(work_dir="/home/alice/shop")["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"]["work_dir"] == "/home/alice/shop"
+    assert "work_dir" not in job_for()["TaskGroups"][0]["Tasks"][0]["Config"]
 
 
 def test_resources_in_nomad_units():

@@ -40,6 +40,28 @@ def test_image_is_kept_as_given():
 
 
 @pytest.mark.parametrize(
+    "image",
+    [
+        "ubuntu",
+        "library/ubuntu:24.04",
+        "registry.example.com:5000/team/my_app__x.y-z:v1.2_RC",
+        "Registry.Example.com/team/app",  # a registry host is case-insensitive
+        "localhost:5000/app",
+        "[::1]:5000/app:1",
+        "app@sha256:" + "0123456789abcdef" * 4,
+        "app:v1@sha256:" + "0123456789abcdef" * 4,
+        "a" * 255,
+    ],
+)
+def test_image_references_docker_accepts_are_accepted(image):
+    assert spec(image=image).image == image
+
+
+def test_an_initiator_of_256_characters_is_accepted():
+    assert spec(initiated_by="x" * 256).initiated_by == "x" * 256
+
+
+@pytest.mark.parametrize(
     "words, message",
     [
         (["colour=red"], "unknown parameter 'colour'"),
@@ -75,6 +97,17 @@ def test_consoles_do_not_take_initiated_by():
         ({"image": ""}, "not an image reference"),
         ({"image": "a", "docker_tag": "b"}, "cannot be combined"),
         ({"initiated_by": " "}, "initiated_by is empty"),
+        ({"initiated_by": "x" * 257}, "initiated_by is 257 characters long; a name of at most 256"),
+        ({"image": "UPPER/case:tag"}, "repository name must be lowercase"),
+        ({"image": "Ubuntu"}, "repository name must be lowercase"),
+        ({"image": "localhost/App"}, "repository name must be lowercase"),
+        ({"image": "ubuntu:"}, "not an image reference"),
+        ({"image": "ubuntu:24.04:extra"}, "not an image reference"),
+        ({"image": "-ubuntu"}, "not an image reference"),
+        ({"image": "team//app"}, "not an image reference"),
+        ({"image": "app@sha256:abc"}, "not an image reference"),  # a digest is at least 32 hex digits
+        ({"image": "ubuntu:" + "t" * 129}, "not an image reference"),  # a tag is at most 128
+        ({"image": "a" * 256}, "the repository name is 256 characters; at most 255"),
     ],
 )
 def test_bad_values_name_the_problem_and_the_form(values, message):

@@ -18,7 +18,7 @@ NOWHERE = "http://127.0.0.1:9"  # the discard port: refused on loopback
 
 
 def service_at(address: str, home) -> TaskService:
-    return TaskService(History(home), AppConfig(), lambda: Connection(NomadSettings(address=address), embedded=False))
+    return TaskService(History(home), AppConfig(), lambda: Connection(NomadSettings(address=address)))
 
 
 def running(task_id: str = "0a1b2c3d") -> TaskRecord:

@@ -16,6 +16,10 @@ from .routing import GET, Endpoint
 REGION = "global"
 # The address the agent gives for its server's RPC (it has none: the HTTP API is all it serves).
 SERVER_ADDRESS = "127.0.0.1:4647"
+# How the agent says it is tapit's own, in the field Nomad's builds use to say what build they
+# are (version/version.go VersionMetadata: "ent", "fips1403"): a client reaching it by its
+# address (`eval "$(tapit agent env)"`) then runs tasks as it does by default.
+VERSION_METADATA = "tapit"
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -40,7 +44,7 @@ async def agent_self(agent: Agent, request: web.Request) -> web.Response:
             "Revision": "",
             "Version": VERSION,
             "VersionPrerelease": "",
-            "VersionMetadata": "",
+            "VersionMetadata": VERSION_METADATA,
         },
     }
     member = server_member(agent)
