@@ -75,7 +75,9 @@ variable "kill_timeout" {
 
 job "tapit-task" {
   id          = "tapit-${var.task_id}"
-  name        = "tapit-${var.task_id}"
+  # Who ran what, as Nomad's UI lists jobs and `nomad job status <id>` prints them (tapit
+  # clips a name longer than 120 characters and joins its lines).
+  name        = "tapit-${var.task_id} by ${var.initiated_by}: ${var.command}"
   type        = "batch"
   namespace   = var.namespace
   datacenters = var.datacenters
@@ -117,8 +119,13 @@ job "tapit-task" {
     task "task" {
       driver = var.driver
 
+      # init: tini is PID 1, so a stop's SIGTERM reaches the command (a `sh -c` as PID 1
+      # ignores it). With docker_entrypoint = "replace" in tapit.toml, tapit sends
+      # entrypoint = ["/bin/sh"] and args = ["-c", var.command] instead of command and args,
+      # replacing the image's ENTRYPOINT; by default the image's entrypoint runs the command.
       config {
         image   = var.image
+        init    = true
         command = "/bin/sh"
         args    = ["-c", var.command]
       }
@@ -131,6 +138,8 @@ job "tapit-task" {
       kill_signal  = "SIGTERM"
       kill_timeout = var.kill_timeout
 
+      # Nomad's defaults. On a disk under 200 MB tapit gives the logs half of it instead
+      # (up to 10 files of at least 1 MB): Nomad refuses a disk not larger than the logs.
       logs {
         max_files     = 10
         max_file_size = 10

@@ -56,6 +56,11 @@ class AppConfig:
     console_max_hours: float = 12.0
     # None: raw_exec on the embedded agent, docker on a cluster.
     driver: str | None = None
+    # Under docker: "image" keeps the image's ENTRYPOINT and hands it the command as arguments (as
+    # `docker run IMAGE CMD` and the app's own deployment do, so an entrypoint that prepares the
+    # environment and ends in `exec "$@"` runs first); "replace" runs the command instead of it,
+    # for images whose entrypoint is the app's server itself.
+    docker_entrypoint: str = "image"
     datacenters: tuple[str, ...] = ("*",)
     node_pool: str | None = None
     namespace: str | None = None
@@ -71,12 +76,16 @@ class AppConfig:
     # Where the archivist ships tasks' logs: file:///path, s3://bucket/prefix, gs://..., az://...
     # (tapit/trail/logstore.py). Unset: under the home on the embedded agent; none on a cluster.
     log_store: str | None = None
+    # The embedded agent refuses every exec, consoles included, as a Nomad client with
+    # disable_remote_exec does (client/alloc_endpoint.go execImpl).
+    agent_disable_remote_exec: bool = False
     # Where each value came from, for `tapit config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AppConfig) if f.name != "sources"}
 _PATH_KEYS = {"agent_tls_cert", "agent_tls_key", "agent_tls_client_ca"}
+_CHOICES = {"docker_entrypoint": ("image", "replace")}
 SSH_ENV = "TAPIT_SSH"
 SSH_OFF = "none"
 # The embedded agent hands its archivist the store under its home this way.
@@ -168,6 +177,10 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         except UsageError as exc:
             raise UsageError(f"{path}: {exc}") from None
     kind = str(spec.type)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UsageError(f"{path}: {key} must be true or false")
+        return value
     if "tuple" in kind:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise UsageError(f"{path}: {key} must be a list of strings")
@@ -179,4 +192,6 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         return int(value) if kind.startswith("int") else float(value)
     if not isinstance(value, str) or not value:
         raise UsageError(f"{path}: {key} must be a non-empty string")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise UsageError(f"{path}: {key} = {value!r} is not one of: {', '.join(_CHOICES[key])}")
     return value

@@ -55,4 +55,16 @@ def nomad_errors() -> Iterator[None]:
     except NomadUnreachable as exc:
         raise (Offline if exc.no_answer else RuntimeUnavailable)(str(exc)) from None
     except NomadError as exc:
-        raise RuntimeUnavailable(str(exc)) from None
+        raise RuntimeUnavailable(str(exc) + policy_hint(exc)) from None
+
+
+# Shipped beside the job's HCL: the capabilities each of tapit's commands needs.
+OPERATOR_POLICY = "jobs/operator.policy.hcl"
+AUDITOR_POLICY = "jobs/auditor.policy.hcl"
+
+
+def policy_hint(exc: Exception) -> str:
+    """For an ACL refusal that names the capability missing: the policy that grants it."""
+    if getattr(exc, "status", None) == 403 and getattr(exc, "capability", None):
+        return f"; tapit's {OPERATOR_POLICY} grants what its commands need ({AUDITOR_POLICY} to only read)"
+    return ""

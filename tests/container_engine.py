@@ -108,15 +108,16 @@ class EngineUnderTest:
     def remove_image(self, reference: str) -> None:
         self.http.delete(f"/images/{reference}")
 
-    def import_image(self, rootfs_tar: bytes, reference: str) -> None:
+    def import_image(self, rootfs_tar: bytes, reference: str, changes: tuple[str, ...] = ()) -> None:
         """`rootfs_tar` imported as the image `reference`, checked to answer by that name.
 
         The tag goes inside `repo`: Docker's API accepts it there, and Podman 4.3 ignores a separate
         `tag` on an import (the image would be `<repo>:latest`).  The check makes a fixture that
-        could only pass on a machine already holding an image of that name fail here instead."""
+        could only pass on a machine already holding an image of that name fail here instead.
+        `changes` are Dockerfile instructions applied on import (ENTRYPOINT, say)."""
         resp = self.http.post(
             "/images/create",
-            params={"fromSrc": "-", "repo": reference},
+            params={"fromSrc": "-", "repo": reference, "changes": list(changes)},
             content=rootfs_tar,
             headers={"Content-Type": "application/x-tar"},
         )

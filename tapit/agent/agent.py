@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import structs
+from .acl import AclStore
 from .cgroups import Cgroups
 from .drainer import Drainer
 from .hoststats import HostStats
@@ -28,6 +29,8 @@ class Agent:
     def __init__(self, root: Path, token: str):
         self.root = root
         self.token = token
+        self.acl = AclStore(root / "acl.json")
+        self.disable_remote_exec = False  # the client's disable_remote_exec
         self.store = Store(root)
         self.cgroups = Cgroups()
         node_id = self.store.meta.get("NodeID") or structs.new_id()

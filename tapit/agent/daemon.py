@@ -283,16 +283,18 @@ def _why(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def serve_foreground(host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+def serve_foreground(
+    host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None, disable_remote_exec: bool = False
+) -> None:
     """Run the agent in this process until SIGINT or SIGTERM; HTTPS when given a TLS context."""
     import asyncio
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_serve(host, port, tls))
+    asyncio.run(_serve(host, port, tls, disable_remote_exec))
 
 
-async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None, disable_remote_exec: bool = False) -> None:
     import asyncio
 
     from aiohttp import web
@@ -303,6 +305,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None) -> Non
         raise ValueError("the embedded agent listens on loopback only")
     directory = agent_dir()
     agent = Agent(directory, token())
+    agent.disable_remote_exec = disable_remote_exec
     runner = web.AppRunner(agent.app(), shutdown_timeout=1.0, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls)
@@ -350,4 +353,6 @@ def _archivist(address: str, directory: Path):
 
 
 if __name__ == "__main__":
-    serve_foreground()
+    from tapit.config import load_config
+
+    serve_foreground(disable_remote_exec=load_config().agent_disable_remote_exec)

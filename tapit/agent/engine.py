@@ -170,8 +170,8 @@ def cpu_shares(mhz: int, total_compute: int) -> int:
 
 
 def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_dir: Path, total_compute: int) -> dict:
-    """createContainerConfig for what tapit's tasks use: image, command/args, work_dir, Nomad's
-    binds and labels, the memory limit (no swap) and CPU shares.  Pure."""
+    """createContainerConfig for what tapit's tasks use: image, entrypoint, command/args, work_dir,
+    init, Nomad's binds and labels, the memory limit (no swap) and CPU shares.  Pure."""
     config = task["Config"] or {}
     res = task["Resources"]
     memory, reservation = (
@@ -190,6 +190,8 @@ def container_config(*, alloc_id: str, task: dict, env: dict[str, str], alloc_di
         "MemorySwap": memory,
         "CpuShares": cpu_shares(res["CPU"], total_compute),
     }
+    if config.get("init"):  # drivers/docker/driver.go: hostConfig.Init, set only when true
+        host_config["Init"] = True
     body: dict = {
         "Image": config["image"],
         "Env": [f"{k}={v}" for k, v in env.items()],

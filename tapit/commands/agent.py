@@ -107,5 +107,5 @@ def serve(words: list[str]) -> int:
         raise Refused(
             f"the embedded agent already runs at {running.address} (pid {running.pid}); stop it first: tapit agent stop"
         )
-    daemon.serve_foreground(port=port, tls=tls)
+    daemon.serve_foreground(port=port, tls=tls, disable_remote_exec=config.agent_disable_remote_exec)
     return 0

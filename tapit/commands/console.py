@@ -86,7 +86,10 @@ def _raise_hangup(signum, frame) -> None:
 
 
 def _progress(message: str) -> None:
-    if sys.stderr.isatty():
+    from tapit.translate.status import QUEUED_PREFIX
+
+    # Progress is for a terminal; why a console waits (queued) is said in a pipe too.
+    if sys.stderr.isatty() or message.startswith(QUEUED_PREFIX):
         print(f"tapit: {message}", file=sys.stderr, flush=True)
 
 

@@ -128,12 +128,21 @@ def write_to_stderr(log_type: str, data: bytes) -> None:
 
 
 def _wait(service, task_id: str, sink=write_output):
-    """Follow a task to its end; Ctrl-C leaves it running and says how to rejoin."""
-    try:
-        record = service.wait(task_id, sink)
-    except KeyboardInterrupt:
+    """Follow a task to its end; Ctrl-C leaves it running (or queued) and says how to rejoin."""
+    queued = []
+
+    def on_queued(message: str) -> None:
+        queued.append(message)
         print(
-            f"\ntapit: stopped following; task {task_id} keeps running. "
+            f"tapit: task {task_id} {message}; waiting for Nomad to place it (Ctrl-C leaves it queued)", file=sys.stderr
+        )
+
+    try:
+        record = service.wait(task_id, sink, on_queued=on_queued)
+    except KeyboardInterrupt:
+        state = "stays queued (Nomad places it when room appears)" if queued else "keeps running"
+        print(
+            f"\ntapit: stopped following; task {task_id} {state}. "
             f"Rejoin: tapit show logs task={task_id} --follow  Stop: tapit stop task task={task_id}",
             file=sys.stderr,
         )

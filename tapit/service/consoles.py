@@ -41,28 +41,29 @@ from __future__ import annotations
 import asyncio
 import math
 import shlex
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from tapit.errors import RuntimeUnavailable, TapitError, nomad_errors
+from tapit.errors import OPERATOR_POLICY, RuntimeUnavailable, TapitError, nomad_errors
 from tapit.model import TaskRecord, now_iso, parse_iso
-from tapit.nomad.errors import ExecError
+from tapit.nomad.errors import PERMISSION_DENIED, ExecError
 from tapit.nomad.exec import Exited, Output  # a session's events, as the CLI and the TUI read them
 from tapit.params import TaskSpec
+from tapit.service.placement import POLL_S, await_placement
 from tapit.service.tasks import TaskService
 from tapit.transcript import CAST_NAME, Transcript
 from tapit.translate.jobspec import TASK_NAME
-from tapit.translate.status import latest_allocation, observe, placement_failure
+from tapit.translate.status import observe
 
 Progress = Callable[[str], None]
 Notice = Callable[[str], None]
 
 IDLE_FILE = "tapit-console-idle-deadline"
 MIN_IDLE_S = 3
-PLACEMENT_POLL_S = 2.0  # a failed placement shows in the evaluations, not in the allocations
 WATCH_TICK_S = 1.0
 # Exit codes for a console that tapit ended rather than the program itself.
 EXIT_TIMED_OUT = 124  # idle or max_hours, as coreutils `timeout`
@@ -73,13 +74,28 @@ class ConsoleError(TapitError):
     """The console could not start or the session broke; one line for the user."""
 
 
+def _console_error(exc: ExecError, namespace: str) -> ConsoleError:
+    """An exec session that Nomad refused or that broke, as the console's error in one line.
+
+    Nomad refuses an exec with the same "Permission denied" for a token without alloc-exec (and
+    alloc-node-exec where the driver has no filesystem isolation) and for a client started with
+    disable_remote_exec (client/alloc_endpoint.go execImpl), so the line names both."""
+    if PERMISSION_DENIED not in str(exc):
+        return ConsoleError(str(exc))
+    return ConsoleError(
+        f'Nomad refused the console (Permission denied): the token needs capability "alloc-exec" in '
+        f'namespace "{namespace}" (and "alloc-node-exec" for a raw_exec task), as tapit\'s {OPERATOR_POLICY} '
+        "grants; or the node's Nomad client sets disable_remote_exec, which no token overrides"
+    )
+
+
 @contextmanager
-def exec_errors() -> Iterator[None]:
-    """An exec session that Nomad refused or that broke: the console's error, in one line."""
+def exec_errors(namespace: str) -> Iterator[None]:
+    """An exec session into a task of `namespace` that Nomad refused or that broke: ConsoleError."""
     try:
         yield
     except ExecError as exc:
-        raise ConsoleError(str(exc)) from None
+        raise _console_error(exc, namespace) from None
 
 
 def idle_timeout_s(service: TaskService) -> int:
@@ -128,23 +144,18 @@ def start_console(service: TaskService, spec: TaskSpec, progress: Progress = lam
 
 
 def _until_running(service: TaskService, record: TaskRecord, progress: Progress) -> str:
-    nomad = service._nomad()
     progress("waiting for placement…")
-    index = 0
+    # Queued (no room yet) it keeps waiting, as Nomad does; Ctrl-C cancels the console.
+    alloc = await_placement(service, record, threading.Event(), progress)
+    if alloc is None:
+        reason = (record.reason or record.status).removeprefix("not placed: ")
+        raise ConsoleError(f"console {record.id} could not be placed: {reason}")
+    progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
+    progress("starting…")
+    alloc_index = 0
     with nomad_errors():
-        while True:
-            allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=PLACEMENT_POLL_S)
-            alloc = latest_allocation(allocs)
-            if alloc is not None:
-                break
-            reason = placement_failure(nomad.jobs.evaluations(record.nomad_job_id))
-            if reason:
-                raise ConsoleError(f"console {record.id} could not be placed: {service.explain_placement(reason)}")
-        progress(f"placed on node {alloc.get('NodeName') or alloc.get('NodeID', '?')[:8]}")
-        progress("starting…")
-        alloc_index = 0
         while alloc.get("ClientStatus") == "pending":
-            alloc, alloc_index = nomad.allocations.info(alloc["ID"], index=alloc_index, wait=PLACEMENT_POLL_S)
+            alloc, alloc_index = service._nomad(record).allocations.info(alloc["ID"], index=alloc_index, wait=POLL_S)
     if alloc.get("ClientStatus") != "running":
         seen = observe([alloc], [])
         raise ConsoleError(f"console {record.id} did not start: {seen.reason or alloc.get('ClientStatus')}")
@@ -207,8 +218,8 @@ class Console:
         self.started_at = now_iso()
         command = ["/bin/sh", "-c", line]
         try:
-            with exec_errors():
-                async with self.service._nomad().allocations.exec(
+            with exec_errors(self.record.nomad_namespace):
+                async with self.service._nomad(self.record).allocations.exec(
                     self.alloc_id, TASK_NAME, command, tty
                 ) as exec_session:
                     session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
@@ -316,17 +327,17 @@ class ConsoleSession:
     async def send_stdin(self, data: bytes) -> None:
         """ConsoleError once the connection is gone, as for close_stdin and resize."""
         self._activity()
-        with exec_errors():
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with exec_errors():
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
         self._activity()
         self._transcript.resize(rows, cols)
-        with exec_errors():
+        with exec_errors(self.console.record.nomad_namespace):
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:
@@ -351,8 +362,9 @@ class ConsoleSession:
                 yield event
         except ExecError as exc:
             if self.console.end_reason is None:
-                self.console.error = str(exc)
-                raise ConsoleError(str(exc)) from None
+                error = _console_error(exc, self.console.record.nomad_namespace)
+                self.console.error = str(error)
+                raise error from None
 
     def _activity(self) -> None:
         self._active = True
@@ -388,7 +400,7 @@ class ConsoleSession:
         console = self.console
         command = ["/bin/sh", "-c", _write_deadline(self.idle_s)]
         try:
-            async with console.service._nomad().allocations.exec(
+            async with console.service._nomad(console.record).allocations.exec(
                 console.alloc_id, TASK_NAME, command, False
             ) as refresh:
                 async for _ in refresh:

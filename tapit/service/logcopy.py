@@ -27,7 +27,7 @@ from contextlib import closing
 from typing import Callable, NamedTuple
 
 from tapit.nomad.client import NomadClient
-from tapit.nomad.errors import NomadError, NomadNotFound
+from tapit.nomad.errors import NomadError, NomadNotFound, NomadRefused
 from tapit.nomad.frames import LogFrame, log_index
 from tapit.service.history import ArchiveWriter
 
@@ -108,7 +108,9 @@ class LogCopy:
             pass  # the task never started, so it wrote nothing
 
     def follow(self) -> None:
-        """Start following in a thread; finish() once the task has ended."""
+        """Start following in a thread; finish() once the task has ended. A token that may not
+        read the log is refused here, once, not retried in the thread."""
+        self._end()
         self._thread = threading.Thread(target=self._follow, daemon=True, name=f"follow-{self.log_type}")
         self._thread.start()
 
@@ -162,6 +164,9 @@ class LogCopy:
             while not self._stop.is_set():
                 try:
                     self._stream()
+                except NomadRefused as exc:
+                    if exc.status in (401, 403):
+                        raise  # an ACL refusal stays one: finish() raises it
                 except NomadError:
                     pass  # the stream broke: resume where the last frame ended
                 self._stop.wait(FOLLOW_RETRY_S)

@@ -18,10 +18,10 @@ from tapit.model import TaskRecord, parse_iso
 from tapit.paths import agent_dir
 from tapit.service.history import HistoryUnwritable
 from tapit.service.logcopy import LogCopy
+from tapit.service.placement import await_placement
 from tapit.trail.logformat import store_of
 from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
-from tapit.translate.status import latest_allocation, observe
 
 if TYPE_CHECKING:
     from tapit.service.tasks import TaskService
@@ -32,11 +32,19 @@ OutputSink = Callable[[str, bytes], None]
 DEADLINE_GRACE_S = 5.0
 # Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
 BLOCKING_WAIT_S = 10.0
-PLACEMENT_WAIT_S = 1.0
 
 
-def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
+def wait(
+    service: TaskService,
+    task_id: str,
+    sink: OutputSink,
+    cancel: threading.Event | None = None,
+    on_queued: Callable[[str], None] = lambda message: None,
+) -> TaskRecord:
     """Stream the task's output from its start until it ends; return the final record.
+
+    While Nomad has no room for it, the task is queued and the wait goes on; `on_queued` hears
+    why (tapit/service/placement.py).
 
     What is streamed is archived as it arrives, so the logs are never downloaded twice.
     Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
@@ -51,7 +59,7 @@ def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading
     if record.terminal and record.logs_url:
         _replay_store(record, sink)
         return record
-    alloc = _wait_for_placement(service, record, cancel)
+    alloc = await_placement(service, record, cancel, on_queued)
     if alloc is None:
         return service.refresh(record)
     alloc, index = wait_while(service, alloc, {"pending"}, record, cancel)
@@ -87,29 +95,11 @@ def wait(service: TaskService, task_id: str, sink: OutputSink, cancel: threading
     return record
 
 
-def _wait_for_placement(service: TaskService, record: TaskRecord, cancel: threading.Event) -> dict | None:
-    """The task's allocation once Nomad places it, or None when placement failed (the job is then stopped)."""
-    nomad = service._nomad()
-    index = 0
-    while not cancel.is_set():
-        with nomad_errors():
-            # Short waits: a failed placement changes only the evaluations, never the
-            # allocations this blocks on, so the evaluations are read between waits.
-            allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=PLACEMENT_WAIT_S)
-            if allocs:
-                return latest_allocation(allocs)
-            seen = observe([], nomad.jobs.evaluations(record.nomad_job_id))
-        if seen.reason:
-            service._fail_placement(record, seen.reason)
-            return None
-    return None
-
-
 def wait_while(
     service: TaskService, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event, index: int = 0
 ) -> tuple[dict, int]:
     """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
-    nomad = service._nomad()
+    nomad = service._nomad(record)
     while alloc.get("ClientStatus") in statuses and not cancel.is_set():
         wait = BLOCKING_WAIT_S
         if record.deadline_at and not record.stop_requested_by:

@@ -65,8 +65,8 @@ class AllocShell:
     ) -> AsyncIterator[ShellSession]:
         """ConsoleError when Nomad refuses (the task is no longer running, exec is disabled) or is unreachable."""
         line = f"export TERM={shlex.quote(term)}; {SHELL}" if tty and term else SHELL
-        with exec_errors():
-            async with self.service._nomad().allocations.exec(
+        with exec_errors(self.record.nomad_namespace):
+            async with self.service._nomad(self.record).allocations.exec(
                 self.record.nomad_alloc_id, TASK_NAME, ["/bin/sh", "-c", line], tty
             ) as exec_session:
                 if tty:
@@ -88,15 +88,15 @@ class ShellSession:
         self._exec = exec_session
 
     async def send_stdin(self, data: bytes) -> None:
-        with exec_errors():
+        with exec_errors(self.shell.record.nomad_namespace):
             await self._exec.send_stdin(data)
 
     async def close_stdin(self) -> None:
-        with exec_errors():
+        with exec_errors(self.shell.record.nomad_namespace):
             await self._exec.close_stdin()
 
     async def resize(self, rows: int, cols: int) -> None:
-        with exec_errors():
+        with exec_errors(self.shell.record.nomad_namespace):
             await self._exec.resize(rows, cols)
 
     async def end(self, reason: str, exit_code: int = EXIT_DISCONNECTED, status: str = "stopped") -> None:

@@ -232,7 +232,7 @@ class TaskService:
             return None
         with nomad_errors():
             try:
-                return status.usage(self._nomad().allocations.stats(record.nomad_alloc_id))
+                return status.usage(self._nomad(record).allocations.stats(record.nomad_alloc_id))
             except NomadNotFound:
                 return None
 
@@ -243,7 +243,7 @@ class TaskService:
             return None
         with nomad_errors():
             try:
-                return status.placement(self._nomad().allocations.info(record.nomad_alloc_id))
+                return status.placement(self._nomad(record).allocations.info(record.nomad_alloc_id))
             except NomadNotFound:
                 return None
 
@@ -473,10 +473,16 @@ class TaskService:
 
     # --- wait and logs (tapit/service/logs.py) ------------------------------------
 
-    def wait(self, task_id: str, sink: task_logs.OutputSink, cancel: threading.Event | None = None) -> TaskRecord:
+    def wait(
+        self,
+        task_id: str,
+        sink: task_logs.OutputSink,
+        cancel: threading.Event | None = None,
+        on_queued: Callable[[str], None] = lambda message: None,
+    ) -> TaskRecord:
         """Stream the task's output from its start until it ends; return the final record
         (tapit/service/logs.py wait says how)."""
-        return task_logs.wait(self, task_id, sink, cancel)
+        return task_logs.wait(self, task_id, sink, cancel, on_queued)
 
     def logs(self, task_id: str, sink: task_logs.OutputSink, follow: bool = False) -> TaskRecord:
         """Print the task's output; with follow, keep going until it ends (same as waiting on it)."""
@@ -497,7 +503,7 @@ class TaskService:
         if not record.nomad_alloc_id:  # never placed: nothing ran
             return self._apply(record, {"status": "stopped", "reason": f"stopped by {record.stop_requested_by}"})
         with nomad_errors():
-            alloc = self._nomad().allocations.info(record.nomad_alloc_id)
+            alloc = self._nomad(record).allocations.info(record.nomad_alloc_id)
         task_logs.wait_while(self, alloc, {"pending", "running"}, record, threading.Event())
         return self.refresh(record)
 

@@ -28,8 +28,10 @@ META_CREATED_AT = "tapit_created_at"
 # archivist enforces the deadline from this (tapit/service/archivist.py).
 META_MAX_HOURS = "tapit_max_hours"
 
-# nomad/structs/structs.go DefaultLogConfig MaxFileSizeMB, × 1024 × 1024 as logmon counts it.
-DEFAULT_LOG_FILE_SIZE = 10 * 1024 * 1024
+# nomad/structs/structs.go DefaultLogConfig: 10 files of 10 MB (× 1024 × 1024 as logmon counts it).
+LOG_MAX_FILES = 10
+LOG_MAX_FILE_MB = 10
+DEFAULT_LOG_FILE_SIZE = LOG_MAX_FILE_MB * 1024 * 1024
 
 # The embedded agent runs tasks as host processes; a cluster runs the app image.
 HOST_DRIVER = "raw_exec"
@@ -38,6 +40,18 @@ IMAGE_DRIVER = "docker"
 
 def job_id_for(task_id: str, config: AppConfig) -> str:
     return f"{config.job_prefix}{task_id}"
+
+
+# Long enough for a command line an admin recognises, short enough for a row of Nomad's UI.
+JOB_NAME_CHARS = 120
+
+
+def job_name(job_id: str, spec: TaskSpec) -> str:
+    """The job's Name, which Nomad's UI lists and `nomad job status <id>` prints (Meta it does not,
+    command/job_status.go): who ran what, on one line. Nomad refuses only an empty Name or one
+    with a NUL (nomad/structs/structs.go Job.Validate); allocations are named after the ID."""
+    name = " ".join(f"{job_id} by {spec.initiated_by}: {spec.command}".split())
+    return name if len(name) <= JOB_NAME_CHARS else name[: JOB_NAME_CHARS - 1] + "…"
 
 
 def choose_driver(spec: TaskSpec, config: AppConfig, embedded: bool) -> str:
@@ -59,6 +73,34 @@ def image_for(spec: TaskSpec, config: AppConfig) -> str | None:
 
 def memory_mb(gb: float) -> int:
     return max(1, math.ceil(gb * 1024))
+
+
+def log_config(disk_mb: int) -> dict:
+    """Nomad's default log storage, fitted to the task's disk. Nomad refuses a job whose ephemeral
+    disk is not larger than MaxFiles × MaxFileSizeMB (nomad/structs/structs.go LogConfig.Validate),
+    so on a disk under twice the default (200 MB) the logs get half the disk instead: up to 10 files
+    of at least 1 MB (a disk of 11 MB, the smallest tapit accepts, keeps 5 files of 1 MB)."""
+    budget = disk_mb // 2
+    if budget >= LOG_MAX_FILES * LOG_MAX_FILE_MB:
+        return {"MaxFiles": LOG_MAX_FILES, "MaxFileSizeMB": LOG_MAX_FILE_MB}
+    files = max(1, min(LOG_MAX_FILES, budget))
+    return {"MaxFiles": files, "MaxFileSizeMB": max(1, budget // files)}
+
+
+def docker_config(argv: list[str], image: str | None, config: AppConfig) -> dict:
+    """The docker driver's task config (drivers/docker/config.go TaskConfig).
+
+    `init`: tini as PID 1 (HostConfig.Init), so the stop's SIGTERM reaches the app; the `sh -c`
+    that would be PID 1 otherwise ignores it, as PID 1 ignores any signal it has no handler for,
+    and the app would only get the SIGKILL after KillTimeout. The entrypoint follows
+    `docker_entrypoint` (tapit/config.py): the driver sends Cmd = command + args and, when
+    `entrypoint` is set, replaces the image's with it (drivers/docker/driver.go createContainerConfig)."""
+    task_config: dict = {"image": image, "init": True}
+    if config.docker_entrypoint == "replace":
+        task_config.update(entrypoint=argv[:1], args=argv[1:])
+    else:
+        task_config.update(command=argv[0], args=argv[1:])
+    return task_config
 
 
 def cpu_mhz(vcpus: float, config: AppConfig) -> int:
@@ -86,11 +128,13 @@ def build_job(
     """
     argv = argv or ["/bin/sh", "-c", spec.command]
     job_id = job_id_for(task_id, config)
-    task_config: dict = {"command": argv[0], "args": argv[1:]}
     if driver == IMAGE_DRIVER:
-        task_config["image"] = image_for(spec, config)
+        task_config = docker_config(argv, image_for(spec, config), config)
+    else:
+        task_config = {"command": argv[0], "args": argv[1:]}
     if work_dir:
         task_config["work_dir"] = work_dir  # drivers/rawexec/driver.go, drivers/exec/driver.go TaskConfig.WorkDir
+    disk_mb = memory_mb(spec.ephemeral_storage_gb)
     group: dict = {
         "Name": GROUP_NAME,
         "Count": 1,
@@ -104,7 +148,7 @@ def build_job(
         # ...and Attempts 0 without Unlimited disables rescheduling elsewhere
         # (nomad/structs/structs.go ReschedulePolicy.Enabled).
         "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
-        "EphemeralDisk": {"SizeMB": memory_mb(spec.ephemeral_storage_gb)},
+        "EphemeralDisk": {"SizeMB": disk_mb},
         "Tasks": [
             {
                 "Name": TASK_NAME,
@@ -115,7 +159,7 @@ def build_job(
                 # `sh -c` ignores): what apps expect on a stop, then SIGKILL after KillTimeout.
                 "KillSignal": "SIGTERM",
                 "KillTimeout": round(config.kill_timeout_s * NANOS_PER_SECOND),
-                "LogConfig": {"MaxFiles": 10, "MaxFileSizeMB": 10},
+                "LogConfig": log_config(disk_mb),
             }
         ],
     }
@@ -124,7 +168,7 @@ def build_job(
         group["MaxRunDuration"] = round(spec.max_hours * 3600 * NANOS_PER_SECOND)
     job: dict = {
         "ID": job_id,
-        "Name": job_id,
+        "Name": job_name(job_id, spec),
         "Type": "batch",
         "Namespace": namespace,
         "Datacenters": list(config.datacenters),

@@ -16,6 +16,8 @@ from tapit.translate import jobspec
 from tapit.translate.jobspec import TASK_NAME
 
 MAX_RUN_DURATION_EXCEEDED = "allocation exceeded max_run_duration"  # nomad/structs/alloc.go
+# A task Nomad could not place yet and keeps a blocked evaluation for: its reason starts so.
+QUEUED_PREFIX = "queued: "
 # The embedded agent's Task Setup message naming what enforces the disk (tapit/agent/disk.py
 # DESCRIPTION_PREFIX; Nomad's own clients only reserve the disk at placement, and say nothing).
 DISK_LIMIT_PREFIX = "ephemeral disk enforced by "
@@ -46,7 +48,10 @@ def observe(allocs: list[dict], evals: list[dict], memory_limit_mb: int | None =
     """
     alloc = latest_allocation(allocs)
     if alloc is None:
-        return Observation("pending", reason=placement_failure(evals))
+        reason = placement_failure(evals)
+        if reason and any(e.get("Status") == "blocked" for e in evals):
+            reason = QUEUED_PREFIX + reason
+        return Observation("pending", reason=reason)
     state = (alloc.get("TaskStates") or {}).get(TASK_NAME) or {}
     events = state.get("Events") or []
     terminated = _last(events, "Terminated")
@@ -111,6 +116,26 @@ def placement_failure(evals: list[dict]) -> str | None:
         for metric in (evaluation.get("FailedTGAllocs") or {}).values():
             return describe_metric(metric)
     return None
+
+
+def fits_empty_node(job: dict, node: dict) -> bool:
+    """Whether each of the job's groups would fit the node with nothing else on it: its
+    resources less those reserved (nomad/structs/funcs.go AllocsFit, NodeResources.Comparable)."""
+    have = node.get("NodeResources") or {}
+    reserved = node.get("ReservedResources") or {}
+
+    def available(kind: str, field: str) -> int:
+        return ((have.get(kind) or {}).get(field) or 0) - ((reserved.get(kind) or {}).get(field) or 0)
+
+    for group in job.get("TaskGroups") or ():
+        tasks = [task.get("Resources") or {} for task in group.get("Tasks") or ()]
+        if sum(r.get("CPU") or 0 for r in tasks) > available("Cpu", "CpuShares"):
+            return False
+        if sum(r.get("MemoryMB") or 0 for r in tasks) > available("Memory", "MemoryMB"):
+            return False
+        if ((group.get("EphemeralDisk") or {}).get("SizeMB") or 0) > available("Disk", "DiskMB"):
+            return False
+    return True
 
 
 def never_placed(evals: list[dict]) -> str | None:

@@ -56,7 +56,7 @@ def nomad_setup_with_namespace():
     return n
 """
 
-ACL = "the agent has one token, its own management token: no ACL bootstrap, tokens or policies"
+ACL = "the agent serves only the ACL API that policies need: no bootstrap, token lists or updates"
 DEPLOYMENT = "a service job with an update block gets a deployment in Nomad; the agent creates none"
 NOT_SERVED = "not served by the agent (docs/agent.md, Not served)"
 EXPECTED_FAILURES = {

@@ -10,6 +10,8 @@ import pexpect
 import pytest
 from container_engine import TEST_IMAGE
 
+from tapit.agent import daemon
+
 
 def test_create_with_an_image_runs_the_command_in_that_image(docker_host, tapit):
     tapit.env["DOCKER_HOST"] = docker_host.url
@@ -129,6 +131,38 @@ def test_a_private_image_is_pulled_with_the_users_registry_login(docker_host, ta
         result = tapit("create", "task", "echo private", f"image={image}", "--wait", timeout=120)
         assert (result.returncode, result.stdout) == (0, "private\n"), result.stderr
     finally:
+        docker_host.remove_image(image)
+
+
+def test_a_stop_reaches_the_app_as_sigterm(docker_host, tapit):
+    # The driver's `init` makes tini PID 1: without it the task's `sh -c` is PID 1, which ignores
+    # SIGTERM (it has no handler), so only the SIGKILL after kill_timeout_s would end it (137).
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    (tapit.home / "tapit.toml").write_text("kill_timeout_s = 60\n")
+    record = json.loads(tapit("create", "task", "sleep 600", f"image={TEST_IMAGE}", "--json", timeout=120).stdout)
+    while json.loads(tapit("show", "task", f"task={record['id']}", "--json").stdout)["status"] != "running":
+        time.sleep(0.2)
+    assert tapit("stop", "task", f"task={record['id']}", timeout=120).returncode == 0
+    stopped = json.loads(tapit("show", "task", f"task={record['id']}", "--json").stdout)
+    assert stopped["status"] == "stopped"
+    assert stopped["exit_code"] == 143, stopped
+
+
+def test_docker_entrypoint_keeps_or_replaces_the_images_entrypoint(docker_host, tapit):
+    from container_engine import busybox_rootfs
+
+    # An image whose ENTRYPOINT is its own program and never runs "$@".
+    image = "localhost/tapit-test:entrypoint"
+    docker_host.import_image(busybox_rootfs(), image, changes=('ENTRYPOINT ["/bin/echo", "entrypoint:"]',))
+    tapit.env["DOCKER_HOST"] = docker_host.url
+    try:
+        kept = tapit("create", "task", "echo the-command", f"image={image}", "--wait", timeout=120)
+        assert (kept.returncode, kept.stdout) == (0, "entrypoint: /bin/sh -c echo the-command\n"), kept.stderr
+        (tapit.home / "tapit.toml").write_text('docker_entrypoint = "replace"\n')
+        replaced = tapit("create", "task", "echo the-command", f"image={image}", "--wait", timeout=120)
+        assert (replaced.returncode, replaced.stdout) == (0, "the-command\n"), replaced.stderr
+    finally:
+        daemon.stop(kill_tasks=True)  # its containers gone, the image can go
         docker_host.remove_image(image)
 
 

@@ -140,3 +140,19 @@ def test_registry_logins_from_a_credential_helper(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text(json.dumps({"credsStore": "fake"}))
     assert registry_auth("registry.example.com/app", env)["username"] == "bob"
     assert registry_auth("elsewhere.example.com/app", env) is None  # the helper knows nothing of it
+
+
+def test_init_makes_tini_pid_1():
+    def host(spec):
+        return container_config(alloc_id="a1", task=spec, env={}, alloc_dir=Path("/x"), total_compute=4000)[
+            "HostConfig"
+        ]
+
+    assert host(task(init=True))["Init"] is True
+    assert "Init" not in host(task())
+
+
+def test_an_entrypoint_replaces_the_images():
+    spec = task(command=None, entrypoint=["/bin/sh"], args=["-c", "rake db:migrate"])
+    body = container_config(alloc_id="a1", task=spec, env={}, alloc_dir=Path("/x"), total_compute=4000)
+    assert (body["Entrypoint"], body["Cmd"]) == (["/bin/sh"], ["-c", "rake db:migrate"])

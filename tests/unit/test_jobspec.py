@@ -23,7 +23,8 @@ def job_for(words=None, config=None, driver="raw_exec", work_dir=None):
 
 def test_one_batch_group_and_task_run_exactly_once():
     job = job_for()
-    assert job["ID"] == job["Name"] == "tapit-abcd1234"
+    assert job["ID"] == "tapit-abcd1234"
+    assert job["Name"] == "tapit-abcd1234 by alice@host: echo 'hi there'"
     assert job["Type"] == "batch"
     (group,) = job["TaskGroups"]
     assert group["Count"] == 1
@@ -81,3 +82,50 @@ def test_driver_choice():
     assert choose_driver(imaged, config, embedded=True) == "docker"
     assert choose_driver(plain, config, embedded=False) == "docker"
     assert choose_driver(plain, AppConfig(driver="exec"), embedded=True) == "exec"
+
+
+def test_docker_tasks_run_under_init_and_keep_the_images_entrypoint_by_default():
+    config = AppConfig(image_repository="reg/app")
+    task = job_for({}, config, driver="docker")["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"] == {
+        "image": "reg/app:latest",
+        "init": True,
+        "command": "/bin/sh",
+        "args": ["-c", "echo 'hi there'"],
+    }
+
+
+def test_docker_entrypoint_replace_runs_the_command_instead_of_the_images_entrypoint():
+    config = AppConfig(image_repository="reg/app", docker_entrypoint="replace")
+    task = job_for({}, config, driver="docker")["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"] == {
+        "image": "reg/app:latest",
+        "init": True,
+        "entrypoint": ["/bin/sh"],
+        "args": ["-c", "echo 'hi there'"],
+    }
+
+
+def test_log_storage_fits_small_disks_as_nomad_requires():
+    # nomad/structs/structs.go LogConfig.Validate: the disk must be larger than files x size.
+    for gb in ("0.01", "0.05", "0.1", "0.15", "0.19", "0.2", "1", "100"):
+        group = job_for({"ephemeral_storage_gb": gb})["TaskGroups"][0]
+        logs = group["Tasks"][0]["LogConfig"]
+        assert logs["MaxFiles"] >= 1 and logs["MaxFileSizeMB"] >= 1
+        assert group["EphemeralDisk"]["SizeMB"] > logs["MaxFiles"] * logs["MaxFileSizeMB"], gb
+    assert job_for({"ephemeral_storage_gb": "0.05"})["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {
+        "MaxFiles": 10,
+        "MaxFileSizeMB": 2,
+    }
+    assert job_for()["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {"MaxFiles": 10, "MaxFileSizeMB": 10}
+
+
+def test_the_job_name_says_who_ran_what_on_one_line_of_a_ui_row():
+    config = AppConfig()
+    spec = build_spec("line one\nline two " + "x" * 300, {}, config, "alice@host")
+    job = build_job(
+        task_id="abcd1234", spec=spec, config=config, driver="raw_exec", namespace="default", created_at="now"
+    )
+    assert job["Name"].startswith("tapit-abcd1234 by alice@host: line one line two xxx")
+    assert len(job["Name"]) == 120 and job["Name"].endswith("…")
+    assert job["Meta"]["tapit_command"] == spec.command  # whole, for `nomad job inspect` and the UI's Meta

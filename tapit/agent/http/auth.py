@@ -1,17 +1,25 @@
-"""The agent's one ACL token, asked of every request but the few Nomad serves without one.
+"""The agent's tokens, asked of every request but the few Nomad serves without one: its own
+management token, and the client tokens of its ACL policies (tapit/agent/acl.py).
 
 A request without a token is Nomad's anonymous policy, which grants the agent nothing
-("Permission denied"), and one with another token is "ACL token not found" (nomad/acl.go
-ResolveToken); both are answered 403 before the handler does anything."""
+("Permission denied"), and one with an unknown token is "ACL token not found" (nomad/acl.go
+ResolveToken); both are answered 403 before the handler does anything. A client token's ACL is
+kept on the request for the capability checks (tapit/agent/http/acl.py)."""
 
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .errors import HTTPError
 from .routing import path_routes
+
+if TYPE_CHECKING:
+    from ..acl import ACL, AclStore
+
+PERMISSION_DENIED = "Permission denied"  # nomad/structs/errors.go errPermissionDenied
 
 
 def request_token(request: web.Request) -> str:
@@ -24,14 +32,31 @@ def request_token(request: web.Request) -> str:
     return token
 
 
-def check_token(token: str, expected: str) -> None:
+def check_token(token: str, expected: str, tokens: AclStore) -> ACL | None:
+    """The token's ACL: None for the management token; 403 for no token or an unknown one."""
     if not token:
-        raise HTTPError(403, "Permission denied")
-    if not hmac.compare_digest(token, expected):
+        raise HTTPError(403, PERMISSION_DENIED)
+    if hmac.compare_digest(token, expected):
+        return None
+    acl = tokens.resolve(token)
+    if acl is None:
         raise HTTPError(403, "ACL token not found")
+    return acl
 
 
-def check_request(request: web.Request, expected: str) -> None:
+def request_acl(request: web.Request) -> ACL | None:
+    """The client token's ACL the request carries; None for the management token."""
+    return request.get("acl")
+
+
+def require(request: web.Request, namespace: str, *capabilities: str) -> None:
+    """AllowNsOpAnyOf for a handler that checks its token itself."""
+    acl = request_acl(request)
+    if acl is not None and not acl.allows(namespace, *capabilities):
+        raise HTTPError(403, PERMISSION_DENIED)
+
+
+def check_request(request: web.Request, expected: str, tokens: AclStore) -> None:
     """Refuse the request unless it carries the token, or its route is served without one, or it
     may still send the token in its first frame: only a websocket upgrade of a route that reads
     the token from there (command/agent/alloc_endpoint.go allocExec -> readWsHandshake) and checks
@@ -49,4 +74,4 @@ def check_request(request: web.Request, expected: str) -> None:
         and request.headers.get("Upgrade", "").lower() == "websocket"
     ):
         return
-    check_token(token, expected)
+    request["acl"] = check_token(token, expected, tokens)

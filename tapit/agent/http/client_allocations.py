@@ -14,7 +14,7 @@ from .. import execsession
 from ..runner import TaskNotRunning
 from ..structs import gojson
 from ..structs.job_validate import multierror
-from .auth import check_token, request_token
+from .auth import PERMISSION_DENIED, check_token, request_token
 from .encode import encode, no_body
 from .errors import HTTPError
 from .query import query_bool
@@ -80,7 +80,7 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
         if header_token and msg.get("auth_token", "") != header_token:
             raise HTTPError(400, "handshake auth token mismatched auth header token")
         token = header_token or msg.get("auth_token", "")
-    check_token(token, agent.token)
+    acl = check_token(token, agent.token, agent.acl)
     # alloc_endpoint.go allocExec: the command first, then tty (uncoded, so 500).
     try:
         argv = json.loads(q.get("command", ""))
@@ -89,18 +89,31 @@ async def _exec_setup(agent: Agent, request: web.Request, ws: web.WebSocketRespo
     except ValueError as exc:
         raise HTTPError(500, f"failed to marshal command into json: {exc}") from exc
     tty = query_bool(request, "tty", False, code=500, prefix="tty value is not a boolean: ")
+    if agent.disable_remote_exec:  # execImpl's first check, uncoded: a 500 (close 1011)
+        raise HTTPError(500, PERMISSION_DENIED)
     if not argv:
         raise HTTPError(400, "command is not present")
     task = q.get("task", "")
     if not task:
         raise HTTPError(400, "must provide task name")
     alloc_id = request.match_info["alloc_id"]
-    state = task_state(client_alloc(agent, alloc_id), task)
+    alloc = client_alloc(agent, alloc_id)
+    # client/alloc_endpoint.go execImpl: alloc-exec, and alloc-node-exec for a driver without
+    # filesystem isolation (raw_exec); ErrPermissionDenied is uncoded, so a 500 (close 1011).
+    if acl is not None and not acl.allows(alloc["Namespace"], "alloc-exec"):
+        raise HTTPError(500, PERMISSION_DENIED)
+    state = task_state(alloc, task)
     if state["State"] == "pending":
         raise HTTPError(404, f'task "{task}" not started yet.')
     handle = agent.runner.task_handles(alloc_id).get(task)
     if state["State"] != "running" or handle is None:
         raise HTTPError(404, f'task "{task}" is not running.')
+    if (
+        acl is not None
+        and handle.task["Driver"] == "raw_exec"
+        and not acl.allows(alloc["Namespace"], "alloc-node-exec")
+    ):
+        raise HTTPError(500, PERMISSION_DENIED)
     return argv, tty, handle
 
 

@@ -21,6 +21,7 @@ from .. import structs
 from ..node import knows_max_run_duration
 from ..structs import gojson
 from ..structs import namespace as namespace_structs
+from .auth import request_acl, require
 from .encode import encode
 from .errors import HTTPError
 from .query import (
@@ -115,7 +116,14 @@ async def list_jobs(agent: Agent, request: web.Request) -> web.Response:
     headers = await blocking(store, request, ("jobs", "job_summary"))
     with_meta = parse_bool_param(request, "meta", False)
     prefix = request.query.get("prefix", "")
-    jobs = [j for j in store.jobs() if in_namespace(request, j) and j["ID"].startswith(prefix)]
+    acl = request_acl(request)  # a wildcard lists only the namespaces the token may list
+    jobs = [
+        j
+        for j in store.jobs()
+        if in_namespace(request, j)
+        and j["ID"].startswith(prefix)
+        and (acl is None or acl.allows(j["Namespace"], "list-jobs"))
+    ]
     jobs = apply_filter(request, sorted(jobs, key=lambda j: (j["Namespace"], j["ID"])))
     stubs = [structs.job_stub(j, store.summary(store.bucket(j["Namespace"], j["ID"])), with_meta) for j in jobs]
     return encode(request, stubs, headers=headers)
@@ -192,6 +200,7 @@ def _enforce_index(existing: dict | None, want: int) -> None:
 async def _update(agent: Agent, request: web.Request, path_id: str | None) -> web.Response:
     """jobUpdate, then Job.Register."""
     body, job = await _decode_job(agent, request, path_id, "Job ID hasn't been provided", "Job ID does not match name")
+    require(request, job["Namespace"], "submit-job", "register-job")  # doRegister, after admission
     priority = body.get("EvalPriority") or 0
     if priority and not 1 <= priority <= 100:
         raise HTTPError(400, "Eval priority must be between 1 and 100 inclusively")

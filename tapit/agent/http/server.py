@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import (
+    acl,
     agent,
     allocations,
     client,
@@ -25,12 +26,13 @@ from . import (
 )
 from .auth import check_request
 from .errors import NOT_FOUND, HTTPError, plain_text
-from .routing import Endpoint, add_routes
+from .routing import Endpoint, add_routes, path_routes
 
 if TYPE_CHECKING:
     from ..agent import Agent
 
 ROUTES: tuple[Endpoint, ...] = (
+    *acl.ENDPOINTS,
     *agent.ENDPOINTS,
     *nodes.ENDPOINTS,
     *jobs.ENDPOINTS,
@@ -51,7 +53,10 @@ def app(agent: Agent) -> web.Application:
     @web.middleware
     async def middleware(request: web.Request, handler):
         try:
-            check_request(request, agent.token)
+            check_request(request, agent.token, agent.acl)
+            routes = path_routes(request)
+            endpoint = routes.endpoints.get(request.method) if routes else None
+            acl.authorize(agent, request, endpoint.handler if endpoint else None)
             return await handler(request)
         except HTTPError as err:
             return plain_text(err.code, str(err), err.headers)
