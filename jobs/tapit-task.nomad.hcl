@@ -68,6 +68,12 @@ variable "disk_mb" {
   default     = 1024
 }
 
+variable "log_file_size_mb" {
+  description = "a tenth of a quarter of disk_mb, at least Nomad's default of 10 (on a disk over 400 MB)"
+  type        = number
+  default     = 25
+}
+
 variable "kill_timeout" {
   type    = string
   default = "10s"
@@ -138,11 +144,13 @@ job "tapit-task" {
       kill_signal  = "SIGTERM"
       kill_timeout = var.kill_timeout
 
-      # Nomad's defaults. On a disk under 200 MB tapit gives the logs half of it instead
-      # (up to 10 files of at least 1 MB): Nomad refuses a disk not larger than the logs.
+      # A quarter of the disk, and at least Nomad's defaults (10 files of 10 MB), so that a
+      # follower behind a fast writer loses nothing to rotation. On a disk under 200 MB tapit
+      # gives the logs half of it instead (up to 10 files of at least 1 MB): Nomad refuses a
+      # disk not larger than the logs.
       logs {
         max_files     = 10
-        max_file_size = 10
+        max_file_size = var.log_file_size_mb
       }
     }
   }

@@ -76,10 +76,18 @@ def memory_mb(gb: float) -> int:
 
 
 def log_config(disk_mb: int) -> dict:
-    """Nomad's default log storage, fitted to the task's disk. Nomad refuses a job whose ephemeral
-    disk is not larger than MaxFiles × MaxFileSizeMB (nomad/structs/structs.go LogConfig.Validate),
-    so on a disk under twice the default (200 MB) the logs get half the disk instead: up to 10 files
-    of at least 1 MB (a disk of 11 MB, the smallest tapit accepts, keeps 5 files of 1 MB)."""
+    """The task's log storage, fitted to its disk.
+
+    Nomad rotates a log away once MaxFiles × MaxFileSizeMB are kept: a follower that falls that far
+    behind a fast writer (a busy laptop, a slow link) loses the bytes in between, and says how many.
+    So the logs keep a quarter of the disk where that is more than Nomad's default of 10 files of
+    10 MB: 250 MB on tapit's default 1 GB disk, more than a `--wait` of 200 MB needs to stay
+    byte-exact however far behind it falls. Nomad refuses a job whose ephemeral disk is not larger
+    than the logs (nomad/structs/structs.go LogConfig.Validate), so on a disk under twice the default
+    (200 MB) the logs get half the disk instead: up to 10 files of at least 1 MB (a disk of 11 MB, the
+    smallest tapit accepts, keeps 5 files of 1 MB)."""
+    if disk_mb // 4 > LOG_MAX_FILES * LOG_MAX_FILE_MB:
+        return {"MaxFiles": LOG_MAX_FILES, "MaxFileSizeMB": disk_mb // 4 // LOG_MAX_FILES}
     budget = disk_mb // 2
     if budget >= LOG_MAX_FILES * LOG_MAX_FILE_MB:
         return {"MaxFiles": LOG_MAX_FILES, "MaxFileSizeMB": LOG_MAX_FILE_MB}

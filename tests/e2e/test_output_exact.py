@@ -9,7 +9,10 @@ import subprocess
 import time
 
 MIB = 1024 * 1024
-WINDOW = 10 * 10 * MIB  # tapit's jobs keep LogConfig MaxFiles 10 × MaxFileSizeMB 10
+# A 400 MB disk keeps Nomad's default log storage, MaxFiles 10 × MaxFileSizeMB 10 (a larger disk
+# keeps a quarter of itself: tapit/translate/jobspec.py log_config).
+DISK = "ephemeral_storage_gb=0.4"
+WINDOW = 10 * 10 * MIB
 # 120 MiB in 1 MiB steps, each different, at most about 50 MB/s: beyond the rotation window, at a pace that a
 # follower on a busy machine keeps up with, so that every byte can be read.
 PACED = (
@@ -42,7 +45,7 @@ def test_wait_is_byte_exact_beyond_the_rotation_window_and_archives_that_stream(
     size, checksum = digest(local)
     assert size > WINDOW
     remote = tmp_path / "tapit.out"
-    code, err = run_to_file(tapit, remote, "create", "task", PACED, "cpu=1", "--wait")
+    code, err = run_to_file(tapit, remote, "create", "task", PACED, "cpu=1", DISK, "--wait")
     assert (code, err) == (0, "")
     assert digest(remote) == (size, checksum)
     (record,) = json.loads(tapit("list", "tasks", "--json").stdout)
@@ -55,7 +58,7 @@ def test_wait_is_byte_exact_beyond_the_rotation_window_and_archives_that_stream(
 def test_output_rotated_away_before_anyone_read_it_is_counted_out_loud(tapit, tmp_path):
     # 12 full 10 MiB files and 100 bytes, written before anyone follows: files 0-2 are rotated away.
     total = 12 * 10 * MIB + 100
-    record = json.loads(tapit("create", "task", f"head -c {total} /dev/urandom", "--json").stdout)
+    record = json.loads(tapit("create", "task", f"head -c {total} /dev/urandom", DISK, "--json").stdout)
     deadline = time.monotonic() + 120
     while json.loads(tapit("show", "task", f"task={record['id']}", "--json").stdout)["status"] != "complete":
         assert time.monotonic() < deadline

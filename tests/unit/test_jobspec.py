@@ -117,7 +117,13 @@ def test_log_storage_fits_small_disks_as_nomad_requires():
         "MaxFiles": 10,
         "MaxFileSizeMB": 2,
     }
-    assert job_for()["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {"MaxFiles": 10, "MaxFileSizeMB": 10}
+    assert job_for({"ephemeral_storage_gb": "0.4"})["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {
+        "MaxFiles": 10,
+        "MaxFileSizeMB": 10,
+    }
+    # Beyond 400 MB the logs keep a quarter of the disk: 250 MB of tapit's default 1 GB, more than a
+    # 200 MB --wait needs to stay byte-exact however far behind the follower falls.
+    assert job_for()["TaskGroups"][0]["Tasks"][0]["LogConfig"] == {"MaxFiles": 10, "MaxFileSizeMB": 25}
 
 
 def test_the_job_name_says_who_ran_what_on_one_line_of_a_ui_row():

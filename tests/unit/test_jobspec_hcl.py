@@ -118,6 +118,7 @@ def test_hcl_job_matches_the_json_tapit_sends(words):
             "memory_mb": round(spec.memory_gb * 1024),
             "cpu_mhz": round(spec.cpu * FALLBACK_MHZ_PER_VCPU),
             "disk_mb": round(spec.ephemeral_storage_gb * 1024),
+            "log_file_size_mb": max(10, round(spec.ephemeral_storage_gb * 1024) // 40),
         }
     )
     assert from_hcl == sent
