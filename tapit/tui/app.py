@@ -32,7 +32,7 @@ from tapit.output import plural, printable
 from tapit.params import TaskSpec
 from tapit.service import TaskService, default_initiator
 from tapit.tui import preferences
-from tapit.tui.commands import TapitCommands
+from tapit.tui.palette import TapitCommands
 from tapit.tui.confirm import ConfirmScreen
 from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen, SessionScreen
 from tapit.tui.details import Details

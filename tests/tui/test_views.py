@@ -141,7 +141,7 @@ async def test_read_only_changes_nothing_and_offers_nothing_that_would(tmp_path)
 
 
 async def _palette_titles(app):
-    from tapit.tui.commands import TapitCommands
+    from tapit.tui.palette import TapitCommands
 
     provider = TapitCommands(app.screen)
     return [hit async for hit in provider.discover()]
