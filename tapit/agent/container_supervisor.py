@@ -20,6 +20,7 @@ import sys
 import time
 
 import aiodocker
+from aiodocker.containers import DockerContainer
 from aiodocker.multiplexed import MultiplexedResult
 
 from tapit.agent.supervisor import LogFile, announce, now_ns, proc_start, write_status
@@ -32,7 +33,7 @@ class ContainerSupervisor:
         self.spec = spec
         self.status: dict = {"sup_pid": os.getpid(), "sup_start": proc_start(os.getpid())}
         self.docker: aiodocker.Docker | None = None
-        self.container = None
+        self.container: DockerContainer = None  # set once the engine is reached (run)
         self.exited = asyncio.Event()
         self.stopping: asyncio.Task | None = None
 
