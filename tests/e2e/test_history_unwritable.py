@@ -33,6 +33,10 @@ def unwritable(directory):
                 p.chmod(mode)
 
 
+def at_most_the_history_line(stderr: str, home) -> bool:
+    return stderr == "" or (stderr.count("\n") == 1 and f"cannot write the history at {home}" in stderr)
+
+
 def test_reads_work_and_writes_fail_naming_the_history(tapit, nomad_api):
     done = json.loads(tapit("create", "task", "echo kept", "--wait", "--json").stdout)
     running = json.loads(tapit("create", "task", "sleep 300", "--json").stdout)
@@ -44,9 +48,13 @@ def test_reads_work_and_writes_fail_naming_the_history(tapit, nomad_api):
         # The running task's record would be refreshed: that is all that cannot happen.
         assert listing.stderr.count("\n") == 1 and f"cannot write the history at {tapit.home}" in listing.stderr
         shown = tapit("show", "task", f"task={done['id']}", "--json")
-        assert (shown.returncode, json.loads(shown.stdout)["status"], shown.stderr) == (0, "complete", "")
+        assert (shown.returncode, json.loads(shown.stdout)["status"]) == (0, "complete")
+        # What the embedded agent's archivist has added to the trail meanwhile (peak memory, the last
+        # lines) cannot be cached here: said in the one line naming the history, or nothing to say.
+        assert at_most_the_history_line(shown.stderr, tapit.home), shown.stderr
         logs = tapit("show", "logs", f"task={done['id']}")
-        assert (logs.returncode, logs.stdout, logs.stderr) == (0, "kept\n", "")
+        assert (logs.returncode, logs.stdout) == (0, "kept\n")
+        assert at_most_the_history_line(logs.stderr, tapit.home), logs.stderr
         for command in (("create", "task", "echo never"), ("delete", "task", f"task={done['id']}")):
             refused = tapit(*command)
             assert refused.returncode == 1, refused
