@@ -260,7 +260,10 @@ class Supervisor:
             poller.register(fd, select.POLLIN)
         open_pipes = {out_r, err_r}
         drain_until = None
-        while open_pipes:
+        # Until the main process has exited, whatever its pipes do: a task may close its output
+        # and run on (GNU tools close it just before they exit), and Nomad's executor waits on the
+        # process, not on its output (drivers/shared/executor/executor.go UniversalExecutor.wait).
+        while open_pipes or self.exit_status is None:
             timeout = None
             moment = time.monotonic()
             if spec["deadline"] and not self.stop_reason and self.exit_status is None:
@@ -304,10 +307,6 @@ class Supervisor:
                 drain_until = time.monotonic() + DRAIN_GRACE
             elif drain_until is not None and time.monotonic() >= drain_until:
                 break
-        while self.exit_status is None:
-            self.kill_tree()
-            self.reap()
-            time.sleep(0.005)
         self.finish(sum(log.dropped for log in logs.values()))
 
     def finish(self, log_dropped):

@@ -10,7 +10,7 @@ import nomad
 import pytest
 from batch_jobs import batch_job
 
-from tapit.agent import archivist_child, daemon
+from tapit.agent import daemon
 
 
 def processes_under(root: Path) -> list[int]:
@@ -73,10 +73,6 @@ class Agent:
 @pytest.fixture
 def agent(tmp_path, monkeypatch):
     monkeypatch.setenv("TAPIT_HOME", str(tmp_path))
-    # These tests are of the agent as a Nomad; its archivist (tests/e2e/test_archivist.py) is off.
-    # With it on, a task here was seen SIGKILLed just after its start in about half the runs of
-    # test_tasks_start_with_default_signal_dispositions; the cause is not found yet.
-    monkeypatch.setenv(archivist_child.SWITCH_ENV, "off")
     handle = Agent(tmp_path)
     yield handle
     daemon.stop(kill_tasks=True)

@@ -111,6 +111,20 @@ def test_tasks_start_with_default_signal_dispositions(agent):
     assert out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
 
 
+def test_a_task_that_closes_its_output_runs_on_until_it_exits(agent):
+    # GNU tools close stdout and stderr just before they exit (gnulib close_stdout); a daemon may
+    # close them and run for hours. The end of its output is not the end of the task: Nomad's
+    # executor waits on the process (drivers/shared/executor/executor.go wait), not on its pipes.
+    agent.register("closer", "echo before; exec >&- 2>&-; sleep 1; exit 3")
+    alloc = agent.wait_alloc("closer", ("complete", "failed"))
+    terminated = alloc["TaskStates"]["main"]["Events"][-2]
+    assert (terminated["Type"], terminated["ExitCode"], terminated["Signal"]) == ("Terminated", 3, 0)
+    out = agent.http.get(
+        f"/v1/client/fs/logs/{alloc['ID']}", params={"task": "main", "type": "stdout", "plain": "true"}
+    ).text
+    assert out == "before\n"
+
+
 def test_log_frames_offsets_and_errors(agent):
     agent.register("logs", "printf 0123456789; printf oops >&2")
     alloc = agent.wait_alloc("logs", ("complete",))
