@@ -1,8 +1,8 @@
 """The tapit TUI: live task list, details, logs, a new-task form and consoles.
 
-Every Nomad or history call goes through the service layer, which blocks, so
-it runs in threads (LiveFeed, LogTail, thread workers); results come back to
-the event loop as messages or `call_from_thread`.
+Every Nomad or history call goes through the service layer, which blocks, so it
+runs in Textual's thread workers (LiveFeed's loops among them) and in LogTail's
+thread; results come back to the event loop as messages or `call_from_thread`.
 """
 
 from __future__ import annotations
@@ -197,6 +197,8 @@ class TapitApp(App[int]):
                 self.service,
                 self._from_thread(self.RecordsLoaded),
                 lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)),
+                # Textual's thread workers: it owns them, and a bug in one reaches _handle_exception.
+                lambda loop, name: self.run_worker(loop, thread=True, name=name, group="live"),
             )
             self.feed.start()
         else:
@@ -243,7 +245,9 @@ class TapitApp(App[int]):
     def _handle_exception(self, error: Exception) -> None:
         # Textual ends the app with return code 1 and, once the terminal is restored, prints a
         # traceback with locals. An operator gets the CLI's one line instead (run_tui prints
-        # `crash`), and the traceback goes to errors.log for a report.
+        # `crash`), and the traceback goes to errors.log for a report. The one handler for every
+        # bug: the app's own, its threads' (_thread_failed) and its workers' (Textual's default
+        # exit_on_error; each worker catches the TapitErrors it expects and shows them itself).
         cause = error.error if isinstance(error, WorkerFailed) else error
         if self.crash is None:
             self.crash = internal_error(cause)
@@ -463,7 +467,7 @@ class TapitApp(App[int]):
             self.notify(f"starting: {spec.command}", timeout=3)
             self._create_worker(spec)
 
-    @work(thread=True, group="create", exit_on_error=False)
+    @work(thread=True, group="create")
     def _create_worker(self, spec: TaskSpec) -> None:
         try:
             record = self.service.create(spec)
@@ -499,7 +503,7 @@ class TapitApp(App[int]):
         question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
         self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
 
-    @work(thread=True, group="stop", exit_on_error=False)
+    @work(thread=True, group="stop")
     def _stop_worker(self, task_id: str) -> None:
         self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
         try:
@@ -528,7 +532,7 @@ class TapitApp(App[int]):
         )
         self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
 
-    @work(thread=True, group="delete", exit_on_error=False)
+    @work(thread=True, group="delete")
     def _delete_worker(self, task_id: str) -> None:
         try:
             self.service.delete(task_id)
