@@ -116,6 +116,7 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.delete_job: _delete_job,
     allocations.read_allocation: _in_alloc_namespace("read-job"),
     client_allocations.alloc_stats: _in_alloc_namespace("read-job"),
+    client_allocations.alloc_restart: _in_alloc_namespace("alloc-lifecycle"),  # client Allocations.Restart
     # client/fs_endpoint.go logs: read-fs or read-logs.
     client_fs.logs: _in_alloc_namespace("read-fs", "read-logs"),
     events.event_stream: _in_query_namespace("read-job"),
