@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import structs
 from ..acl import ACL, PolicyError
 from ..structs import gojson
-from . import allocations, client_allocations, client_fs, events, jobs, nodes
+from . import allocations, client_allocations, client_fs, events, jobs, nodes, validate
 from .auth import PERMISSION_DENIED, request_acl
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
@@ -109,6 +109,7 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.register_job: None,  # jobUpdate: submit-job or register-job, after admission (doRegister)
     client_allocations.alloc_exec: None,  # alloc-exec (and alloc-node-exec), once the token is read
     token_self: None,
+    validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
     jobs.read_job: _in_query_namespace("read-job"),
     jobs.job_allocations: _in_query_namespace("read-job"),
     jobs.job_evaluations: _in_query_namespace("read-job"),

@@ -240,5 +240,11 @@ PLAN_REQUEST = gojson.Struct(
     },
     promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
 )
+# api.JobValidateRequest, with api.WriteRequest embedded.
+VALIDATE_REQUEST = gojson.Struct(
+    "api.JobValidateRequest",
+    {"Job": _JOB, "Region": STRING, "Namespace": STRING, "SecretID": STRING},
+    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
+)
 # Every field a canonical job carries at each level (api.Job.Canonicalize fills them all).
 UPDATE_FIELDS = tuple(_UPDATE.fields)
