@@ -41,7 +41,7 @@ from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
-from tapit.tui.namespace_picker import NamespacePicker
+from tapit.tui.namespace_picker import EVERY, NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.spec_view import SpecScreen
 from tapit.tui.safe_text import DataInput, plain, template
@@ -404,6 +404,7 @@ class TapitApp(App[int]):
         if namespace is None or namespace == self.namespace:
             return
         self.namespace = namespace
+        self.table.show_namespaces(namespace == EVERY)
         self._draw_topbar()
         if self.feed is not None:
             self.feed.show_namespace(namespace)
