@@ -7,6 +7,7 @@ thread; results come back to the event loop as messages or `call_from_thread`.
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -41,7 +42,7 @@ from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
-from tapit.tui.namespace_picker import NamespacePicker
+from tapit.tui.namespace_picker import EVERY, NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.spec_view import SpecScreen
 from tapit.tui.safe_text import DataInput, plain, template
@@ -169,6 +170,7 @@ class TapitApp(App[int]):
         self.sessions = Sessions(self)
         self.namespace: str | None = None  # picked with `:`; None: the connection's
         self.top_bar = TopBar(id="topbar")
+        self._frozen = False  # the objects alive once the history was first shown: see _show_records
 
     def compose(self) -> ComposeResult:
         yield self.top_bar
@@ -202,7 +204,7 @@ class TapitApp(App[int]):
             )
             self.feed.start()
         else:
-            self.table.set_records(self.service.history.all())  # the table keeps its own order
+            self._show_records(self.service.history.all())
         self._draw_topbar()
 
     def _restore_theme(self) -> None:
@@ -263,8 +265,20 @@ class TapitApp(App[int]):
         # post_message is thread-safe, and after exit it just drops the message.
         self.post_message(message)
 
+    def _show_records(self, records: list[TaskRecord]) -> None:
+        self.table.set_records(records)  # the table keeps its own order
+        if not self._frozen:
+            # What lives from now on (the widgets, the records of a long history) is left out of
+            # the cycle collector's full passes: over 10,000 tasks one took 150-600 ms, and a key
+            # pressed meanwhile waited that long (bench/tui_bench.py, log ingest). Records replaced
+            # later are still freed, by their reference counts.
+            gc.freeze()
+            self._frozen = True
+
     def on_unmount(self) -> None:
         threading.excepthook = self._thread_hook
+        if self._frozen:
+            gc.unfreeze()  # the app's objects are garbage now: let the collector see them again
         if self.feed is not None:
             self.feed.stop()
         for pane in self.query(LogPane):
@@ -274,7 +288,7 @@ class TapitApp(App[int]):
 
     @on(RecordsLoaded)
     def _records_loaded(self, event: RecordsLoaded) -> None:
-        self.table.set_records(event.records)
+        self._show_records(event.records)
         self._follow_selection(settled=True)
 
     @on(ConnectionState)
@@ -408,6 +422,7 @@ class TapitApp(App[int]):
         if namespace is None or namespace == self.namespace:
             return
         self.namespace = namespace
+        self.table.show_namespaces(namespace == EVERY)
         self._draw_topbar()
         if self.feed is not None:
             self.feed.show_namespace(namespace)
