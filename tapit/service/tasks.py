@@ -13,6 +13,7 @@ import builtins
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -73,6 +74,8 @@ class TaskService:
         self.unshared: TrailRefused | None = None
         # Why the last list or show could not reach Nomad and showed the local copy instead.
         self.offline: Offline | None = None
+        # Whether the last list with a limit left older tasks out.
+        self.more = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
@@ -290,27 +293,51 @@ class TaskService:
                 jobs = {status.event_job_id(event) for event in message.get("Events") or ()}
                 yield JobChanges(message.get("Index", index), tuple(sorted(j for j in jobs if j.startswith(prefix))))
 
-    def list(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
+    def list(self, namespace: str | None = None, limit: int | None = None) -> builtins.list[TaskRecord]:
         """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
         token may list. The local history first, then the trail's newest tasks (kept in the
         history from then on), brought up to date with Nomad, then Nomad's tapit jobs that
-        neither has. Nomad out of reach, the local copy (`offline` says why)."""
+        neither has. Nomad out of reach, the local copy (`offline` says why).
+
+        With `limit`, the newest `limit` of them and every unfinished one, read from the
+        history's recent records rather than all of it (`more` says whether some were left out).
+        The records it refreshes are written to the history together, in one write."""
         self.offline = None
         wanted = namespace or self.connection.settings.namespace
-        local = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
+        kept = self.history.recent() if limit is not None else self.history.all()
+        local = [r for r in kept if wanted == "*" or r.nomad_namespace == wanted]
         try:
-            records = self._with_trail(local, wanted)
-            records = [self.refresh(r) if not r.terminal else r for r in records]
+            records = self._with_trail(local, wanted, partial=limit is not None)
+            with self._batched_history():
+                records = [self.refresh(r) if not r.terminal else r for r in records]
             known = {r.id for r in records}
             records += [r for r in self._remote_records(wanted) if r.id not in known]
         except Offline as exc:
             if not local:
                 raise
             self.offline, records = exc, local
-        return sorted(records, key=lambda r: r.created_at, reverse=True)
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        if limit is None:
+            return records
+        shown = records[:limit] + [r for r in records[limit:] if not r.terminal]
+        self.more = len(shown) < len(records)
+        return shown
 
-    def _with_trail(self, local: builtins.list[TaskRecord], namespace: str) -> builtins.list[TaskRecord]:
-        """`local` and the trail's newest tasks that it lacks, read from the trail into the history."""
+    @contextmanager
+    def _batched_history(self) -> Iterator[None]:
+        """The history's updates in one write at the end; what cannot be written is still shown."""
+        try:
+            with self.history.batched():
+                yield
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+
+    def _with_trail(
+        self, local: builtins.list[TaskRecord], namespace: str, partial: bool = False
+    ) -> builtins.list[TaskRecord]:
+        """`local` and the trail's newest tasks that it lacks, read from the trail into the history.
+        `partial`: local holds the history's recent records only, so a pointer it lacks may be to a
+        record the history holds already."""
         try:
             pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
         except TrailRefused as exc:
@@ -318,6 +345,11 @@ class TaskService:
             return local
         known = {r.id for r in local}
         wanted = [p for p in pointers if p.task_id not in known]
+        if wanted and partial:
+            ids = {p.task_id for p in wanted}
+            held = [r for r in self.history.all() if r.id in ids]
+            local = local + held
+            wanted = [p for p in wanted if p.task_id not in {r.id for r in held}]
         if not wanted:
             return local
         from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
