@@ -5,7 +5,6 @@ Standard library only, so that tapit/errors.py can map these without loading an 
 
 from __future__ import annotations
 
-import http.client
 import socket
 import ssl
 import sys
@@ -85,6 +84,8 @@ def one_line(text: str) -> str:
 def failure_reason(exc: BaseException) -> str:
     """A short cause for a transport failure. requests and httpx wrap the OSError or SSLError
     several levels deep (causes, contexts, `.reason`, args), so search the whole chain."""
+    import http.client  # here: a command answered from the history never imports it
+
     chain, todo, seen = [], [exc], set()
     while todo:
         err = todo.pop(0)

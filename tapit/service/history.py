@@ -22,9 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tinydb import Query, TinyDB
-from tinydb.storages import Storage
-
 from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TERMINAL, TaskRecord
 from tapit.paths import temporaries, write_private
@@ -44,8 +41,9 @@ class HistoryUnwritable(TapitError):
         self.path = path
 
 
-class AtomicJSONStorage(Storage):
-    """TinyDB storage that writes a temporary file and renames it over the old one."""
+class AtomicJSONStorage:
+    """TinyDB's storage (the interface of tinydb.storages.Storage): it writes a temporary file and
+    renames it over the old one. TinyDB itself is imported only to write."""
 
     def __init__(self, path: str):
         self.path = Path(path)
@@ -165,6 +163,8 @@ class History:
 
     @contextmanager
     def _table(self, write: bool) -> Iterator:
+        from tinydb import TinyDB
+
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         try:
             if write:
@@ -277,6 +277,8 @@ class History:
         if self._pending is not None:
             self._pending.setdefault(task_id, {}).update(changes)
             return
+        from tinydb import Query
+
         with self._table(write=True) as table:
             table.update(changes, Query().id == task_id)
 
@@ -334,6 +336,8 @@ class History:
         """The task's record and everything archived of it: its logs, a console's transcript,
         partial copies. Under the lock, so that a history that refuses writes loses nothing; the
         archive goes first, so that no output outlives its record."""
+        from tinydb import Query
+
         directory = self.logs_dir / task_id
         with self._table(write=True) as table:
             try:

@@ -17,13 +17,13 @@ from tapit.errors import UsageError, nomad_errors
 from tapit.model import TaskRecord, parse_iso
 from tapit.paths import agent_dir
 from tapit.service.history import HistoryUnwritable
-from tapit.service.logcopy import LogCopy
 from tapit.service.placement import await_placement
 from tapit.trail.logformat import store_of
 from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 
 if TYPE_CHECKING:
+    from tapit.service.logcopy import LogCopy
     from tapit.service.tasks import TaskService
 
 LOG_TYPES = ("stdout", "stderr")
@@ -191,6 +191,8 @@ def _log_copies(
     cancel: threading.Event,
     archive: bool = True,
 ) -> list[LogCopy]:
+    from tapit.service.logcopy import LogCopy  # the Nomad client's: not for an archived log
+
     nomad = service._nomad(record)
     file_size = jobspec.log_file_size(alloc)
     copies = []

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from tapit.config import AppConfig, load_config
 from tapit.errors import Offline, Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
@@ -32,7 +33,6 @@ from tapit.model import (
     now_iso,
     parse_iso,
 )
-from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
@@ -44,6 +44,9 @@ from tapit.service.submission import submit
 from tapit.service.trail import Trail, TrailRefused
 from tapit.translate import jobspec, status
 from tapit.translate.status import Observation, observe
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
 
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
@@ -223,6 +226,8 @@ class TaskService:
         Nomad out of reach, the local copy (`offline` says why)."""
         self.offline = None
         record = self.get(task_id)
+        if record.terminal and record.logs_archived:
+            return record  # ended, and its logs kept here: nothing left for Nomad or the trail to add
         try:
             return self._keep(self.refresh(record), {}, share=True)
         except Offline as exc:
