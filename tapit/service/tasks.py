@@ -314,7 +314,7 @@ class TaskService:
         try:
             records = self._with_trail(local, wanted, partial=limit is not None)
             with self._batched_history():
-                records = [self.refresh(r) if not r.terminal else r for r in records]
+                records = self._refreshed(records)
             known = {r.id for r in records}
             records += [r for r in self._remote_records(wanted) if r.id not in known]
         except Offline as exc:
@@ -327,6 +327,19 @@ class TaskService:
         shown = records[:limit] + [r for r in records[limit:] if not r.terminal]
         self.more = len(shown) < len(records)
         return shown
+
+    def _refreshed(self, records: builtins.list[TaskRecord]) -> builtins.list[TaskRecord]:
+        """The unfinished records brought up to date with Nomad, a few at once: after many tasks
+        ended unwatched, each costs a few round trips to Nomad (its allocation, its logs, the
+        trail), most of it waiting for the answer."""
+        unfinished = [r for r in records if not r.terminal]
+        if len(unfinished) < 2:
+            return [self.refresh(r) if not r.terminal else r for r in records]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            fresh = dict(zip((r.id for r in unfinished), pool.map(self.refresh, unfinished)))
+        return [fresh.get(r.id, r) for r in records]
 
     @contextmanager
     def _batched_history(self) -> Iterator[None]:
