@@ -151,7 +151,9 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     The record's logs_lost_bytes says what Nomad's rotation removed before it could be read."""
     if follow:
         return wait(service, task_id, sink)
-    record = service.show(task_id)
+    record = service.get(task_id)
+    if not (record.terminal and record.logs_archived):
+        record = service.show(task_id)  # an ended task's archived output is all there is to print
     if record.logs_archived:
         _replay_archive(service, record, sink)
     elif record.logs_url:

@@ -226,8 +226,6 @@ class TaskService:
         Nomad out of reach, the local copy (`offline` says why)."""
         self.offline = None
         record = self.get(task_id)
-        if record.terminal and record.logs_archived:
-            return record  # ended, and its logs kept here: nothing left for Nomad or the trail to add
         try:
             return self._keep(self.refresh(record), {}, share=True)
         except Offline as exc:
