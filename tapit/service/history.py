@@ -91,7 +91,9 @@ def write_recent(path: Path, version: tuple[int, int, int], documents: dict) -> 
     kept = set(newest[:RECENT_KEPT])
     kept.update(key for key, doc in documents.items() if doc.get("status") not in TERMINAL)
     recent = {key: doc for key, doc in documents.items() if key in kept}
-    body = {"version": list(version), "tasks": recent}
+    # Every task's id too: whether the history holds a task is then answered without reading it.
+    ids = [doc.get("id") for doc in documents.values()]
+    body = {"version": list(version), "tasks": recent, "ids": ids}
     write_private(path, json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -223,27 +225,29 @@ class History:
             cached = self._cache = (version, data.get("tasks") or {})
         return cached[1]
 
-    def recent(self) -> list[TaskRecord]:
+    def recent(self) -> tuple[list[TaskRecord], set[str]]:
         """At least the newest RECENT_KEPT records and every unfinished one, in insertion order,
-        without reading the whole history when its recent file is of the same version. Without
-        one (a history written before there were any), the whole history, and a recent file is
-        left for the next reader if the directory takes it."""
+        and the ids of every record the history holds, without reading the whole history when its
+        recent file is of the same version. Without one (a history written before there were
+        any), the whole history, and a recent file is left for the next reader if the directory
+        takes it."""
         try:
             version = file_version(self.path)
         except FileNotFoundError:
-            return []
+            return [], set()
         try:
             recent = json.loads(recent_path(self.path).read_bytes())
         except (OSError, ValueError):
             recent = None
         if isinstance(recent, dict) and recent.get("version") == list(version):
-            return [self._record(doc) for doc in recent.get("tasks", {}).values()]
+            return [self._record(doc) for doc in recent.get("tasks", {}).values()], set(recent.get("ids", ()))
         documents = self._documents()
         try:
             write_recent(recent_path(self.path), self._cache[0] if self._cache else version, documents)
         except OSError:
             pass  # a history that cannot be written still lists, from the whole of it
-        return [self._record(doc) for doc in documents.values()]
+        records = [self._record(doc) for doc in documents.values()]
+        return records, {r.id for r in records}
 
     def _record(self, doc: dict) -> TaskRecord:
         # Its own copy of the one mutable field: the parsed documents are shared by every read.

@@ -307,10 +307,13 @@ class TaskService:
         The records it refreshes are written to the history together, in one write."""
         self.offline = None
         wanted = namespace or self.connection.settings.namespace
-        kept = self.history.recent() if limit is not None else self.history.all()
+        if limit is None:
+            kept, held = self.history.all(), None
+        else:
+            kept, held = self.history.recent()
         local = [r for r in kept if wanted == "*" or r.nomad_namespace == wanted]
         try:
-            records = self._with_trail(local, wanted, partial=limit is not None)
+            records = self._with_trail(local, wanted, held, limit)
             with self._batched_history():
                 records = self._refreshed(records)
             known = {r.id for r in records}
@@ -349,11 +352,16 @@ class TaskService:
             self.unrecorded = exc
 
     def _with_trail(
-        self, local: builtins.list[TaskRecord], namespace: str, partial: bool = False
+        self,
+        local: builtins.list[TaskRecord],
+        namespace: str,
+        held: set[str] | None = None,
+        limit: int | None = None,
     ) -> builtins.list[TaskRecord]:
         """`local` and the trail's newest tasks that it lacks, read from the trail into the history.
-        `partial`: local holds the history's recent records only, so a pointer it lacks may be to a
-        record the history holds already."""
+        `held`: local holds the history's recent records only, and these are the ids of all it
+        holds; a task it holds beyond them is older than every one of them, so it is not among the
+        newest `limit` once local has as many."""
         try:
             pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
         except TrailRefused as exc:
@@ -361,11 +369,11 @@ class TaskService:
             return local
         known = {r.id for r in local}
         wanted = [p for p in pointers if p.task_id not in known]
-        if wanted and partial:
-            ids = {p.task_id for p in wanted}
-            held = [r for r in self.history.all() if r.id in ids]
-            local = local + held
-            wanted = [p for p in wanted if p.task_id not in {r.id for r in held}]
+        if wanted and held is not None:
+            older = {p.task_id for p in wanted if p.task_id in held}
+            wanted = [p for p in wanted if p.task_id not in older]
+            if older and len(local) < (limit or 0):
+                local = local + [r for r in self.history.all() if r.id in older]
         if not wanted:
             return local
         from concurrent.futures import ThreadPoolExecutor  # only when there is something to read

@@ -22,26 +22,28 @@ def test_recent_holds_the_newest_and_every_unfinished_task(tmp_path):
     count = RECENT_KEPT + 50
     old_running = replace(_finished(0), status="running")
     History(tmp_path).add(old_running, *(_finished(n) for n in range(1, count)))
-    ids = {r.id for r in History(tmp_path).recent()}
+    records, held = History(tmp_path).recent()
+    ids = {r.id for r in records}
     assert ids == {f"{n:08x}" for n in range(count - RECENT_KEPT, count)} | {old_running.id}
     stored = json.loads(recent_path(tmp_path / "history.json").read_text())
     assert len(stored["tasks"]) == RECENT_KEPT + 1
+    assert held == {f"{n:08x}" for n in range(count)}
 
 
 def test_recent_follows_another_writer_and_ignores_a_stale_file(tmp_path):
     reader, writer = History(tmp_path), History(tmp_path)
     writer.add(_finished(1))
-    assert [r.id for r in reader.recent()] == [f"{1:08x}"]
+    assert [r.id for r in reader.recent()[0]] == [f"{1:08x}"]
     stale = recent_path(tmp_path / "history.json").read_bytes()
     writer.add(_finished(2))
     recent_path(tmp_path / "history.json").write_bytes(stale)  # as a writer killed between the two files
-    assert sorted(r.id for r in reader.recent()) == [f"{1:08x}", f"{2:08x}"]
+    assert sorted(r.id for r in reader.recent()[0]) == [f"{1:08x}", f"{2:08x}"]
 
 
 def test_recent_without_a_recent_file_reads_the_whole_history_and_leaves_one(tmp_path):
     History(tmp_path).add(_finished(1), _finished(2))
     recent_path(tmp_path / "history.json").unlink()
-    assert len(History(tmp_path).recent()) == 2
+    assert len(History(tmp_path).recent()[0]) == 2
     assert recent_path(tmp_path / "history.json").exists()
 
 
