@@ -125,7 +125,8 @@ class Archivist:
                 return None
             allocs = nomad.jobs.allocations(job_id)
             evals = [] if allocs else nomad.jobs.evaluations(job_id)
-        record = self.trail.read(task_id, namespace) or record_from_job(job)
+        recorded = self.trail.read(task_id, namespace)
+        record = recorded or record_from_job(job)
         limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
         seen = status.observe(allocs, evals, limit_mb)
         changes = changes_from(record, seen)
@@ -141,7 +142,13 @@ class Archivist:
             # `delete task` purged the job, then removed the record: nothing of it is written back.
             self.store.remove_task(namespace, task_id)
             return None
-        record = self.trail.write(record)
+        # A record read above is only updated: should `delete task` remove it from here on, the
+        # write finds none and puts nothing back.
+        written = self.trail.write(record) if recorded is None else self.trail.update(record)
+        if written is None:
+            self.store.remove_task(namespace, task_id)
+            return None
+        record = written
         if record.kind == "console" and record.terminal and record.logs_url and _ended_before(record, CONSOLE_PURGE_S):
             # The keep-alive ended by itself: its client is gone. Purge it as the client would.
             with nomad_errors():
@@ -214,7 +221,7 @@ class Archivist:
         if record is None:
             return
         why = "Nomad purged the job before its logs were read to their end"
-        self.trail.write(self._finish(key, watch, record, why))
+        self.trail.update(self._finish(key, watch, record, why))
 
 
 class _Watch:
@@ -290,7 +297,7 @@ def _ended_before(record: TaskRecord, seconds: float) -> bool:
 def _note_error(archivist: Archivist, shipper: LogShipper, error: str) -> None:
     record = archivist.trail.read(shipper.task_id, shipper.namespace)
     if record is not None and record.logs_error != error:
-        archivist.trail.write(replace(record, logs_error=error))
+        archivist.trail.update(replace(record, logs_error=error))
 
 
 def _with_usage(record: TaskRecord, watch: _Watch) -> TaskRecord:

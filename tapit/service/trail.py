@@ -50,6 +50,16 @@ class Trail:
     def write(self, record: TaskRecord) -> TaskRecord:
         """Merge `record` into the cluster's record of the task (creating it, and its place in the
         newest-first list, if there is none yet); the record as stored, merged."""
+        merged = self._merge_in(record, create=True)
+        assert merged is not None
+        return merged
+
+    def update(self, record: TaskRecord) -> TaskRecord | None:
+        """Merge `record` into the cluster's record of the task if it has one (None if not): a
+        writer that read the record earlier never puts back one that `delete task` removed since."""
+        return self._merge_in(record, create=False)
+
+    def _merge_in(self, record: TaskRecord, create: bool) -> TaskRecord | None:
         from tapit.nomad.variables import VariableConflict  # loaded with the client already
 
         variables = self._client(record.nomad_namespace).variables
@@ -57,6 +67,8 @@ class Trail:
         with _trail_errors():
             current = variables.get(path)
             for _ in range(MAX_ATTEMPTS):
+                if current is None and not create:
+                    return None
                 if current is None:
                     self._point(record)
                     merged = record

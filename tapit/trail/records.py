@@ -193,7 +193,8 @@ def merge(current: TaskRecord, incoming: TaskRecord) -> TaskRecord:
     waiting one's); one of a lower rank changes none of them. Other fields take the incoming value
     unless it is empty, except once the task has ended, when fields are only filled, never
     changed: the first writer to see the end is as right as any later one. The usage figures keep
-    the largest value, the lost-bytes counts their largest per log."""
+    the largest value, the lost-bytes counts their largest per log, and the log store's error is
+    its latest word (_logs_error)."""
     ended = rank(current.status) == ENDED_RANK
     climbs = rank(incoming.status) > rank(current.status)
     keeps_up = climbs or (rank(incoming.status) == rank(current.status) and not ended)
@@ -211,9 +212,22 @@ def merge(current: TaskRecord, incoming: TaskRecord) -> TaskRecord:
             changes[name] = {k: max(old.get(k, 0), new.get(k, 0)) for k in {*old, *new}}
         elif name == "logs_archived":
             changes[name] = old or new
+        elif name == "logs_error":
+            changes[name] = _logs_error(current, incoming)
         elif not _empty(new) and (_empty(old) or keeps_up):
             changes[name] = new
     return replace(current, **changes)
+
+
+def _logs_error(current: TaskRecord, incoming: TaskRecord) -> str | None:
+    """The store's latest word on the logs. A shipment (it says where the logs are) is the newest
+    word, so a later complete one clears an earlier error; a failed attempt replaces an older
+    error; nothing undoes a complete shipment."""
+    if current.logs_url and current.logs_error is None:
+        return None
+    if incoming.logs_url:
+        return incoming.logs_error
+    return incoming.logs_error or current.logs_error
 
 
 def _empty(value) -> bool:

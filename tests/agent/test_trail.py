@@ -116,3 +116,24 @@ def test_register_with_enforce_index_zero_starts_a_job_only_once(agent):
     assert agent.http.post("/v1/jobs", json=body).status_code == 500  # stopped, not gone
     agent.http.delete("/v1/job/once", params={"purge": "true"})
     assert agent.http.post("/v1/jobs", json=body).status_code == 200
+
+
+def test_an_update_never_puts_back_a_record_deleted_under_it(client):
+    """The archivist updates a record it read earlier; `delete task` removes it in between. The
+    interleaving is forced by deleting right after the update's own read, on the real agent: the
+    check-and-set write then meets Nomad's zero-value conflict, and nothing is created."""
+    trail = Trail(lambda namespace: client)
+    record = trail.write(task_record(status="running"))
+    real_get = client.variables.get
+
+    def get_then_delete(path):
+        variable = real_get(path)
+        trail.delete(record)
+        client.variables.get = real_get
+        return variable
+
+    client.variables.get = get_then_delete
+    assert trail.update(task_record(status="complete", exit_code=0)) is None
+    assert trail.read(record.id) is None and trail.recent(10) == ([], "")
+    assert trail.update(task_record(status="complete", exit_code=0)) is None  # none there: none made
+    assert trail.read(record.id) is None

@@ -99,6 +99,19 @@ def test_usage_keeps_its_largest_figures_and_lost_bytes_their_largest_per_log():
     assert merged.logs_lost_bytes == {"stdout": 7, "stderr": 1}
 
 
+def test_the_log_stores_error_is_its_latest_word():
+    ended = task_record(status="complete", exit_code=0, logs_error="the log store refused the write")
+    shipped = replace(ended, logs_url="file:///store/t1/", logs_sha256="ab", logs_error=None)
+    assert records.merge(ended, shipped).logs_error is None  # a later shipment clears it
+    incomplete = replace(shipped, logs_error="incomplete: see file:///store/t1/manifest.json")
+    assert records.merge(ended, incomplete).logs_error == incomplete.logs_error
+    newer = replace(ended, logs_error="the log store is down")
+    assert records.merge(ended, newer).logs_error == "the log store is down"
+    assert records.merge(ended, replace(ended, logs_error=None)).logs_error == ended.logs_error
+    complete = records.merge(ended, shipped)
+    assert records.merge(complete, newer).logs_error is None  # nothing undoes a complete shipment
+
+
 def test_merge_of_the_same_record_changes_nothing():
     full = task_record(status="complete", exit_code=0, tail="ok\n")
     assert records.merge(full, full) == full
