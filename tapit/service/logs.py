@@ -18,13 +18,13 @@ from tapit.model import TaskRecord, parse_iso
 from tapit.paths import agent_dir
 from tapit.service import log_arrival
 from tapit.service.history import HistoryUnwritable
-from tapit.service.logcopy import LogCopy
 from tapit.service.placement import await_placement
 from tapit.trail.logformat import store_of
 from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 
 if TYPE_CHECKING:
+    from tapit.service.logcopy import LogCopy
     from tapit.service.tasks import TaskService
 
 LOG_TYPES = ("stdout", "stderr")
@@ -153,7 +153,9 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     The record's logs_lost_bytes says what Nomad's rotation removed before it could be read."""
     if follow:
         return wait(service, task_id, sink)
-    record = service.show(task_id)
+    record = service.get(task_id)
+    if not (record.terminal and record.logs_archived):
+        record = service.show(task_id)  # an ended task's archived output is all there is to print
     if record.logs_archived:
         _replay_archive(service, record, sink)
     elif record.logs_url:
@@ -194,6 +196,8 @@ def _log_copies(
     archive: bool = True,
     keep_arrival: bool = False,
 ) -> list[LogCopy]:
+    from tapit.service.logcopy import LogCopy  # the Nomad client's: not for an archived log
+
     nomad = service._nomad(record)
     file_size = jobspec.log_file_size(alloc)
     copies = []

@@ -13,8 +13,10 @@ import builtins
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from tapit.config import AppConfig, load_config
 from tapit.errors import Offline, Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
@@ -31,7 +33,6 @@ from tapit.model import (
     now_iso,
     parse_iso,
 )
-from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound
 from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
@@ -43,6 +44,9 @@ from tapit.service.submission import submit
 from tapit.service.trail import Trail, TrailRefused
 from tapit.translate import jobspec, status
 from tapit.translate.status import Observation, observe
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
 
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
@@ -73,6 +77,8 @@ class TaskService:
         self.unshared: TrailRefused | None = None
         # Why the last list or show could not reach Nomad and showed the local copy instead.
         self.offline: Offline | None = None
+        # Whether the last list with a limit left older tasks out.
+        self.more = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
@@ -290,27 +296,72 @@ class TaskService:
                 jobs = {status.event_job_id(event) for event in message.get("Events") or ()}
                 yield JobChanges(message.get("Index", index), tuple(sorted(j for j in jobs if j.startswith(prefix))))
 
-    def list(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
+    def list(self, namespace: str | None = None, limit: int | None = None) -> builtins.list[TaskRecord]:
         """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
         token may list. The local history first, then the trail's newest tasks (kept in the
         history from then on), brought up to date with Nomad, then Nomad's tapit jobs that
-        neither has. Nomad out of reach, the local copy (`offline` says why)."""
+        neither has. Nomad out of reach, the local copy (`offline` says why).
+
+        With `limit`, the newest `limit` of them and every unfinished one, read from the
+        history's recent records rather than all of it (`more` says whether some were left out).
+        The records it refreshes are written to the history together, in one write."""
         self.offline = None
         wanted = namespace or self.connection.settings.namespace
-        local = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
+        if limit is None:
+            kept, held = self.history.all(), None
+        else:
+            kept, held = self.history.recent()
+        local = [r for r in kept if wanted == "*" or r.nomad_namespace == wanted]
         try:
-            records = self._with_trail(local, wanted)
-            records = [self.refresh(r) if not r.terminal else r for r in records]
+            records = self._with_trail(local, wanted, held, limit)
+            with self._batched_history():
+                records = self._refreshed(records)
             known = {r.id for r in records}
             records += [r for r in self._remote_records(wanted) if r.id not in known]
         except Offline as exc:
             if not local:
                 raise
             self.offline, records = exc, local
-        return sorted(records, key=lambda r: r.created_at, reverse=True)
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        if limit is None:
+            return records
+        shown = records[:limit] + [r for r in records[limit:] if not r.terminal]
+        self.more = len(shown) < len(records)
+        return shown
 
-    def _with_trail(self, local: builtins.list[TaskRecord], namespace: str) -> builtins.list[TaskRecord]:
-        """`local` and the trail's newest tasks that it lacks, read from the trail into the history."""
+    def _refreshed(self, records: builtins.list[TaskRecord]) -> builtins.list[TaskRecord]:
+        """The unfinished records brought up to date with Nomad, a few at once: after many tasks
+        ended unwatched, each costs a few round trips to Nomad (its allocation, its logs, the
+        trail), most of it waiting for the answer."""
+        unfinished = [r for r in records if not r.terminal]
+        if len(unfinished) < 2:
+            return [self.refresh(r) if not r.terminal else r for r in records]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            fresh = dict(zip((r.id for r in unfinished), pool.map(self.refresh, unfinished)))
+        return [fresh.get(r.id, r) for r in records]
+
+    @contextmanager
+    def _batched_history(self) -> Iterator[None]:
+        """The history's updates in one write at the end; what cannot be written is still shown."""
+        try:
+            with self.history.batched():
+                yield
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+
+    def _with_trail(
+        self,
+        local: builtins.list[TaskRecord],
+        namespace: str,
+        held: set[str] | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[TaskRecord]:
+        """`local` and the trail's newest tasks that it lacks, read from the trail into the history.
+        `held`: local holds the history's recent records only, and these are the ids of all it
+        holds; a task it holds beyond them is older than every one of them, so it is not among the
+        newest `limit` once local has as many."""
         try:
             pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
         except TrailRefused as exc:
@@ -318,6 +369,11 @@ class TaskService:
             return local
         known = {r.id for r in local}
         wanted = [p for p in pointers if p.task_id not in known]
+        if wanted and held is not None:
+            older = {p.task_id for p in wanted if p.task_id in held}
+            wanted = [p for p in wanted if p.task_id not in older]
+            if older and len(local) < (limit or 0):
+                local = local + [r for r in self.history.all() if r.id in older]
         if not wanted:
             return local
         from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
