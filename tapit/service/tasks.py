@@ -226,6 +226,8 @@ class TaskService:
         Nomad out of reach, the local copy (`offline` says why)."""
         self.offline = None
         record = self.get(task_id)
+        if settled(record):
+            return record
         try:
             return self._keep(self.refresh(record), {}, share=True)
         except Offline as exc:
@@ -585,6 +587,14 @@ class TaskService:
             self.unshared = exc
         task_logs.remove_stored(self, record)
         return record
+
+
+def settled(record: TaskRecord) -> bool:
+    """Nothing more will be learnt of the task: it has ended, and the local copy holds what the
+    archivist wrote when it shipped the logs (logs_url, with the usage and last lines). After
+    that write the archivist writes nothing of it (tapit/service/archivist.py _ship), so the
+    trail's record is the local one and neither Nomad nor the trail need asking."""
+    return record.terminal and bool(record.logs_url) and record.logs_error is None
 
 
 def changes_from(record: TaskRecord, seen: Observation) -> dict:

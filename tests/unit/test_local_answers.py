@@ -1,6 +1,7 @@
 """`show logs` of an ended task whose logs are archived answers from the history alone: no agent
-started, no Nomad client (requests, python-nomad) or TinyDB imported. (`show task` merges the
-trail, where an archivist may have recorded the task's usage after it ended, so it asks Nomad.)"""
+started, no Nomad client (requests, python-nomad) or TinyDB imported. `show task` does so once the
+history holds what the archivist wrote when it shipped the logs (it writes nothing after); before
+that it merges the trail, where the archivist records the task's usage after it ended."""
 
 import subprocess
 import sys
@@ -32,4 +33,23 @@ def test_an_archived_tasks_logs_are_shown_from_the_history_alone(tapit_home):
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout == "the output\n"
     assert logs.stderr.splitlines() == ["a warning", "[]"]
+    assert daemon.status() is None  # nothing asked the agent
+
+
+def test_a_settled_task_is_shown_from_the_history_alone(tapit_home):
+    from tapit.agent import daemon
+
+    shipped = replace(
+        record("0000abce"),
+        status="complete",
+        exit_code=0,
+        logs_archived=True,
+        logs_url="file:///store/default/0000abce/",
+        peak_memory_bytes=12_000_000,
+    )
+    History(tapit_home).add(shipped)
+    shown = run_cli(["show", "task", "task=0000abce"])
+    assert shown.returncode == 0, shown.stderr
+    assert "0000abce" in shown.stdout and "complete" in shown.stdout
+    assert shown.stderr.splitlines()[-1] == "[]"
     assert daemon.status() is None  # nothing asked the agent
