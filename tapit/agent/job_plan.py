@@ -31,15 +31,13 @@ def plan(store: Store, fit: NodeFit, job: dict, existing: dict | None) -> tuple[
     a destructive update, as Scheduler.register does; an unchanged one keeps them), the AllocMetric
     of a group that would not fit, and the blocked evaluation that would then be created."""
     changed = existing is None or structs.spec_changed(existing, job)
-    bucket = store.bucket(job["Namespace"], job["ID"]) if existing else None
+    # The allocations of the job's version now, which a changed job replaces.
+    version = existing["JobModifyIndex"] if existing else None
+    allocs = list(store.bucket_for(job["Namespace"], job["ID"]).allocs.values()) if existing else []
     used = fit.in_use()
     updates, failed = {}, {}
     for group in job["TaskGroups"]:
-        current = [
-            a
-            for a in (bucket.allocs.values() if bucket else ())
-            if a["TaskGroup"] == group["Name"] and a["Job"]["JobModifyIndex"] == existing["JobModifyIndex"]
-        ]
+        current = [a for a in allocs if a["TaskGroup"] == group["Name"] and a["Job"]["JobModifyIndex"] == version]
         live = [a for a in current if not structs.alloc_terminal(a)]
         # What _place counts: a finished batch allocation is done with, not placed again.
         counted = [a for a in current if a["DesiredStatus"] not in ("stop", "evict")]

@@ -39,6 +39,7 @@ class Scheduler:
         evaluated = not structs.launches_children(job)
         priority = eval_priority or job["Priority"]
         reply = {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Warnings": ""}
+        ev: dict | None
         if existing is not None and not structs.spec_changed(existing, job):
             reply["JobModifyIndex"] = existing["ModifyIndex"]
             if not evaluated:
@@ -103,7 +104,7 @@ class Scheduler:
                 scaled.update(Version=job["Version"] + 1, JobModifyIndex=tx.index)
                 tx.put_job(scaled)
             reply["JobModifyIndex"] = store.index
-            bucket = store.bucket(job["Namespace"], job["ID"])
+            bucket = store.bucket_for(job["Namespace"], job["ID"])
             snapshot = copy.deepcopy(scaled)
             with store.txn("PlanResult") as tx:
                 for alloc in bucket.allocs.values():
@@ -121,7 +122,7 @@ class Scheduler:
             tx.add_scaling_event(job, group_name, event)
         index = store.index
         if ev is not None:
-            self._place(store.job(job["Namespace"], job["ID"]), ev)
+            self._place(scaled, ev)  # the job as stored now
         return reply, index
 
     def collect_garbage(self) -> None:
@@ -148,7 +149,7 @@ class Scheduler:
 
     def _stop_excess(self, job: dict) -> None:
         """The allocations past each group's count, highest name index first."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         victims = []
         for group in job["TaskGroups"]:
             live = [
@@ -208,7 +209,7 @@ class Scheduler:
         }, index
 
     def _stop_allocs(self, job: dict) -> None:
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         self._stop([a for a in bucket.allocs.values() if not structs.alloc_terminal(a)], STOP_DESCRIPTION)
 
     def _stop(self, victims: list[dict], description: str) -> None:
@@ -230,7 +231,7 @@ class Scheduler:
         summary's Queued) behind a blocked evaluation (nomad/blocked_evals.go), which capacity freed
         later places; a blocked eval that still cannot place everything is reblocked.  The node's
         room bounds what one evaluation creates, and Job.Validate bounds the count (job_max_count)."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         # The allocations of this version that count towards the group's count (the reconciler's
         # untainted set: what the server stopped, a migrated allocation among them, does not),
         # by group, and the migrated ones that want a replacement.

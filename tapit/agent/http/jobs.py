@@ -66,7 +66,7 @@ async def list_jobs(agent: Agent, request: web.Request) -> web.Response:
         and (acl is None or acl.allows(j["Namespace"], "list-jobs"))
     ]
     jobs = apply_filter(request, sorted(jobs, key=lambda j: (j["Namespace"], j["ID"])))
-    stubs = [structs.job_stub(j, store.summary(store.bucket(j["Namespace"], j["ID"])), with_meta) for j in jobs]
+    stubs = [structs.job_stub(j, store.summary(store.bucket_for(j["Namespace"], j["ID"])), with_meta) for j in jobs]
     return encode(request, stubs, headers=headers)
 
 

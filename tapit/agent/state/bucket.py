@@ -23,6 +23,13 @@ class Bucket:
         self.allocs: dict[str, dict] = {}
         self.evals: dict[str, dict] = {}
 
+    @property
+    def current_job(self) -> dict:
+        """The job, for what only a bucket that holds one is asked (its status, its summary)."""
+        if self.job is None:
+            raise LookupError(f"no job {self.job_id!r} in namespace {self.namespace!r}")
+        return self.job
+
     def file_name(self) -> str:
         return hashlib.sha1(f"{self.namespace}\0{self.job_id}".encode()).hexdigest() + ".json"
 

@@ -66,7 +66,7 @@ class Txn:
         """upsertJobImpl: a new version of the job keeps the one it replaces in its history
         (upsertJobVersion), which holds JOB_TRACKED_VERSIONS with the current one; when it is
         full the oldest goes, unless it is the newest stable version (then the one before it)."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"], create=True)
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         job["ModifyIndex"] = self.index
         previous = bucket.job
         if previous is not None and previous is not job and previous["Version"] != job["Version"]:
@@ -84,7 +84,7 @@ class Txn:
 
     def delete_job(self, bucket: Bucket) -> None:
         """DeleteJobTxn: the job, its versions and its scaling events."""
-        job = bucket.job
+        job = bucket.current_job
         bucket.job = None
         bucket.versions = []
         bucket.scaling_events = {}
@@ -103,7 +103,7 @@ class Txn:
 
     def _put_job_child(self, obj: dict, table: str, by_id: dict) -> None:
         """Allocations and evaluations live in their job's bucket, indexed by ID too."""
-        bucket = self.store.bucket(obj["Namespace"], obj["JobID"], create=True)
+        bucket = self.store.bucket_for(obj["Namespace"], obj["JobID"])
         obj["ModifyIndex"] = self.index
         obj["ModifyTime"] = structs.now_ns()
         getattr(bucket, table)[obj["ID"]] = obj
@@ -112,7 +112,7 @@ class Txn:
 
     def add_scaling_event(self, job: dict, group: str, event: dict) -> None:
         """upsertScalingEventImpl: newest first, at most JOB_TRACKED_SCALING_EVENTS per group."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         event["CreateIndex"] = self.index
         events = [event, *bucket.scaling_events.get(group, [])]
         bucket.scaling_events[group] = events[:JOB_TRACKED_SCALING_EVENTS]
@@ -290,7 +290,7 @@ class Store:
         """The state store's setJobStatus: a status change is a write of the job in the same
         transaction (new ModifyIndex, jobs table index) and so, like any job write, a Job event
         of the transaction's type (eventsFromChanges)."""
-        job = bucket.job
+        job = bucket.current_job
         status = self.job_status(bucket)
         if status == job["Status"]:
             return
@@ -302,11 +302,15 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def bucket(self, namespace: str, job_id: str, create: bool = False) -> Bucket | None:
+    def bucket(self, namespace: str, job_id: str) -> Bucket | None:
+        return self.buckets.get((namespace, job_id))
+
+    def bucket_for(self, namespace: str, job_id: str) -> Bucket:
+        """The job key's bucket, made empty if there is none yet (a first write under the key)."""
         key = (namespace, job_id)
-        if create and key not in self.buckets:
+        if key not in self.buckets:
             self.buckets[key] = Bucket(namespace, job_id)
-        return self.buckets.get(key)
+        return self.buckets[key]
 
     def job(self, namespace: str, job_id: str) -> dict | None:
         bucket = self.buckets.get((namespace, job_id))
@@ -331,7 +335,7 @@ class Store:
 
     def job_status(self, bucket: Bucket) -> str:
         """The state store's getJobStatus."""
-        job = bucket.job
+        job = bucket.current_job
         if job["Type"] == "system" or structs.launches_children(job):
             # Running until explicitly stopped.
             return "dead" if job["Stop"] else "running"
@@ -348,26 +352,27 @@ class Store:
     @staticmethod
     def current_allocs(bucket: Bucket) -> list[dict]:
         """Allocations of the job as it exists now, not of an earlier job with the same ID."""
-        job = bucket.job
+        job = bucket.current_job
         return [a for a in bucket.allocs.values() if a["Job"]["CreateIndex"] == job["CreateIndex"]]
 
     def summary(self, bucket: Bucket) -> dict:
         """structs.JobSummary, counted from the job's current allocations."""
-        groups = {g["Name"]: structs.group_summary() for g in bucket.job["TaskGroups"]}
+        job = bucket.current_job
+        groups = {g["Name"]: structs.group_summary() for g in job["TaskGroups"]}
         for alloc in self.current_allocs(bucket):
             if alloc["TaskGroup"] in groups:
                 groups[alloc["TaskGroup"]][SUMMARY_FIELD[alloc["ClientStatus"]]] += 1
         for name, queued in bucket.queued.items():
             if name in groups:
                 groups[name]["Queued"] = queued
-        summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
+        summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, job["CreateIndex"])
         # JobChildrenSummary: the jobs dispatched or launched from this one (only a parameterized
         # or periodic job has any), by status.
-        if structs.launches_children(bucket.job):
+        if structs.launches_children(job):
             for child in self.jobs():
                 if child["ParentID"] == bucket.job_id and child["Namespace"] == bucket.namespace:
                     summary["Children"][child["Status"].capitalize()] += 1
-        summary["ModifyIndex"] = max(bucket.summary_index, bucket.job["CreateIndex"])
+        summary["ModifyIndex"] = max(bucket.summary_index, job["CreateIndex"])
         return summary
 
     # --- blocking queries ----------------------------------------------------------------
