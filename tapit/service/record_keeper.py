@@ -155,6 +155,7 @@ class RecordKeeper:
 def changes_from(record: TaskRecord, seen: Observation) -> dict:
     """The record fields that differ from what Nomad now reports."""
     state = seen.status
+    reason: str | None
     if record.stop_requested_by == "deadline" and state in ("stopped", "complete", "failed"):
         state, reason = "timed_out", "killed: exceeded max_hours"
     elif record.status == "failed" and record.reason and record.reason.startswith("not placed"):
@@ -170,7 +171,7 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         exit_code = None
         if state == "complete":
             state, reason = "stopped", "its client went away; ended by the idle timeout or max_hours"
-    fresh = {
+    fresh: dict[str, str | int | None] = {
         "status": state,
         "exit_code": exit_code,
         "started_at": seen.started_at,
@@ -180,7 +181,7 @@ def changes_from(record: TaskRecord, seen: Observation) -> dict:
         "reason": reason,
         "disk_limit": seen.disk_limit,
     }
-    changes = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
+    changes: dict[str, str | int | None] = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
     if record.status == "submitting" and record.reason:
         changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
     return changes
