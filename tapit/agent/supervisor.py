@@ -174,7 +174,15 @@ class Supervisor:
         self.force_at = time.monotonic() + self.spec["kill_timeout"]
 
     def kill_tree(self):
-        """SIGKILL the task's cgroup and everything else left in our session."""
+        """SIGKILL the task's main process, then its cgroup and everything else left in our
+        session, in the order Nomad's executor does (drivers/shared/executor/executor.go Shutdown:
+        proc.Kill, then killProcessTree): killed first, the main process cannot see its children
+        die and exit 0 on its own (a shell's `wait`) before its SIGKILL lands."""
+        if self.exit_status is None:  # not reaped yet, so the pid is still the task's
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for _ in range(50):
             victims = set(self.tree_pids())
             if not victims:
