@@ -15,7 +15,7 @@ FLAGS = {
     ("create", "task"): {"-w": "wait", "--wait": "wait", "--json": "json"},
     ("show", "task"): {"--json": "json"},
     ("show", "logs"): {"-f": "follow", "--follow": "follow", "--replay": "replay"},
-    ("list", "tasks"): {"--json": "json", "--wide": "wide"},
+    ("list", "tasks"): {"--json": "json", "--wide": "wide", "--all": "all"},
     ("stop", "task"): {},
     ("delete", "task"): {},
 }

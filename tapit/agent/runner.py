@@ -109,6 +109,45 @@ class Runner:
         ar.update(task_name, event)
         await tr.driver.signal(tr.handle, name)
 
+    async def restart_alloc(self, alloc_id: str, task_name: str, all_tasks: bool) -> list[str]:
+        """client.go RestartAllocation and alloc_runner.go RestartTask/RestartRunning/RestartAll:
+        the named task (TaskNotRunning when it is not running), else every running task, each
+        restarted in place.  The errors of a many-task
+        restart, "failed to restart task <name>: <error>" (a task not running is skipped)."""
+        if all_tasks and task_name:
+            raise ValueError("task name cannot be set when restarting all tasks")
+        alloc = self.store.alloc(alloc_id)
+        if alloc is None:
+            raise KeyError(alloc_id)
+        # A terminal allocation keeps its task runners in Nomad until collected; here they go
+        # with it, and what they would answer is answered from its task states.
+        ar = self.allocs.get(alloc_id)
+        tasks = ar.tasks if ar is not None else {}
+        if task_name:
+            if task_name not in tasks and task_name not in alloc["TaskStates"]:
+                raise ValueError(f"Could not find task runner for task: {task_name}")
+            reason = "User requested task to restart"
+        else:
+            reason = f"User requested {'all' if all_tasks else 'running'} tasks to restart"
+            # restartTasks: ensure we are not trying to restart an alloc that is terminal.
+            if alloc_terminal(alloc):
+                raise ValueError("restart of an alloc that should not run")
+        event = wire.task_event("Restart Signaled", RestartReason=reason)
+        runners = [tasks[task_name]] if task_name in tasks else [] if task_name else list(tasks.values())
+        # ForceRestart (all_tasks) reruns a dead task only while its Run() still waits for a
+        # restart; the embedded agent's task runner ends with its task, so it reruns none.
+        running = [
+            tr for tr in runners if alloc["TaskStates"][tr.handle.name]["State"] == "running" and tr.restarting is None
+        ]
+        if task_name and not running:
+            raise TaskNotRunning("Task not running")
+        # restartTasks: every task runner at once, each error collected.
+        results = await asyncio.gather(
+            *(tr.restart(dict(event, Details=dict(event["Details"]))) for tr in running), return_exceptions=True
+        )
+        errors = [f"failed to restart task {tr.handle.name}: {exc}" for tr, exc in zip(running, results) if exc]
+        return errors
+
     def alloc_ended(self, alloc: dict) -> None:
         self.on_alloc_terminal(alloc)
         self.collect(self.store.alloc_bucket[alloc["ID"]])

@@ -29,12 +29,16 @@ def agent_command(words: list[str]) -> int:
         raise UsageError(f"unexpected argument {unknown[0]!r}; {USAGE}")
     if action == "status":
         info = daemon.status()
+        from tapit.agent.http.served import summary
+
         if info is None:
             print("The embedded agent is not running; tapit starts it on first use.")
+            print(summary())
             return 1
         print(f"The embedded agent is running at {info.address} (pid {info.pid}).")
         if info.address.startswith("http://"):  # one serving TLS may want a client certificate we lack
             print(drivers_line(info))
+        print(summary())
         return 0
     if action == "stop":
         stopped = daemon.stop(kill_tasks="--kill-tasks" in options)

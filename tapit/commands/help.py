@@ -29,9 +29,10 @@ COMMANDS = {
         [],
     ),
     "list tasks": (
-        "The tasks in the history and those tapit finds in Nomad, newest first. At a terminal the\n"
-        "initiator and command are clipped with … to fit its width.",
+        "The tasks in the history and those tapit finds in Nomad, newest first: the newest 200 and\n"
+        "every unfinished one. At a terminal the initiator and command are clipped with … to fit its width.",
         [
+            ("--all", "every task, however many the history holds"),
             ("--wide", "every value whole, however wide the terminal"),
             ("--json", "the records as a JSON list, every value whole"),
             ("namespace=<ns>", "the tasks of that Nomad namespace; namespace=* every namespace the token may list"),

@@ -9,6 +9,8 @@ from tapit.commands.usage import form
 from tapit.errors import UsageError
 from tapit.params import TASK_KEYS, build_spec, parse_assignments
 
+LIST_SHOWN = 200  # `list tasks` shows the newest tasks (and every unfinished one); --all shows all
+
 
 def create_task(words: list[str], flags: set[str]) -> int:
     if not words:
@@ -54,7 +56,7 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
     if namespace == "":
         raise UsageError("namespace= is empty; use namespace=<name>, or namespace=* for every namespace")
     service = _service()
-    records = service.list(namespace)
+    records = service.list(namespace, limit=None if "all" in flags else LIST_SHOWN)
     if "json" in flags:
         from tapit.output import dumps, task_json
 
@@ -65,6 +67,8 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
         # Fitted to a terminal's width; --wide and a pipe get every value whole.
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() and "wide" not in flags else None
         print(task_table(records, width=width))
+    if service.more:
+        print(f"tapit: the newest {LIST_SHOWN} tasks; `tapit list tasks --all` lists every one", file=sys.stderr)
     _warn_unrecorded(service)
     return 0
 

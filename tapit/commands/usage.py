@@ -5,7 +5,7 @@ message names the accepted form from here. Standard library only: `--help` must 
 FORMS = {
     "create task": ("tapit create task 'command' [-w|--wait] [--json] [key=value ...]", ""),
     "run": ("tapit run 'command' [key=value ...]", "interactive console (keys as above but initiated_by)"),
-    "list tasks": ("tapit list tasks [--wide|--json] [namespace=<ns>|namespace=*]", ""),
+    "list tasks": ("tapit list tasks [--wide|--json] [--all] [namespace=<ns>|namespace=*]", ""),
     "show task": ("tapit show task task=<id> [--json]", ""),
     "show logs": ("tapit show logs task=<id> [-f|--follow] [--replay]", ""),
     "stop task": ("tapit stop task task=<id>", ""),

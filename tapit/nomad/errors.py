@@ -5,10 +5,11 @@ Standard library only, so that tapit/errors.py can map these without loading an 
 
 from __future__ import annotations
 
-import http.client
-import socket
-import ssl
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 PERMISSION_DENIED = "Permission denied"  # api/api.go PermissionDeniedErrorContent
 CLOSED_WITHOUT_ANSWER = "the server closed the connection without answering"
@@ -85,6 +86,10 @@ def one_line(text: str) -> str:
 def failure_reason(exc: BaseException) -> str:
     """A short cause for a transport failure. requests and httpx wrap the OSError or SSLError
     several levels deep (causes, contexts, `.reason`, args), so search the whole chain."""
+    import http.client  # here: a command answered from the history never imports these
+    import socket
+    import ssl
+
     chain, todo, seen = [], [exc], set()
     while todo:
         err = todo.pop(0)

@@ -10,10 +10,13 @@ cluster (an archivist run by hand outside Nomad is not seen, and the notice is t
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from tapit.errors import TapitError, nomad_errors
-from tapit.nomad.client import NomadClient
 from tapit.paths import state_dir, write_private
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
 
 JOB_ID = "tapit-archivist"
 NOTICE_FILE = "archivist-notice.json"

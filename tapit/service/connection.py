@@ -7,11 +7,14 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from tapit.config import AppConfig
 from tapit.errors import RuntimeUnavailable, UsageError, nomad_errors
-from tapit.nomad.client import NomadClient
 from tapit.nomad.settings import NomadSettings, parse_ssh_target
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
 
 
 # What the embedded agent reports as its build in /v1/agent/self (tapit/agent/http/agent.py).
@@ -36,6 +39,7 @@ def reports_embedded(settings: NomadSettings) -> bool:
     """Whether the agent at the address says it is tapit's (its VersionMetadata). A Nomad whose token
     may not read the agent (`agent:read`) is taken for a cluster, and so is one that does not
     answer: the submission then fails, and is recorded failing, as any other would."""
+    from tapit.nomad.client import NomadClient
     from tapit.nomad.errors import NomadError
 
     try:
@@ -121,6 +125,8 @@ class Cluster:
         """The client for `namespace`, by default (or "") the connection's."""
         settings = self.connection.settings
         namespace = namespace or settings.namespace
+        from tapit.nomad.client import NomadClient  # requests and python-nomad, only once Nomad is asked
+
         with self._lock, nomad_errors():
             if namespace not in self._clients:
                 own = namespace == settings.namespace
@@ -154,6 +160,8 @@ class NodeDriver:
 
 def embedded_drivers(address: str, token: str) -> list[NodeDriver]:
     """The drivers the embedded agent's one node offers, as Nomad's node API reports them."""
+    from tapit.nomad.client import NomadClient
+
     with nomad_errors(), NomadClient(NomadSettings(address=address, token=token)) as nomad:
         [stub] = nomad.nodes.list()
         node = nomad.nodes.info(stub["ID"])

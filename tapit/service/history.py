@@ -7,6 +7,9 @@ and a reader never sees half a file. Archived logs live beside it.
 Reading never needs to write: a history tapit cannot write (a read-only or
 immutable file or directory) still lists and shows; a write to it fails with
 one line naming the file.
+
+Beside the history, every write leaves its newest records (and every unfinished one) in a small
+file stamped with the history's version: `list` reads that, not all of a history of 100,000.
 """
 
 from __future__ import annotations
@@ -19,16 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tinydb import Query, TinyDB
-from tinydb.storages import Storage
-
 from tapit.errors import TapitError, TaskNotFound
-from tapit.model import TaskRecord
+from tapit.model import TERMINAL, TaskRecord
 from tapit.paths import temporaries, write_private
 
 LOCK_TIMEOUT_S = 30
 PARTIAL_SUFFIX = ".partial"  # a log being archived, named .<log type>.<pid>.<random>.partial
 READ_CHUNK = 1024 * 1024
+RECENT_KEPT = 1000  # records in the recent file: enough for a list of 200 in any one namespace
 
 
 class HistoryUnwritable(TapitError):
@@ -40,11 +41,13 @@ class HistoryUnwritable(TapitError):
         self.path = path
 
 
-class AtomicJSONStorage(Storage):
-    """TinyDB storage that writes a temporary file and renames it over the old one."""
+class AtomicJSONStorage:
+    """TinyDB's storage (the interface of tinydb.storages.Storage): it writes a temporary file and
+    renames it over the old one. TinyDB itself is imported only to write."""
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self.recent_path = recent_path(self.path)
 
     def read(self):
         try:
@@ -61,9 +64,37 @@ class AtomicJSONStorage(Storage):
             write_private(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=True)
         except OSError as exc:
             raise HistoryUnwritable(self.path, exc) from None
+        try:
+            write_recent(self.recent_path, file_version(self.path), data.get("tasks") or {})
+        except OSError:
+            pass  # a reader finds it stale, or missing, and reads the whole history instead
 
     def close(self) -> None:
         pass
+
+
+def recent_path(history_path: Path) -> Path:
+    return history_path.with_name("history.recent.json")
+
+
+def file_version(path: Path) -> tuple[int, int, int]:
+    """The file's identity: every write replaces the history (a new inode), whoever makes it."""
+    stat = os.stat(path)
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def write_recent(path: Path, version: tuple[int, int, int], documents: dict) -> None:
+    """The newest RECENT_KEPT records and every unfinished one, in the history's insertion order,
+    stamped with the version of the history they were taken from. Not durable: a crash leaves it
+    stale or gone, and a stale one is never used."""
+    newest = sorted(documents, key=lambda key: documents[key].get("created_at") or "", reverse=True)
+    kept = set(newest[:RECENT_KEPT])
+    kept.update(key for key, doc in documents.items() if doc.get("status") not in TERMINAL)
+    recent = {key: doc for key, doc in documents.items() if key in kept}
+    # Every task's id too: whether the history holds a task is then answered without reading it.
+    ids = [doc.get("id") for doc in documents.values()]
+    body = {"version": list(version), "tasks": recent, "ids": ids}
+    write_private(path, json.dumps(body, separators=(",", ":")).encode())
 
 
 class ArchiveWriter:
@@ -130,9 +161,12 @@ class History:
         self.logs_dir = directory / "logs"
         self._lock_path = directory / "history.lock"
         self._cache: tuple[tuple[int, int, int], dict] | None = None  # (file version, documents)
+        self._pending: dict[str, dict] | None = None  # {task id: changes} while batched
 
     @contextmanager
     def _table(self, write: bool) -> Iterator:
+        from tinydb import TinyDB
+
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         try:
             if write:
@@ -164,7 +198,7 @@ class History:
             raise HistoryUnwritable(self.path, exc) from None
         try:
             # Every writer holds the lock, so any temporary copy left now is a killed writer's.
-            for stale in temporaries(self.path):
+            for stale in temporaries(self.path) + temporaries(recent_path(self.path)):
                 try:
                     stale.unlink()
                 except OSError:
@@ -179,24 +213,46 @@ class History:
 
     def _documents(self) -> dict:
         """The records as TinyDB keeps them ({doc id: record}, in insertion order), parsed once per
-        version of the file. Every write replaces the file (a new inode), whoever makes it, so its
-        identity says whether what was read is still what is there. The TUI reads a record each
-        time the selection moves: over 10,000 tasks that was a 4 MB parse each time."""
+        version of the file. The TUI reads a record each time the selection moves: over 10,000
+        tasks that was a 4 MB parse each time."""
         try:
-            stat = os.stat(self.path)
+            version = file_version(self.path)
         except FileNotFoundError:
             return {}
-        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         cached = self._cache
         if cached is None or cached[0] != version:
             data = AtomicJSONStorage(str(self.path)).read() or {}
             cached = self._cache = (version, data.get("tasks") or {})
         return cached[1]
 
-    @staticmethod
-    def _record(doc: dict) -> TaskRecord:
+    def recent(self) -> tuple[list[TaskRecord], set[str]]:
+        """At least the newest RECENT_KEPT records and every unfinished one, in insertion order,
+        and the ids of every record the history holds, without reading the whole history when its
+        recent file is of the same version. Without one (a history written before there were
+        any), the whole history, and a recent file is left for the next reader if the directory
+        takes it."""
+        try:
+            version = file_version(self.path)
+        except FileNotFoundError:
+            return [], set()
+        try:
+            recent = json.loads(recent_path(self.path).read_bytes())
+        except (OSError, ValueError):
+            recent = None
+        if isinstance(recent, dict) and recent.get("version") == list(version):
+            return [self._record(doc) for doc in recent.get("tasks", {}).values()], set(recent.get("ids", ()))
+        documents = self._documents()
+        try:
+            write_recent(recent_path(self.path), self._cache[0] if self._cache else version, documents)
+        except OSError:
+            pass  # a history that cannot be written still lists, from the whole of it
+        records = [self._record(doc) for doc in documents.values()]
+        return records, {r.id for r in records}
+
+    def _record(self, doc: dict) -> TaskRecord:
         # Its own copy of the one mutable field: the parsed documents are shared by every read.
-        return TaskRecord.from_dict({**doc, "logs_lost_bytes": dict(doc.get("logs_lost_bytes") or {})})
+        pending = self._pending.get(doc["id"], {}) if self._pending else {}
+        return TaskRecord.from_dict({**doc, "logs_lost_bytes": dict(doc.get("logs_lost_bytes") or {}), **pending})
 
     def add_missing(self, *records: TaskRecord) -> None:
         """Add those of the records it lacks: another tapit may have cached the same ones from the
@@ -204,6 +260,9 @@ class History:
         with self._table(write=True) as table:
             have = {doc["id"] for doc in table.all()}
             table.insert_multiple(record.to_dict() for record in records if record.id not in have)
+
+    def ids(self) -> set[str]:
+        return {doc.get("id") for doc in self._documents().values()}
 
     def get(self, task_id: str) -> TaskRecord:
         found = next((doc for doc in self._documents().values() if doc.get("id") == task_id), None)
@@ -215,10 +274,42 @@ class History:
         return [self._record(doc) for doc in self._documents().values()]
 
     def update(self, task_id: str, changes: dict) -> None:
-        """Write only the fields that changed, so concurrent writers of other fields lose nothing."""
-        if changes:
+        """Write only the fields that changed, so concurrent writers of other fields lose nothing.
+        Batched, kept until the batch ends (what this History reads shows them meanwhile)."""
+        if not changes:
+            return
+        if self._pending is not None:
+            self._pending.setdefault(task_id, {}).update(changes)
+            return
+        from tinydb import Query
+
+        with self._table(write=True) as table:
+            table.update(changes, Query().id == task_id)
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Updates inside are written together when it ends, in one write under the lock: a list
+        that refreshes 1,000 ended tasks rewrote the whole file 1,000 times. What the body learnt
+        is written even when it fails; a write that fails then does not hide why it failed."""
+        if self._pending is not None:
+            yield  # the outer batch writes
+            return
+        self._pending = {}
+        try:
+            yield
+        except BaseException:
+            try:
+                self._write_pending()
+            except HistoryUnwritable:
+                pass
+            raise
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending:
             with self._table(write=True) as table:
-                table.update(changes, Query().id == task_id)
+                table.update(lambda doc: doc.update(pending[doc["id"]]), lambda doc: doc.get("id") in pending)
 
     def log_path(self, task_id: str, log_type: str) -> Path:
         return self.logs_dir / task_id / log_type
@@ -249,6 +340,8 @@ class History:
         """The task's record and everything archived of it: its logs, a console's transcript,
         partial copies. Under the lock, so that a history that refuses writes loses nothing; the
         archive goes first, so that no output outlives its record."""
+        from tinydb import Query
+
         directory = self.logs_dir / task_id
         with self._table(write=True) as table:
             try:

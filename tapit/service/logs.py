@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING
 from tapit.errors import UsageError, nomad_errors
 from tapit.model import TaskRecord, parse_iso
 from tapit.paths import agent_dir
+from tapit.service import log_arrival
 from tapit.service.history import HistoryUnwritable
-from tapit.service.logcopy import LogCopy
 from tapit.service.placement import await_placement
 from tapit.trail.logformat import store_of
 from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 
 if TYPE_CHECKING:
+    from tapit.service.logcopy import LogCopy
     from tapit.service.record_keeper import RecordKeeper
     from tapit.service.tasks import TaskService
 
@@ -66,14 +67,16 @@ def wait(
     alloc, index = wait_while(service, alloc, {"pending"}, record, cancel)
     if cancel.is_set():
         return record
+    # Only a followed task's frames arrive in the order they were written: the arrival is kept then.
+    following = alloc["ClientStatus"] == "running"
     try:
-        copies = _log_copies(service, record, alloc, sink, cancel)
+        copies = _log_copies(service, record, alloc, sink, cancel, keep_arrival=following)
     except HistoryUnwritable as exc:
         service.unrecorded = exc  # follow it all the same; it is archived once the history can be written
         copies = _log_copies(service, record, alloc, sink, cancel, archive=False)
     try:
         with nomad_errors():
-            if alloc["ClientStatus"] == "running":
+            if following:
                 for copy in copies:
                     copy.follow()
                 wait_while(service, alloc, {"running"}, record, cancel, index)
@@ -115,9 +118,8 @@ def wait_while(
 
 
 def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) -> None:
-    for log_type in LOG_TYPES:
-        for chunk in service.history.archived_chunks(record.id, log_type):
-            sink(log_type, chunk)
+    """Both archived streams, in the order they arrived when the task was followed."""
+    log_arrival.replay(service.history, record.id, LOG_TYPES, sink)
 
 
 def _replay_store(record: TaskRecord, sink: OutputSink) -> None:
@@ -152,7 +154,9 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     The record's logs_lost_bytes says what Nomad's rotation removed before it could be read."""
     if follow:
         return wait(service, task_id, sink)
-    record = service.show(task_id)
+    record = service.get(task_id)
+    if not (record.terminal and record.logs_archived):
+        record = service.show(task_id)  # an ended task's archived output is all there is to print
     if record.logs_archived:
         _replay_archive(service, record, sink)
     elif record.logs_url:
@@ -191,18 +195,28 @@ def _log_copies(
     sink: OutputSink | None,
     cancel: threading.Event,
     archive: bool = True,
+    keep_arrival: bool = False,
 ) -> list[LogCopy]:
+    from tapit.service.logcopy import LogCopy  # the Nomad client's: not for an archived log
+
     nomad = service._nomad(record)
     file_size = jobspec.log_file_size(alloc)
     copies = []
+    arrival = None
     try:
+        if archive and keep_arrival:
+            arrival = log_arrival.Arrival(service.history.archive_writer(record.id, log_arrival.ARRIVAL), LOG_TYPES)
         for log_type in LOG_TYPES:
             writer = service.history.archive_writer(record.id, log_type) if archive else None
+            if writer is not None and arrival is not None:
+                writer = arrival.archive(writer, log_type)
             deliver = (lambda data, log_type=log_type: sink(log_type, data)) if sink else None
             copies.append(LogCopy(nomad, alloc["ID"], jobspec.TASK_NAME, log_type, file_size, deliver, writer, cancel))
     except BaseException:
         for copy in copies:
             copy.close()
+        if arrival is not None:
+            arrival.discard()
         raise
     return copies
 

@@ -5,7 +5,8 @@ builds tapit's API on this; the service's own modules call its underscored metho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from tapit.service import logs as task_logs
 from tapit.service.connection import Cluster, Connection
 from tapit.service.history import History, HistoryUnwritable
 from tapit.service.trail import Trail, TrailRefused
-from tapit.translate import jobspec
+from tapit.translate import jobspec, status
 from tapit.translate.status import Observation, observe
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 UNCONFIRMED_SUBMISSION = (
     "outcome unknown: its submission was never confirmed and Nomad has no such job (it never started, or was collected)"
 )
+
+# The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
+LIST_LIMIT = 200
+TRAIL_READERS = 8
 
 
 class RecordKeeper:
@@ -146,6 +151,86 @@ class RecordKeeper:
         except Offline as exc:
             self.offline = exc  # what is shown is this machine's copy
         return record
+
+    # --- records from the trail and Nomad ----------------------------------------
+
+    def _refreshed(self, records: list[TaskRecord]) -> list[TaskRecord]:
+        """The unfinished records brought up to date with Nomad, a few at once: after many tasks
+        ended unwatched, each costs a few round trips to Nomad (its allocation, its logs, the
+        trail), most of it waiting for the answer."""
+        unfinished = [r for r in records if not r.terminal]
+        if len(unfinished) < 2:
+            return [self.refresh(r) if not r.terminal else r for r in records]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            fresh = dict(zip((r.id for r in unfinished), pool.map(self.refresh, unfinished)))
+        return [fresh.get(r.id, r) for r in records]
+
+    @contextmanager
+    def _batched_history(self) -> Iterator[None]:
+        """The history's updates in one write at the end; what cannot be written is still shown."""
+        try:
+            with self.history.batched():
+                yield
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+
+    def _with_trail(
+        self,
+        local: list[TaskRecord],
+        namespace: str,
+        held: set[str] | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        """`local` and the trail's newest tasks that it lacks, read from the trail into the history.
+        `held`: local holds the history's recent records only, and these are the ids of all it
+        holds; a task it holds beyond them is older than every one of them, so it is not among the
+        newest `limit` once local has as many."""
+        try:
+            pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
+        except TrailRefused as exc:
+            self.unshared = exc
+            return local
+        known = {r.id for r in local}
+        wanted = [p for p in pointers if p.task_id not in known]
+        if wanted and held is not None:
+            older = {p.task_id for p in wanted if p.task_id in held}
+            wanted = [p for p in wanted if p.task_id not in older]
+            if older and len(local) < (limit or 0):
+                local = local + [r for r in self.history.all() if r.id in older]
+        if not wanted:
+            return local
+        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
+
+        # One read per record: a few at once, for a new machine's first list on a distant cluster.
+        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+            shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
+            fetched = [r for r in shared if r is not None]
+        return local + self._cache(*fetched)
+
+    def _shared(self, task_id: str, namespace: str | None = None) -> TaskRecord | None:
+        """The trail's record of the task, None without one (or a trail)."""
+        try:
+            return self.trail.read(task_id, namespace)
+        except TrailRefused as exc:
+            self.unshared = exc
+            return None
+
+    def _cache(self, *records: TaskRecord) -> list[TaskRecord]:
+        """Keep records read from the trail in the local history, its cache."""
+        try:
+            if records:
+                self.history.add_missing(*records)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+        return list(records)
+
+    def _remote_records(self, namespace: str | None = None) -> list[TaskRecord]:
+        """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
+        with nomad_errors():
+            stubs = self._nomad().jobs.list(prefix=self.config.job_prefix, namespace=namespace)
+        return [r for r in map(status.record_from_stub, stubs) if r is not None]
 
     def _stop_job(self, record: TaskRecord, purge: bool = False) -> None:
         with nomad_errors():

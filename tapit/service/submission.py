@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from tapit.errors import nomad_errors
 from tapit.model import TaskRecord
 from tapit.nomad.errors import CLOSED_MID_ANSWER, CLOSED_WITHOUT_ANSWER, NomadError, NomadRefused, NomadUnreachable
-from tapit.nomad.jobs import JOB_ALREADY_EXISTS
 
 if TYPE_CHECKING:
     from tapit.service.tasks import TaskService
@@ -36,6 +35,8 @@ def submit(service: TaskService, record: TaskRecord, job: dict) -> TaskRecord:
             jobs.register(job, enforce_index=0)
             break
         except NomadRefused as exc:
+            from tapit.nomad.jobs import JOB_ALREADY_EXISTS  # loaded with the client already
+
             if attempt > 0 and JOB_ALREADY_EXISTS in exc.reason:
                 break  # the first attempt did reach Nomad
             _failed(service, record, exc)

@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from tapit.config import load_config
+from tapit.config import AppConfig, load_config
 from tapit.errors import Offline, Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
 from tapit.model import (
     ClusterEvent,
@@ -34,27 +35,32 @@ from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
 from tapit.service import archivist_notice, vcpu
 from tapit.service import logs as task_logs
-from tapit.service.connection import resolve_connection
-from tapit.service.history import History, HistoryUnwritable
+from tapit.service.connection import Connection, resolve_connection
+from tapit.service.history import History
 from tapit.service.submission import submit
 from tapit.service.record_keeper import RecordKeeper
 from tapit.service.trail import TrailRefused
 from tapit.translate import jobspec, status
+
+if TYPE_CHECKING:
+    pass
 
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
 # The events view: what happens to tapit's jobs, their evaluations and allocations.
 EVENT_TOPICS = ["Job", "Allocation", "Evaluation"]
-# The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
-LIST_LIMIT = 200
-TRAIL_READERS = 8
 
 
 class TaskService(RecordKeeper):
     """tapit's one API. Methods with a leading underscore are for the service's own modules
     (logs.py, consoles.py); keeping a record in step with Nomad and the trail is RecordKeeper's
     (tapit/service/record_keeper.py)."""
+
+    def __init__(self, history: History, config: AppConfig, connect: Callable[[], Connection]):
+        super().__init__(history, config, connect)
+        # Whether the last list with a limit left older tasks out.
+        self.more = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
@@ -256,66 +262,38 @@ class TaskService(RecordKeeper):
                 jobs = {status.event_job_id(event) for event in message.get("Events") or ()}
                 yield JobChanges(message.get("Index", index), tuple(sorted(j for j in jobs if j.startswith(prefix))))
 
-    def list(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
+    def list(self, namespace: str | None = None, limit: int | None = None) -> builtins.list[TaskRecord]:
         """Tasks in the connection's namespace, or in `namespace`: "*" spans every namespace the
         token may list. The local history first, then the trail's newest tasks (kept in the
         history from then on), brought up to date with Nomad, then Nomad's tapit jobs that
-        neither has. Nomad out of reach, the local copy (`offline` says why)."""
+        neither has. Nomad out of reach, the local copy (`offline` says why).
+
+        With `limit`, the newest `limit` of them and every unfinished one, read from the
+        history's recent records rather than all of it (`more` says whether some were left out).
+        The records it refreshes are written to the history together, in one write."""
         self.offline = None
         wanted = namespace or self.connection.settings.namespace
-        local = [r for r in self.history.all() if wanted == "*" or r.nomad_namespace == wanted]
+        if limit is None:
+            kept, held = self.history.all(), None
+        else:
+            kept, held = self.history.recent()
+        local = [r for r in kept if wanted == "*" or r.nomad_namespace == wanted]
         try:
-            records = self._with_trail(local, wanted)
-            records = [self.refresh(r) if not r.terminal else r for r in records]
+            records = self._with_trail(local, wanted, held, limit)
+            with self._batched_history():
+                records = self._refreshed(records)
             known = {r.id for r in records}
             records += [r for r in self._remote_records(wanted) if r.id not in known]
         except Offline as exc:
             if not local:
                 raise
             self.offline, records = exc, local
-        return sorted(records, key=lambda r: r.created_at, reverse=True)
-
-    def _with_trail(self, local: builtins.list[TaskRecord], namespace: str) -> builtins.list[TaskRecord]:
-        """`local` and the trail's newest tasks that it lacks, read from the trail into the history."""
-        try:
-            pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
-        except TrailRefused as exc:
-            self.unshared = exc
-            return local
-        known = {r.id for r in local}
-        wanted = [p for p in pointers if p.task_id not in known]
-        if not wanted:
-            return local
-        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
-
-        # One read per record: a few at once, for a new machine's first list on a distant cluster.
-        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
-            shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
-            fetched = [r for r in shared if r is not None]
-        return local + self._cache(*fetched)
-
-    def _shared(self, task_id: str, namespace: str | None = None) -> TaskRecord | None:
-        """The trail's record of the task, None without one (or a trail)."""
-        try:
-            return self.trail.read(task_id, namespace)
-        except TrailRefused as exc:
-            self.unshared = exc
-            return None
-
-    def _cache(self, *records: TaskRecord) -> builtins.list[TaskRecord]:
-        """Keep records read from the trail in the local history, its cache."""
-        try:
-            if records:
-                self.history.add_missing(*records)
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-        return builtins.list(records)
-
-    def _remote_records(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
-        """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
-        with nomad_errors():
-            stubs = self._nomad().jobs.list(prefix=self.config.job_prefix, namespace=namespace)
-        return [r for r in map(status.record_from_stub, stubs) if r is not None]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        if limit is None:
+            return records
+        shown = records[:limit] + [r for r in records[limit:] if not r.terminal]
+        self.more = len(shown) < len(records)
+        return shown
 
     # --- keep records in step with Nomad --------------------------------------
 

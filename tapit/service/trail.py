@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tapit.errors import TapitError, nomad_errors
 from tapit.model import TaskRecord
-from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadNotFound, NomadRefused
-from tapit.nomad.variables import Variable, VariableConflict
 from tapit.trail import records
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
+    from tapit.nomad.variables import Variable
 
 # Each conflict hands back the variable as it is now, so a retry costs one write; only writers
 # racing on the same task this often would exhaust it.
@@ -57,6 +60,8 @@ class Trail:
         return self._merge_in(record, create=False)
 
     def _merge_in(self, record: TaskRecord, create: bool) -> TaskRecord | None:
+        from tapit.nomad.variables import VariableConflict  # loaded with the client already
+
         variables = self._client(record.nomad_namespace).variables
         path = records.record_path(record.id)
         with _trail_errors():
@@ -115,6 +120,8 @@ class Trail:
     def _point(self, record: TaskRecord) -> None:
         """Its place in the newest-first list, written once, before the record it points to, so
         that no record is ever missing from the list."""
+        from tapit.nomad.variables import VariableConflict
+
         pointer = _recent_path(record)
         if pointer is None:
             return

@@ -16,12 +16,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from tapit.config import FALLBACK_MHZ_PER_VCPU, AppConfig
-from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError
 from tapit.paths import write_private
+
+if TYPE_CHECKING:
+    from tapit.nomad.client import NomadClient
 
 CACHE_FILE = "vcpu.json"
 CACHE_S = 3600.0

@@ -1,12 +1,13 @@
 """The tapit TUI: live task list, details, logs, a new-task form and consoles.
 
-Every Nomad or history call goes through the service layer, which blocks, so
-it runs in threads (LiveFeed, LogTail, thread workers); results come back to
-the event loop as messages or `call_from_thread`.
+Every Nomad or history call goes through the service layer, which blocks, so it
+runs in Textual's thread workers (LiveFeed's loops among them) and in LogTail's
+thread; results come back to the event loop as messages or `call_from_thread`.
 """
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -41,7 +42,7 @@ from tapit.tui.keymap import KeymapScreen
 from tapit.tui.live import LiveFeed
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
-from tapit.tui.namespace_picker import NamespacePicker
+from tapit.tui.namespace_picker import EVERY, NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.spec_view import SpecScreen
 from tapit.tui.safe_text import DataInput, plain, template
@@ -169,6 +170,7 @@ class TapitApp(App[int]):
         self.sessions = Sessions(self)
         self.namespace: str | None = None  # picked with `:`; None: the connection's
         self.top_bar = TopBar(id="topbar")
+        self._frozen = False  # the objects alive once the history was first shown: see _show_records
 
     def compose(self) -> ComposeResult:
         yield self.top_bar
@@ -197,10 +199,12 @@ class TapitApp(App[int]):
                 self.service,
                 self._from_thread(self.RecordsLoaded),
                 lambda state, detail: self._post_from_thread(self.ConnectionState(state, detail)),
+                # Textual's thread workers: it owns them, and a bug in one reaches _handle_exception.
+                lambda loop, name: self.run_worker(loop, thread=True, name=name, group="live"),
             )
             self.feed.start()
         else:
-            self.table.set_records(self.service.history.all())  # the table keeps its own order
+            self._show_records(self.service.history.all())
         self._draw_topbar()
 
     def _restore_theme(self) -> None:
@@ -243,7 +247,9 @@ class TapitApp(App[int]):
     def _handle_exception(self, error: Exception) -> None:
         # Textual ends the app with return code 1 and, once the terminal is restored, prints a
         # traceback with locals. An operator gets the CLI's one line instead (run_tui prints
-        # `crash`), and the traceback goes to errors.log for a report.
+        # `crash`), and the traceback goes to errors.log for a report. The one handler for every
+        # bug: the app's own, its threads' (_thread_failed) and its workers' (Textual's default
+        # exit_on_error; each worker catches the TapitErrors it expects and shows them itself).
         cause = error.error if isinstance(error, WorkerFailed) else error
         if self.crash is None:
             self.crash = internal_error(cause)
@@ -259,8 +265,20 @@ class TapitApp(App[int]):
         # post_message is thread-safe, and after exit it just drops the message.
         self.post_message(message)
 
+    def _show_records(self, records: list[TaskRecord]) -> None:
+        self.table.set_records(records)  # the table keeps its own order
+        if not self._frozen:
+            # What lives from now on (the widgets, the records of a long history) is left out of
+            # the cycle collector's full passes: over 10,000 tasks one took 150-600 ms, and a key
+            # pressed meanwhile waited that long (bench/tui_bench.py, log ingest). Records replaced
+            # later are still freed, by their reference counts.
+            gc.freeze()
+            self._frozen = True
+
     def on_unmount(self) -> None:
         threading.excepthook = self._thread_hook
+        if self._frozen:
+            gc.unfreeze()  # the app's objects are garbage now: let the collector see them again
         if self.feed is not None:
             self.feed.stop()
         for pane in self.query(LogPane):
@@ -270,7 +288,7 @@ class TapitApp(App[int]):
 
     @on(RecordsLoaded)
     def _records_loaded(self, event: RecordsLoaded) -> None:
-        self.table.set_records(event.records)
+        self._show_records(event.records)
         self._follow_selection(settled=True)
 
     @on(ConnectionState)
@@ -404,6 +422,7 @@ class TapitApp(App[int]):
         if namespace is None or namespace == self.namespace:
             return
         self.namespace = namespace
+        self.table.show_namespaces(namespace == EVERY)
         self._draw_topbar()
         if self.feed is not None:
             self.feed.show_namespace(namespace)
@@ -463,7 +482,7 @@ class TapitApp(App[int]):
             self.notify(f"starting: {spec.command}", timeout=3)
             self._create_worker(spec)
 
-    @work(thread=True, group="create", exit_on_error=False)
+    @work(thread=True, group="create")
     def _create_worker(self, spec: TaskSpec) -> None:
         try:
             record = self.service.create(spec)
@@ -499,7 +518,7 @@ class TapitApp(App[int]):
         question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
         self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
 
-    @work(thread=True, group="stop", exit_on_error=False)
+    @work(thread=True, group="stop")
     def _stop_worker(self, task_id: str) -> None:
         self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
         try:
@@ -528,7 +547,7 @@ class TapitApp(App[int]):
         )
         self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
 
-    @work(thread=True, group="delete", exit_on_error=False)
+    @work(thread=True, group="delete")
     def _delete_worker(self, task_id: str) -> None:
         try:
             self.service.delete(task_id)

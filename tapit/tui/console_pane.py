@@ -332,7 +332,7 @@ class SessionScreen(Screen[None]):
     def _subject(self) -> Content:
         raise NotImplementedError
 
-    @work(exclusive=True, group="console", exit_on_error=False)
+    @work(exclusive=True, group="console")
     async def _run(self) -> None:
         try:
             source = await self._open()

@@ -129,7 +129,7 @@ class Details(VerticalScroll):
             self._load_alloc(record)
         self._draw()
 
-    @work(thread=True, exclusive=True, group="details-alloc", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="details-alloc")
     def _load_alloc(self, record: TaskRecord) -> None:
         try:
             alloc = self.service.placement(record)
@@ -148,7 +148,7 @@ class Details(VerticalScroll):
         if record is not None and record.status == "running" and record.nomad_alloc_id and self.is_on_screen:
             self._load_stats(record)
 
-    @work(thread=True, exclusive=True, group="details-stats", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="details-stats")
     def _load_stats(self, record: TaskRecord) -> None:
         try:
             sample = self.service.usage(record)

@@ -96,7 +96,8 @@ class EventsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(EventLog).focus()
-        threading.Thread(target=self._read, daemon=True, name="tapit-events-view").start()
+        # A thread worker: Textual owns it, and a bug in it reaches the app's one error handler.
+        self.run_worker(self._read, thread=True, group="events-view", name="tapit-events-view")
         self._draw_status()
 
     def on_unmount(self) -> None:

@@ -1,4 +1,5 @@
-"""Keeps the task list in step with Nomad, from threads (no Textual).
+"""Keeps the task list in step with Nomad, from threads (no Textual: the app runs them as its
+thread workers, through `spawn`).
 
 The event stream is only an invalidation signal (damon's pattern): any Job or
 Allocation event for a tapit job wakes the refresher, which re-lists through
@@ -22,6 +23,7 @@ COALESCE_S = 0.2
 BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 StateSink = Callable[[str, str], None]  # (state, detail): "connecting" | "live" | "reconnecting" | "offline"
+Spawn = Callable[[Callable[[], None], str], object]  # (loop, name): runs the loop in a thread of its own
 
 
 class LiveFeed:
@@ -30,9 +32,11 @@ class LiveFeed:
         service: TaskService,
         on_records: Callable[[list[TaskRecord]], None],
         on_state: StateSink,
+        spawn: Spawn,
         poll_s: float = POLL_S,
     ):
         self.service, self.on_records, self.on_state, self.poll_s = service, on_records, on_state, poll_s
+        self.spawn = spawn
         self._stop = threading.Event()
         self._dirty = threading.Event()
         self._connected = threading.Event()
@@ -40,7 +44,7 @@ class LiveFeed:
         self.namespace: str | None = None  # None: the connection's; "*": every namespace
 
     def start(self) -> None:
-        threading.Thread(target=self._refresh_loop, daemon=True, name="tapit-refresh").start()
+        self.spawn(self._refresh_loop, "tapit-refresh")
 
     def stop(self) -> None:
         self._stop.set()
@@ -64,7 +68,7 @@ class LiveFeed:
                     self.on_state("connecting", "")
                     _ = self.service.connection  # starts the embedded agent when NOMAD_ADDR is unset
                     self._connected.set()
-                    threading.Thread(target=self._event_loop, daemon=True, name="tapit-events").start()
+                    self.spawn(self._event_loop, "tapit-events")
                 records = self.service.list(self.namespace)
                 if self.service.offline is not None:
                     self.on_records(records)  # the local copy, while Nomad is out of reach

@@ -206,7 +206,7 @@ class LogPane(Vertical):
         lines, streams = view.buffer.snapshot()
         self._save(Path.cwd() / f"tapit-{self.record.id}{suffix}.log", lines, streams, stream)
 
-    @work(thread=True, group="save-logs", exit_on_error=False)
+    @work(thread=True, group="save-logs")
     def _save(self, path: Path, lines: list[str], streams: bytes, stream: int | None) -> None:
         text = plain_text(lines, streams, stream)
         try:

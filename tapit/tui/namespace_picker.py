@@ -52,7 +52,7 @@ class NamespacePicker(ModalScreen[str | None]):
         )
         options.highlighted = names.index(self.current) if self.current in names else 0
 
-    @work(thread=True, exit_on_error=False)
+    @work(thread=True)
     def _load(self) -> None:
         try:
             names = self.load()

@@ -72,7 +72,7 @@ class SpecScreen(Screen[None]):
         self._draw()
         self._load()
 
-    @work(thread=True, exit_on_error=False)
+    @work(thread=True)
     def _load(self) -> None:
         try:
             documents = self.load()

@@ -61,17 +61,21 @@ COLUMNS = (
     Column("initiated_by", "INITIATED BY", 18),
     Column("command", "COMMAND", 0),
 )
+# Shown after the status while the list holds every namespace (`:` then `*`).
+NAMESPACE = Column("namespace", "NAMESPACE", 12)
 GAP = 2
 DIM_COLUMNS = frozenset({"age", "duration", "resources"})  # drawn muted, but on the cursor's row
 # At a narrow terminal the command must stay readable next to id, status and age: these columns
 # give way first, in this order, until it has COMMAND_MIN cells.
-GIVE_WAY = ("initiated_by", "resources", "duration", "exit")
+GIVE_WAY = ("initiated_by", "resources", "duration", "exit", "namespace")
 COMMAND_MIN = 30
 
 
-def columns_for(total: int) -> list[Column]:
-    """The columns a table `total` cells wide shows."""
+def columns_for(total: int, namespaces: bool = False) -> list[Column]:
+    """The columns a table `total` cells wide shows; with `namespaces`, the namespace's too."""
     shown = list(COLUMNS)
+    if namespaces:
+        shown.insert(2, NAMESPACE)
     for key in GIVE_WAY:
         if sum(c.width + GAP for c in shown[:-1]) + COMMAND_MIN <= total:
             break
@@ -91,6 +95,7 @@ def sort_key(column: str, now: datetime) -> Callable[[TaskRecord], object]:
     return {
         "id": lambda r: r.id,
         "status": lambda r: STATUS_ORDER.get(r.status, 99),
+        "namespace": lambda r: r.nomad_namespace,
         "exit": lambda r: (r.exit_code is None, r.exit_code or 0),
         "age": lambda r: r.created_at,
         "duration": lambda r: _started_seconds(r, now),
@@ -136,6 +141,7 @@ def cells(record: TaskRecord, now: datetime) -> dict[str, str]:
     return {
         "id": printable(record.id),
         "status": f"● {record.status}",
+        "namespace": printable(record.nomad_namespace),
         "exit": exit_text(record),
         "age": age(record.created_at, now),
         "duration": duration(record, now),
@@ -207,6 +213,7 @@ class TaskTable(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         self._cursor = 0
         self._styles: dict[tuple[str, bool], Style] = {}
+        self.namespaces = False  # the list holds tasks of every namespace: each row says which
 
     # --- data ----------------------------------------------------------------
 
@@ -310,8 +317,14 @@ class TaskTable(ScrollView, can_focus=True):
         if self.cursor_id:
             self.post_message(self.Selected(self.cursor_id))
 
+    def show_namespaces(self, shown: bool) -> None:
+        self.namespaces = shown
+        if not shown and self.sort_column == NAMESPACE.key:
+            self.sort_column = "age"
+        self.refresh()
+
     def action_sort_next(self) -> None:
-        keys = [c.key for c in COLUMNS]
+        keys = [c.key for c in columns_for(10**4, self.namespaces)]
         self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
 
     def action_sort_reverse(self) -> None:
@@ -358,7 +371,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _widths(self, total: int) -> list[tuple[Column, int]]:
         """The columns shown and their widths; the command takes the rest."""
-        shown = columns_for(total)
+        shown = columns_for(total, self.namespaces)
         rest = total - sum(c.width + GAP for c in shown[:-1])
         return [(c, c.width) for c in shown[:-1]] + [(shown[-1], max(12, rest))]
 

@@ -124,3 +124,48 @@ def test_client_gc_removes_what_has_ended(agent):
     resp = agent.http.get(f"/v1/client/fs/ls/{ended['ID']}")
     assert (resp.status_code, resp.text) == (404, f"state for allocation {ended['ID']} not found on client")
     assert agent.nomad.allocation.get_allocation(ended["ID"])["ClientStatus"] == "complete"  # the server keeps it
+
+
+def test_restart_runs_the_tasks_again_in_place(agent):
+    """command/agent/alloc_endpoint.go allocRestart, client/client.go RestartAllocation and
+    client/allocrunner/taskrunner/lifecycle.go restartImpl: the same allocation, its task killed
+    and run again, "Restart Signaled" then "Terminated", "Restarting" (task_runner.go
+    shouldRestart) and "Started"; TaskState.Restarts counted (appendEvent)."""
+    alloc = running(agent, "restart", "echo ready; exec sleep 60")
+    url = f"/v1/client/allocation/{alloc['ID']}/restart"
+    resp = agent.http.post(url)  # no body: io.EOF, which allocRestart ignores
+    assert (resp.status_code, resp.json()) == (200, {"Index": 0})  # structs.GenericResponse
+    agent.wait_output(alloc["ID"], "ready\nready\n")
+    state = agent.nomad.allocation.get_allocation(alloc["ID"])["TaskStates"]["main"]
+    assert (state["State"], state["Restarts"], state["Failed"]) == ("running", 1, False)
+    assert not state["LastRestart"].startswith("0001-")
+    kinds = [event["Type"] for event in state["Events"]]
+    assert kinds[-4:] == ["Restart Signaled", "Terminated", "Restarting", "Started"]
+    signaled, restarting = state["Events"][-4], state["Events"][-2]
+    assert signaled["RestartReason"] == signaled["DisplayMessage"] == "User requested running tasks to restart"
+    assert signaled["Details"] == {"restart_reason": "User requested running tasks to restart"}
+    assert (restarting["StartDelay"], restarting["DisplayMessage"]) == (0, "Task restarting in 0s")
+    assert restarting["Details"] == {"start_delay": "0", "restart_reason": ""}
+    assert [a["ID"] for a in agent.nomad.job.get_allocations("restart")] == [alloc["ID"]]
+
+    resp = agent.http.put(url, json={"TaskName": "main"})
+    assert resp.status_code == 200
+    state = agent.nomad.allocation.get_allocation(alloc["ID"])["TaskStates"]["main"]
+    assert state["Restarts"] == 2
+    assert state["Events"][-3]["RestartReason"] == "User requested task to restart"
+
+    resp = agent.http.post(url, json={"TaskName": "main", "AllTasks": True})
+    assert (resp.status_code, resp.text) == (500, "task name cannot be set when restarting all tasks")
+    resp = agent.http.post(url, json={"TaskName": "other"})
+    assert (resp.status_code, resp.text) == (500, "Could not find task runner for task: other")
+    resp = agent.http.post(url, content=b"{")
+    assert (resp.status_code, resp.text) == (500, "unexpected EOF")
+    resp = agent.http.post("/v1/client/allocation/nope/restart")
+    assert (resp.status_code, resp.text) == (404, 'Unknown allocation "nope"')
+
+    agent.nomad.job.deregister_job("restart")
+    agent.wait_alloc("restart", ("complete",))
+    resp = agent.http.post(url, json={"AllTasks": True})
+    assert (resp.status_code, resp.text) == (500, "restart of an alloc that should not run")
+    resp = agent.http.post(url, json={"TaskName": "main"})
+    assert (resp.status_code, resp.text) == (500, "Task not running")

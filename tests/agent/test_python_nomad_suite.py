@@ -124,8 +124,6 @@ EXPECTED_FAILURES = {
     "test_scaling.py::test_scaling_list": "/v1/scaling/policies " + NOT_SERVED,
     "test_search.py::test_search": "/v1/search " + NOT_SERVED,
     "test_search.py::test_search_fuzzy": "/v1/search/fuzzy " + NOT_SERVED,
-    "test_validate.py::test_validate_job": "/v1/validate/job " + NOT_SERVED,
-    "test_validate.py::test_invalid_job": "/v1/validate/job " + NOT_SERVED,
 }
 
 

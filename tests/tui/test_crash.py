@@ -2,7 +2,7 @@
 
 The child is the real `tapit` entry point with one fault put in by the test (a function
 replaced before the CLI starts, in the child only): a key that breaks a screen, and a
-background thread that breaks. Either way tapit exits 1, restores the terminal, says one
+background thread that breaks, a Textual worker that breaks. Each way tapit exits 1, restores the terminal, says one
 line, and keeps the traceback in errors.log, as the CLI does for its own bugs.
 NOMAD_ADDR points at a closed port, so nothing is started; the list shows "offline".
 """
@@ -21,6 +21,8 @@ FAULTS = {
     "key": ("import tapit.tui.keymap as m; m.keymap_text = boom", "?"),
     # The thread that lists the tasks dies at its first step.
     "thread": ("import tapit.tui.live as m; m.LiveFeed._refresh_loop = boom", None),
+    # A Textual worker (the namespace picker's list of namespaces) meets a bug, not a TapitError.
+    "worker": ("import tapit.service.tasks as m; m.TaskService.namespaces = boom", ":"),
 }
 CHILD = """
 import sys

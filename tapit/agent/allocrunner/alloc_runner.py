@@ -49,6 +49,7 @@ class AllocRunner:
         *events: dict,
         state: str | None = None,
         failed: bool | None = None,
+        restarts: int | None = None,
         **times,
     ) -> None:
         """Append task events and recompute the alloc's client status, in one AllocationUpdated."""
@@ -64,6 +65,8 @@ class AllocRunner:
                     ts["State"] = state
                 if failed is not None:
                     ts["Failed"] = failed
+                if restarts is not None:
+                    ts["Restarts"] = restarts
                 for key, value in times.items():
                     ts[key] = wire.rfc3339nano(value)
             self._client_status(alloc)

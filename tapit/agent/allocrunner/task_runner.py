@@ -37,6 +37,11 @@ class TaskRunner:
         self.runner = ar.runner
         self.handle = TaskHandle(ar.alloc_id, task, self.runner.run_dir)
         self.alloc: dict = {}  # the allocation as start() was given it
+        self.group: dict = {}
+        # Set while a restart the user asked for waits for the task to exit (lifecycle.go
+        # restartImpl: the restart tracker's restartTriggered).
+        self.restarting: asyncio.Future | None = None
+        self._rerun: asyncio.Task | None = None
 
     @property
     def driver(self) -> Driver:
@@ -72,7 +77,7 @@ class TaskRunner:
 
     async def spawn(self, alloc: dict, group: dict) -> None:
         handle = self.handle
-        self.alloc = alloc
+        self.alloc, self.group = alloc, group
         task = handle.task
         node = self.runner.node
         if task["Driver"] not in node.drivers or not node.drivers[task["Driver"]]:
@@ -173,6 +178,52 @@ class TaskRunner:
             os.close(handle.pidfd)
             handle.pidfd = -1
 
+    # --- restarts ------------------------------------------------------------------------
+
+    async def restart(self, event: dict) -> None:
+        """lifecycle.go Restart/restartImpl: the event first, then the task killed with its kill
+        signal, and a wait until it has exited; record_exit then runs it again in place."""
+        loop = asyncio.get_running_loop()
+        self.restarting = restarting = loop.create_future()
+        self.update(event)
+        self.driver.stop(self.handle, signal.SIGTERM)
+        await restarting
+
+    def _restarted(self, events: list[dict], finished: int) -> None:
+        """task_runner.go shouldRestart for a triggered restart: "Restarting" with no delay and no
+        reason, the task pending again (Restarts counted, LastRestart stamped: appendEvent), then
+        the MAIN loop's next run of the task."""
+        restart = wire.task_event("Restarting", StartDelay=0, RestartReason="")
+        ts = self.runner.store.alloc(self.handle.alloc_id)["TaskStates"][self.handle.name]
+        self.update(
+            *events,
+            restart,
+            state="pending",
+            restarts=ts["Restarts"] + 1,
+            FinishedAt=finished,
+            LastRestart=restart["Time"],
+        )
+        self.handle = TaskHandle(self.handle.alloc_id, self.handle.task, self.runner.run_dir)
+        alloc = self.runner.store.alloc(self.handle.alloc_id)
+        self._rerun = asyncio.get_running_loop().create_task(self._run_again(alloc))
+
+    async def _run_again(self, alloc: dict) -> None:
+        try:
+            await self.spawn(alloc, self.group)
+        except Exception as exc:
+            log.exception("restarting task %s of allocation %s failed", self.handle.name, self.handle.alloc_id)
+            self.start_failed(exc)
+
+    def _restart_done(self) -> bool:
+        """Whether a requested restart was waiting on this exit (and no stop came meanwhile)."""
+        restarting, self.restarting = self.restarting, None
+        if restarting is None:
+            return False
+        if not restarting.done():
+            restarting.set_result(None)
+        alloc = self.runner.store.alloc(self.handle.alloc_id)
+        return alloc["DesiredStatus"] != "stop" and not self.ar.timed_out and not self.ar.disk_exceeded
+
     # --- exits ---------------------------------------------------------------------------
 
     def supervisor_exited(self, handle: TaskHandle) -> None:
@@ -197,6 +248,7 @@ class TaskRunner:
         # (drivers/rawexec/handle.go run: Wait's error becomes the ExitResult's Err), the task
         # terminates with that error as its exit message and fails. Lost is for a task the agent
         # finds gone on its return (record_exit).
+        self._restart_done()  # a restart waiting on it ends with the task
         code = handle.proc.returncode if handle.proc is not None else None
         how = "cause unknown" if code is None else f"signal {-code}" if code < 0 else f"exit code {code}"
         self.driver.destroy(handle)
@@ -218,6 +270,7 @@ class TaskRunner:
         handle, ar = self.handle, self.ar
         name = handle.name
         ts = alloc["TaskStates"][name]
+        restart = self._restart_done()
         if "error" in status:
             return self.fail_start(status["error"])
         if "finished" not in status:
@@ -253,6 +306,8 @@ class TaskRunner:
             message = f"{dropped} bytes of the task's output were not kept: its disk was full"
             events.append(wire.task_event("Disk Resources Exceeded", when=finished, Message=message))
         events.append(wire.task_event("Terminated", when=finished, **fields))
+        if restart and kill_reason in ("", "request"):
+            return self._restarted(events, finished)
         killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"
         failed = ar.disk_exceeded or kill_reason == "disk"
         if kill_reason == "hard" and alloc["DesiredStatus"] != "stop":

@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import structs
 from ..acl import ACL, PolicyError
 from ..structs import gojson
-from . import allocations, client_allocations, client_fs, events, jobs, nodes
+from . import allocations, client_allocations, client_fs, events, jobs, nodes, validate
 from .auth import PERMISSION_DENIED, request_acl
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
@@ -109,6 +109,7 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.register_job: None,  # jobUpdate: submit-job or register-job, after admission (doRegister)
     client_allocations.alloc_exec: None,  # alloc-exec (and alloc-node-exec), once the token is read
     token_self: None,
+    validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
     jobs.read_job: _in_query_namespace("read-job"),
     jobs.job_allocations: _in_query_namespace("read-job"),
     jobs.job_evaluations: _in_query_namespace("read-job"),
@@ -116,6 +117,7 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.delete_job: _delete_job,
     allocations.read_allocation: _in_alloc_namespace("read-job"),
     client_allocations.alloc_stats: _in_alloc_namespace("read-job"),
+    client_allocations.alloc_restart: _in_alloc_namespace("alloc-lifecycle"),  # client Allocations.Restart
     # client/fs_endpoint.go logs: read-fs or read-logs.
     client_fs.logs: _in_alloc_namespace("read-fs", "read-logs"),
     events.event_stream: _in_query_namespace("read-job"),

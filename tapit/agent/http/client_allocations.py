@@ -1,5 +1,5 @@
-"""What the client serves of its allocations: /v1/client/allocation/<id>/stats, /exec, /signal
-and /gc (command/agent/alloc_endpoint.go ClientAllocRequest, then client/alloc_endpoint.go).
+"""What the client serves of its allocations: /v1/client/allocation/<id>/stats, /exec, /signal,
+/restart and /gc (command/agent/alloc_endpoint.go ClientAllocRequest, then client/alloc_endpoint.go).
 The runtime is reached through the Runner (task_handles, signal_task, collect_alloc) and the
 task's driver (exec)."""
 
@@ -158,6 +158,33 @@ async def _signal(agent: Agent, alloc_id: str, task: str, name: str) -> None:
         raise HTTPError(500, str(exc)) from exc
 
 
+_RESTART_REQUEST = gojson.Struct("allocRestart reqBody", {"TaskName": gojson.STRING, "AllTasks": gojson.BOOL})
+
+
+async def alloc_restart(agent: Agent, request: web.Request) -> web.Response:
+    """allocRestart, then client Allocations.Restart and Client.RestartAllocation: the body's
+    TaskName or AllTasks (an empty body is no error: io.EOF), the tasks restarted in place, the
+    reply once each has exited ("Restart Signaled", "Terminated", "Restarting", then "Started")."""
+    body: dict = {}
+    raw = await request.read()
+    if raw.strip():
+        try:
+            body = gojson.decode(raw, _RESTART_REQUEST)
+        except gojson.JSONError as exc:  # returned uncoded: a 500
+            raise HTTPError(500, str(exc)) from exc
+    alloc_id = request.match_info["alloc_id"]
+    client_alloc(agent, alloc_id)
+    try:
+        errors = await agent.runner.restart_alloc(alloc_id, body.get("TaskName") or "", bool(body.get("AllTasks")))
+    except KeyError as exc:  # getAllocRunner: structs.NewErrUnknownAllocation, coded 404
+        raise HTTPError(404, f'Unknown allocation "{alloc_id}"') from exc
+    except (TaskNotRunning, ValueError) as exc:
+        raise HTTPError(500, str(exc)) from exc
+    if errors:
+        raise HTTPError(500, multierror(errors))
+    return encode(request, {"Index": 0})
+
+
 async def alloc_gc(agent: Agent, request: web.Request) -> web.Response:
     """allocGC, then client Allocations.GarbageCollect (any method: allocGC checks none)."""
     alloc_id = request.match_info["alloc_id"]
@@ -170,6 +197,7 @@ async def alloc_gc(agent: Agent, request: web.Request) -> web.Response:
 ENDPOINTS = (
     Endpoint(GET, "/v1/client/allocation/{alloc_id}/stats", alloc_stats, "alloc_endpoint.go allocStats", ("task",)),
     Endpoint(WRITE, "/v1/client/allocation/{alloc_id}/signal", alloc_signal, "alloc_endpoint.go allocSignal"),
+    Endpoint(ANY, "/v1/client/allocation/{alloc_id}/restart", alloc_restart, "alloc_endpoint.go allocRestart"),
     Endpoint(ANY, "/v1/client/allocation/{alloc_id}/gc", alloc_gc, "alloc_endpoint.go allocGC"),
     Endpoint(
         GET,

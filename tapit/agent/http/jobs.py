@@ -20,6 +20,7 @@ from ..node import knows_max_run_duration
 from ..structs import gojson
 from ..structs import namespace as namespace_structs
 from ..structs.job import ENFORCE_INDEX_PREFIX
+from ..structs.job_diff import annotate, job_diff
 from .auth import request_acl, require
 from .decode import decode_body, write_namespace, write_request
 from .encode import encode
@@ -79,12 +80,17 @@ async def update_job(agent: Agent, request: web.Request) -> web.Response:
 
 
 async def _decode_job(
-    agent: Agent, request: web.Request, path_id: str | None, id_missing: str, id_mismatch: str
+    agent: Agent,
+    request: web.Request,
+    path_id: str | None,
+    id_missing: str,
+    id_mismatch: str,
+    shape: gojson.Struct = structs.REGISTER_REQUEST,
 ) -> tuple[dict, dict]:
     """The api request's body and its job as the server's admission controllers leave it
     (apiJobAndRequestToStructs, then Canonicalize and the validators, the namespace check first),
     with the handler's own checks (CodedError(400)); what the validators refuse is uncoded (500)."""
-    body = await decode_body(request, structs.REGISTER_REQUEST)
+    body = await decode_body(request, shape)
     job = body.get("Job")
     if job is None:
         raise HTTPError(400, "Job must be specified")
@@ -220,13 +226,16 @@ async def evaluate_job(agent: Agent, request: web.Request) -> web.Response:
 
 
 async def plan_job(agent: Agent, request: web.Request) -> web.Response:
-    """jobPlan, then Job.Plan: the scheduler run on a snapshot, nothing written.  The job's Diff
-    (structs.Job.Diff) is not computed: a plan asked for one is refused (see docs/agent.md)."""
+    """jobPlan, then Job.Plan: the scheduler run on a snapshot, nothing written, and the job's Diff
+    when asked (tapit/agent/structs/job_diff.py)."""
     body, job = await _decode_job(
-        agent, request, request.match_info["job_id"], "Job must have a valid ID", "Job ID does not match"
+        agent,
+        request,
+        request.match_info["job_id"],
+        "Job must have a valid ID",
+        "Job ID does not match",
+        structs.PLAN_REQUEST,
     )
-    if body.get("Diff"):
-        raise HTTPError(501, "the embedded agent does not compute job diffs (structs.Job.Diff)")
     existing = agent.store.job(job["Namespace"], job["ID"])
     index = existing["JobModifyIndex"] if existing else 0
     annotations, failed, created = plan(agent.store, agent.scheduler.fit, job, existing)
@@ -235,7 +244,8 @@ async def plan_job(agent: Agent, request: web.Request) -> web.Response:
         "FailedTGAllocs": failed,
         "JobModifyIndex": index,
         "CreatedEvals": created,
-        "Diff": None,
+        # Job.Plan: existingJob.Diff(args.Job, true), then scheduler.Annotate.
+        "Diff": annotate(job_diff(existing, job), annotations) if body.get("Diff") else None,
         "NextPeriodicLaunch": structs.ZERO_TIME,
         "Warnings": "",
         "Index": index,
@@ -245,7 +255,7 @@ async def plan_job(agent: Agent, request: web.Request) -> web.Response:
 
 async def job_versions(agent: Agent, request: web.Request) -> web.Response:
     """jobVersions, then Job.GetJobVersions: every version the state store still holds, newest
-    first.  Diffs between them (structs.Job.Diff) are not computed: asked for, refused."""
+    first, and with diffs=true the diffs between them."""
     diffs = parse_bool_param(request, "diffs", False)
     version = request.query.get("diff_version", "")
     if version and not version.isdigit():
@@ -254,8 +264,6 @@ async def job_versions(agent: Agent, request: web.Request) -> web.Response:
             f'Failed to parse value of "diff_version" ({version}) as a uint64: '
             f'strconv.ParseUint: parsing "{version}": invalid syntax',
         )
-    if diffs:
-        raise HTTPError(501, "the embedded agent does not compute job diffs (structs.Job.Diff)")
     headers = await blocking(agent.store, request, ("jobs",))
     bucket = agent.store.bucket(namespace(request), request.match_info["job_id"])
     versions = [bucket.job, *bucket.versions] if bucket and bucket.job else []
@@ -263,7 +271,23 @@ async def job_versions(agent: Agent, request: web.Request) -> web.Response:
         raise HTTPError(404, "job versions not found")
     index = max(v["ModifyIndex"] for v in versions)
     headers["X-Nomad-Index"] = str(index)
-    return encode(request, {"Versions": versions, "Diffs": None, "Index": index, **QUERY_META}, headers=headers)
+    reply = {"Versions": versions, "Diffs": _version_diffs(versions, diffs, version), "Index": index}
+    return encode(request, {**reply, **QUERY_META}, headers=headers)
+
+
+def _version_diffs(versions: list[dict], diffs: bool, diff_version: str) -> list[dict] | None:
+    """Job.GetJobVersions: each version against the one before it (the oldest against none), or
+    every version against diff_version's, old.Diff(new, true)."""
+    compare = None
+    if diff_version:
+        compare = next((v for v in versions if v["Version"] == int(diff_version)), None)
+        if compare is None:
+            raise HTTPError(500, f"version {diff_version} not found")
+    if not diffs:
+        return None
+    if compare is not None:
+        return [job_diff(compare, v) for v in versions]
+    return [job_diff(versions[i + 1], versions[i]) for i in range(len(versions) - 1)] or None
 
 
 async def job_deployments(agent: Agent, request: web.Request) -> web.Response:

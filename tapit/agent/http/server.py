@@ -22,6 +22,7 @@ from . import (
     namespaces,
     nodes,
     system,
+    validate,
     variables,
 )
 from .auth import check_request
@@ -44,6 +45,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *events.ENDPOINTS,
     *namespaces.ENDPOINTS,
     *system.ENDPOINTS,
+    *validate.ENDPOINTS,
     *variables.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024

@@ -17,7 +17,7 @@ errors       the RPC errors' texts (NewErrRPCCoded)
 """
 
 from .alloc import TIMEOUT_REASON, alloc_metric, alloc_stub, alloc_terminal, allocation
-from .api import REGISTER_REQUEST
+from .api import PLAN_REQUEST, REGISTER_REQUEST, VALIDATE_REQUEST
 from .encoding import omit_empty
 from .eval import eval_stub, evaluation
 from .funcs import SECOND, ZERO_TIME, new_id, now_ns, parse_duration, rfc3339nano
@@ -35,7 +35,9 @@ from .task_state import DEFAULT_MAX_KILL_TIMEOUT, driver_event, task_event
 
 __all__ = [
     "DEFAULT_MAX_KILL_TIMEOUT",
+    "PLAN_REQUEST",
     "REGISTER_REQUEST",
+    "VALIDATE_REQUEST",
     "SECOND",
     "TIMEOUT_REASON",
     "ZERO_TIME",

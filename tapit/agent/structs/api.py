@@ -227,5 +227,24 @@ REGISTER_REQUEST = gojson.Struct(
     },
     promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
 )
+# api.JobPlanRequest, with api.WriteRequest embedded.
+PLAN_REQUEST = gojson.Struct(
+    "api.JobPlanRequest",
+    {
+        "Job": _JOB,
+        "Diff": BOOL,
+        "PolicyOverride": BOOL,
+        "Region": STRING,
+        "Namespace": STRING,
+        "SecretID": STRING,
+    },
+    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
+)
+# api.JobValidateRequest, with api.WriteRequest embedded.
+VALIDATE_REQUEST = gojson.Struct(
+    "api.JobValidateRequest",
+    {"Job": _JOB, "Region": STRING, "Namespace": STRING, "SecretID": STRING},
+    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
+)
 # Every field a canonical job carries at each level (api.Job.Canonicalize fills them all).
 UPDATE_FIELDS = tuple(_UPDATE.fields or ())

@@ -11,7 +11,11 @@ from .funcs import SECOND, go_duration, multierror
 
 
 class ValidationError(Exception):
-    """A job rejected by validation; str() is Nomad's multierror text."""
+    """A job rejected by validation; str() is Nomad's multierror text, `errors` its errors."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__(multierror(errors))
+        self.errors = errors
 
 
 JOB_MIN_PRIORITY, JOB_MAX_PRIORITY = 1, 100  # structs.JobMinPriority, JobDefaultMaxPriority
@@ -38,7 +42,7 @@ def validate_job(job: dict, earlier: list[str] | None = None) -> None:
     if total > JOB_MAX_COUNT:
         errors.append(f"total count was greater than configured job_max_count: {total} > {JOB_MAX_COUNT}")
     if errors:
-        raise ValidationError(multierror(errors))
+        raise ValidationError(errors)
 
 
 def _job_errors(job: dict) -> list[str]:

@@ -126,6 +126,12 @@ def _display_message(e: dict) -> str:
         return ", ".join(parts)
     if kind == "Not Restarting":
         return e["RestartReason"] or "Task exceeded restart policy"
+    if kind == "Restarting":
+        delay = f"Task restarting in {go_duration(e['StartDelay'])}"
+        reason = e["RestartReason"]
+        return f"{reason} - {delay}" if reason and reason != "Restart within policy" else delay
+    if kind == "Restart Signaled":
+        return e["RestartReason"] or "Task signaled to restart"
     if kind == "Driver":
         return e["DriverMessage"]
     if kind == "Signaling":

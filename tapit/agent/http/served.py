@@ -1,0 +1,34 @@
+"""What `tapit agent status` says the agent serves: the route table's resources, and the areas of
+Nomad's API it leaves out (docs/agent.md, "Not served", lists every path)."""
+
+from __future__ import annotations
+
+from .server import ROUTES
+
+# The areas of command/agent/http.go registerHandlers the agent serves nothing of, by the path
+# prefix of their endpoints.
+NOT_SERVED = {
+    "deployments": "/v1/deployment",
+    "services": "/v1/service",
+    "volumes": "/v1/volume",
+    "plugins": "/v1/plugin",
+    "scaling policies": "/v1/scaling",
+    "search": "/v1/search",
+    "metrics": "/v1/metrics",
+    "operator": "/v1/operator",
+    "workload identity": "/.well-known",
+    "the web UI": "/ui",
+}
+
+
+def resources() -> list[str]:
+    """The first segment after /v1/ of every route, a plural folded into its singular."""
+    names = {endpoint.path.split("/")[2].split("{")[0] for endpoint in ROUTES}
+    return sorted(n for n in names if not (n.endswith("s") and n[:-1] in names))
+
+
+def summary() -> str:
+    return (
+        f"It serves {len(ROUTES)} endpoints of Nomad's HTTP API: {', '.join(resources())}. "
+        f"Not served: {', '.join(NOT_SERVED)} (docs/agent.md lists each path)."
+    )

@@ -1,0 +1,24 @@
+"""A finished task's two streams replay in the order they arrived while it was followed."""
+
+import json
+import subprocess
+
+# Each line waits long enough that the follower sees it before the next one is written.
+ALTERNATING = "sleep 2; for n in 1 2 3; do echo out$n; sleep 0.4; echo err$n >&2; sleep 0.4; done"
+ARRIVED = [f"{stream}{n}" for n in (1, 2, 3) for stream in ("out", "err")]
+
+
+def both_streams(tapit, *args: str) -> list[str]:
+    """What `tapit show logs` prints, stdout and stderr on one pipe (it flushes every write)."""
+    process = tapit.popen("show", "logs", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    return out.decode().split()
+
+
+def test_show_logs_of_a_followed_task_interleaves_stdout_and_stderr_as_they_arrived(tapit):
+    record = json.loads(tapit("create", "task", ALTERNATING, "--json").stdout)
+    assert both_streams(tapit, f"task={record['id']}", "--follow") == ARRIVED
+    (kept,) = [r for r in json.loads((tapit.home / "history.json").read_text())["tasks"].values()]
+    assert kept["logs_archived"] is True
+    assert both_streams(tapit, f"task={record['id']}") == ARRIVED
