@@ -331,6 +331,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None, disabl
     finally:
         if archivist is not None:
             await archivist.stop()
+        if keeper is not None:
             keeper.cancel()
         try:
             record = json.loads((directory / "agent.json").read_text())

@@ -93,9 +93,10 @@ class Drainer:
             return
         stamp = structs.rfc3339nano(now // structs.SECOND * structs.SECOND)
         node = self.node
-        if previous is None:
-            node.last_drain = {"StartedAt": stamp, "UpdatedAt": stamp, "Status": "", "AccessorID": "", "Meta": meta}
         last = node.last_drain
+        if previous is None or last is None:
+            last = {"StartedAt": stamp, "UpdatedAt": stamp, "Status": "", "AccessorID": "", "Meta": meta}
+            node.last_drain = last
         last["UpdatedAt"] = stamp
         if meta:
             last["Meta"] = meta

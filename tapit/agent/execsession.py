@@ -155,6 +155,7 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
         outputs = {"stdout": master}
         stdin_fd = master
     else:
+        assert proc.stdin and proc.stdout and proc.stderr  # opened with PIPE, each of them
         outputs = {"stdout": proc.stdout.fileno(), "stderr": proc.stderr.fileno()}
         stdin_fd = proc.stdin.fileno()
     for fd in (*outputs.values(), stdin_fd):
@@ -169,7 +170,7 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
 
     pumps = [loop.create_task(pump(name, fd)) for name, fd in outputs.items()]
     feeder = loop.create_task(
-        _feed(ws, tty, lambda data: _write_all(stdin_fd, data), lambda: proc.stdin.close(), resize)
+        _feed(ws, tty, lambda data: _write_all(stdin_fd, data), lambda: proc.stdin and proc.stdin.close(), resize)
     )
     exited = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
@@ -206,7 +207,7 @@ async def run(ws: web.WebSocketResponse, argv: list[str], tty: bool, env: dict, 
             os.close(master)
         else:
             for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if not stream.closed:
+                if stream is not None and not stream.closed:
                     stream.close()
 
 

@@ -20,7 +20,8 @@ from .cgroups import Cgroups
 
 from .drivers.base import Driver, TaskHandle, read_status
 from .node import Node
-from .state.store import Bucket, Store
+from .state.bucket import Bucket
+from .state.store import Store
 from .structs.alloc import TERMINAL_CLIENT, alloc_terminal
 
 log = logging.getLogger("tapit.agent")

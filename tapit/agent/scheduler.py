@@ -6,32 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import fnmatch
 import itertools
 
 from . import structs
 from .node import Node
+from .placement import NodeFit, name_index
 from .runner import Runner
 from .state.store import TERMINAL_EVAL, Store
 from .structs.alloc import TERMINAL_CLIENT
 
 STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs StatusAllocNotNeeded
 MIGRATE_DESCRIPTION = "alloc is being migrated"  # scheduler/structs StatusAllocMigrating
-# structs.DesiredUpdates
-DESIRED_UPDATES = (
-    "Ignore",
-    "Place",
-    "Migrate",
-    "Stop",
-    "InPlaceUpdate",
-    "DestructiveUpdate",
-    "Canary",
-    "Preemptions",
-    "Disconnect",
-    "Reconnect",
-    "RescheduleNow",
-    "RescheduleLater",
-)
 
 
 class Scheduler:
@@ -42,6 +27,7 @@ class Scheduler:
         runner.on_alloc_terminal = self._alloc_terminal
         self.on_alloc_terminal: list = []  # what else wants to know (the drainer)
         self._starts: set[asyncio.Task] = set()
+        self.fit = NodeFit(store, node)
 
     def register(self, job: dict, eval_priority: int = 0) -> tuple[dict, int]:
         """nomad/job_endpoint.go Register: upsert the job and evaluate it; returns
@@ -53,6 +39,7 @@ class Scheduler:
         evaluated = not structs.launches_children(job)
         priority = eval_priority or job["Priority"]
         reply = {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Warnings": ""}
+        ev: dict | None
         if existing is not None and not structs.spec_changed(existing, job):
             reply["JobModifyIndex"] = existing["ModifyIndex"]
             if not evaluated:
@@ -117,7 +104,7 @@ class Scheduler:
                 scaled.update(Version=job["Version"] + 1, JobModifyIndex=tx.index)
                 tx.put_job(scaled)
             reply["JobModifyIndex"] = store.index
-            bucket = store.bucket(job["Namespace"], job["ID"])
+            bucket = store.bucket_for(job["Namespace"], job["ID"])
             snapshot = copy.deepcopy(scaled)
             with store.txn("PlanResult") as tx:
                 for alloc in bucket.allocs.values():
@@ -135,7 +122,7 @@ class Scheduler:
             tx.add_scaling_event(job, group_name, event)
         index = store.index
         if ev is not None:
-            self._place(store.job(job["Namespace"], job["ID"]), ev)
+            self._place(scaled, ev)  # the job as stored now
         return reply, index
 
     def collect_garbage(self) -> None:
@@ -162,7 +149,7 @@ class Scheduler:
 
     def _stop_excess(self, job: dict) -> None:
         """The allocations past each group's count, highest name index first."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         victims = []
         for group in job["TaskGroups"]:
             live = [
@@ -222,7 +209,7 @@ class Scheduler:
         }, index
 
     def _stop_allocs(self, job: dict) -> None:
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         self._stop([a for a in bucket.allocs.values() if not structs.alloc_terminal(a)], STOP_DESCRIPTION)
 
     def _stop(self, victims: list[dict], description: str) -> None:
@@ -236,99 +223,6 @@ class Scheduler:
         for alloc in victims:
             self.runner.kill(alloc["ID"])
 
-    # --- placement -----------------------------------------------------------------------
-
-    def _filtered(self, job: dict, group: dict) -> tuple[dict, bool]:
-        """The group's AllocMetric, and whether the node is ruled out before any resource is
-        counted (wrong datacenter or pool: no node evaluated; a missing driver: filtered)."""
-        metric = structs.alloc_metric({"dc1": 1})
-        metric.update(NodesEvaluated=1, NodesInPool=1, NodePool=node_pool(job))
-        if not any(fnmatch.fnmatchcase("dc1", dc) for dc in job["Datacenters"]) or node_pool(job) != "default":
-            metric.update(NodesEvaluated=0, NodesInPool=0, NodesAvailable={"dc1": 0})
-        elif self.node.eligibility != "eligible":  # readyNodesInDCsAndPool leaves it out
-            metric.update(NodesEvaluated=0, NodesAvailable={"dc1": 0})
-        elif any(not self.node.drivers.get(t["Driver"]) for t in group["Tasks"]):
-            metric.update(NodesFiltered=1, ConstraintFiltered={"missing drivers": 1})
-        else:
-            return metric, False
-        return metric, True
-
-    def _ask(self, group: dict) -> tuple[int, int, int]:
-        """What one allocation of the group reserves on the node: CPU MHz (cores at the node's
-        MHz each), memory MB, and the group's ephemeral disk MB."""
-        mhz = self.node.mhz_per_core
-        cpu = sum(t["Resources"]["CPU"] or t["Resources"]["Cores"] * mhz for t in group["Tasks"])
-        return cpu, sum(t["Resources"]["MemoryMB"] for t in group["Tasks"]), group["EphemeralDisk"]["SizeMB"]
-
-    def _in_use(self) -> list[int]:
-        """What the allocations that are not terminal hold (structs.AllocsFit counts only those)."""
-        used = [0, 0, 0]
-        for alloc in self.store.allocs():
-            if not structs.alloc_terminal(alloc):
-                group = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
-                for i, amount in enumerate(self._ask(group)):
-                    used[i] += amount
-        return used
-
-    def _exhausted(self, used: list[int], ask: tuple[int, int, int]) -> str | None:
-        """The first dimension the node lacks for one more allocation (AllocsFit's order)."""
-        capacity = (self.node.total_cpu, self.node.memory_mb, self.node.free_disk_mb())
-        for dimension, have, want, total in zip(("cpu", "memory", "disk"), used, ask, capacity):
-            if have + want > total:
-                return dimension
-        return None
-
-    def plan(self, job: dict, existing: dict | None) -> tuple[dict, dict | None, list | None]:
-        """nomad/job_endpoint.go Plan: what registering the job would do, nothing written: per
-        group the reconciler's DesiredUpdates (a changed job replaces every live allocation, each
-        a destructive update, as register() does; an unchanged one keeps them), the AllocMetric
-        of a group that would not fit, and the blocked evaluation that would then be created."""
-        changed = existing is None or structs.spec_changed(existing, job)
-        bucket = self.store.bucket(job["Namespace"], job["ID"]) if existing else None
-        used = self._in_use()
-        updates, failed = {}, {}
-        for group in job["TaskGroups"]:
-            current = [
-                a
-                for a in (bucket.allocs.values() if bucket else ())
-                if a["TaskGroup"] == group["Name"] and a["Job"]["JobModifyIndex"] == existing["JobModifyIndex"]
-            ]
-            live = [a for a in current if not structs.alloc_terminal(a)]
-            # What _place counts: a finished batch allocation is done with, not placed again.
-            counted = [a for a in current if a["DesiredStatus"] not in ("stop", "evict")]
-            update = dict.fromkeys(DESIRED_UPDATES, 0)
-            kept = 0 if changed else min(len(counted), group["Count"])
-            if changed:
-                update["DestructiveUpdate"] = min(len(live), group["Count"])
-                for alloc in live:  # stopped by the plan: their room is the new allocations'
-                    old = next(g for g in alloc["Job"]["TaskGroups"] if g["Name"] == alloc["TaskGroup"])
-                    used = [u - a for u, a in zip(used, self._ask(old))]
-            else:
-                update["Ignore"] = kept
-            update["Stop"] = len(live) - update["DestructiveUpdate"] if changed else max(0, len(live) - kept)
-            missing = 0 if job["Stop"] else group["Count"] - kept
-            update["Place"] = max(0, missing - update["DestructiveUpdate"])
-            metric, ruled_out = self._filtered(job, group)
-            fitted, ask = 0, self._ask(group)
-            while not ruled_out and fitted < missing:
-                dimension = self._exhausted(used, ask)
-                if dimension is not None:
-                    metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
-                    break
-                used = [u + a for u, a in zip(used, ask)]
-                fitted += 1
-            if fitted < missing:
-                metric["CoalescedFailures"] = missing - fitted - 1
-                failed[group["Name"]] = metric
-            updates[group["Name"]] = update
-        created = None
-        if failed:
-            blocked = structs.evaluation(
-                job, "queued-allocs", "blocked", 0, StatusDescription="created to place remaining allocations"
-            )
-            created = [structs.omit_empty(blocked)]
-        return updates, failed or None, created
-
     def _place(self, job: dict, ev: dict, reblock: bool = False) -> None:
         """scheduler/generic_sched.go computePlacements on the one node: every allocation the group
         still misses is placed while the node has room (the bin-packing iterator's AllocsFit); the
@@ -337,7 +231,7 @@ class Scheduler:
         summary's Queued) behind a blocked evaluation (nomad/blocked_evals.go), which capacity freed
         later places; a blocked eval that still cannot place everything is reblocked.  The node's
         room bounds what one evaluation creates, and Job.Validate bounds the count (job_max_count)."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         # The allocations of this version that count towards the group's count (the reconciler's
         # untainted set: what the server stopped, a migrated allocation among them, does not),
         # by group, and the migrated ones that want a replacement.
@@ -351,7 +245,7 @@ class Scheduler:
                     migrated.setdefault(alloc["TaskGroup"], []).append(alloc)
                 continue
             have.setdefault(alloc["TaskGroup"], set()).add(name_index(alloc["Name"]))
-        used = self._in_use()
+        used = self.fit.in_use()
         snapshot = copy.deepcopy(job)  # the job as placed, shared by every allocation of this evaluation
         placed, failed, queued = [], {}, {}
         with self.store.txn("PlanResult") as tx:
@@ -364,10 +258,10 @@ class Scheduler:
                 # scheduler/reconciler allocNameIndex: the lowest indexes no allocation holds.
                 free = (i for i in itertools.count() if i not in taken)
                 replacing = sorted(migrated.get(group["Name"], []), key=lambda a: a["CreateIndex"])
-                metric, ruled_out = self._filtered(job, group)
-                ask, count = self._ask(group), 0
+                metric, ruled_out = self.fit.feasible(job, group)
+                ask, count = self.fit.ask(group), 0
                 while not ruled_out and count < missing:
-                    dimension = self._exhausted(used, ask)
+                    dimension = self.fit.exhausted(used, ask)
                     if dimension is not None:
                         metric.update(NodesExhausted=1, DimensionExhausted={dimension: 1})
                         break
@@ -495,17 +389,5 @@ class Scheduler:
             job = self.store.job(ev["Namespace"], ev["JobID"])
             if job is None or job["Stop"]:
                 continue
-            if any(self._could_place_one(job, g) for g in job["TaskGroups"]):
+            if any(self.fit.could_place_one(job, g) for g in job["TaskGroups"]):
                 self._place(job, ev, reblock=True)
-
-    def _could_place_one(self, job: dict, group: dict) -> bool:
-        return not self._filtered(job, group)[1] and self._exhausted(self._in_use(), self._ask(group)) is None
-
-
-def name_index(name: str) -> int:
-    """The index in an allocation's name, `<job>.<group>[<index>]`."""
-    return int(name.rsplit("[", 1)[1].rstrip("]"))
-
-
-def node_pool(job: dict) -> str:
-    return job["NodePool"] or "default"

@@ -116,6 +116,7 @@ def _b64(values: list[int]) -> str:
 
 def topology() -> dict:
     """numalib.Topology as the node reports it."""
+    distances: list[list[int]] | None  # None: not read, Nomad's fallback has none
     nodes, distances, cores = _sysfs()
     speed = sum(c["BaseSpeed"] or c["MaxSpeed"] for c in cores)
     broken = not nodes or not distances or not cores or speed <= 0

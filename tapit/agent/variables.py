@@ -105,7 +105,7 @@ class Variables:
             result = STATE_OPS[op](tx, var)
         reply = self._response(var, result, tx.index)
         if result.result == "ok":
-            if op == "lock-acquire":
+            if op == "lock-acquire" and result.written is not None:
                 self._create_timer(result.written)
             elif op == "lock-release":
                 self._remove_timer(var["Lock"]["ID"])
@@ -120,6 +120,7 @@ class Variables:
         if result.result == "error":
             raise RPCError(result.error)
         meta = result.conflict
+        assert meta is not None  # a conflict, the one result left, names what it conflicts with
         if result.conflict_items is None:
             conflict = vars_structs.metadata(meta["Namespace"], meta["Path"])
         else:

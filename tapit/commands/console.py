@@ -74,7 +74,7 @@ def run_shell(task_id: str) -> int:
 
     shell = open_shell(TaskService.from_environment(), task_id)
     tty = sys.stdin.isatty()
-    _progress(f"shell in task {shell.record.id} (allocation {shell.record.nomad_alloc_id[:8]}); ~. disconnects")
+    _progress(f"shell in task {shell.record.id} (allocation {(shell.record.nomad_alloc_id or '')[:8]}); ~. disconnects")
     asyncio.run(_attach(shell, tty))  # ConsoleError: the caller prints its one line
     if shell.end_reason:
         print(f"{chr(10) if tty else ''}tapit: shell in task {shell.record.id}: {shell.end_reason}", file=sys.stderr)

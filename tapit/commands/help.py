@@ -104,7 +104,7 @@ def command_help(words: list[str]) -> str:
     """The help of the command `words` name ("create", "create task", "show", ...)."""
     pair = " ".join(words[:2])
     if pair in COMMANDS:
-        commands = (pair,)
+        commands: tuple[str, ...] = (pair,)
     elif words[0] in COMMANDS:
         commands = (words[0],)
     elif words[0] in ALIASES:

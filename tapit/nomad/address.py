@@ -82,14 +82,11 @@ def ssl_context(settings: NomadSettings) -> ssl.SSLContext:
                 load("CA file", path, partial(context.load_verify_locations, cafile=path))
     else:
         context.load_default_certs()
-    if settings.client_cert or settings.client_key:
-        if not (settings.client_cert and settings.client_key):
+    cert, key = settings.client_cert, settings.client_key
+    if cert or key:
+        if not (cert and key):
             raise ValueError("both a client certificate and a client key must be given")
-        load(
-            "client certificate or key",
-            settings.client_cert,
-            lambda: context.load_cert_chain(settings.client_cert, settings.client_key),
-        )
+        load("client certificate or key", cert, lambda: context.load_cert_chain(cert, key))
     if settings.skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

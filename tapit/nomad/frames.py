@@ -37,7 +37,7 @@ class FrameDecoder:
         """Frames completed by `chunk`, in order. ValueError if the stream is not frames."""
         self._text += self._utf8.decode(chunk)
         frames = []
-        pos = _WHITESPACE.match(self._text).end()
+        pos = _WHITESPACE.match(self._text).end()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
         while pos < len(self._text):
             if self._text[pos] != "{":
                 raise ValueError(f"log stream: expected a JSON object at {self._text[pos : pos + 20]!r}")
@@ -47,7 +47,7 @@ class FrameDecoder:
             if found is not None:
                 frame, pos = found
                 frames.append(frame)
-                pos = _WHITESPACE.match(self._text, pos).end()
+                pos = _WHITESPACE.match(self._text, pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
                 continue
             try:
                 frame, pos = self._json.raw_decode(self._text, pos)
@@ -58,7 +58,7 @@ class FrameDecoder:
                     raise ValueError("log stream: no complete frame in 1 MiB of data") from None
                 break
             frames.append(frame)
-            pos = _WHITESPACE.match(self._text, pos).end()
+            pos = _WHITESPACE.match(self._text, pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
         self._text = self._text[pos:]
         return frames
 

@@ -30,7 +30,8 @@ from tapit.model import TERMINAL, TaskRecord, parse_iso
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError
 from tapit.service.logship import LogShipper, ShipConflict, Shipped
-from tapit.service.tasks import LIVE_TOPICS, TaskService, changes_from
+from tapit.service.record_keeper import changes_from
+from tapit.service.tasks import LIVE_TOPICS, TaskService
 from tapit.service.trail import Trail
 from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec, status

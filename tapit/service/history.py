@@ -251,7 +251,7 @@ class History:
 
     def _record(self, doc: dict) -> TaskRecord:
         # Its own copy of the one mutable field: the parsed documents are shared by every read.
-        pending = self._pending.get(doc.get("id"), {}) if self._pending else {}
+        pending = self._pending.get(doc["id"], {}) if self._pending else {}
         return TaskRecord.from_dict({**doc, "logs_lost_bytes": dict(doc.get("logs_lost_bytes") or {}), **pending})
 
     def add_missing(self, *records: TaskRecord) -> None:

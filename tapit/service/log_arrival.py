@@ -84,9 +84,8 @@ def replay(history: History, task_id: str, streams: tuple[str, ...], sink: Calla
             except FileNotFoundError:
                 continue
         for index, length in _entries(history, task_id):
-            stream = streams[index] if index < len(streams) else None
-            if stream in files:
-                _copy(files[stream], stream, length, sink)
+            if index < len(streams) and streams[index] in files:
+                _copy(files[streams[index]], streams[index], length, sink)
         for stream, handle in files.items():
             _copy(handle, stream, None, sink)
     finally:

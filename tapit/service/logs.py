@@ -25,6 +25,7 @@ from tapit.translate import jobspec
 
 if TYPE_CHECKING:
     from tapit.service.logcopy import LogCopy
+    from tapit.service.record_keeper import RecordKeeper
     from tapit.service.tasks import TaskService
 
 LOG_TYPES = ("stdout", "stderr")
@@ -171,7 +172,7 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     return record
 
 
-def archive(service: TaskService, record: TaskRecord, alloc_id: str) -> dict:
+def archive(service: RecordKeeper, record: TaskRecord, alloc_id: str) -> dict:
     """Copy the ended task's logs from Nomad into the history, streamed to disk; the changes
     that record it."""
     with nomad_errors():
@@ -188,7 +189,7 @@ def archive(service: TaskService, record: TaskRecord, alloc_id: str) -> dict:
 
 
 def _log_copies(
-    service: TaskService,
+    service: RecordKeeper,
     record: TaskRecord,
     alloc: dict,
     sink: OutputSink | None,
@@ -220,7 +221,7 @@ def _log_copies(
     return copies
 
 
-def _keep_archive(service: TaskService, copies: list[LogCopy]) -> dict:
+def _keep_archive(service: RecordKeeper, copies: list[LogCopy]) -> dict:
     """Put the copies' archives in place; the record's changes that say so, and what was lost."""
     lost = {copy.log_type: copy.lost_bytes for copy in copies if copy.lost_bytes}
     changes: dict = {"logs_lost_bytes": lost} if lost else {}

@@ -52,6 +52,7 @@ def submit(service: TaskService, record: TaskRecord, job: dict) -> TaskRecord:
         except NomadError as exc:
             _failed(service, record, exc)
     else:
+        assert lost is not None  # an attempt that neither ended the loop nor raised lost its answer
         _unconfirmed(service, record, lost, None)
     return service._keep(record, {"status": "pending", "reason": None})
 

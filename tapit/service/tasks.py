@@ -13,7 +13,6 @@ import builtins
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -21,8 +20,6 @@ from typing import TYPE_CHECKING
 from tapit.config import AppConfig, load_config
 from tapit.errors import Offline, Refused, RuntimeUnavailable, TaskNotFound, UsageError, nomad_errors
 from tapit.model import (
-    TERMINAL,
-    UNKNOWN_OUTCOME,
     ClusterEvent,
     JobChanges,
     NomadDocuments,
@@ -38,45 +35,30 @@ from tapit.params import TaskSpec, default_initiator
 from tapit.paths import state_dir
 from tapit.service import archivist_notice, vcpu
 from tapit.service import logs as task_logs
-from tapit.service.connection import Cluster, Connection, resolve_connection
-from tapit.service.history import History, HistoryUnwritable
+from tapit.service.connection import Connection, resolve_connection
+from tapit.service.history import History
 from tapit.service.submission import submit
-from tapit.service.trail import Trail, TrailRefused
+from tapit.service.record_keeper import RecordKeeper
+from tapit.service.trail import TrailRefused
 from tapit.translate import jobspec, status
-from tapit.translate.status import Observation, observe
 
 if TYPE_CHECKING:
-    from tapit.nomad.client import NomadClient
+    pass
 
 # The embedded agent's node attribute naming the limits this machine cannot enforce.
 UNENFORCED_ATTRIBUTE = "tapit.limits.unenforced"
 LIVE_TOPICS = ["Job", "Allocation"]
 # The events view: what happens to tapit's jobs, their evaluations and allocations.
 EVENT_TOPICS = ["Job", "Allocation", "Evaluation"]
-UNCONFIRMED_SUBMISSION = (
-    "outcome unknown: its submission was never confirmed and Nomad has no such job (it never started, or was collected)"
-)
-# The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
-LIST_LIMIT = 200
-TRAIL_READERS = 8
 
 
-class TaskService:
+class TaskService(RecordKeeper):
     """tapit's one API. Methods with a leading underscore are for the service's own modules
-    (logs.py, consoles.py)."""
+    (logs.py, consoles.py); keeping a record in step with Nomad and the trail is RecordKeeper's
+    (tapit/service/record_keeper.py)."""
 
     def __init__(self, history: History, config: AppConfig, connect: Callable[[], Connection]):
-        self.history = history
-        self.config = config
-        self.cluster = Cluster(connect)
-        # Why the last read could not record what it learnt (a read-only history), for a warning.
-        self.unrecorded: HistoryUnwritable | None = None
-        # The cluster's copy of the trail (tapit/service/trail.py); the history is its local cache.
-        self.trail = Trail(self.cluster.client)
-        # Why the cluster would not keep the trail (no variables ACL, an old Nomad), for a warning.
-        self.unshared: TrailRefused | None = None
-        # Why the last list or show could not reach Nomad and showed the local copy instead.
-        self.offline: Offline | None = None
+        super().__init__(history, config, connect)
         # Whether the last list with a limit left older tasks out.
         self.more = False
 
@@ -84,22 +66,6 @@ class TaskService:
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
         config = load_config(environ=environ)
         return cls(History(state_dir()), config, lambda: resolve_connection(environ, config))
-
-    @property
-    def connection(self) -> Connection:
-        return self.cluster.connection
-
-    def _nomad(self, record: TaskRecord | None = None) -> NomadClient:
-        """The client for the record's namespace (the connection's without a record)."""
-        return self.cluster.client(record.nomad_namespace if record else None)
-
-    def close(self) -> None:
-        self.cluster.close()
-
-    def reconnect(self) -> None:
-        """Forget the connection, so the next call resolves it afresh: the embedded agent may have
-        been restarted on another port (or needs starting again)."""
-        self.cluster.reconnect()
 
     # --- create -------------------------------------------------------------
 
@@ -331,174 +297,7 @@ class TaskService:
         self.more = len(shown) < len(records)
         return shown
 
-    def _refreshed(self, records: builtins.list[TaskRecord]) -> builtins.list[TaskRecord]:
-        """The unfinished records brought up to date with Nomad, a few at once: after many tasks
-        ended unwatched, each costs a few round trips to Nomad (its allocation, its logs, the
-        trail), most of it waiting for the answer."""
-        unfinished = [r for r in records if not r.terminal]
-        if len(unfinished) < 2:
-            return [self.refresh(r) if not r.terminal else r for r in records]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
-            fresh = dict(zip((r.id for r in unfinished), pool.map(self.refresh, unfinished)))
-        return [fresh.get(r.id, r) for r in records]
-
-    @contextmanager
-    def _batched_history(self) -> Iterator[None]:
-        """The history's updates in one write at the end; what cannot be written is still shown."""
-        try:
-            with self.history.batched():
-                yield
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-
-    def _with_trail(
-        self,
-        local: builtins.list[TaskRecord],
-        namespace: str,
-        held: set[str] | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[TaskRecord]:
-        """`local` and the trail's newest tasks that it lacks, read from the trail into the history.
-        `held`: local holds the history's recent records only, and these are the ids of all it
-        holds; a task it holds beyond them is older than every one of them, so it is not among the
-        newest `limit` once local has as many."""
-        try:
-            pointers, _ = self.trail.recent(LIST_LIMIT, namespace=namespace)
-        except TrailRefused as exc:
-            self.unshared = exc
-            return local
-        known = {r.id for r in local}
-        wanted = [p for p in pointers if p.task_id not in known]
-        if wanted and held is not None:
-            older = {p.task_id for p in wanted if p.task_id in held}
-            wanted = [p for p in wanted if p.task_id not in older]
-            if older and len(local) < (limit or 0):
-                local = local + [r for r in self.history.all() if r.id in older]
-        if not wanted:
-            return local
-        from concurrent.futures import ThreadPoolExecutor  # only when there is something to read
-
-        # One read per record: a few at once, for a new machine's first list on a distant cluster.
-        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
-            shared = pool.map(lambda p: self._shared(p.task_id, p.namespace), wanted)
-            fetched = [r for r in shared if r is not None]
-        return local + self._cache(*fetched)
-
-    def _shared(self, task_id: str, namespace: str | None = None) -> TaskRecord | None:
-        """The trail's record of the task, None without one (or a trail)."""
-        try:
-            return self.trail.read(task_id, namespace)
-        except TrailRefused as exc:
-            self.unshared = exc
-            return None
-
-    def _cache(self, *records: TaskRecord) -> builtins.list[TaskRecord]:
-        """Keep records read from the trail in the local history, its cache."""
-        try:
-            if records:
-                self.history.add_missing(*records)
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-        return builtins.list(records)
-
-    def _remote_records(self, namespace: str | None = None) -> builtins.list[TaskRecord]:
-        """tapit jobs in Nomad that this machine's history does not have (started by teammates)."""
-        with nomad_errors():
-            stubs = self._nomad().jobs.list(prefix=self.config.job_prefix, namespace=namespace)
-        return [r for r in map(status.record_from_stub, stubs) if r is not None]
-
     # --- keep records in step with Nomad --------------------------------------
-
-    def refresh(self, record: TaskRecord) -> TaskRecord:
-        """Bring a record up to date with Nomad; enforce the deadline; archive logs when it ends.
-
-        A history that cannot be written does not stop a read: the record is brought up to date
-        here only, and `unrecorded` says why it was not kept."""
-        if record.terminal and (record.logs_archived or record.error):
-            return record
-        nomad = self._nomad(record)
-        with nomad_errors():
-            try:
-                allocs = nomad.jobs.allocations(record.nomad_job_id)
-                evals = nomad.jobs.evaluations(record.nomad_job_id) if not allocs else []
-            except NomadNotFound:
-                allocs, evals = [], []
-            gone = not allocs and not evals and nomad.jobs.info(record.nomad_job_id) is None
-        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
-        seen = observe(allocs, evals, limit_mb)
-        ended = self._ended_meanwhile(record) if gone or seen.status in TERMINAL else None
-        if ended is not None:
-            return ended
-        if gone:
-            # Unless a teammate or an archivist recorded its end in the trail (the merge keeps
-            # that), nothing can tell how it ended any more: say so, never guess.
-            if record.terminal:
-                return self._keep(record, {})
-            reason = UNKNOWN_OUTCOME if record.status != "submitting" else UNCONFIRMED_SUBMISSION
-            return self._keep(record, {"status": "unknown", "reason": reason})
-        changes = changes_from(record, seen)
-        state = changes.get("status", record.status)
-        try:
-            if state in TERMINAL and not record.logs_archived and seen.alloc_id:
-                changes.update(task_logs.archive(self, record, seen.alloc_id))
-            elif state == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
-                self._stop_job(record)
-                changes["stop_requested_by"] = "deadline"
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-        return self._keep(record, changes)
-
-    def _ended_meanwhile(self, record: TaskRecord) -> TaskRecord | None:
-        """The history's record when another writer has ended the task since `record` was read.
-
-        A console's client stops and purges its job and then writes how it ended; a reader holding
-        the record from before (the TUI's live feed) must not take the stopped or vanished job for
-        an end of its own (lost, failed)."""
-        if record.terminal:
-            return None
-        try:
-            kept = self.history.get(record.id)
-        except TaskNotFound:
-            return None
-        return kept if kept.terminal else None
-
-    def _keep(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
-        """_apply for reads: what cannot be recorded is still shown."""
-        try:
-            return self._apply(record, changes, share)
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-            for key, value in changes.items():
-                setattr(record, key, value)
-            return record
-
-    def _apply(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
-        """Record the changes here, then in the cluster's trail, where they are merged with what
-        other writers recorded (tapit/trail/records.py merge); the record as merged. `share`
-        writes the trail even without changes: it may know more than this machine."""
-        self.history.update(record.id, changes)
-        for key, value in changes.items():
-            setattr(record, key, value)
-        if changes or share:
-            merged = self._share(record)
-            learnt = {k: v for k, v in merged.to_dict().items() if getattr(record, k) != v}
-            self.history.update(record.id, learnt)
-            for key, value in learnt.items():
-                setattr(record, key, value)
-        return record
-
-    def _share(self, record: TaskRecord) -> TaskRecord:
-        """The record merged into the trail; as it is when the trail cannot be written, since the
-        history holds it and the next write shares it."""
-        try:
-            return self.trail.write(record)
-        except TrailRefused as exc:
-            self.unshared = exc
-        except Offline as exc:
-            self.offline = exc  # what is shown is this machine's copy
-        return record
 
     def refuse_unplaceable(self, record: TaskRecord) -> TaskRecord:
         """Fail at once a task the embedded agent's one node can never run (an image with no
@@ -565,10 +364,6 @@ class TaskService:
         task_logs.wait_while(self, alloc, {"pending", "running"}, record, threading.Event())
         return self.refresh(record)
 
-    def _stop_job(self, record: TaskRecord, purge: bool = False) -> None:
-        with nomad_errors():
-            self._nomad(record).jobs.deregister(record.nomad_job_id, purge=purge)
-
     def delete(self, task_id: str) -> TaskRecord:
         """Remove a finished task's record and everything archived of it, and purge its Nomad job.
 
@@ -597,40 +392,6 @@ def settled(record: TaskRecord) -> bool:
     return record.terminal and bool(record.logs_url) and record.logs_error is None
 
 
-def changes_from(record: TaskRecord, seen: Observation) -> dict:
-    """The record fields that differ from what Nomad now reports."""
-    state = seen.status
-    if record.stop_requested_by == "deadline" and state in ("stopped", "complete", "failed"):
-        state, reason = "timed_out", "killed: exceeded max_hours"
-    elif record.status == "failed" and record.reason and record.reason.startswith("not placed"):
-        state, reason = record.status, record.reason
-    else:
-        reason = seen.reason
-    if state == "stopped" and record.stop_requested_by:
-        reason = f"stopped by {record.stop_requested_by}"
-    exit_code = seen.exit_code
-    if record.kind == "console":
-        # A console's own program runs in an exec session and its client records how it ended;
-        # what Nomad reports is the keep-alive, which only ends on its own once the client is gone.
-        exit_code = None
-        if state == "complete":
-            state, reason = "stopped", "its client went away; ended by the idle timeout or max_hours"
-    fresh = {
-        "status": state,
-        "exit_code": exit_code,
-        "started_at": seen.started_at,
-        "finished_at": seen.finished_at,
-        "nomad_alloc_id": seen.alloc_id,
-        "node_name": seen.node_name,
-        "reason": reason,
-        "disk_limit": seen.disk_limit,
-    }
-    changes = {k: v for k, v in fresh.items() if v is not None and getattr(record, k) != v}
-    if record.status == "submitting" and record.reason:
-        changes["reason"] = reason  # Nomad has the job: the doubt about its submission is over
-    return changes
-
-
 def _creation_dir() -> str | None:
     """Where a host task on the embedded agent starts: the directory it is created from, as a
     command typed in that shell would (`python scripts/x.py` finds the script). A cluster's node
@@ -647,9 +408,3 @@ def _deadline(created_at: str, max_hours: float | None) -> str | None:
         return None
     moment = parse_iso(created_at) + timedelta(hours=max_hours)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _past(deadline_at: str | None, grace_s: float) -> bool:
-    if not deadline_at:
-        return False
-    return datetime.now(timezone.utc) > parse_iso(deadline_at) + timedelta(seconds=grace_s)

@@ -16,14 +16,18 @@ from datetime import timedelta
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tapit.errors import RuntimeUnavailable
 from tapit.trail import logformat
 from tapit.trail.logformat import StreamState, check_url
 
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig
+
 # A store that is down is said so after a few seconds, not after obstore's default 10 retries over 3 minutes.
-RETRY = {
+RETRY: RetryConfig = {
     "max_retries": 2,
     "retry_timeout": timedelta(seconds=10),
     "backoff": {"init_backoff": timedelta(seconds=0.2), "max_backoff": timedelta(seconds=2), "base": 2},
@@ -204,7 +208,7 @@ class LogStore:
                 return None
 
 
-def _client_options(scheme: str) -> dict:
+def _client_options(scheme: str) -> ClientConfig:
     """Plain HTTP only where the environment asks for it (a local S3 such as MinIO or moto)."""
     import os
 

@@ -8,7 +8,7 @@ output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from tapit.model import Placement, TaskEvent, TaskRecord, Usage
@@ -59,7 +59,9 @@ def observe(allocs: list[dict], evals: list[dict], memory_limit_mb: int | None =
     if terminated is not None:
         exit_code = _int(terminated, "ExitCode", "exit_code")
         signal = _int(terminated, "Signal", "signal") or None
-    common = dict(
+    # What every outcome carries; each branch below names the status and, where it has one, why.
+    seen = Observation(
+        "pending",
         exit_code=exit_code,
         signal=signal,
         started_at=_time(state.get("StartedAt")),
@@ -77,20 +79,20 @@ def observe(allocs: list[dict], evals: list[dict], memory_limit_mb: int | None =
     )
     client_status = alloc.get("ClientStatus")
     if client_status == "pending":
-        return Observation("pending", **common)
+        return seen
     if client_status == "running":
-        return Observation("running", **common)
+        return replace(seen, status="running")
     if client_status == "lost" or client_status == "unknown":
-        return Observation("lost", reason=alloc.get("ClientDescription") or "the node lost the task", **common)
+        return replace(seen, status="lost", reason=alloc.get("ClientDescription") or "the node lost the task")
     if client_status == "complete":
         if alloc.get("ClientDescription") == MAX_RUN_DURATION_EXCEEDED:
-            return Observation("timed_out", reason="killed: exceeded max_hours", **common)
+            return replace(seen, status="timed_out", reason="killed: exceeded max_hours")
         if _last(events, "Killing") is not None:
-            return Observation("stopped", reason="stopped on request", **common)
-        return Observation("complete", **common)
+            return replace(seen, status="stopped", reason="stopped on request")
+        return replace(seen, status="complete")
     if client_status == "failed":
-        return Observation("failed", reason=failure_reason(events, memory_limit_mb), **common)
-    return Observation("pending", **common)
+        return replace(seen, status="failed", reason=failure_reason(events, memory_limit_mb))
+    return seen
 
 
 def failure_reason(events: list[dict], memory_limit_mb: int | None) -> str | None:

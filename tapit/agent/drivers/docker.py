@@ -53,8 +53,15 @@ class DockerDriver(Driver):
             # The release number is slow to come from Podman: fetched while the agent serves.
             self._version = asyncio.get_running_loop().create_task(self._fetch_version(found))
         elif not found and node.drivers[self.name]:
-            log.warning("the container engine at %s stopped answering", self.engine.url)
+            log.warning("the container engine at %s stopped answering", self._reached.url)
             node.set_driver(self.name, Fingerprint(UNHEALTHY, "Failed to connect to docker daemon"))
+
+    @property
+    def _reached(self) -> engine.Engine:
+        """The engine, for what runs only once the driver is offered (a fingerprint found one)."""
+        if self.engine is None:
+            raise RuntimeError("no container engine has answered")
+        return self.engine
 
     async def _fetch_version(self, found: engine.Engine) -> None:
         try:
@@ -83,14 +90,14 @@ class DockerDriver(Driver):
         name = engine.container_name(task["Name"], alloc["ID"])
         spec.update(
             {
-                "engine": self.engine.url,
-                "api_version": self.engine.api_version,
+                "engine": self._reached.url,
+                "api_version": self._reached.api_version,
                 "name": name,
                 "tty": bool((task["Config"] or {}).get("tty")),
                 "kill_signal": kill_signal.name,
             }
         )
-        async with self.engine.client() as docker:
+        async with self._reached.client() as docker:
             await engine.ensure_image(docker, image, downloading)
             if handle.pending_signal:  # stopped while the image came
                 tr.update(wire.task_event("Killed"), state="dead", FinishedAt=wire.now_ns())
@@ -135,7 +142,7 @@ class DockerDriver(Driver):
 
     async def _remove_container(self, handle: TaskHandle) -> None:
         try:
-            async with self.engine.client() as docker:
+            async with self._reached.client() as docker:
                 await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).delete(
                     force=True
                 )
@@ -148,7 +155,7 @@ class DockerDriver(Driver):
         if name.upper() not in SIGNAL_LOOKUP:
             valid = " ".join(f'"{s}"' for s in sorted(SIGNAL_LOOKUP))
             raise ValueError(f'failed to parse signal: invalid signal "{name}" - valid signals are [{valid}]')
-        async with self.engine.client() as docker:
+        async with self._reached.client() as docker:
             await docker.containers.container(engine.container_name(handle.name, handle.alloc_id)).kill(signal=name)
 
     async def exec(self, ws: web.WebSocketResponse, handle: TaskHandle, argv: list[str], tty: bool) -> None:

@@ -20,7 +20,7 @@ from . import allocations, client_allocations, client_fs, events, jobs, nodes, v
 from .auth import PERMISSION_DENIED, request_acl
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
-from .jobs import decode_body
+from .decode import decode_body
 from .query import namespace
 from .routing import GET, WRITE, Endpoint
 

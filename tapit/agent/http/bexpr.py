@@ -14,11 +14,12 @@ class FilterError(ValueError):
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
+    out: list[tuple[str, str]] = []
+    pos = 0
     text = text.rstrip()
     while pos < len(text):
         match = TOKEN.match(text, pos)
-        if not match or match.end() == pos:
+        if not match or match.lastgroup is None:  # each alternative takes one character at least
             raise FilterError(f"failed to read filter expression: unexpected input at position {pos}: {text[pos:]!r}")
         kind = match.lastgroup
         value = match.group(kind)

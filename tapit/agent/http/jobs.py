@@ -8,25 +8,28 @@ every character up to the suffix, and a path with none of its suffixes is the jo
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import binascii
-import json
 from typing import TYPE_CHECKING
 
 import cramjam
 from aiohttp import web
 
 from .. import structs
+from ..job_plan import plan
 from ..node import knows_max_run_duration
 from ..structs import gojson
 from ..structs import namespace as namespace_structs
+from ..structs.job import ENFORCE_INDEX_PREFIX
 from ..structs.job_diff import annotate, job_diff
 from .auth import request_acl, require
+from .decode import decode_body, write_namespace, write_request
 from .encode import encode
 from .errors import HTTPError
+from .job_dispatch import dispatch_job
+from .job_scale import job_scale, job_scale_status
 from .query import (
     BLOCKING,
+    QUERY_META,
     apply_filter,
     blocking,
     in_namespace,
@@ -40,72 +43,10 @@ from .routing import ANY, DELETE, GET, WRITE, Endpoint
 if TYPE_CHECKING:
     from ..agent import Agent
 
-# A body this large is decoded off the event loop, which keeps answering other requests meanwhile.
-DECODE_IN_THREAD_BYTES = 256 * 1024
-DISPATCH_PAYLOAD_SIZE_LIMIT = 16 * 1024  # nomad/job_endpoint.go DispatchPayloadSizeLimit
-ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # structs.RegisterEnforceIndexErrPrefix
-QUERY_META = {"LastContact": 0, "KnownLeader": False, "NextToken": ""}
-# structs.WriteRequest, embedded in the structs requests below.
-_WRITE_REQUEST = ("Region", "Namespace", "AuthToken", "IdempotencyToken")
-
-
-def _write_request(name: str, fields: dict[str, gojson.GoType]) -> gojson.Struct:
-    """A structs request struct that embeds structs.WriteRequest."""
-    return gojson.Struct(
-        name,
-        {**fields, **dict.fromkeys(_WRITE_REQUEST, gojson.STRING)},
-        promoted=dict.fromkeys(_WRITE_REQUEST, "WriteRequest"),
-    )
-
-
-_EVALUATE_REQUEST = _write_request(
+_EVALUATE_REQUEST = write_request(
     "structs.JobEvaluateRequest",
     {"JobID": gojson.STRING, "EvalOptions": gojson.Struct("structs.EvalOptions", {"ForceReschedule": gojson.BOOL})},
 )
-_DISPATCH_REQUEST = _write_request(
-    "structs.JobDispatchRequest",
-    {
-        "JobID": gojson.STRING,
-        "Payload": gojson.BYTES,
-        "Meta": gojson.STRING_MAP,
-        "IdPrefixTemplate": gojson.STRING,
-        "Priority": gojson.INT,
-    },
-)
-_SCALING_REQUEST = gojson.Struct(
-    "api.ScalingRequest",
-    {
-        "Count": gojson.INT64,
-        "Target": gojson.STRING_MAP,
-        "Message": gojson.STRING,
-        "Error": gojson.BOOL,
-        "Meta": gojson.Map("map[string]interface {}", gojson.ANY),
-        "Region": gojson.STRING,
-        "Namespace": gojson.STRING,
-        "SecretID": gojson.STRING,
-        "PolicyOverride": gojson.BOOL,
-        "JobModifyIndex": gojson.UINT64,
-    },
-    promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
-)
-
-
-async def decode_body(request: web.Request, target: gojson.GoType) -> dict:
-    """http.go decodeBody, answered CodedError(400, err.Error())."""
-    if not request.body_exists:  # req.Body == http.NoBody
-        raise HTTPError(400, "Request body is empty")
-    raw = await request.read()
-    try:
-        if len(raw) > DECODE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(gojson.decode, raw, target)
-        return gojson.decode(raw, target)
-    except gojson.JSONError as exc:
-        raise HTTPError(400, str(exc)) from exc
-
-
-def write_namespace(request: web.Request, body: dict) -> str:
-    """parseWriteRequest's parseNamespace: the query's, else the body's, else default."""
-    return request.query.get("namespace") or body.get("Namespace") or "default"
 
 
 def _job(agent: Agent, request: web.Request) -> dict | None:
@@ -126,7 +67,7 @@ async def list_jobs(agent: Agent, request: web.Request) -> web.Response:
         and (acl is None or acl.allows(j["Namespace"], "list-jobs"))
     ]
     jobs = apply_filter(request, sorted(jobs, key=lambda j: (j["Namespace"], j["ID"])))
-    stubs = [structs.job_stub(j, store.summary(store.bucket(j["Namespace"], j["ID"])), with_meta) for j in jobs]
+    stubs = [structs.job_stub(j, store.summary(store.bucket_for(j["Namespace"], j["ID"])), with_meta) for j in jobs]
     return encode(request, stubs, headers=headers)
 
 
@@ -297,7 +238,7 @@ async def plan_job(agent: Agent, request: web.Request) -> web.Response:
     )
     existing = agent.store.job(job["Namespace"], job["ID"])
     index = existing["JobModifyIndex"] if existing else 0
-    annotations, failed, created = agent.scheduler.plan(job, existing)
+    annotations, failed, created = plan(agent.store, agent.scheduler.fit, job, existing)
     reply = {
         "Annotations": {"DesiredTGUpdates": annotations, "PreemptedAllocs": None},
         "FailedTGAllocs": failed,
@@ -310,99 +251,6 @@ async def plan_job(agent: Agent, request: web.Request) -> web.Response:
         "Index": index,
     }
     return encode(request, reply, headers={"X-Nomad-Index": str(index)})
-
-
-def _payload_bytes(value) -> bytes:
-    """A []byte as Go's encoding/json gave it: base64 text (StdEncoding), or an array of bytes."""
-    if value is None:
-        return b""
-    if isinstance(value, list):
-        return bytes(value)
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        bad = next((i for i, c in enumerate(value) if not (c.isascii() and (c.isalnum() or c in "+/="))), len(value))
-        raise HTTPError(400, f"illegal base64 data at input byte {bad}") from exc
-
-
-def _go_list(keys: list[str]) -> str:
-    """fmt's %v of a []string."""
-    return "[" + " ".join(keys) + "]"
-
-
-async def dispatch_job(agent: Agent, request: web.Request) -> web.Response:
-    """jobDispatchRequest, then Job.Dispatch and validateDispatchRequest."""
-    job_id = request.match_info["job_id"]
-    body = await decode_body(request, _DISPATCH_REQUEST)
-    if body.get("JobID") and body["JobID"] != job_id:
-        raise HTTPError(400, "Job ID does not match")
-    payload = _payload_bytes(body.get("Payload"))
-    token = request.query.get("idempotency_token") or body.get("IdempotencyToken") or ""
-    ns = write_namespace(request, body)
-    parent = agent.store.job(ns, job_id)
-    if not job_id:
-        raise HTTPError(500, "missing parameterized job ID")
-    if parent is None:
-        raise HTTPError(500, "parameterized job not found")
-    if not structs.is_parameterized(parent):
-        raise HTTPError(500, f'Specified job "{job_id}" is not a parameterized job')
-    if parent["Stop"]:
-        raise HTTPError(500, f'Specified job "{job_id}" is stopped')
-    priority = body.get("Priority") or parent["Priority"]
-    meta = body.get("Meta") or {}
-    _check_dispatch(parent["ParameterizedJob"], payload, meta, priority)
-    if token:
-        found = next(
-            (
-                j
-                for j in agent.store.jobs()
-                if j["Namespace"] == ns and j["ID"].startswith(job_id) and j["ParentID"] == job_id
-                if j["DispatchIdempotencyToken"] == token
-            ),
-            None,
-        )
-        if found is not None:  # not yet collected: the same dispatch, answered again
-            reply = {"DispatchedJobID": found["ID"], "EvalID": "", "EvalCreateIndex": 0}
-            reply.update(JobCreateIndex=found["CreateIndex"], Index=found["ModifyIndex"])
-            return encode(request, reply, headers={"X-Nomad-Index": str(found["ModifyIndex"])})
-    child = json.loads(json.dumps(parent))
-    now = structs.now_ns()
-    prefix = body.get("IdPrefixTemplate") or ""
-    suffix = f"{prefix}-{now // structs.SECOND}" if prefix else str(now // structs.SECOND)
-    child_id = f"{job_id}/dispatch-{suffix}-{structs.new_id()[:8]}"  # structs.DispatchedID
-    child.update(ID=child_id, ParentID=job_id, Name=child_id, Dispatched=True, Status="", StatusDescription="")
-    child.update(DispatchIdempotencyToken=token, Priority=priority)
-    if meta:
-        child["Meta"] = {**(child["Meta"] or {}), **meta}
-    child["Payload"] = base64.b64encode(bytes(cramjam.snappy.compress_raw(payload))).decode()
-    register, index = agent.scheduler.register(child)
-    reply = {
-        "DispatchedJobID": child_id,
-        "EvalID": register["EvalID"],
-        "EvalCreateIndex": register["EvalCreateIndex"],
-        "JobCreateIndex": index,
-        "Index": index,
-    }
-    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
-
-
-def _check_dispatch(config: dict, payload: bytes, meta: dict, priority: int) -> None:
-    """validateDispatchRequest (uncoded errors, so 500s)."""
-    if config["Payload"] == "required" and not payload:
-        raise HTTPError(500, "Payload is not provided but required by parameterized job")
-    if config["Payload"] == "forbidden" and payload:
-        raise HTTPError(500, "Payload provided but forbidden by parameterized job")
-    if len(payload) > DISPATCH_PAYLOAD_SIZE_LIMIT:
-        raise HTTPError(500, f"Payload exceeds maximum size; {len(payload)} > {DISPATCH_PAYLOAD_SIZE_LIMIT}")
-    allowed = set(config["MetaRequired"] or ()) | set(config["MetaOptional"] or ())
-    unpermitted = [k for k in meta if k not in allowed]
-    if unpermitted:
-        raise HTTPError(500, f"Dispatch request included unpermitted metadata keys: {_go_list(unpermitted)}")
-    missing = [k for k in config["MetaRequired"] or () if k not in meta]
-    if missing:
-        raise HTTPError(500, f"Dispatch did not provide required meta keys: {_go_list(missing)}")
-    if not 1 <= priority <= 100:
-        raise HTTPError(500, "dispatch job priority must be between [1, 100]")
 
 
 async def job_versions(agent: Agent, request: web.Request) -> web.Response:
@@ -453,104 +301,6 @@ async def job_latest_deployment(agent: Agent, request: web.Request) -> web.Respo
     """jobLatestDeployment: null, there being no deployment."""
     headers = await blocking(agent.store, request, ("jobs",))
     return encode(request, None, headers=headers)
-
-
-async def job_scale_status(agent: Agent, request: web.Request) -> web.Response:
-    """jobScaleStatus, then Job.ScaleStatus."""
-    headers = await blocking(agent.store, request, ("jobs", "allocs", "scaling_event"))
-    bucket = agent.store.bucket(namespace(request), request.match_info["job_id"])
-    if bucket is None or bucket.job is None:
-        raise HTTPError(404, "job not found")
-    job = bucket.job
-    groups = {
-        g["Name"]: {
-            "Desired": g["Count"],
-            "Placed": 0,
-            "Running": 0,
-            "Healthy": 0,
-            "Unhealthy": 0,
-            "Events": bucket.scaling_events.get(g["Name"]),
-        }
-        for g in job["TaskGroups"]
-    }
-    index = job["ModifyIndex"]
-    for alloc in bucket.allocs.values():
-        if structs.alloc_terminal(alloc) or alloc["TaskGroup"] not in groups:
-            continue
-        groups[alloc["TaskGroup"]]["Placed"] += 1
-        groups[alloc["TaskGroup"]]["Running"] += alloc["ClientStatus"] == "running"
-        index = max(index, alloc["ModifyIndex"])
-    index = max([index, *(e["CreateIndex"] for events in bucket.scaling_events.values() for e in events)])
-    headers["X-Nomad-Index"] = str(index)
-    status = {
-        "JobID": job["ID"],
-        "Namespace": job["Namespace"],
-        "JobCreateIndex": job["CreateIndex"],
-        "JobModifyIndex": job["ModifyIndex"],
-        "JobStopped": job["Stop"],
-        "TaskGroups": groups,
-    }
-    return encode(request, status, headers=headers)
-
-
-async def job_scale(agent: Agent, request: web.Request) -> web.Response:
-    """jobScaleAction, then Job.Scale and JobScaleRequest.Validate."""
-    job_id = request.match_info["job_id"]
-    body = await decode_body(request, _SCALING_REQUEST)
-    target = body.get("Target") or {}
-    if target.get("Job") and target["Job"] != job_id:
-        raise HTTPError(400, "job ID in payload did not match URL")
-    ns = write_namespace(request, body)
-    if target.get("Namespace") and target["Namespace"] != ns:
-        raise HTTPError(400, "namespace in payload did not match header")
-    group_name = target.get("Group", "")
-    if not group_name:
-        raise HTTPError(400, "missing task group name for scaling action")
-    count = body.get("Count")
-    if count is not None:
-        if count < 0:
-            raise HTTPError(400, "scaling action count can't be negative")
-        if body.get("Error"):
-            raise HTTPError(400, "scaling action should not contain count if error is true")
-    job = agent.store.job(ns, job_id)
-    if job is None:
-        raise HTTPError(404, f'job "{job_id}" not found')
-    if job["Type"] == "system" and count is not None and count > 1:
-        raise HTTPError(400, 'jobs of type "system" can only be scaled between 0 and 1')
-    group = next((g for g in job["TaskGroups"] if g["Name"] == group_name), None)
-    if group is None:
-        raise HTTPError(400, f'task group "{group_name}" specified for scaling does not exist in job')
-    if count is not None:
-        scaling = group["Scaling"] or {}
-        if scaling and count < scaling.get("Min", 0):
-            raise HTTPError(400, f"group count was less than scaling policy minimum: {count} < {scaling['Min']}")
-        if scaling and scaling.get("Max", 0) < count:
-            raise HTTPError(400, f"group count was greater than scaling policy maximum: {count} > {scaling['Max']}")
-        total = sum(g["Count"] for g in job["TaskGroups"]) - group["Count"] + count
-        if total > structs.job_validate.JOB_MAX_COUNT:
-            raise HTTPError(
-                500,
-                f"total count was greater than configured job_max_count: {total} > {structs.job_validate.JOB_MAX_COUNT}",
-            )
-        want = body.get("JobModifyIndex") or 0
-        if want and want != job["JobModifyIndex"]:
-            raise HTTPError(
-                500,
-                f"{ENFORCE_INDEX_PREFIX} {want}: job exists with conflicting job modify index: {job['JobModifyIndex']}",
-            )
-    event = {
-        "Time": structs.now_ns(),
-        "Count": count,
-        "PreviousCount": group["Count"],
-        "Message": body.get("Message") or "",
-        "Error": bool(body.get("Error")),
-        "Meta": body.get("Meta"),
-        "EvalID": None,
-        "CreateIndex": 0,
-    }
-    reply, index = agent.scheduler.scale(job, group_name, count, event)
-    reply.update(Index=index, **QUERY_META)
-    return encode(request, reply, headers={"X-Nomad-Index": str(index)})
 
 
 async def job_allocations(agent: Agent, request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from ..structs.alloc import TERMINAL_CLIENT
 from ..structs.job_validate import multierror
 from .encode import encode, no_body
 from .errors import HTTPError
-from .jobs import decode_body
+from .decode import decode_body
 from .query import BLOCKING, blocking
 from .routing import DELETE, GET, WRITE, Endpoint
 

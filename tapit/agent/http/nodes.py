@@ -16,7 +16,7 @@ from ..structs import gojson
 from .agent import SERVER_ADDRESS
 from .encode import encode
 from .errors import HTTPError
-from .jobs import decode_body
+from .decode import decode_body
 from .query import BLOCKING, blocking, query_bool
 from .routing import GET, WRITE, Endpoint
 

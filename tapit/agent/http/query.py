@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 MAX_WAIT = 300.0  # structs.MaxBlockingRPCQueryTime
 BLOCKING = ("index", "wait")  # the parameters blocking() reads
+# structs.QueryMeta as the agent answers it: the one server, its own leader, one page.
+QUERY_META = {"LastContact": 0, "KnownLeader": False, "NextToken": ""}
 
 
 def query_bool(request: web.Request, name: str, default: bool, code: int = 400, prefix: str = "") -> bool:

@@ -28,7 +28,7 @@ async def validate_job(agent: Agent, request: web.Request) -> web.Response:
     # ApiJobToStructJob canonicalizes the job; the request's namespace is the job's.
     job = structs.canonicalize_job(job)
     require(request, job["Namespace"], "read-job")  # Job.Validate: read-job in the job's namespace
-    reply = {"DriverConfigValidated": True, "ValidationErrors": None, "Error": "", "Warnings": ""}
+    reply: dict[str, object] = {"DriverConfigValidated": True, "ValidationErrors": None, "Error": "", "Warnings": ""}
     try:
         structs.validate_job(job, namespace_structs.job_errors(job, agent.store.namespaces.get(job["Namespace"])))
     except structs.ValidationError as exc:

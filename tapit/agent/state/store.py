@@ -10,7 +10,6 @@ database of their own (state/variables.py).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from tapit.paths import private_dir, write_private
 from .. import structs
 from ..structs import namespace as namespace_structs
 from . import event_broker
+from .bucket import Bucket
 from .variables import VariableTable
 
 log = logging.getLogger("tapit.agent")
@@ -49,68 +49,6 @@ def _objects(bucket: Bucket):
         yield bucket.job
 
 
-class Bucket:
-    """Everything stored under one job key; survives a purge of the job itself."""
-
-    def __init__(self, namespace: str, job_id: str):
-        self.namespace = namespace
-        self.job_id = job_id
-        self.job: dict | None = None
-        # The job's earlier versions, newest first (the state store's job_version table holds
-        # them with the current one).
-        self.versions: list[dict] = []
-        self.scaling_events: dict[str, list[dict]] = {}  # by group, newest first
-        self.queued: dict[str, int] = {}
-        self.summary_index = 0
-        self.allocs: dict[str, dict] = {}
-        self.evals: dict[str, dict] = {}
-
-    def file_name(self) -> str:
-        return hashlib.sha1(f"{self.namespace}\0{self.job_id}".encode()).hexdigest() + ".json"
-
-    def to_json(self) -> bytes:
-        # An allocation carries the job it was placed from; the allocations of one evaluation
-        # share that job, and so does the file: each job is written once and referred to by place.
-        jobs: list[dict] = []
-        places: dict[int, int] = {}
-        allocs = []
-        for alloc in self.allocs.values():
-            place = places.setdefault(id(alloc["Job"]), len(jobs))
-            if place == len(jobs):
-                jobs.append(alloc["Job"])
-            allocs.append({**alloc, "Job": place})
-        return json.dumps(
-            {
-                "Namespace": self.namespace,
-                "JobID": self.job_id,
-                "Job": self.job,
-                "Versions": self.versions,
-                "ScalingEvents": self.scaling_events,
-                "Queued": self.queued,
-                "SummaryIndex": self.summary_index,
-                "AllocJobs": jobs,
-                "Allocs": allocs,
-                "Evals": list(self.evals.values()),
-            }
-        ).encode()
-
-    @classmethod
-    def from_json(cls, data: dict) -> Bucket:
-        bucket = cls(data["Namespace"], data["JobID"])
-        bucket.job = data["Job"]
-        bucket.versions = data.get("Versions", [])
-        bucket.scaling_events = data.get("ScalingEvents", {})
-        bucket.queued = data["Queued"]
-        bucket.summary_index = data["SummaryIndex"]
-        jobs = data.get("AllocJobs", [])
-        for alloc in data["Allocs"]:
-            if isinstance(alloc["Job"], int):
-                alloc["Job"] = jobs[alloc["Job"]]
-            bucket.allocs[alloc["ID"]] = alloc
-        bucket.evals = {e["ID"]: e for e in data["Evals"]}
-        return bucket
-
-
 class Txn:
     def __init__(self, store: Store, event_type: str):
         self.store = store
@@ -128,7 +66,7 @@ class Txn:
         """upsertJobImpl: a new version of the job keeps the one it replaces in its history
         (upsertJobVersion), which holds JOB_TRACKED_VERSIONS with the current one; when it is
         full the oldest goes, unless it is the newest stable version (then the one before it)."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"], create=True)
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         job["ModifyIndex"] = self.index
         previous = bucket.job
         if previous is not None and previous is not job and previous["Version"] != job["Version"]:
@@ -146,7 +84,7 @@ class Txn:
 
     def delete_job(self, bucket: Bucket) -> None:
         """DeleteJobTxn: the job, its versions and its scaling events."""
-        job = bucket.job
+        job = bucket.current_job
         bucket.job = None
         bucket.versions = []
         bucket.scaling_events = {}
@@ -165,7 +103,7 @@ class Txn:
 
     def _put_job_child(self, obj: dict, table: str, by_id: dict) -> None:
         """Allocations and evaluations live in their job's bucket, indexed by ID too."""
-        bucket = self.store.bucket(obj["Namespace"], obj["JobID"], create=True)
+        bucket = self.store.bucket_for(obj["Namespace"], obj["JobID"])
         obj["ModifyIndex"] = self.index
         obj["ModifyTime"] = structs.now_ns()
         getattr(bucket, table)[obj["ID"]] = obj
@@ -174,7 +112,7 @@ class Txn:
 
     def add_scaling_event(self, job: dict, group: str, event: dict) -> None:
         """upsertScalingEventImpl: newest first, at most JOB_TRACKED_SCALING_EVENTS per group."""
-        bucket = self.store.bucket(job["Namespace"], job["ID"])
+        bucket = self.store.bucket_for(job["Namespace"], job["ID"])
         event["CreateIndex"] = self.index
         events = [event, *bucket.scaling_events.get(group, [])]
         bucket.scaling_events[group] = events[:JOB_TRACKED_SCALING_EVENTS]
@@ -352,7 +290,7 @@ class Store:
         """The state store's setJobStatus: a status change is a write of the job in the same
         transaction (new ModifyIndex, jobs table index) and so, like any job write, a Job event
         of the transaction's type (eventsFromChanges)."""
-        job = bucket.job
+        job = bucket.current_job
         status = self.job_status(bucket)
         if status == job["Status"]:
             return
@@ -364,11 +302,15 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def bucket(self, namespace: str, job_id: str, create: bool = False) -> Bucket | None:
+    def bucket(self, namespace: str, job_id: str) -> Bucket | None:
+        return self.buckets.get((namespace, job_id))
+
+    def bucket_for(self, namespace: str, job_id: str) -> Bucket:
+        """The job key's bucket, made empty if there is none yet (a first write under the key)."""
         key = (namespace, job_id)
-        if create and key not in self.buckets:
+        if key not in self.buckets:
             self.buckets[key] = Bucket(namespace, job_id)
-        return self.buckets.get(key)
+        return self.buckets[key]
 
     def job(self, namespace: str, job_id: str) -> dict | None:
         bucket = self.buckets.get((namespace, job_id))
@@ -393,7 +335,7 @@ class Store:
 
     def job_status(self, bucket: Bucket) -> str:
         """The state store's getJobStatus."""
-        job = bucket.job
+        job = bucket.current_job
         if job["Type"] == "system" or structs.launches_children(job):
             # Running until explicitly stopped.
             return "dead" if job["Stop"] else "running"
@@ -410,26 +352,27 @@ class Store:
     @staticmethod
     def current_allocs(bucket: Bucket) -> list[dict]:
         """Allocations of the job as it exists now, not of an earlier job with the same ID."""
-        job = bucket.job
+        job = bucket.current_job
         return [a for a in bucket.allocs.values() if a["Job"]["CreateIndex"] == job["CreateIndex"]]
 
     def summary(self, bucket: Bucket) -> dict:
         """structs.JobSummary, counted from the job's current allocations."""
-        groups = {g["Name"]: structs.group_summary() for g in bucket.job["TaskGroups"]}
+        job = bucket.current_job
+        groups = {g["Name"]: structs.group_summary() for g in job["TaskGroups"]}
         for alloc in self.current_allocs(bucket):
             if alloc["TaskGroup"] in groups:
                 groups[alloc["TaskGroup"]][SUMMARY_FIELD[alloc["ClientStatus"]]] += 1
         for name, queued in bucket.queued.items():
             if name in groups:
                 groups[name]["Queued"] = queued
-        summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, bucket.job["CreateIndex"])
+        summary = structs.job_summary(bucket.job_id, bucket.namespace, groups, job["CreateIndex"])
         # JobChildrenSummary: the jobs dispatched or launched from this one (only a parameterized
         # or periodic job has any), by status.
-        if structs.launches_children(bucket.job):
+        if structs.launches_children(job):
             for child in self.jobs():
                 if child["ParentID"] == bucket.job_id and child["Namespace"] == bucket.namespace:
                     summary["Children"][child["Status"].capitalize()] += 1
-        summary["ModifyIndex"] = max(bucket.summary_index, bucket.job["CreateIndex"])
+        summary["ModifyIndex"] = max(bucket.summary_index, job["CreateIndex"])
         return summary
 
     # --- blocking queries ----------------------------------------------------------------

@@ -63,7 +63,7 @@ class VariableTable:
         if path.exists():
             try:
                 self.db = self._open()
-                self._load()
+                self._load(self.db)
             except sqlite3.DatabaseError as exc:
                 self._set_aside(exc)
 
@@ -99,13 +99,13 @@ class VariableTable:
         db.executescript(SCHEMA)
         return db
 
-    def _load(self) -> None:
+    def _load(self, db: sqlite3.Connection) -> None:
         by_namespace: dict[str, dict[str, dict]] = {}
-        for row in self.db.execute(f"SELECT {COLUMNS} FROM variables"):
+        for row in db.execute(f"SELECT {COLUMNS} FROM variables"):
             meta = _row_metadata(row)
             by_namespace.setdefault(meta["Namespace"], {})[meta["Path"]] = meta
         self.namespaces = {ns: SortedDict(paths) for ns, paths in by_namespace.items()}
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (TABLE_INDEX,)).fetchone()
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (TABLE_INDEX,)).fetchone()
         self.table_index = row[0] if row else 0
 
     # --- reads -----------------------------------------------------------------------------

@@ -247,4 +247,4 @@ VALIDATE_REQUEST = gojson.Struct(
     promoted=dict.fromkeys(("Region", "Namespace", "SecretID"), "WriteRequest"),
 )
 # Every field a canonical job carries at each level (api.Job.Canonicalize fills them all).
-UPDATE_FIELDS = tuple(_UPDATE.fields)
+UPDATE_FIELDS = tuple(_UPDATE.fields or ())

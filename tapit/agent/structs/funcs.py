@@ -106,7 +106,7 @@ def parse_duration_ns(text: str) -> int:
     while s:
         if not (s[0] == "." or s[0].isascii() and s[0].isdigit()):
             raise invalid
-        digits = _LEADING_DIGITS.match(s).group()
+        digits = _LEADING_DIGITS.match(s).group()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
         whole = int(digits or "0")
         if whole > 1 << 63:  # leadingInt's overflow
             raise invalid
@@ -114,7 +114,7 @@ def parse_duration_ns(text: str) -> int:
         fraction, scale, post = 0, 1, False
         if s[:1] == ".":
             s = s[1:]
-            decimals = _LEADING_DIGITS.match(s).group()
+            decimals = _LEADING_DIGITS.match(s).group()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
             post = bool(decimals)
             for d in decimals:  # leadingFraction: digits past int64's reach are read and dropped
                 if fraction > ((1 << 63) - 1) // 10 or fraction * 10 + int(d) > 1 << 63:
@@ -123,7 +123,7 @@ def parse_duration_ns(text: str) -> int:
             s = s[len(decimals) :]
         if not digits and not post:
             raise invalid
-        unit = _UNIT.match(s).group()
+        unit = _UNIT.match(s).group()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
         if not unit:
             raise ValueError(f"time: missing unit in duration {time_quote(text)}")
         s = s[len(unit) :]

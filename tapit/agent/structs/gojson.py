@@ -175,7 +175,7 @@ class _Scanner:
         data, start = self.data, self.pos
         self.pos += 1
         while True:
-            self.pos = _STRING_RUN.match(data, self.pos).end()
+            self.pos = _STRING_RUN.match(data, self.pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string: always a match
             c = self.byte()
             self.pos += 1
             if c == ord('"'):

@@ -11,6 +11,8 @@ import copy
 from .api import UPDATE_FIELDS
 from .funcs import HOUR, SECOND
 
+ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # structs.RegisterEnforceIndexErrPrefix
+
 
 def _merge(defaults: dict, given: dict | None) -> dict:
     """Field-by-field merge over defaults, as Canonicalize does for pointer fields; only the

@@ -97,7 +97,7 @@ def _job_errors(job: dict) -> list[str]:
 def _naming_errors(items: list[dict], missing: str, redefined: str) -> list[str | None]:
     """Per item (1-based in the words), whether it lacks a name or repeats an earlier one."""
     first: dict[str, int] = {}
-    errors = []
+    errors: list[str | None] = []
     for idx, item in enumerate(items, 1):
         name = item["Name"]
         if not name:

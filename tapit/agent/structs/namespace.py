@@ -63,7 +63,7 @@ UNLICENSED = {
 
 def namespace(fields: dict) -> dict:
     """A structs.Namespace with every field, as decoded from `fields`."""
-    ns: dict[str, Any] = dict.fromkeys(NAMESPACE.fields)
+    ns: dict[str, Any] = dict.fromkeys(NAMESPACE.fields or ())
     ns.update({"Name": "", "Description": "", "Quota": "", "CreateIndex": 0, "ModifyIndex": 0})
     ns.update({k: v for k, v in fields.items() if v is not None})
     return ns
