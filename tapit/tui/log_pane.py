@@ -22,7 +22,8 @@ from tapit.model import TaskRecord
 from tapit.output import plural
 from tapit.service import TaskService
 from tapit.tui.log_tail import LogTail
-from tapit.tui.log_view import STREAMS, LogView, plain_text
+from tapit.tui.log_buffer import STREAMS, plain_text
+from tapit.tui.log_view import LogView
 from tapit.tui.safe_text import DataInput, plain, template
 
 # About 2,000 typical lines: a few milliseconds of work between key presses.
