@@ -112,10 +112,20 @@ class TaskActions(App[int]):
         session = self.sessions.find(record.id)
         if isinstance(session, ConsoleScreen):  # ended from this side, so its record says so
             question = ConfirmScreen(f"End console {record.id}?", [record.command])
-            self.push_screen(question, lambda yes: yes and self.run_worker(session.end("ended from the task list")))
+
+            def end(yes: bool | None) -> None:
+                if yes:
+                    self.run_worker(session.end("ended from the task list"))
+
+            self.push_screen(question, end)
             return
         question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
-        self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
+
+        def stop(yes: bool | None) -> None:
+            if yes:
+                self._stop_worker(record.id)
+
+        self.push_screen(question, stop)
 
     @work(thread=True, group="stop")
     def _stop_worker(self, task_id: str) -> None:
@@ -144,7 +154,12 @@ class TaskActions(App[int]):
         question = ConfirmScreen(
             f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]
         )
-        self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
+
+        def delete(yes: bool | None) -> None:
+            if yes:
+                self._delete_worker(record.id)
+
+        self.push_screen(question, delete)
 
     @work(thread=True, group="delete")
     def _delete_worker(self, task_id: str) -> None:
@@ -162,7 +177,12 @@ class TaskActions(App[int]):
 
     def action_open_console(self) -> None:
         screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
-        self.push_screen(screen, lambda spec: spec and self.sessions.open(ConsoleScreen(self.service, spec)))
+
+        def open_console(spec: TaskSpec | None) -> None:
+            if spec is not None:
+                self.sessions.open(ConsoleScreen(self.service, spec))
+
+        self.push_screen(screen, open_console)
 
     @on(ConsoleEnded)
     def _console_ended(self, event: ConsoleEnded) -> None:
@@ -174,7 +194,12 @@ class TaskActions(App[int]):
     def action_console_outside(self) -> None:
         """Hand the real terminal to `tapit run` for programs a pane cannot do justice to."""
         screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
-        self.push_screen(screen, lambda spec: spec and self._run_outside(spec))
+
+        def run_outside(spec: TaskSpec | None) -> None:
+            if spec is not None:
+                self._run_outside(spec)
+
+        self.push_screen(screen, run_outside)
 
     def _run_outside(self, spec: TaskSpec) -> None:
         self._hand_over(["-m", "tapit", "run", spec.command, *console_words(spec)], "tapit run")
