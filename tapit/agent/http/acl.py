@@ -48,9 +48,10 @@ _TOKEN = gojson.Struct(
 _BOOTSTRAP = gojson.Struct("structs.ACLTokenBootstrapRequest", {"BootstrapSecret": gojson.STRING})
 
 
-def _indexed(request: web.Request, body, index: int) -> web.Response:
-    # setIndex: the write's index as X-Nomad-Index; a nil body is Go's JSON "null".
-    return encode(request, body, headers={"X-Nomad-Index": str(index)})
+def _indexed(request: web.Request, body: dict | None, index: int) -> web.Response:
+    # setIndex: the write's index as X-Nomad-Index; a handler's nil is no body (http.go wrap).
+    headers = {"X-Nomad-Index": str(index)}
+    return web.Response(status=200, headers=headers) if body is None else encode(request, body, headers=headers)
 
 
 def _now() -> str:
@@ -88,7 +89,7 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
         agent.acl.put_policy(body, agent.store.index)
     except PolicyError as exc:
         raise HTTPError(400, f"policy {name!r} is invalid: {exc}") from exc
-    return web.Response(status=200, headers={"X-Nomad-Index": str(agent.store.index)})
+    return _indexed(request, None, agent.store.index)
 
 
 async def policies(agent: Agent, request: web.Request) -> web.Response:
