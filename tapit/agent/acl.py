@@ -9,7 +9,9 @@ nothing here, as the agent serves none of what they guard to a client token.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
+import hashlib
 import json
 import os
 import uuid
@@ -92,7 +94,7 @@ def parse(rules: str) -> Rules:
     import hcl2  # only when a policy is written
 
     if not rules.strip():
-        raise PolicyError("Failed to parse ACL Policy: policy is empty")
+        return Rules()  # acl/policy.go Parse: empty rules are a policy that grants nothing
     try:
         doc = hcl2.loads(rules)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the policy's, in one line
@@ -164,65 +166,187 @@ class ACL:
         return self.rules.agent in ("read", "write")
 
 
+def _blake2b_256(*parts: str) -> str:
+    """structs/acl.go SetHash: blake2b-256 over the parts, as Go's []byte encodes it (base64)."""
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        digest.update(part.encode())
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _token_hash(token: dict) -> str:
+    # structs/acl.go ACLToken.SetHash (the agent keeps no roles).
+    return _blake2b_256(
+        token["Name"], token["Type"], *(token["Policies"] or ()), "global" if token["Global"] else "local"
+    )
+
+
+# structs/acl.go ACLTokenListStub and ACLPolicyListStub: the token or policy less these.
+_TOKEN_STUB_DROPS = ("SecretID", "ExpirationTTL")
+_POLICY_STUB = ("Name", "Description", "JobACL", "Hash", "CreateIndex", "ModifyIndex")
+
+
 class AclStore:
-    """Policies and client tokens, kept in one file (0600) so they outlive a restart, as a
-    cluster's raft state does."""
+    """Policies and tokens, kept in one file (0600) so they outlive a restart, as a cluster's raft
+    state does. Tokens here are the client tokens and the bootstrap management token; the
+    agent's own management token is the agent's (tapit/agent/agent.py), not one of these."""
 
     def __init__(self, path: Path):
         self.path = path
         data = json.loads(path.read_text()) if path.exists() else {}
         self.policies: dict[str, dict] = data.get("policies", {})
         self.tokens: dict[str, dict] = data.get("tokens", {})  # by SecretID
+        self.bootstrap_index: int = data.get("bootstrap_index", 0)
 
     def _save(self) -> None:
         temporary = self.path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"policies": self.policies, "tokens": self.tokens}, f)
+            json.dump({"policies": self.policies, "tokens": self.tokens, "bootstrap_index": self.bootstrap_index}, f)
         os.replace(temporary, self.path)
 
     def put_policy(self, policy: dict, index: int) -> None:
-        parse(policy.get("Rules") or "")
+        rules = policy.get("Rules") or ""
+        parse(rules)
         existing = self.policies.get(policy["Name"])
+        description = policy.get("Description", "")
+        # structs.ACLPolicy; RulesJSON, which GetPolicy derives from Rules, is not served.
         self.policies[policy["Name"]] = {
             "Name": policy["Name"],
-            "Description": policy.get("Description", ""),
-            "Rules": policy["Rules"],
+            "Description": description,
+            "Rules": rules,
+            "JobACL": None,
+            "Hash": _blake2b_256(policy["Name"], description, rules),
             "CreateIndex": existing["CreateIndex"] if existing else index,
             "ModifyIndex": index,
         }
         self._save()
 
-    def create_token(self, request: dict, index: int, now: str) -> dict:
-        """ACL.UpsertTokens for a new client token (structs.ACLToken.Validate's rules)."""
-        if request.get("Type", "client") != "client":
-            raise PolicyError("the embedded agent creates client tokens only; its management token is its own")
-        policies = list(request.get("Policies") or ())
-        if not policies:
-            raise PolicyError("client token missing policies or roles")
-        missing = [name for name in policies if name not in self.policies]
-        if missing:
-            raise PolicyError(f"cannot find policy {missing[0]}")
-        token = {
-            "AccessorID": str(uuid.uuid4()),
-            "SecretID": str(uuid.uuid4()),
-            "Name": request.get("Name", ""),
-            "Type": "client",
-            "Policies": policies,
-            "Roles": None,
-            "Global": bool(request.get("Global")),
-            "CreateTime": now,
-            "ExpirationTime": None,
-            "CreateIndex": index,
-            "ModifyIndex": index,
-        }
-        self.tokens[token["SecretID"]] = token
+    def delete_policy(self, name: str) -> None:
+        """state_store.go DeleteACLPolicies: deleting a policy that is not there is no error."""
+        if self.policies.pop(name, None) is not None:
+            self._save()
+
+    def policy_stubs(self, names: list[str] | None = None) -> list[dict]:
+        """ACL.ListPolicies, by name; `names` limits it to a client token's own policies."""
+        return [
+            {key: policy.get(key) for key in _POLICY_STUB}
+            for name, policy in sorted(self.policies.items())
+            if names is None or name in names
+        ]
+
+    def bootstrap(self, index: int, now: str, secret: str = "") -> dict:
+        """ACL.Bootstrap: one global management token, once."""
+        if self.bootstrap_index:
+            raise PolicyError(f"ACL bootstrap already done (reset index: {self.bootstrap_index})")
+        if secret and not _is_uuid(secret):
+            raise PolicyError("invalid acl token")
+        token = self._store_token(
+            {"Name": "Bootstrap Token", "Type": "management", "Policies": None, "Global": True},
+            str(uuid.uuid4()),
+            secret or str(uuid.uuid4()),
+            None,
+            index,
+            now,
+        )
+        self.bootstrap_index = index
         self._save()
         return token
 
-    def resolve(self, secret: str) -> ACL | None:
-        """The token's ACL, or None when there is no such client token."""
+    def upsert_token(self, request: dict, index: int, now: str) -> dict:
+        """ACL.UpsertTokens for one token: a new one without AccessorID, else an update of it."""
+        accessor = request.get("AccessorID") or ""
+        existing = self.token_by_accessor(accessor) if accessor else None
+        if accessor and existing is None:
+            # acl_endpoint.go upsertTokens: only a client token with both IDs may be uploaded.
+            secret = request.get("SecretID") or ""
+            if not (_is_uuid(accessor) and _is_uuid(secret)) or request.get("Type") == "management":
+                raise PolicyError(f"cannot find token {accessor}")
+        _validate_token(request, existing)
+        if existing is not None:
+            # state_store.go upsertACLTokenTxn: the SecretID and create time do not change.
+            secret, created = existing["SecretID"], existing["CreateTime"]
+            del self.tokens[secret]
+        else:
+            secret, created = request.get("SecretID") or str(uuid.uuid4()), now
+        token = self._store_token(
+            request, accessor or str(uuid.uuid4()), secret, existing and existing["CreateIndex"], index, created
+        )
+        self._save()
+        return token
+
+    def _store_token(
+        self, request: dict, accessor: str, secret: str, create_index: int | None, index: int, created: str
+    ) -> dict:
+        token = {
+            "AccessorID": accessor,
+            "SecretID": secret,
+            "Name": request.get("Name", ""),
+            "Type": request["Type"],
+            "Policies": request.get("Policies") or None,
+            "Roles": None,
+            "Global": bool(request.get("Global")),
+            "Hash": "",
+            "CreateTime": created,
+            "ExpirationTime": None,
+            "ExpirationTTL": 0,
+            "CreateIndex": create_index or index,
+            "ModifyIndex": index,
+        }
+        token["Hash"] = _token_hash(token)
+        self.tokens[secret] = token
+        return token
+
+    def delete_token(self, accessor: str) -> None:
+        """state_store.go DeleteACLTokens: deleting a token that is not there is no error."""
+        token = self.token_by_accessor(accessor)
+        if token is not None:
+            del self.tokens[token["SecretID"]]
+            self._save()
+
+    def token_by_accessor(self, accessor: str) -> dict | None:
+        return next((t for t in self.tokens.values() if t["AccessorID"] == accessor), None)
+
+    def token_stubs(self) -> list[dict]:
+        """ACL.ListTokens: structs.ACLTokenListStub, in AccessorID order (the state store's id index)."""
+        tokens = sorted(self.tokens.values(), key=lambda t: t["AccessorID"])
+        return [{k: v for k, v in t.items() if k not in _TOKEN_STUB_DROPS} for t in tokens]
+
+    def is_management(self, secret: str) -> bool:
         token = self.tokens.get(secret)
-        if token is None:
+        return token is not None and token["Type"] == "management"
+
+    def resolve(self, secret: str) -> ACL | None:
+        """The client token's ACL, or None when there is no such client token."""
+        token = self.tokens.get(secret)
+        if token is None or token["Type"] != "client":
             return None
         return ACL(merge([parse(self.policies[n]["Rules"]) for n in token["Policies"] if n in self.policies]), token)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def _validate_token(request: dict, existing: dict | None) -> None:
+    """structs/acl.go ACLToken.Validate, for what the agent keeps (no roles, no expiry)."""
+    errors = []
+    if len(request.get("Name", "")) > 256:
+        errors.append("token name too long")
+    kind, policies = request.get("Type"), request.get("Policies") or ()
+    if kind == "client" and not policies:
+        errors.append("client token missing policies or roles")
+    elif kind == "management" and policies:
+        errors.append("management token cannot be associated with policies or roles")
+    elif kind not in ("client", "management"):
+        errors.append("token type must be client or management")
+    if existing is not None and existing["Global"] != bool(request.get("Global")):
+        errors.append("cannot toggle global mode")
+    if errors:
+        # acl_endpoint.go upsertTokens: "token %d invalid: %v", the multierror's text.
+        listed = "\n".join(f"\t* {e}" for e in errors)
+        noun = "error" if len(errors) == 1 else "errors"
+        raise PolicyError(f"token 0 invalid: {len(errors)} {noun} occurred:\n{listed}\n\n")

@@ -56,28 +56,9 @@ def nomad_setup_with_namespace():
     return n
 """
 
-ACL = "the agent serves only the ACL API that policies need: no bootstrap, token lists or updates"
 DEPLOYMENT = "a service job with an update block gets a deployment in Nomad; the agent creates none"
 NOT_SERVED = "not served by the agent (docs/agent.md, Not served)"
 EXPECTED_FAILURES = {
-    **{
-        f"test_acl.py::{name}": ACL
-        for name in (
-            "test_create_bootstrap",
-            "test_list_tokens",
-            "test_create_token",
-            "test_list_all_tokens",
-            "test_update_token",
-            "test_get_token",
-            "test_delete_token",
-            "test_get_self_token",
-            "test_get_policies",
-            "test_create_policy",
-            "test_get_policy",
-            "test_update_policy",
-            "test_delete_policy",
-        )
-    },
     "test_agent.py::test_join_agent": "the agent is a server of one: it joins no serf pool " + NOT_SERVED,
     "test_agent.py::test_force_leave": "the agent is a server of one: no serf member to remove " + NOT_SERVED,
     "test_client.py::test_signal_allocation_invalid_signal": (

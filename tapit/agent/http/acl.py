@@ -17,7 +17,7 @@ from .. import structs
 from ..acl import ACL, PolicyError
 from ..structs import gojson
 from . import allocations, client_allocations, client_fs, events, jobs, nodes, validate
-from .auth import PERMISSION_DENIED, request_acl
+from .auth import PERMISSION_DENIED, request_acl, request_token
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
 from .decode import decode_body
@@ -30,24 +30,56 @@ if TYPE_CHECKING:
 Check = Callable[["Agent", web.Request, ACL], bool]
 
 
-# The fields of structs.ACLPolicy and structs.ACLToken the agent reads.
+# The fields of structs.ACLPolicy, structs.ACLToken and structs.ACLTokenBootstrapRequest the agent reads.
 _POLICY = gojson.Struct(
     "structs.ACLPolicy", {"Name": gojson.STRING, "Description": gojson.STRING, "Rules": gojson.STRING}
 )
 _TOKEN = gojson.Struct(
     "structs.ACLToken",
-    {"Name": gojson.STRING, "Type": gojson.STRING, "Policies": gojson.STRINGS, "Global": gojson.BOOL},
+    {
+        "AccessorID": gojson.STRING,
+        "SecretID": gojson.STRING,
+        "Name": gojson.STRING,
+        "Type": gojson.STRING,
+        "Policies": gojson.STRINGS,
+        "Global": gojson.BOOL,
+    },
 )
+_BOOTSTRAP = gojson.Struct("structs.ACLTokenBootstrapRequest", {"BootstrapSecret": gojson.STRING})
+
+
+def _indexed(request: web.Request, body: dict | None, index: int) -> web.Response:
+    # setIndex: the write's index as X-Nomad-Index; a handler's nil is no body (http.go wrap).
+    headers = {"X-Nomad-Index": str(index)}
+    return web.Response(status=200, headers=headers) if body is None else encode(request, body, headers=headers)
+
+
+def _now() -> str:
+    return structs.rfc3339nano(time.time_ns())
+
+
+def _management_only(request: web.Request) -> None:
+    # aclObj.IsManagement(), else structs.ErrPermissionDenied (nomad/acl_endpoint.go).
+    if request_acl(request) is not None:
+        raise HTTPError(403, PERMISSION_DENIED)
 
 
 async def policy(agent: Agent, request: web.Request) -> web.Response:
-    """ACLPolicySpecificRequest: GET reads, PUT/POST upserts (management only: ACL.UpsertPolicies)."""
+    """ACLPolicySpecificRequest: GET reads (ACL.GetPolicy: management, or a token holding it), PUT/POST
+    upserts and DELETE deletes (management only: ACL.UpsertPolicies, ACL.DeletePolicies)."""
     name = request.match_info["name"]
     if request.method == "GET":
+        acl = request_acl(request)
+        if acl is not None and name not in acl.token["Policies"]:
+            raise HTTPError(403, PERMISSION_DENIED)
         found = agent.acl.policies.get(name)
         if found is None:
             raise HTTPError(404, "ACL policy not found")
         return encode(request, found)
+    _management_only(request)
+    if request.method == "DELETE":
+        agent.acl.delete_policy(name)
+        return _indexed(request, None, agent.store.index)
     if request.method not in WRITE:
         raise HTTPError(405, INVALID_METHOD)
     body = await decode_body(request, _POLICY)
@@ -57,25 +89,72 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
         agent.acl.put_policy(body, agent.store.index)
     except PolicyError as exc:
         raise HTTPError(400, f"policy {name!r} is invalid: {exc}") from exc
-    return web.Response(status=200, headers={"X-Nomad-Index": str(agent.store.index)})
+    return _indexed(request, None, agent.store.index)
 
 
-async def create_token(agent: Agent, request: web.Request) -> web.Response:
-    """aclTokenUpdate for a new token (ACL.UpsertTokens, management only)."""
-    body = await decode_body(request, _TOKEN)
+async def policies(agent: Agent, request: web.Request) -> web.Response:
+    """ACLPoliciesRequest (ACL.ListPolicies): every policy to a management token, a client token's own
+    to it."""
+    acl = request_acl(request)
+    return encode(request, agent.acl.policy_stubs(None if acl is None else acl.token["Policies"]))
+
+
+async def bootstrap(agent: Agent, request: web.Request) -> web.Response:
+    """ACLTokenBootstrap (ACL.Bootstrap): served without a token, once."""
+    body = await decode_body(request, _BOOTSTRAP) if request.content_length else {}
     try:
-        token = agent.acl.create_token(body, agent.store.index, structs.rfc3339nano(time.time_ns()))
+        token = agent.acl.bootstrap(agent.store.index, _now(), body.get("BootstrapSecret") or "")
     except PolicyError as exc:
         raise HTTPError(400, str(exc)) from exc
-    return encode(request, token)
+    return _indexed(request, token, agent.store.index)
+
+
+async def tokens(agent: Agent, request: web.Request) -> web.Response:
+    """ACLTokensRequest (ACL.ListTokens, management only)."""
+    _management_only(request)
+    return encode(request, agent.acl.token_stubs())
+
+
+async def update_token(agent: Agent, request: web.Request) -> web.Response:
+    """aclTokenUpdate (ACL.UpsertTokens, management only): a new token at /v1/acl/token, an update at
+    /v1/acl/token/<accessor>."""
+    _management_only(request)
+    accessor = request.match_info.get("accessor", "")
+    body = await decode_body(request, _TOKEN)
+    if accessor and body.get("AccessorID", "") != accessor:
+        raise HTTPError(400, "ACL token accessor does not match request path")
+    try:
+        token = agent.acl.upsert_token(body, agent.store.index, _now())
+    except PolicyError as exc:
+        raise HTTPError(400, str(exc)) from exc
+    return _indexed(request, token, agent.store.index)
+
+
+async def token(agent: Agent, request: web.Request) -> web.Response:
+    """aclTokenCrud: GET (ACL.GetToken: management, or the token itself), DELETE (ACL.DeleteTokens,
+    management only); PUT/POST is update_token."""
+    accessor = request.match_info["accessor"]
+    if request.method in WRITE:
+        return await update_token(agent, request)
+    acl = request_acl(request)
+    if request.method == "DELETE":
+        _management_only(request)
+        agent.acl.delete_token(accessor)
+        return _indexed(request, None, agent.store.index)
+    if acl is not None and acl.token["AccessorID"] != accessor:
+        raise HTTPError(403, PERMISSION_DENIED)
+    found = agent.acl.token_by_accessor(accessor)
+    if found is None:
+        raise HTTPError(404, "ACL token not found")
+    return encode(request, found)
 
 
 async def token_self(agent: Agent, request: web.Request) -> web.Response:
-    """aclTokenSelf: the token the request carries."""
-    acl = request_acl(request)
-    if acl is None:
-        raise HTTPError(404, "ACL token not found")  # the management token is the agent's, not a stored one
-    return encode(request, acl.token)
+    """aclTokenSelf (ACL.WhoAmI): the token the request carries."""
+    found = agent.acl.tokens.get(request_token(request))
+    if found is None:
+        raise HTTPError(404, "ACL token not found")  # the agent's own management token is not a stored one
+    return encode(request, found)
 
 
 def _in_query_namespace(*capabilities: str) -> Check:
@@ -109,6 +188,9 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.register_job: None,  # jobUpdate: submit-job or register-job, after admission (doRegister)
     client_allocations.alloc_exec: None,  # alloc-exec (and alloc-node-exec), once the token is read
     token_self: None,
+    policy: None,  # ACL.GetPolicy: a client token may read its own policies
+    policies: None,  # ACL.ListPolicies: a client token lists its own
+    token: None,  # ACL.GetToken: a client token may read itself
     validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
     jobs.read_job: _in_query_namespace("read-job"),
     jobs.job_allocations: _in_query_namespace("read-job"),
@@ -139,7 +221,13 @@ def authorize(agent: Agent, request: web.Request, handler: Callable | None) -> N
 
 
 ENDPOINTS = (
-    Endpoint(("GET", "PUT", "POST"), "/v1/acl/policy/{name}", policy, "acl_endpoint.go ACLPolicySpecificRequest"),
-    Endpoint(WRITE, "/v1/acl/token", create_token, "acl_endpoint.go aclTokenUpdate"),
+    Endpoint(
+        ("GET", "PUT", "POST", "DELETE"), "/v1/acl/policy/{name}", policy, "acl_endpoint.go ACLPolicySpecificRequest"
+    ),
+    Endpoint(GET, "/v1/acl/policies", policies, "acl_endpoint.go ACLPoliciesRequest"),
+    Endpoint(WRITE, "/v1/acl/bootstrap", bootstrap, "acl_endpoint.go ACLTokenBootstrap", anonymous=True),
+    Endpoint(GET, "/v1/acl/tokens", tokens, "acl_endpoint.go ACLTokensRequest"),
+    Endpoint(WRITE, "/v1/acl/token", update_token, "acl_endpoint.go aclTokenUpdate"),
     Endpoint(GET, "/v1/acl/token/self", token_self, "acl_endpoint.go aclTokenSelf"),
+    Endpoint(("GET", "PUT", "POST", "DELETE"), "/v1/acl/token/{accessor}", token, "acl_endpoint.go aclTokenCrud"),
 )
