@@ -186,23 +186,32 @@ _TOKEN_STUB_DROPS = ("SecretID", "ExpirationTTL")
 _POLICY_STUB = ("Name", "Description", "JobACL", "Hash", "CreateIndex", "ModifyIndex")
 
 
+# The agent's bootstrap: its name as ACL.Bootstrap gives it, and the index it is said to have had
+# (the agent's own token exists before any write).
+BOOTSTRAP_NAME = "Bootstrap Token"
+BOOTSTRAP_INDEX = 1
+
+
+def _is_bootstrap(token: dict) -> bool:
+    return token["Name"] == BOOTSTRAP_NAME and token["CreateIndex"] == BOOTSTRAP_INDEX
+
+
 class AclStore:
     """Policies and tokens, kept in one file (0600) so they outlive a restart, as a cluster's raft
-    state does. Tokens here are the client tokens and the bootstrap management token; the
-    agent's own management token is the agent's (tapit/agent/agent.py), not one of these."""
+    state does: the agent's own token as its bootstrap token (bootstrapped_with), and those made
+    through the token API."""
 
     def __init__(self, path: Path):
         self.path = path
         data = json.loads(path.read_text()) if path.exists() else {}
         self.policies: dict[str, dict] = data.get("policies", {})
         self.tokens: dict[str, dict] = data.get("tokens", {})  # by SecretID
-        self.bootstrap_index: int = data.get("bootstrap_index", 0)
 
     def _save(self) -> None:
         temporary = self.path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"policies": self.policies, "tokens": self.tokens, "bootstrap_index": self.bootstrap_index}, f)
+            json.dump({"policies": self.policies, "tokens": self.tokens}, f)
         os.replace(temporary, self.path)
 
     def put_policy(self, policy: dict, index: int) -> None:
@@ -234,24 +243,6 @@ class AclStore:
             for name, policy in sorted(self.policies.items())
             if names is None or name in names
         ]
-
-    def bootstrap(self, index: int, now: str, secret: str = "") -> dict:
-        """ACL.Bootstrap: one global management token, once."""
-        if self.bootstrap_index:
-            raise PolicyError(f"ACL bootstrap already done (reset index: {self.bootstrap_index})")
-        if secret and not _is_uuid(secret):
-            raise PolicyError("invalid acl token")
-        token = self._store_token(
-            {"Name": "Bootstrap Token", "Type": "management", "Policies": None, "Global": True},
-            str(uuid.uuid4()),
-            secret or str(uuid.uuid4()),
-            None,
-            index,
-            now,
-        )
-        self.bootstrap_index = index
-        self._save()
-        return token
 
     def upsert_token(self, request: dict, index: int, now: str) -> dict:
         """ACL.UpsertTokens for one token: a new one without AccessorID, else an update of it."""
@@ -301,6 +292,18 @@ class AclStore:
         token["Hash"] = _token_hash(token)
         self.tokens[secret] = token
         return token
+
+    def bootstrapped_with(self, secret: str, now: str) -> None:
+        """The agent is bootstrapped when it is made: its own token is the "Bootstrap Token", the
+        global management token ACL.Bootstrap makes (nomad/acl_endpoint.go), so the token API shows
+        it as a bootstrapped cluster's does. A bootstrap token of an earlier agent token goes: a
+        secret the agent no longer holds grants nothing."""
+        for old in [t for t in self.tokens.values() if _is_bootstrap(t) and t["SecretID"] != secret]:
+            del self.tokens[old["SecretID"]]
+        if secret not in self.tokens:
+            request = {"Name": BOOTSTRAP_NAME, "Type": "management", "Global": True}
+            self._store_token(request, str(uuid.uuid4()), secret, None, BOOTSTRAP_INDEX, now)
+        self._save()
 
     def delete_token(self, accessor: str) -> None:
         """state_store.go DeleteACLTokens: deleting a token that is not there is no error."""

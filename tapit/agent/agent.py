@@ -30,6 +30,7 @@ class Agent:
         self.root = root
         self.token = token
         self.acl = AclStore(root / "acl.json")
+        self.acl.bootstrapped_with(token, structs.rfc3339nano(structs.now_ns()))
         self.disable_remote_exec = False  # the client's disable_remote_exec
         self.store = Store(root)
         self.cgroups = Cgroups()

@@ -1,4 +1,4 @@
-"""The ACL bootstrap, token and policy endpoints (command/agent/acl_endpoint.go, nomad/acl_endpoint.go),
+"""The ACL bootstrap (refused: the agent is bootstrapped when made), token and policy endpoints (command/agent/acl_endpoint.go, nomad/acl_endpoint.go),
 each answer's fields those of its Go struct (nomad/structs/acl.go ACLToken, ACLTokenListStub,
 ACLPolicy, ACLPolicyListStub), management-only where Nomad's RPC asks IsManagement, and kept
 across a restart as the rest of acl.json is."""
@@ -7,6 +7,7 @@ import base64
 import hashlib
 
 import httpx
+from batch_jobs import batch_job
 
 from tapit.agent import daemon
 
@@ -41,27 +42,37 @@ def blake2b_256(*parts: str) -> str:
     return base64.b64encode(hashlib.blake2b("".join(parts).encode(), digest_size=32).digest()).decode()
 
 
-def test_bootstrap_once_without_a_token_gives_a_management_token(agent):
+def test_bootstrap_is_refused_as_by_a_cluster_bootstrapped_already(agent, tmp_path):
+    """The agent's own token is its bootstrap token: a bootstrap, which needs no token, would give
+    a management token (the power to run commands) to anyone who can reach the port."""
     anonymous = httpx.Client(base_url=agent.address, timeout=15)
-    first = anonymous.post("/v1/acl/bootstrap")
-    assert first.status_code == 200, first.text
-    token = first.json()
-    assert list(token) == ACL_TOKEN
-    assert (token["Name"], token["Type"], token["Global"], token["Policies"]) == (
+    for method in ("POST", "PUT"):
+        for headers in ({}, {"Content-Type": "text/plain", "Origin": "https://evil.example"}):
+            refused = anonymous.request(method, "/v1/acl/bootstrap", headers=headers)
+            assert (refused.status_code, refused.text) == (400, f"{BOOTSTRAP_DONE}1)"), (method, headers)
+    secret = "0b4c2f3e-0000-4000-8000-000000000001"
+    refused = anonymous.post("/v1/acl/bootstrap", json={"BootstrapSecret": secret})
+    assert (refused.status_code, refused.text) == (400, f"{BOOTSTRAP_DONE}1)")
+    assert agent.http.post("/v1/acl/bootstrap").status_code == 400  # with the agent's own token too
+    # The agent's own token is the bootstrap token, shown as a bootstrapped cluster shows its own.
+    (listed,) = agent.http.get("/v1/acl/tokens").json()  # and no other was made
+    own = agent.http.get("/v1/acl/token/self").json()
+    assert list(own) == ACL_TOKEN and own["SecretID"] == agent.token
+    assert (own["Name"], own["Type"], own["Global"], own["Policies"], own["CreateIndex"]) == (
         "Bootstrap Token",
         "management",
         True,
         None,
+        1,
     )
-    assert token["Hash"] == blake2b_256("Bootstrap Token", "management", "global")  # ACLToken.SetHash
-    assert first.headers["X-Nomad-Index"] == str(token["CreateIndex"])
-    again = anonymous.put("/v1/acl/bootstrap")
-    assert (again.status_code, again.text) == (400, f"{BOOTSTRAP_DONE}{token['CreateIndex']})")
-    # The bootstrap token is a management token: it may list tokens, and reads itself.
-    bootstrap = as_token(agent, token["SecretID"])
-    listed = bootstrap.get("/v1/acl/tokens")
-    assert listed.status_code == 200 and [list(t) for t in listed.json()] == [ACL_TOKEN_LIST_STUB]
-    assert bootstrap.get("/v1/acl/token/self").json() == token
+    assert own["Hash"] == blake2b_256("Bootstrap Token", "management", "global")  # ACLToken.SetHash
+    assert listed == {k: v for k, v in own.items() if k in ACL_TOKEN_LIST_STUB}
+    assert as_token(agent, secret).get("/v1/acl/tokens").status_code == 403
+    # What a stranger's token can do then: nothing, not even register a job that would run.
+    marker = tmp_path / "ran"
+    job = {"Job": {**batch_job("intruder", f"touch {marker}")}}
+    assert as_token(agent, secret).post("/v1/jobs", json=job).status_code == 403
+    assert not marker.exists()
 
 
 def test_tokens_are_created_read_updated_and_deleted_by_a_management_token_only(agent):
@@ -97,7 +108,7 @@ def test_tokens_are_created_read_updated_and_deleted_by_a_management_token_only(
     deleted = agent.http.delete(f"/v1/acl/token/{token['AccessorID']}")
     assert deleted.status_code == 200 and deleted.text == ""  # http.go wrap writes no body for nil
     assert agent.http.get(f"/v1/acl/token/{token['AccessorID']}").status_code == 404
-    assert [t["Name"] for t in agent.http.get("/v1/acl/tokens").json()] == ["other"]
+    assert sorted(t["Name"] for t in agent.http.get("/v1/acl/tokens").json()) == ["Bootstrap Token", "other"]
     assert client.get("/v1/jobs").text == "ACL token not found"
 
 
@@ -124,9 +135,17 @@ def test_policies_are_listed_read_and_deleted(agent):
     assert [p["Name"] for p in agent.http.get("/v1/acl/policies").json()] == ["a"]
 
 
-def test_the_bootstrap_and_tokens_outlive_a_restart(agent):
-    bootstrap = httpx.post(f"{agent.address}/v1/acl/bootstrap", timeout=15).json()
+def test_tokens_outlive_a_restart_but_an_old_agent_token_does_not(agent):
+    token = agent.http.post("/v1/acl/token", json={"Name": "kept", "Type": "management"}).json()
     daemon.stop()
     agent.refresh()
-    assert agent.http.post(f"{agent.address}/v1/acl/bootstrap").text.startswith(BOOTSTRAP_DONE)
-    assert as_token(agent, bootstrap["SecretID"]).get("/v1/acl/token/self").json() == bootstrap
+    assert agent.http.post("/v1/acl/bootstrap").text.startswith(BOOTSTRAP_DONE)
+    assert as_token(agent, token["SecretID"]).get("/v1/acl/token/self").json() == token
+    old = agent.token
+    daemon.stop()
+    (agent.home / "agent" / "token").unlink()  # a new agent token is made at the next start
+    agent.refresh()
+    assert agent.token != old
+    assert as_token(agent, old).get("/v1/acl/tokens").status_code == 403
+    names = sorted(t["Name"] for t in agent.http.get("/v1/acl/tokens").json())
+    assert names == ["Bootstrap Token", "kept"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .. import structs
-from ..acl import ACL, PolicyError
+from ..acl import ACL, BOOTSTRAP_INDEX, PolicyError
 from ..structs import gojson
 from . import allocations, client_allocations, client_fs, events, jobs, nodes, validate
 from .auth import PERMISSION_DENIED, request_acl, request_token
@@ -100,13 +100,14 @@ async def policies(agent: Agent, request: web.Request) -> web.Response:
 
 
 async def bootstrap(agent: Agent, request: web.Request) -> web.Response:
-    """ACLTokenBootstrap (ACL.Bootstrap): served without a token, once."""
-    body = await decode_body(request, _BOOTSTRAP) if request.content_length else {}
-    try:
-        token = agent.acl.bootstrap(agent.store.index, _now(), body.get("BootstrapSecret") or "")
-    except PolicyError as exc:
-        raise HTTPError(400, str(exc)) from exc
-    return _indexed(request, token, agent.store.index)
+    """ACLTokenBootstrap (ACL.Bootstrap): served without a token, and refused as a cluster that is
+    bootstrapped already refuses it (nomad/acl_endpoint.go Bootstrap). The embedded agent is
+    bootstrapped when it is made: its own token is the bootstrap token (AclStore.bootstrapped_with). Served, an anonymous bootstrap would hand the power to run commands to any
+    local process, or to a web page's blind cross-origin POST. A malformed body is refused
+    first, as the endpoint decodes it before the RPC."""
+    if request.content_length:
+        await decode_body(request, _BOOTSTRAP)
+    raise HTTPError(400, f"ACL bootstrap already done (reset index: {BOOTSTRAP_INDEX})")
 
 
 async def tokens(agent: Agent, request: web.Request) -> web.Response:
