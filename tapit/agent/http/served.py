@@ -15,7 +15,16 @@ NOT_SERVED = {
     "scaling policies": "/v1/scaling",
     "search": "/v1/search",
     "metrics": "/v1/metrics",
-    "operator": "/v1/operator",
+    # Of the operator's endpoints only the raft configuration is served.
+    "operator license": "/v1/operator/license",
+    "raft peers": "/v1/operator/raft/peer",
+    "raft leadership transfer": "/v1/operator/raft/transfer-leadership",
+    "operator keyring": "/v1/operator/keyring",
+    "autopilot": "/v1/operator/autopilot",
+    "snapshots": "/v1/operator/snapshot",
+    "upgrade checks": "/v1/operator/upgrade-check",
+    "utilization": "/v1/operator/utilization",
+    "scheduler configuration": "/v1/operator/scheduler",
     "workload identity": "/.well-known",
     "the web UI": "/ui",
 }
