@@ -13,7 +13,7 @@ NOT_SERVED = {
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
     "scaling policies": "/v1/scaling",
-    "search": "/v1/search",
+    "fuzzy search": "/v1/search/fuzzy",
     "metrics": "/v1/metrics",
     # Of the operator's endpoints only the raft configuration is served.
     "operator license": "/v1/operator/license",
