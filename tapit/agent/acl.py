@@ -138,7 +138,7 @@ def merge(all_rules: list[Rules]) -> Rules:
 class ACL:
     """What a client token may do (acl/acl.go ACL). `None` stands for a management token."""
 
-    def __init__(self, rules: Rules, token: dict | None = None):
+    def __init__(self, rules: Rules, token: dict):
         self.rules = rules
         self.token = token  # the ACLToken it was resolved from
 
@@ -270,7 +270,12 @@ class AclStore:
         else:
             secret, created = request.get("SecretID") or str(uuid.uuid4()), now
         token = self._store_token(
-            request, accessor or str(uuid.uuid4()), secret, existing and existing["CreateIndex"], index, created
+            request,
+            accessor or str(uuid.uuid4()),
+            secret,
+            None if existing is None else existing["CreateIndex"],
+            index,
+            created,
         )
         self._save()
         return token

@@ -32,23 +32,24 @@ class ContainerSupervisor:
     def __init__(self, spec: dict):
         self.spec = spec
         self.status: dict = {"sup_pid": os.getpid(), "sup_start": proc_start(os.getpid())}
-        self.docker: aiodocker.Docker | None = None
-        self.container: DockerContainer = None  # set once the engine is reached (run)
+        self.container: DockerContainer | None = None  # set once the engine is reached (run)
         self.exited = asyncio.Event()
         self.stopping: asyncio.Task | None = None
 
     def write_status(self) -> None:
         write_status(self.spec["status"], self.status)
 
-    async def copy_logs(self, stream: str, log: LogFile) -> None:
+    async def copy_logs(self, container: DockerContainer, stream: str, log: LogFile) -> None:
         """One stream of the container's (multiplexed) output, followed to its end."""
-        async with self.docker._query(
-            f"containers/{self.container.id}/logs", params={stream: "1", "follow": "1"}
+        async with container.docker._query(
+            f"containers/{container.id}/logs", params={stream: "1", "follow": "1"}
         ) as response:
             async for chunk in MultiplexedResult(response, raw=self.spec["tty"]):
                 log.write(chunk)
 
     async def kill(self, sig: str) -> None:
+        # Stop requests that come before the container is in hand wait in run's `early`.
+        assert self.container is not None, "kill before the container is in hand"
         try:
             await self.container.kill(signal=sig)
         except aiodocker.DockerError:
@@ -85,16 +86,16 @@ class ContainerSupervisor:
         loop.add_signal_handler(signal.SIGUSR1, early.append, "hard")
         loop.add_signal_handler(signal.SIGUSR2, early.append, "disk")
         self.write_status()  # alive and able to take a stop: see supervisor.py
-        self.docker = aiodocker.Docker(url=spec["engine"], api_version=spec["api_version"])
+        docker = aiodocker.Docker(url=spec["engine"], api_version=spec["api_version"])
         try:
-            self.container = self.docker.containers.container(spec["name"])
-            info = await self.container.show()
+            self.container = container = docker.containers.container(spec["name"])
+            info = await container.show()
         except Exception as exc:  # the engine's refusal, whatever it is, ends the task here
             message = " ".join(str(exc).split()) or type(exc).__name__
             self.status.update(error=message, finished=now_ns())
             self.write_status()
             announce(f"error {message}")
-            await self.docker.close()
+            await docker.close()
             return
         self.status.update(pid=info["State"]["Pid"], started=now_ns())
         self.write_status()
@@ -107,15 +108,15 @@ class ContainerSupervisor:
         if spec["deadline"]:
             loop.call_later(max(0.0, spec["deadline"] - time.time()), self.request_stop, "deadline")
         logs = {stream: LogFile(spec[stream], spec["max_bytes"], spec["max_files"]) for stream in ("stdout", "stderr")}
-        copies = [loop.create_task(self.copy_logs(stream, log)) for stream, log in logs.items()]
-        result = await self.container.wait()
+        copies = [loop.create_task(self.copy_logs(container, stream, log)) for stream, log in logs.items()]
+        result = await container.wait()
         self.exited.set()
-        info = await self.container.show()
+        info = await container.show()
         await asyncio.wait(copies, timeout=DRAIN_GRACE_S)
         for copy in copies:
             copy.cancel()
         try:
-            await self.container.delete(force=True)
+            await container.delete(force=True)
         except aiodocker.DockerError:
             pass
         # handle.run: the exit code from the wait, OOMKilled from the inspect, never a signal.
@@ -128,7 +129,7 @@ class ContainerSupervisor:
         if dropped := sum(log.dropped for log in logs.values()):
             self.status["log_dropped"] = dropped
         self.write_status()
-        await self.docker.close()
+        await docker.close()
 
 
 def main() -> None:

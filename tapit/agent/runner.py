@@ -99,10 +99,9 @@ class Runner:
     async def signal_task(self, alloc_id: str, task_name: str, name: str) -> None:
         """The task runner's Signal: a "Signaling" event, then the driver's SignalTask.
         TaskNotRunning when no driver handle is held."""
-        alloc = self.store.alloc(alloc_id)
         ar = self.allocs.get(alloc_id)
         tr = ar.tasks.get(task_name) if ar is not None else None
-        if tr is None or alloc["TaskStates"][task_name]["State"] != "running":
+        if ar is None or tr is None or ar.alloc()["TaskStates"][task_name]["State"] != "running":
             raise TaskNotRunning("Task not running")
         event = wire.task_event("Signaling")
         event["Details"]["signal"] = name

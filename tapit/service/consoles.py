@@ -129,8 +129,9 @@ def start_console(service: TaskService, spec: TaskSpec, progress: Progress = lam
     ConsoleError when Nomad cannot place or start it; the job is purged and the record says why.
     Blocking (REST calls); the TUI runs it in a worker thread.
     """
-    spec = replace(spec, max_hours=spec.max_hours or service.config.console_max_hours)
-    record = service.create(spec, kind="console", argv=keepalive_argv(idle_timeout_s(service), spec.max_hours))
+    max_hours = spec.max_hours or service.config.console_max_hours
+    spec = replace(spec, max_hours=max_hours)
+    record = service.create(spec, kind="console", argv=keepalive_argv(idle_timeout_s(service), max_hours))
     console = Console(service, record)
     try:
         console.alloc_id = _until_running(service, record, progress)
@@ -179,6 +180,11 @@ class Console:
         self.finished_at: str | None = None
         self.closed = False
 
+    def running_alloc(self) -> str:
+        """The allocation its task runs in: start_console sets it before handing the console out."""
+        assert self.alloc_id is not None, "a console is used only once start_console has it running"
+        return self.alloc_id
+
     @property
     def cast_path(self):
         return self.service.history.log_path(self.record.id, CAST_NAME)
@@ -220,7 +226,7 @@ class Console:
         try:
             with exec_errors(self.record.nomad_namespace):
                 async with self.service._nomad(self.record).allocations.exec(
-                    self.alloc_id, TASK_NAME, command, tty
+                    self.running_alloc(), TASK_NAME, command, tty
                 ) as exec_session:
                     session = ConsoleSession(self, exec_session, tty, transcript, raw, on_notice)
                     if tty:
@@ -248,7 +254,7 @@ class Console:
         """Stop and purge the job and complete the record. Blocking; safe to call twice."""
         if self.closed:
             return self.record
-        changes = {
+        changes: dict[str, object] = {
             "status": self.end_status,
             "reason": self.end_reason,
             "exit_code": None,
@@ -401,7 +407,7 @@ class ConsoleSession:
         command = ["/bin/sh", "-c", _write_deadline(self.idle_s)]
         try:
             async with console.service._nomad(console.record).allocations.exec(
-                console.alloc_id, TASK_NAME, command, False
+                console.running_alloc(), TASK_NAME, command, False
             ) as refresh:
                 async for _ in refresh:
                     pass

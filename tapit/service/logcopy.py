@@ -24,12 +24,11 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import closing
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError, NomadNotFound, NomadRefused
 from tapit.nomad.frames import LogFrame, log_index
-from tapit.service.history import ArchiveWriter
 
 FOLLOW_RETRY_S = 0.5
 # How often the end of the log is asked for again while waiting to reach it: a Nomad client may
@@ -37,6 +36,17 @@ FOLLOW_RETRY_S = 0.5
 END_RECHECK_S = 2.0
 # No new byte for this long while short of the end: the stream is stuck, and saying so beats waiting.
 STALL_S = 60.0
+
+
+class LogArchive(Protocol):
+    """Where a copy archives what it delivers: history.ArchiveWriter, or a writer wrapped to note
+    the arrival order (log_arrival.NotedArchive) or to feed the log store (logship._Feed)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 class Position(NamedTuple):
@@ -73,7 +83,7 @@ class LogCopy:
         log_type: str,
         file_size: int,
         sink: Callable[[bytes], None] | None,
-        archive: ArchiveWriter | None,
+        archive: LogArchive | None,
         cancel: threading.Event | None = None,
         resume: Resume | None = None,
     ):

@@ -24,7 +24,7 @@ from tapit.trail.logstore import LogStore, LogStoreError
 from tapit.translate import jobspec
 
 if TYPE_CHECKING:
-    from tapit.service.logcopy import LogCopy
+    from tapit.service.logcopy import LogArchive, LogCopy
     from tapit.service.record_keeper import RecordKeeper
     from tapit.service.tasks import TaskService
 
@@ -59,7 +59,7 @@ def wait(
         _replay_archive(service, record, sink)
         return record
     if record.terminal and record.logs_url:
-        _replay_store(record, sink)
+        _replay_store(record, record.logs_url, sink)
         return record
     alloc = await_placement(service, record, cancel, on_queued)
     if alloc is None:
@@ -122,9 +122,9 @@ def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) 
     log_arrival.replay(service.history, record.id, LOG_TYPES, sink)
 
 
-def _replay_store(record: TaskRecord, sink: OutputSink) -> None:
+def _replay_store(record: TaskRecord, logs_url: str, sink: OutputSink) -> None:
     """The logs the archivist shipped to the log store, both streams in the order they arrived."""
-    for stream, data in _stored(record).records(record.nomad_namespace, record.id):
+    for stream, data in _stored(record, logs_url).records(record.nomad_namespace, record.id):
         sink(stream, bytes(data))
 
 
@@ -132,7 +132,7 @@ def remove_stored(service: TaskService, record: TaskRecord) -> None:
     """Remove what an archivist shipped of the task to the log store: where its record says, else
     where this configuration's archivist ships (it may not have said so in the record yet)."""
     if record.logs_url:
-        store = _stored(record)
+        store = _stored(record, record.logs_url)
     else:
         try:
             store = LogStore(log_store_url(service))
@@ -141,11 +141,12 @@ def remove_stored(service: TaskService, record: TaskRecord) -> None:
     store.remove_task(record.nomad_namespace, record.id)
 
 
-def _stored(record: TaskRecord) -> LogStore:
+def _stored(record: TaskRecord, logs_url: str) -> LogStore:
+    """The store at the record's `logs_url` (passed apart: only a record that has one is read)."""
     try:
-        return LogStore(store_of(record.logs_url, record.nomad_namespace, record.id))
+        return LogStore(store_of(logs_url, record.nomad_namespace, record.id))
     except ValueError as exc:
-        raise LogStoreError(record.logs_url, "reading the task's record", exc) from None
+        raise LogStoreError(logs_url, "reading the task's record", exc) from None
 
 
 def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = False) -> TaskRecord:
@@ -160,7 +161,7 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
     if record.logs_archived:
         _replay_archive(service, record, sink)
     elif record.logs_url:
-        _replay_store(record, sink)
+        _replay_store(record, record.logs_url, sink)
     elif record.nomad_alloc_id:
         with nomad_errors():
             alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)
@@ -208,10 +209,13 @@ def _log_copies(
             arrival = log_arrival.Arrival(service.history.archive_writer(record.id, log_arrival.ARRIVAL), LOG_TYPES)
         for log_type in LOG_TYPES:
             writer = service.history.archive_writer(record.id, log_type) if archive else None
+            archive_to: LogArchive | None = writer
             if writer is not None and arrival is not None:
-                writer = arrival.archive(writer, log_type)
+                archive_to = arrival.archive(writer, log_type)
             deliver = (lambda data, log_type=log_type: sink(log_type, data)) if sink else None
-            copies.append(LogCopy(nomad, alloc["ID"], jobspec.TASK_NAME, log_type, file_size, deliver, writer, cancel))
+            copies.append(
+                LogCopy(nomad, alloc["ID"], jobspec.TASK_NAME, log_type, file_size, deliver, archive_to, cancel)
+            )
     except BaseException:
         for copy in copies:
             copy.close()

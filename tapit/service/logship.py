@@ -65,14 +65,11 @@ class LogShipper:
         self._buffered = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.copies = [
-            LogCopy(
-                nomad, alloc_id, TASK_NAME, stream, file_size, None, _Feed(self, stream), resume=self._resume(stream)
-            )
-            for stream in STREAMS
-        ]
-        for copy in self.copies:
-            copy.archive.copy = copy
+        self.copies: list[LogCopy] = []
+        for stream in STREAMS:
+            feed = _Feed(self, stream)
+            feed.copy = LogCopy(nomad, alloc_id, TASK_NAME, stream, file_size, None, feed, resume=self._resume(stream))
+            self.copies.append(feed.copy)
 
     def _resume(self, stream: str) -> Resume:
         state = self.states[stream]
@@ -154,7 +151,7 @@ class LogShipper:
     def complete(self, lost_why: str | None) -> Shipped:
         """Each stream whole, then the manifest: `lost_why` says why the copy could not reach
         the end of the logs (Nomad no longer has them), and the manifest is then not complete."""
-        streams = {}
+        streams: dict[str, dict] = {}  # each stream's bytes, sha256 and lost_bytes: encode_manifest
         tail = _Tail()
         for stream in STREAMS:
             digest = hashlib.sha256()
@@ -202,6 +199,7 @@ class _Feed:
         self.copy: LogCopy | None = None
 
     def write(self, data: bytes) -> None:
+        assert self.copy is not None, "LogShipper hands the feed its copy before the copy follows"
         self.shipper.take(self.stream, self.copy, data)
 
     def commit(self) -> None:

@@ -65,9 +65,12 @@ class AllocShell:
     ) -> AsyncIterator[ShellSession]:
         """ConsoleError when Nomad refuses (the task is no longer running, exec is disabled) or is unreachable."""
         line = f"export TERM={shlex.quote(term)}; {SHELL}" if tty and term else SHELL
+        alloc_id = self.record.nomad_alloc_id
+        if alloc_id is None:  # allocation() is asked first; without one there is no task to enter
+            raise ShellUnavailable(f"task {self.record.id} has no allocation: a shell needs it running")
         with exec_errors(self.record.nomad_namespace):
             async with self.service._nomad(self.record).allocations.exec(
-                self.record.nomad_alloc_id, TASK_NAME, ["/bin/sh", "-c", line], tty
+                alloc_id, TASK_NAME, ["/bin/sh", "-c", line], tty
             ) as exec_session:
                 if tty:
                     await exec_session.resize(rows, cols)  # before any input, as Nomad's CLI does

@@ -8,14 +8,12 @@ thread; results come back to the event loop as messages or `call_from_thread`.
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 import threading
 from datetime import datetime, timezone
 from typing import Callable
 from weakref import WeakKeyDictionary
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -27,15 +25,12 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 from textual.worker import WorkerFailed
 
 from tapit.cli import internal_error
-from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.output import plural, printable
-from tapit.params import TaskSpec
-from tapit.service import TaskService, default_initiator
+from tapit.service import TaskService
 from tapit.tui import preferences
 from tapit.tui.palette import TapitCommands
-from tapit.tui.confirm import ConfirmScreen
-from tapit.tui.console_pane import ConsoleEnded, ConsoleScreen, SessionScreen
+from tapit.tui.console_pane import SessionScreen
 from tapit.tui.details import Details
 from tapit.tui.events_view import EventsScreen
 from tapit.tui.keymap import KeymapScreen
@@ -45,6 +40,7 @@ from tapit.tui.log_view import LogView
 from tapit.tui.namespace_picker import EVERY, NamespacePicker
 from tapit.tui.new_task import NewTaskScreen
 from tapit.tui.spec_view import SpecScreen
+from tapit.tui.task_actions import WRITE_ACTIONS, TaskActions
 from tapit.tui.safe_text import DataInput, plain, template
 from tapit.tui.sessions import Sessions
 from tapit.tui.task_table import STATUS_FILTERS, TaskTable
@@ -66,46 +62,15 @@ STATE_MARKS = {
 }
 
 
-# What an auditor's read-only TUI never does: these actions are hidden from the footer, the
-# keymap and the palette, and their keys do nothing.
-WRITE_ACTIONS = frozenset({"new_task", "stop_task", "delete_task", "rerun_task", "open_console", "console_outside"})
-
-
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def spec_of(record: TaskRecord) -> TaskSpec:
-    """The parameters a task ran with, for rerunning it."""
-    return TaskSpec(
-        command=record.command,
-        memory_gb=record.memory_gb,
-        cpu=record.cpu,
-        max_hours=record.max_hours,
-        ephemeral_storage_gb=record.ephemeral_storage_gb,
-        docker_tag=record.docker_tag,
-        image=record.image if not record.docker_tag else None,
-        initiated_by=default_initiator(),
-    )
-
-
-def console_words(spec: TaskSpec) -> list[str]:
-    """The form's values as `tapit run` parameters."""
-    words = [f"memory={spec.memory_gb:g}", f"cpu={spec.cpu:g}", f"ephemeral_storage_gb={spec.ephemeral_storage_gb:g}"]
-    if spec.max_hours is not None:
-        words.append(f"max_hours={spec.max_hours:g}")
-    if spec.image:
-        words.append(f"image={spec.image}")
-    if spec.docker_tag:
-        words.append(f"docker_tag={spec.docker_tag}")
-    return words
 
 
 class FilterInput(DataInput):
     BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter")]
 
 
-class TapitApp(App[int]):
+class TapitApp(TaskActions):
     TITLE = "tapit"
     CSS_PATH = "tapit.tcss"
     # Below 110 columns the panes stack what sits side by side on a wide terminal (tapit.tcss).
@@ -466,101 +431,6 @@ class TapitApp(App[int]):
             )
         )
 
-    # --- actions on tasks ---------------------------------------------------------------
-
-    def action_new_task(self, prefill: TaskSpec | None = None, title: str = "New task") -> None:
-        screen = NewTaskScreen(self.service.config, default_initiator(), prefill, title=title)
-        self.push_screen(screen, self._create)
-
-    def action_rerun_task(self) -> None:
-        record = self.table.selected
-        if record is not None:
-            self.action_new_task(spec_of(record), title=f"Rerun task {record.id}")
-
-    def _create(self, spec: TaskSpec | None) -> None:
-        if spec is not None:
-            self.notify(f"starting: {spec.command}", timeout=3)
-            self._create_worker(spec)
-
-    @work(thread=True, group="create")
-    def _create_worker(self, spec: TaskSpec) -> None:
-        try:
-            record = self.service.create(spec)
-        except TapitError as exc:
-            self.call_from_thread(self.notify, f"could not start the task: {exc}", severity="error", timeout=10)
-            return
-        self.call_from_thread(self._created, record)
-
-    def _created(self, record: TaskRecord) -> None:
-        self.table.upsert(record)
-        self.table.select_task(record.id)
-        box = self.query_one("#filter", Input)
-        if box.value != self.table.needle:  # selecting the new task dropped the filter
-            box.value, box.display = self.table.needle, bool(self.table.needle)
-        self.table.focus()
-        self._follow_selection(settled=True)
-        self.action_show_tab("logs")
-        if self.feed is not None:
-            self.feed.poke()
-
-    def action_stop_task(self) -> None:
-        record = self.table.selected
-        if record is None:
-            return
-        if record.terminal:
-            self.notify(f"task {record.id} has already ended ({record.status})", severity="warning")
-            return
-        session = self.sessions.find(record.id)
-        if isinstance(session, ConsoleScreen):  # ended from this side, so its record says so
-            question = ConfirmScreen(f"End console {record.id}?", [record.command])
-            self.push_screen(question, lambda yes: yes and self.run_worker(session.end("ended from the task list")))
-            return
-        question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
-        self.push_screen(question, lambda yes: yes and self._stop_worker(record.id))
-
-    @work(thread=True, group="stop")
-    def _stop_worker(self, task_id: str) -> None:
-        self.call_from_thread(self.notify, f"stopping {task_id}…", timeout=3)
-        try:
-            record = self.service.stop(task_id)
-        except TapitError as exc:
-            self.call_from_thread(self.notify, f"could not stop {task_id}: {exc}", severity="error", timeout=10)
-            return
-        self.call_from_thread(self._changed, record, f"{task_id} {record.status}")
-
-    def _changed(self, record: TaskRecord, message: str) -> None:
-        self.table.upsert(record)
-        self._follow_selection(settled=True)
-        self.notify(message)
-        if self.feed is not None:
-            self.feed.poke()
-
-    def action_delete_task(self) -> None:
-        record = self.table.selected
-        if record is None:
-            return
-        if not record.terminal:
-            self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
-            return
-        question = ConfirmScreen(
-            f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]
-        )
-        self.push_screen(question, lambda yes: yes and self._delete_worker(record.id))
-
-    @work(thread=True, group="delete")
-    def _delete_worker(self, task_id: str) -> None:
-        try:
-            self.service.delete(task_id)
-        except TapitError as exc:
-            self.call_from_thread(self.notify, f"could not delete {task_id}: {exc}", severity="error", timeout=10)
-            return
-        self.call_from_thread(self._deleted, task_id)
-
-    def _deleted(self, task_id: str) -> None:
-        self.table.discard(task_id)
-        self._follow_selection(settled=True)
-        self.notify(f"deleted {task_id}")
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.read_only and action in WRITE_ACTIONS:
             return False
@@ -571,41 +441,6 @@ class TapitApp(App[int]):
         if isinstance(self.screen, SessionScreen) and action in ("command_palette", "quit"):
             return False
         return True
-
-    def action_open_console(self) -> None:
-        screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
-        self.push_screen(screen, lambda spec: spec and self.sessions.open(ConsoleScreen(self.service, spec)))
-
-    @on(ConsoleEnded)
-    def _console_ended(self, event: ConsoleEnded) -> None:
-        if event.record is not None:
-            self.table.upsert(event.record)
-        if self.feed is not None:
-            self.feed.poke()
-
-    def action_console_outside(self) -> None:
-        """Hand the real terminal to `tapit run` for programs a pane cannot do justice to."""
-        screen = NewTaskScreen(self.service.config, default_initiator(), console=True)
-        self.push_screen(screen, lambda spec: spec and self._run_outside(spec))
-
-    def _run_outside(self, spec: TaskSpec) -> None:
-        self._hand_over(["-m", "tapit", "run", spec.command, *console_words(spec)], "tapit run")
-
-    def _hand_over(self, argv: list[str], name: str) -> None:
-        with self.suspend():
-            code = subprocess.call([sys.executable, *argv])
-            input(f"\n({name} exited with {code}; press enter to return to tapit)")
-        if self.feed is not None:
-            self.feed.poke()
-
-    def action_shell(self) -> None:
-        if self.table.selected is not None:
-            self.sessions.shell(self.table.selected)
-
-    def action_shell_outside(self) -> None:
-        record = self.table.selected
-        if record is not None and self.sessions.can_open_shell(record):
-            self._hand_over(["-m", "tapit.commands.shell", record.id], f"the shell in {record.id}")
 
     async def action_quit(self) -> None:
         await self.sessions.end_all("the TUI quit")

@@ -17,7 +17,7 @@ import math
 import time
 from itertools import groupby, repeat
 from operator import itemgetter
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
 from rich.segment import Segment
 from rich.style import Style
@@ -130,7 +130,7 @@ class TerminalView(Widget, can_focus=True):
         super().__init__(**kwargs)
         self.screen_ = TerminalScreen(80, 24)
         self.stream = TerminalStream(self.screen_)
-        self.send: Callable[[bytes], Awaitable[None]] | None = None
+        self.send: Callable[[bytes], Coroutine[Any, Any, None]] | None = None
         self.on_size: Callable[[int, int], Awaitable[None]] | None = None
         self.back = 0  # rows scrolled back into the scrollback
         self._styles: dict[tuple, Style] = {}
@@ -295,7 +295,11 @@ class SessionScreen(Screen[None]):
     # What the subclasses provide.
     label = "session"
     how_to_end = "exit in it"
-    task_id: str | None = None  # the task the session is in, once known
+
+    @property
+    def task_id(self) -> str | None:
+        """The task the session is in, once known."""
+        return None
 
     async def _open(self):
         """Blocking work in a thread: the object whose `session()` runs (TapitError when it cannot)."""
@@ -422,9 +426,11 @@ class ConsoleScreen(SessionScreen):
         return self.console
 
     async def _finish(self, ending: str) -> str:
-        record = await asyncio.to_thread(self.console.close)
+        console = self.console
+        assert console is not None  # a session finishes only once _open has started it
+        record = await asyncio.to_thread(console.close)
         self.app.post_message(ConsoleEnded(record))
-        return f"{self.console.end_reason or ending} ({record.status})"
+        return f"{console.end_reason or ending} ({record.status})"
 
     def _ended(self, message: str | Content) -> None:
         if self.console is None:  # it never started: the record says why

@@ -119,8 +119,11 @@ class Details(VerticalScroll):
 
     def show(self, record: TaskRecord | None) -> None:
         """Show a task; a different task shows its own usage seen so far and reloads its allocation."""
-        other = record is None or self.record is None or record.id != self.record.id
-        changed = other or record.nomad_alloc_id != self.record.nomad_alloc_id or record.status != self.record.status
+        last = self.record
+        if record is None or last is None or record.id != last.id:
+            other = changed = True
+        else:
+            other, changed = False, (record.nomad_alloc_id, record.status) != (last.nomad_alloc_id, last.status)
         self.record = record
         if other:
             self.alloc = None

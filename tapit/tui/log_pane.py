@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,8 +23,12 @@ from tapit.model import TaskRecord
 from tapit.output import plural
 from tapit.service import TaskService
 from tapit.tui.log_tail import LogTail
-from tapit.tui.log_view import STREAMS, LogView, plain_text
+from tapit.tui.log_buffer import STREAMS, plain_text
+from tapit.tui.log_view import LogView
 from tapit.tui.safe_text import DataInput, plain, template
+
+if TYPE_CHECKING:
+    from tapit.tui.app import TapitApp
 
 # About 2,000 typical lines: a few milliseconds of work between key presses.
 DRAIN_BYTES = 128 * 1024
@@ -195,7 +200,7 @@ class LogPane(Vertical):
         elif self.screen.maximized is self:
             self.screen.minimize()
         else:
-            self.app.action_focus_tasks()
+            cast("TapitApp", self.app).action_focus_tasks()  # the pane lives only in TapitApp
 
     def action_save(self) -> None:
         if self.record is None:

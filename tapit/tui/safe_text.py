@@ -45,4 +45,5 @@ class DataInput(Input):
     but drawn with control characters as pictures (␛ for ESC), never sent to the terminal."""
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, highlighter=ControlPictures(), **kwargs)
+        kwargs["highlighter"] = ControlPictures()
+        super().__init__(*args, **kwargs)

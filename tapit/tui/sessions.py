@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-
-from textual.app import App
+from typing import TYPE_CHECKING
 
 from tapit.model import TaskRecord
 from tapit.tui.console_pane import SessionScreen
 from tapit.tui.shell_pane import ShellScreen
+
+if TYPE_CHECKING:
+    from tapit.tui.app import TapitApp  # which makes one Sessions, handing it itself
 
 # A session the TUI ends as it quits has this long to stop and purge its job and write its record.
 WIND_UP_S = 15.0
 
 
 class Sessions:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: TapitApp) -> None:
         self.app = app
         self._names: dict[SessionScreen, str] = {}
         self._numbers = itertools.count(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -90,7 +90,7 @@ def _started_seconds(record: TaskRecord, now: datetime) -> float:
     return (end - parse_iso(record.started_at)).total_seconds()
 
 
-def sort_key(column: str, now: datetime) -> Callable[[TaskRecord], object]:
+def sort_key(column: str, now: datetime) -> Callable[[TaskRecord], Any]:
     """How each column orders tasks; ties keep the newest first."""
     return {
         "id": lambda r: r.id,

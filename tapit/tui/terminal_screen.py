@@ -113,8 +113,7 @@ class TerminalScreen(pyte.Screen):
     def _cells_for(self, attrs: pyte.screens.Char) -> dict[str, pyte.screens.Char]:
         if len(self._cells) > 256:  # programs cycling through colours: keep it bounded
             self._cells.clear()
-        rest = tuple(attrs)[1:]
-        cells = self._cells[attrs] = {chr(c): pyte.screens.Char(chr(c), *rest) for c in range(32, 127)}
+        cells = self._cells[attrs] = {chr(c): attrs._replace(data=chr(c)) for c in range(32, 127)}
         return cells
 
     def index(self) -> None:
@@ -188,6 +187,7 @@ class TerminalScreen(pyte.Screen):
         self.dirty.update(range(self.lines))
 
     def _leave_alternate(self) -> None:
+        assert self.main_screen is not None  # reset_mode leaves only while on the alternate screen
         buffer, cursor = self.main_screen
         self.main_screen = None
         self.buffer = buffer
@@ -214,6 +214,8 @@ class TerminalScreen(pyte.Screen):
 class TerminalStream(pyte.Stream):
     """Bytes in, screen calls out: whole sequences dispatched directly, the rest through pyte's parser."""
 
+    listener: TerminalScreen  # pyte's Stream takes any screen; this one drives a TerminalScreen only
+
     def __init__(self, screen: TerminalScreen) -> None:
         super().__init__(screen)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -221,6 +223,7 @@ class TerminalStream(pyte.Stream):
         self._basic["\r\n"] = screen.newline
         self._csi = {char: getattr(screen, name) for char, name in self.csi.items()}
 
+    # pyte's feed takes text; a console hands over bytes as they come off the socket, decoded here.
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         screen = self.listener
         screen.batching = True

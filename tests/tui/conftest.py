@@ -117,7 +117,7 @@ async def wait_for(pilot, predicate, timeout: float = 30.0, step: float = 0.1) -
 
 @pytest.fixture
 def steady_initiator(monkeypatch):
-    monkeypatch.setattr("tapit.tui.app.default_initiator", lambda: "alice@laptop")
+    monkeypatch.setattr("tapit.tui.task_actions.default_initiator", lambda: "alice@laptop")
 
 
 @pytest.fixture

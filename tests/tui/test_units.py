@@ -5,7 +5,7 @@ from tapit.tui.console_pane import key_bytes, rich_color
 from tapit.model import exit_status
 from tapit.output import exit_text, plural, task_json, task_table, why_it_ended
 from tapit.tui.details import sparkline
-from tapit.tui.log_view import LogBuffer, plain_text
+from tapit.tui.log_buffer import LogBuffer, plain_text
 from tapit.tui.new_task import check
 from tapit.tui.task_table import cells, fit, visible_ids
 
@@ -129,7 +129,7 @@ def test_columns_fit_wide_characters_by_cells():
 
 
 def test_log_lines_keep_colours_and_show_every_other_escape():
-    from tapit.tui.log_view import log_text, shown, width_of
+    from tapit.tui.log_buffer import log_text, shown, width_of
 
     text = log_text("\x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b[2J \x9b1m")
     assert text.plain == "red \\e]0;title\\x07 \\e[2J \\x9b1m"

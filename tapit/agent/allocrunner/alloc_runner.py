@@ -54,9 +54,9 @@ class AllocRunner:
     ) -> None:
         """Append task events and recompute the alloc's client status, in one AllocationUpdated."""
         alloc_id = self.alloc_id
-        if alloc_id not in self.store.alloc_bucket:
+        alloc = self.store.alloc(alloc_id) if alloc_id in self.store.alloc_bucket else None
+        if alloc is None:
             return  # collected with its purged job: nothing of it is written again
-        alloc = self.store.alloc(alloc_id)
         with self.store.txn("AllocationUpdated") as tx:
             if task_name is not None:
                 ts = alloc["TaskStates"][task_name]
@@ -157,6 +157,13 @@ class AllocRunner:
                 log.exception("starting task %s of allocation %s failed", task["Name"], alloc["ID"])
                 tr.start_failed(exc)
 
+    def alloc(self) -> dict:
+        """The allocation, while its tasks run: the store drops only a terminal allocation, and
+        a runner is forgotten as its allocation becomes terminal."""
+        alloc = self.store.alloc(self.alloc_id)
+        assert alloc is not None, f"allocation {self.alloc_id} gone from the store under its runner"
+        return alloc
+
     # --- stopping ------------------------------------------------------------------------
 
     def killing_event(self, task: dict, when: int | None = None) -> dict:
@@ -166,7 +173,7 @@ class AllocRunner:
 
     def kill(self) -> None:
         """Stop every running task of the alloc: kill signal, SIGKILL after KillTimeout (in the supervisor)."""
-        alloc = self.store.alloc(self.alloc_id)
+        alloc = self.alloc()
         for name, tr in list(self.tasks.items()):
             ts = alloc["TaskStates"][name]
             if ts["State"] == "dead":
@@ -203,7 +210,8 @@ class AllocRunner:
     def start_watching(self, alloc_disk: disk.AllocDisk) -> None:
         alloc_disk.start_watch()
         if alloc_disk.watch is not None:
-            asyncio.get_running_loop().add_reader(alloc_disk.watch.fileno(), self._on_disk_events)
+            watch = alloc_disk.watch
+            asyncio.get_running_loop().add_reader(watch.fileno(), self._on_disk_events, watch)
 
     @staticmethod
     def stop_watching(alloc_disk: disk.AllocDisk) -> None:
@@ -212,8 +220,8 @@ class AllocRunner:
             alloc_disk.watch.close()
             alloc_disk.watch = None
 
-    def _on_disk_events(self) -> None:
-        self.disk.watch.on_events()  # always: unread, they would keep the loop waking
+    def _on_disk_events(self, watch: disk.TreeWatch) -> None:
+        watch.on_events()  # always: unread, they would keep the loop waking
         self.check_disk()
 
     def check_disk(self, ended: str = "") -> None:

@@ -194,7 +194,7 @@ class TaskRunner:
         reason, the task pending again (Restarts counted, LastRestart stamped: appendEvent), then
         the MAIN loop's next run of the task."""
         restart = wire.task_event("Restarting", StartDelay=0, RestartReason="")
-        ts = self.runner.store.alloc(self.handle.alloc_id)["TaskStates"][self.handle.name]
+        ts = self.ar.alloc()["TaskStates"][self.handle.name]
         self.update(
             *events,
             restart,
@@ -204,8 +204,7 @@ class TaskRunner:
             LastRestart=restart["Time"],
         )
         self.handle = TaskHandle(self.handle.alloc_id, self.handle.task, self.runner.run_dir)
-        alloc = self.runner.store.alloc(self.handle.alloc_id)
-        self._rerun = asyncio.get_running_loop().create_task(self._run_again(alloc))
+        self._rerun = asyncio.get_running_loop().create_task(self._run_again(self.ar.alloc()))
 
     async def _run_again(self, alloc: dict) -> None:
         try:
@@ -221,8 +220,7 @@ class TaskRunner:
             return False
         if not restarting.done():
             restarting.set_result(None)
-        alloc = self.runner.store.alloc(self.handle.alloc_id)
-        return alloc["DesiredStatus"] != "stop" and not self.ar.timed_out and not self.ar.disk_exceeded
+        return self.ar.alloc()["DesiredStatus"] != "stop" and not self.ar.timed_out and not self.ar.disk_exceeded
 
     # --- exits ---------------------------------------------------------------------------
 
@@ -296,16 +294,18 @@ class TaskRunner:
             ar.timed_out = True
             events.append(ar.killing_event(handle.task, int(status["kill_started"])))
         code, sig, oom = int(status["exit_code"]), int(status["signal"]), int(status.get("oom", 0)) > 0
-        fields = {"ExitCode": code, "Signal": sig, "OOMKilled": oom}
+        exit_message: dict[str, str] = {}
         if oom:
-            fields["ExitMessage"] = "OOM Killed"
+            exit_message["ExitMessage"] = "OOM Killed"
         elif code and (message := self.driver.exit_message(code)):
-            fields["ExitMessage"] = message
+            exit_message["ExitMessage"] = message
         if dropped := int(status.get("log_dropped", 0)):
             # Never lost silently: the output that found its disk full is counted where it ended.
             message = f"{dropped} bytes of the task's output were not kept: its disk was full"
             events.append(wire.task_event("Disk Resources Exceeded", when=finished, Message=message))
-        events.append(wire.task_event("Terminated", when=finished, **fields))
+        events.append(
+            wire.task_event("Terminated", when=finished, ExitCode=code, Signal=sig, OOMKilled=oom, **exit_message)
+        )
         if restart and kill_reason in ("", "request"):
             return self._restarted(events, finished)
         killed = bool(kill_reason) or alloc["DesiredStatus"] == "stop"

@@ -138,11 +138,13 @@ def string_set_diff(old, new, name: str, contextual: bool) -> dict | None:
     if contextual:
         fields += [field_diff(k, k, name, contextual) for k in old_set & new_set]
     fields += [field_diff("", k, name, contextual) for k in new_set - old_set]
+    # field_diff is None only for an empty string on both sides outside contextual mode, a field
+    # Go appends as nil and then cannot sort; it is left out here.
     added, removed = bool(new_set - old_set), bool(old_set - new_set)
     if not added and not removed and not fields:
         return None
     kind = EDITED if added and removed else ADDED if added else DELETED if removed else NONE
-    return _object(kind, name, _sorted_fields(fields))
+    return _object(kind, name, _sorted_fields([f for f in fields if f is not None]))
 
 
 def primitive_object_diff(old, new, filter_, name: str, contextual: bool) -> dict | None:
@@ -182,7 +184,7 @@ def _whole_object_diff(old, new, name: str, contextual: bool, filter_=()) -> dic
     return _object(kind, name, field_diffs(flatten(old, filter_), flatten(new, filter_), contextual))
 
 
-def _config_flat(config: dict | None, prefix: str = "") -> dict[str, str]:
+def _config_flat(config: dict | list | None, prefix: str = "") -> dict[str, str]:
     """flatmap.Flatten(config, nil, false): nested maps as `a.b`, lists as `a[0]`."""
     flat: dict[str, str] = {}
     items = config.items() if isinstance(config, dict) else enumerate(config or ())
@@ -198,7 +200,8 @@ def _config_flat(config: dict | None, prefix: str = "") -> dict[str, str]:
 def task_diff(old: dict | None, new: dict | None, contextual: bool) -> dict:
     """diff.go Task.Diff."""
     kind = ADDED if old is None else DELETED if new is None else EDITED if old != new else NONE
-    name = (new or old)["Name"]
+    assert old is not None or new is not None, "_by_name passes a task present on one side at least"
+    name = (new or old or {})["Name"]
     old_t, new_t = old or {}, new or {}
     objects = primitive_object_set_diff(old_t.get("Constraints"), new_t.get("Constraints"), "Constraint", contextual)
     config = None
@@ -230,6 +233,7 @@ def _by_name(old: list | None, new: list | None, diff, contextual: bool) -> list
 def group_diff(old: dict | None, new: dict | None, contextual: bool) -> dict:
     """diff.go TaskGroup.Diff (Updates are the plan's annotations)."""
     kind = ADDED if old is None else DELETED if new is None else EDITED if old != new else NONE
+    assert old is not None or new is not None, "_by_name passes a group present on one side at least"
     old_g, new_g = old or {}, new or {}
     old_flat, new_flat = flatten(old, ("Name",)), flatten(new, ("Name",))
     if old_flat is not None and new_flat is not None:
@@ -244,7 +248,7 @@ def group_diff(old: dict | None, new: dict | None, contextual: bool) -> dict:
         objects.append(d)
     return {
         "Type": kind,
-        "Name": (new or old)["Name"],
+        "Name": (new or old or {})["Name"],
         "Fields": field_diffs(old_flat, new_flat, False),
         "Objects": objects or None,
         "Tasks": _by_name(old_g.get("Tasks"), new_g.get("Tasks"), task_diff, contextual),
@@ -271,7 +275,7 @@ def job_diff(old: dict | None, new: dict | None, contextual: bool = True) -> dic
             objects.append(d)
     diff = {
         "Type": kind,
-        "ID": (new or old)["ID"],
+        "ID": (new or old or {})["ID"],  # not both None: returned above
         "Fields": field_diffs(flatten(old, _JOB_FILTER), flatten(new, _JOB_FILTER), False),
         "Objects": objects or None,
         "TaskGroups": _by_name(old_j.get("TaskGroups"), new_j.get("TaskGroups"), group_diff, contextual),
