@@ -51,6 +51,26 @@ def test_servers_peers_leader_and_regions(agent):
     assert httpx.get(agent.address + "/v1/regions").json() == ["global"]
 
 
+# structs.RaftConfigurationResponse and structs.RaftServer (nomad/structs/operator.go).
+RAFT_CONFIGURATION = {"Servers", "Index"}
+RAFT_SERVER = {"ID", "Node", "Address", "Leader", "Voter", "RaftProtocol"}
+
+
+def test_raft_configuration_is_a_server_of_one_the_leader(agent):
+    """Operator.RaftGetConfiguration (nomad/operator_endpoint.go): the agent alone, leader and voter."""
+    agent.register("raft", "sleep 60")
+    body = agent.http.get("/v1/operator/raft/configuration").json()
+    assert set(body) == RAFT_CONFIGURATION and body["Index"] >= agent.http.get("/v1/job/raft").json()["ModifyIndex"]
+    (server,) = body["Servers"]
+    assert set(server) == RAFT_SERVER
+    assert server["Address"] == agent.http.get("/v1/status/leader").json()
+    assert server["Node"] == agent.http.get("/v1/agent/members").json()["Members"][0]["Name"]
+    assert (server["Leader"], server["Voter"], server["RaftProtocol"]) == (True, True, "3")
+    assert agent.http.get("/v1/operator/raft/configuration", params={"stale": "true"}).json()["Servers"] == [server]
+    # It takes a management token, as RaftGetConfiguration checks aclObj.IsManagement().
+    assert httpx.get(agent.address + "/v1/operator/raft/configuration").status_code == 403
+
+
 def test_system_gc_collects_dead_batch_jobs_and_leaves_the_rest(agent):
     agent.register("done", "true")
     done = agent.wait_alloc("done", ("complete",))

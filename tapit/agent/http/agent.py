@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..node import DATACENTER, emulated_version
+from .auth import PERMISSION_DENIED, request_acl
 from .encode import encode
+from .errors import HTTPError
 from .routing import GET, Endpoint
 
 REGION = "global"
@@ -113,6 +115,25 @@ async def peers(agent: Agent, request: web.Request) -> web.Response:
     return encode(request, [SERVER_ADDRESS])
 
 
+async def raft_configuration(agent: Agent, request: web.Request) -> web.Response:
+    """OperatorRaftConfiguration, then Operator.RaftGetConfiguration (nomad/operator_endpoint.go):
+    a management token only; structs.RaftConfigurationResponse (nomad/structs/operator.go) of the
+    one server, the agent, its raft ID the node ID as raft protocol 3 has it, the leader and a
+    voter.  Its Index is the raft configuration's, here the store's current index; ?stale (which
+    lets a follower answer) is read by no one where the agent is its own leader."""
+    if request_acl(request) is not None:
+        raise HTTPError(403, PERMISSION_DENIED)
+    server = {
+        "ID": agent.node.id,
+        "Node": server_member(agent)["Name"],
+        "Address": SERVER_ADDRESS,
+        "Leader": True,
+        "Voter": True,
+        "RaftProtocol": "3",
+    }
+    return encode(request, {"Servers": [server], "Index": agent.store.index})
+
+
 async def regions(agent: Agent, request: web.Request) -> web.Response:
     return encode(request, [REGION])
 
@@ -121,6 +142,9 @@ ENDPOINTS = (
     Endpoint(GET, "/v1/agent/self", agent_self, "agent_endpoint.go AgentSelfRequest"),
     Endpoint(GET, "/v1/agent/members", members, "agent_endpoint.go AgentMembersRequest"),
     Endpoint(GET, "/v1/agent/servers", servers, "agent_endpoint.go listServers"),
+    Endpoint(
+        GET, "/v1/operator/raft/configuration", raft_configuration, "operator_endpoint.go OperatorRaftConfiguration"
+    ),
     Endpoint(GET, "/v1/agent/health", health, "agent_endpoint.go HealthRequest", ("type",)),
     # Status.Leader, Status.Peers and Region.List resolve no ACL token.
     Endpoint(GET, "/v1/status/leader", leader, "status_endpoint.go StatusLeaderRequest", anonymous=True),

@@ -22,6 +22,7 @@ from . import (
     namespaces,
     nodes,
     system,
+    search,
     validate,
     variables,
 )
@@ -47,6 +48,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *system.ENDPOINTS,
     *validate.ENDPOINTS,
     *variables.ENDPOINTS,
+    *search.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
