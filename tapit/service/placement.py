@@ -37,6 +37,9 @@ def await_placement(
     the record's reason."""
     nomad = service._nomad(record)
     index = 0
+    # Announced per wait, not judged by the record: reading the record may already have put
+    # the reason there (translate/status.py), and the waiting user must still be told.
+    announced = None
     while not cancel.is_set():
         with nomad_errors():
             allocs, index = nomad.jobs.allocations(record.nomad_job_id, index=index, wait=POLL_S)
@@ -57,6 +60,8 @@ def await_placement(
         queued = QUEUED_PREFIX + reason
         if record.reason != queued:
             service._keep(record, {"reason": queued})
+        if announced != queued:
+            announced = queued
             on_queued(queued)
     return None
 

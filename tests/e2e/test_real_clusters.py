@@ -112,6 +112,19 @@ def test_a_task_without_room_is_queued_not_failed_and_placed_when_room_appears(t
         assert (record["status"], record["reason"]) == ("pending", "queued: not enough memory on any node")
         assert "queued: not enough memory on any node" in console.stderr.readline()
 
+        # Rejoined while still queued, with the reason already in the history: said again.
+        follower = tapit.popen(
+            "show", "logs", f"task={task_id}", "--follow", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert f"task {task_id} queued: not enough memory on any node" in follower.stderr.readline()
+            follower.send_signal(signal.SIGINT)
+            _, err = follower.communicate(timeout=30)
+            assert follower.returncode == 130 and f"task {task_id} stays queued" in err, err
+        finally:
+            follower.kill()
+            follower.wait()
+
         assert tapit("stop", "task", f"task={hog['id']}").returncode == 0
         rejoin = tapit("show", "logs", f"task={task_id}", "--follow", timeout=60)
         assert (rejoin.returncode, rejoin.stdout) == (0, "placed-at-last\n"), rejoin.stderr
