@@ -35,6 +35,7 @@ from tapit.tui.app import TapitApp
 from tapit.tui.console_pane import TerminalView
 from tapit.tui.log_pane import LogPane
 from tapit.tui.log_view import LogView
+from tapit.tui.task_table import TaskTable
 
 SIZE = (160, 45)
 TASKS = 10_000
@@ -74,24 +75,40 @@ def write_history(directory: Path) -> None:
             "logs_archived": True,
         }
     (directory / "history.json").write_text(json.dumps({"tasks": tasks}))
+    History(directory).recent()  # leaves the recent file every write of a user's history leaves
 
 
 def service_for(directory: Path) -> TaskService:
     return TaskService(History(directory), AppConfig(), refuse)
 
 
-async def first_paint(directory: Path, tasks: int) -> tuple[float, float]:
-    """(wall, CPU) seconds from creating the app to a full render of the screen with `tasks` rows.
-    CPU time is this process's alone: on a machine shared with other work it is what the app
-    itself spent, where the wall clock also counts the time others took."""
+async def first_paint(directory: Path, tasks: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(wall, CPU) seconds from creating the app to the first time the task table draws its
+    first row (the header alone over an empty history), and to a full render of the screen with
+    every one of `tasks` in the table. The rows first drawn are the newest (the recent file the
+    history keeps); the rest join after. CPU time is this process's alone: on a machine shared
+    with other work it is what the app itself spent, where the wall clock also counts the time
+    others took."""
     started, cpu = time.perf_counter(), time.process_time()
-    app = TapitApp(service_for(directory))
-    async with app.run_test(size=SIZE) as pilot:
-        while len(app.table.order) < tasks:
-            await pilot.pause(0.005)
-        await pilot.pause()
-        app.save_screenshot(str(directory / "paint.svg"))  # forces a full render of the screen
-        return time.perf_counter() - started, time.process_time() - cpu
+    drawn: list[tuple[float, float]] = []
+    render_line = TaskTable.render_line
+
+    def first_drawn(table: TaskTable, y: int):
+        if not drawn and (y > 0 and table.order or not tasks):
+            drawn.append((time.perf_counter() - started, time.process_time() - cpu))
+        return render_line(table, y)
+
+    TaskTable.render_line = first_drawn  # type: ignore[method-assign]
+    try:
+        app = TapitApp(service_for(directory))
+        async with app.run_test(size=SIZE) as pilot:
+            while len(app.table.order) < tasks or not drawn:
+                await pilot.pause(0.005)
+            await pilot.pause()
+            app.save_screenshot(str(directory / "paint.svg"))  # forces a full render of the screen
+            return drawn[0], (time.perf_counter() - started, time.process_time() - cpu)
+    finally:
+        TaskTable.render_line = render_line  # type: ignore[method-assign]
 
 
 async def filter_keystrokes(directory: Path, tasks: int) -> tuple[list[float], list[float]]:
@@ -133,12 +150,13 @@ async def first_paint_and_filter(directory: Path, empty: Path) -> None:
     for _ in range(RUNS):
         bare.append(await first_paint(empty, 0))
         full.append(await first_paint(directory, TASKS))
-    for label, index in (("wall", 0), ("CPU", 1)):
-        paint, reference = (statistics.median(run[index] for run in runs) for runs in (full, bare))
-        print(
-            f"first paint with {TASKS:,} tasks ({label}): median {ms(paint)} of {RUNS} (budget 500 ms); "
-            f"empty history: {ms(reference)}; ratio {paint / reference:.2f}x"
-        )
+    for mark, what in ((0, "first paint"), (1, "all in the table")):
+        for label, index in (("wall", 0), ("CPU", 1)):
+            paint, reference = (statistics.median(run[mark][index] for run in runs) for runs in (full, bare))
+            print(
+                f"{what} with {TASKS:,} tasks ({label}): median {ms(paint)} of {RUNS} (budget 500 ms); "
+                f"empty history: {ms(reference)}; ratio {paint / reference:.2f}x"
+            )
     keys, reference_keys = await filter_keystrokes(directory, TASKS), await filter_keystrokes(empty, 0)
     for label, index in (("wall", 0), ("CPU", 1)):
         these, reference = keys[index], reference_keys[index]

@@ -23,7 +23,6 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import httpx
 import wsproto
@@ -37,6 +36,7 @@ from httpx_ws import (
 )
 
 from tapit.nomad.errors import ExecError, failure_reason
+from tapit.nomad.session_events import Exited, Output
 from tapit.nomad.transport import Transport, go_bool, path_id
 
 STDIN_CHUNK = 2048  # Go api: the stdin read buffer, one frame each
@@ -59,19 +59,6 @@ TCP_LIVENESS = [
 ]
 CONNECT_TIMEOUT_S = 10.0
 CLOSE_CODES = {1008: "refused", 1011: "failed"}  # ClosePolicyViolation, CloseInternalServerErr
-
-
-@dataclass(frozen=True)
-class Output:
-    stream: str  # "stdout" or "stderr"; with a TTY everything arrives on stdout
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Exited:
-    exit_code: int
-    signal: int = 0
-    oom_killed: bool = False
 
 
 class ExecSession:

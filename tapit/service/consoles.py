@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from tapit.errors import OPERATOR_POLICY, RuntimeUnavailable, TapitError, nomad_errors
 from tapit.model import TaskRecord, now_iso, parse_iso
 from tapit.nomad.errors import PERMISSION_DENIED, ExecError
-from tapit.nomad.exec import Exited, Output  # a session's events, as the CLI and the TUI read them
+from tapit.nomad.session_events import Exited, Output  # a session's events, as the CLI and the TUI read them
 from tapit.params import TaskSpec
 from tapit.service.placement import POLL_S, await_placement
 from tapit.service.tasks import TaskService

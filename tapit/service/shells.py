@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from tapit.errors import TapitError
 from tapit.model import TaskRecord
 from tapit.nomad.errors import ExecError
-from tapit.nomad.exec import Exited, Output
+from tapit.nomad.session_events import Exited, Output
 from tapit.service.consoles import EXIT_DISCONNECTED, ConsoleError, Notice, exec_errors
 from tapit.service.tasks import TaskService
 from tapit.translate.jobspec import TASK_NAME

@@ -104,9 +104,9 @@ class TapitApp(TaskActions):
     ]
 
     class RecordsLoaded(Message):
-        def __init__(self, records: list[TaskRecord]) -> None:
+        def __init__(self, records: list[TaskRecord], newest_only: bool = False) -> None:
             super().__init__()
-            self.records = records
+            self.records, self.newest_only = records, newest_only
 
     class ConnectionState(Message):
         def __init__(self, state: str, detail: str) -> None:
@@ -230,9 +230,9 @@ class TapitApp(TaskActions):
         # post_message is thread-safe, and after exit it just drops the message.
         self.post_message(message)
 
-    def _show_records(self, records: list[TaskRecord]) -> None:
+    def _show_records(self, records: list[TaskRecord], frozen: bool = True) -> None:
         self.table.set_records(records)  # the table keeps its own order
-        if not self._frozen:
+        if frozen and not self._frozen:
             # What lives from now on (the widgets, the records of a long history) is left out of
             # the cycle collector's full passes: over 10,000 tasks one took 150-600 ms, and a key
             # pressed meanwhile waited that long (bench/tui_bench.py, log ingest). Records replaced
@@ -253,7 +253,9 @@ class TapitApp(TaskActions):
 
     @on(RecordsLoaded)
     def _records_loaded(self, event: RecordsLoaded) -> None:
-        self._show_records(event.records)
+        self._show_records(event.records, frozen=not event.newest_only)
+        if event.newest_only and self.feed is not None:
+            self.call_after_refresh(self.feed.painted.set)
         self._follow_selection(settled=True)
 
     @on(ConnectionState)

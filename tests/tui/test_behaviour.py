@@ -196,3 +196,26 @@ async def test_the_footer_behind_a_modal_shows_its_keys_not_the_lists(tmp_path, 
         footer = screen_lines(app)[-1]
         assert not re.search(r"\bSort\b|\bNew\b|\bFilter\b", footer), footer
         assert re.search(r"\bCancel\b|\bNo\b|\bClose\b", footer), footer
+
+
+async def test_a_long_history_paints_its_newest_tasks_first_and_then_all(tmp_path, monkeypatch):
+    from tapit.config import AppConfig
+    from tapit.service import TaskService
+    from tapit.service.history import RECENT_KEPT, History
+    from tapit.tui.task_table import TaskTable
+
+    from .conftest import no_nomad
+
+    total = RECENT_KEPT + 500
+    history = History(tmp_path)
+    history.add(*(finished(f"{i:08x}", i % 60) for i in range(total)))
+    app = TapitApp(TaskService(history, AppConfig(), no_nomad), clock=fixed_clock)
+    loads: list[int] = []
+    set_records = TaskTable.set_records
+    monkeypatch.setattr(
+        TaskTable, "set_records", lambda table, records: (loads.append(len(records)), set_records(table, records))
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.table.order) == total)
+    # The recent file's records first (drawn before the rest is read), then the whole history.
+    assert loads[:2] == [RECENT_KEPT, total], loads
