@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, overload
 
@@ -19,7 +20,16 @@ class Allocations:
     def __init__(self, transport: Transport):
         self._t = transport
         self._allocation = transport.python_nomad(nomad.api.Allocation)
+        self._allocations = transport.python_nomad(nomad.api.Allocations)
         self._client_allocation = transport.python_nomad(nomad.api.client.allocation)
+
+    def list(self, namespace: str | None = None) -> builtins.list[dict]:
+        """Every allocation's AllocListStub in the namespace ("*": every one the token may read), in
+        one request. The stub is the one a job's allocations answer (nomad/structs/alloc.go
+        Allocation.Stub), TaskStates included unless asked otherwise (NewAllocStubFields keeps them
+        "for backward compatibility"); with no per_page, nomad/alloc_endpoint.go List pages nothing."""
+        ns = namespace or self._t.settings.namespace
+        return self._t.rest(lambda: self._allocations.get_allocations(namespace=ns), self._t.needs("read-job", ns))
 
     @overload
     def info(self, alloc_id: str) -> dict: ...
