@@ -52,7 +52,9 @@ class Allocations:
             lookup=True,
         )
 
-    def exec(self, alloc_id: str, task: str, command: list[str], tty: bool) -> AbstractAsyncContextManager[ExecSession]:
+    def exec(
+        self, alloc_id: str, task: str, command: builtins.list[str], tty: bool
+    ) -> AbstractAsyncContextManager[ExecSession]:
         """`command` in the allocation's task over a websocket (tapit/nomad/exec.py open_exec)."""
         from tapit.nomad.exec import open_exec  # httpx-ws and wsproto: only for consoles
 
