@@ -33,6 +33,8 @@ UNCONFIRMED_SUBMISSION = (
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
 TRAIL_READERS = 8
+# At most this many jobs are named in an allocations list's filter (its URL stays short).
+FILTERED_JOBS = 50
 # How long the answer to "does an archivist ship this cluster's logs?" stands (a TUI lists often).
 ARCHIVIST_CHECK_S = 30.0
 
@@ -167,7 +169,10 @@ class RecordKeeper:
         shipped, or archives them then), and the trail to it. Where none does, each record is
         refreshed on its own, its logs archived here as it is found ended, a few at once: the
         slower way, but then this machine's archive is the only copy once Nomad collects the job.
-        A record the list does not answer (never placed, or its job collected) is asked alone."""
+        A record the list does not answer is asked alone: one never placed, or whose allocations
+        Nomad collected (a dead batch job's go with their evaluation, or with the job:
+        nomad/core_sched.go gcEval and jobGC), where only its evaluations, the job or the trail
+        can tell more."""
         unfinished = [r for r in records if not r.terminal]
         if not unfinished:
             return records
@@ -208,8 +213,11 @@ class RecordKeeper:
         no trail written, since the archivist does both. {task id: record}."""
         namespaces = {r.nomad_namespace for r in records}
         namespace = next(iter(namespaces)) if len(namespaces) == 1 else "*"
+        # A few jobs are named in the request (a TUI's running tasks on a busy cluster); many,
+        # and the whole namespace's list is one answer where the filter would be a long URL.
+        jobs = [r.nomad_job_id for r in records] if len(records) <= FILTERED_JOBS else []
         with nomad_errors():
-            stubs = self._nomad().allocations.list(namespace=namespace)
+            stubs = self._nomad().allocations.list(namespace=namespace, job_ids=jobs)
         by_job: dict[tuple[str, str], list[dict]] = {}
         for stub in stubs:
             job_id = stub.get("JobID") or ""
