@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import builtins
+import json
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, overload
 
@@ -19,7 +22,22 @@ class Allocations:
     def __init__(self, transport: Transport):
         self._t = transport
         self._allocation = transport.python_nomad(nomad.api.Allocation)
+        self._allocations = transport.python_nomad(nomad.api.Allocations)
         self._client_allocation = transport.python_nomad(nomad.api.client.allocation)
+
+    def list(self, namespace: str | None = None, job_ids: Iterable[str] = ()) -> builtins.list[dict]:
+        """Every allocation's AllocListStub in the namespace ("*": every one the token may read), in
+        one request; with `job_ids`, those of these jobs only (a `filter`, which Nomad evaluates on
+        each Allocation: nomad/state/paginator/paginator.go). The stub is the one a job's
+        allocations answer (nomad/structs/alloc.go Allocation.Stub), TaskStates included unless
+        asked otherwise (NewAllocStubFields keeps them "for backward compatibility"); with no
+        per_page, nomad/alloc_endpoint.go List pages nothing."""
+        ns = namespace or self._t.settings.namespace
+        # A go-bexpr string is double-quoted with backslash escapes, as JSON writes one.
+        where = " or ".join(f"JobID == {json.dumps(job_id)}" for job_id in job_ids) or None
+        return self._t.rest(
+            lambda: self._allocations.get_allocations(namespace=ns, filter_=where), self._t.needs("read-job", ns)
+        )
 
     @overload
     def info(self, alloc_id: str) -> dict: ...
@@ -42,7 +60,9 @@ class Allocations:
             lookup=True,
         )
 
-    def exec(self, alloc_id: str, task: str, command: list[str], tty: bool) -> AbstractAsyncContextManager[ExecSession]:
+    def exec(
+        self, alloc_id: str, task: str, command: builtins.list[str], tty: bool
+    ) -> AbstractAsyncContextManager[ExecSession]:
         """`command` in the allocation's task over a websocket (tapit/nomad/exec.py open_exec)."""
         from tapit.nomad.exec import open_exec  # httpx-ws and wsproto: only for consoles
 

@@ -162,6 +162,7 @@ class History:
         self._lock_path = directory / "history.lock"
         self._cache: tuple[tuple[int, int, int], dict] | None = None  # (file version, documents)
         self._pending: dict[str, dict] | None = None  # {task id: changes} while batched
+        self._index: tuple[dict, dict] | None = None  # (the cached documents, them by task id)
 
     @contextmanager
     def _table(self, write: bool) -> Iterator:
@@ -261,11 +262,21 @@ class History:
             have = {doc["id"] for doc in table.all()}
             table.insert_multiple(record.to_dict() for record in records if record.id not in have)
 
+    def _by_id(self) -> dict:
+        """The records by task id, made once per version of the file: a list that brings 1,000
+        ended tasks up to date reads each of them (_ended_meanwhile)."""
+        documents = self._documents()
+        index = self._index
+        if index is None or index[0] is not documents:
+            # The first of duplicates, as a scan finds it.
+            index = self._index = (documents, {doc.get("id"): doc for doc in reversed(list(documents.values()))})
+        return index[1]
+
     def ids(self) -> set[str]:
         return {doc.get("id") for doc in self._documents().values()}
 
     def get(self, task_id: str) -> TaskRecord:
-        found = next((doc for doc in self._documents().values() if doc.get("id") == task_id), None)
+        found = self._by_id().get(task_id)
         if found is None:
             raise TaskNotFound(task_id)
         return self._record(found)

@@ -5,15 +5,17 @@ builds tapit's API on this; the service's own modules call its underscored metho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from tapit.config import AppConfig
-from tapit.errors import Offline, TaskNotFound, nomad_errors
+from tapit.errors import Offline, TapitError, TaskNotFound, nomad_errors
 from tapit.model import TERMINAL, UNKNOWN_OUTCOME, TaskRecord, parse_iso
 from tapit.nomad.errors import NomadNotFound
+from tapit.service import archivist_notice
 from tapit.service import logs as task_logs
 from tapit.service.connection import Cluster, Connection
 from tapit.service.history import History, HistoryUnwritable
@@ -31,6 +33,10 @@ UNCONFIRMED_SUBMISSION = (
 # The newest tasks `list` reads from the trail; older ones are in the trail for `show task`.
 LIST_LIMIT = 200
 TRAIL_READERS = 8
+# At most this many jobs are named in an allocations list's filter (its URL stays short).
+FILTERED_JOBS = 50
+# How long the answer to "does an archivist ship this cluster's logs?" stands (a TUI lists often).
+ARCHIVIST_CHECK_S = 30.0
 
 
 class RecordKeeper:
@@ -46,6 +52,7 @@ class RecordKeeper:
         self.unshared: TrailRefused | None = None
         # Why the last list or show could not reach Nomad and showed the local copy instead.
         self.offline: Offline | None = None
+        self._ships: tuple[float, bool] | None = None  # (when asked, whether an archivist ships)
 
     @property
     def connection(self) -> Connection:
@@ -155,17 +162,93 @@ class RecordKeeper:
     # --- records from the trail and Nomad ----------------------------------------
 
     def _refreshed(self, records: list[TaskRecord]) -> list[TaskRecord]:
-        """The unfinished records brought up to date with Nomad, a few at once: after many tasks
-        ended unwatched, each costs a few round trips to Nomad (its allocation, its logs, the
-        trail), most of it waiting for the answer."""
-        unfinished = [r for r in records if not r.terminal]
-        if len(unfinished) < 2:
-            return [self.refresh(r) if not r.terminal else r for r in records]
-        from concurrent.futures import ThreadPoolExecutor
+        """The unfinished records brought up to date with Nomad.
 
-        with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
-            fresh = dict(zip((r.id for r in unfinished), pool.map(self.refresh, unfinished)))
+        Where an archivist ships the cluster's logs and keeps its trail, from one list of the
+        allocations (_listed): an ended task's logs are left to it (`show logs` reads what it
+        shipped, or archives them then), and the trail to it. Where none does, each record is
+        refreshed on its own, its logs archived here as it is found ended, a few at once: the
+        slower way, but then this machine's archive is the only copy once Nomad collects the job.
+        A record the list does not answer is asked alone: one never placed, or whose allocations
+        Nomad collected (a dead batch job's go with their evaluation, or with the job:
+        nomad/core_sched.go gcEval and jobGC), where only its evaluations, the job or the trail
+        can tell more."""
+        unfinished = [r for r in records if not r.terminal]
+        if not unfinished:
+            return records
+        fresh = self._listed(unfinished) if self._archivist_ships() else {}
+        rest = [r for r in unfinished if r.id not in fresh]
+        if len(rest) < 2:
+            fresh.update((r.id, self.refresh(r)) for r in rest)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # After many tasks ended unwatched, each costs a few round trips to Nomad (its
+            # allocation, its logs, the trail), most of it waiting for the answer.
+            with ThreadPoolExecutor(max_workers=TRAIL_READERS) as pool:
+                fresh.update(zip((r.id for r in rest), pool.map(self.refresh, rest)))
         return [fresh.get(r.id, r) for r in records]
+
+    def _archivist_clients(self) -> list[NomadClient]:
+        """Where an archivist is looked for: the connection's namespace, and "default"."""
+        namespace = self.connection.settings.namespace
+        return [self._nomad()] + ([self.cluster.client("default")] if namespace != "default" else [])
+
+    def _archivist_ships(self) -> bool:
+        """Whether an archivist ships this cluster's logs and keeps its trail: the job
+        tapit-archivist runs, or the embedded agent's node says it runs its own
+        (tapit/service/archivist_notice.py). One that cannot be seen counts as none."""
+        now = time.monotonic()
+        if self._ships is None or now - self._ships[0] > ARCHIVIST_CHECK_S:
+            try:
+                ships = archivist_notice.archivist_running(self._archivist_clients())
+            except TapitError:
+                ships = False  # what follows asks Nomad again, and says why it cannot
+            self._ships = (now, ships)
+        return self._ships[1]
+
+    def _listed(self, records: list[TaskRecord]) -> dict[str, TaskRecord]:
+        """The records whose jobs have allocations, brought up to date from one list of every
+        allocation in their namespace (or every namespace): no per-task request, no log copied and
+        no trail written, since the archivist does both. {task id: record}."""
+        namespaces = {r.nomad_namespace for r in records}
+        namespace = next(iter(namespaces)) if len(namespaces) == 1 else "*"
+        # A few jobs are named in the request (a TUI's running tasks on a busy cluster); many,
+        # and the whole namespace's list is one answer where the filter would be a long URL.
+        jobs = [r.nomad_job_id for r in records] if len(records) <= FILTERED_JOBS else []
+        with nomad_errors():
+            stubs = self._nomad().allocations.list(namespace=namespace, job_ids=jobs)
+        by_job: dict[tuple[str, str], list[dict]] = {}
+        for stub in stubs:
+            job_id = stub.get("JobID") or ""
+            if job_id.startswith(self.config.job_prefix):
+                by_job.setdefault((stub.get("Namespace") or namespace, job_id), []).append(stub)
+        fresh = {}
+        for record in records:
+            allocs = by_job.get((record.nomad_namespace, record.nomad_job_id))
+            if allocs:
+                fresh[record.id] = self._observed(record, allocs)
+        return fresh
+
+    def _observed(self, record: TaskRecord, allocs: list[dict]) -> TaskRecord:
+        """refresh, from allocations already read, with the logs and the trail left to the
+        archivist: the changes are recorded in the history only."""
+        limit_mb = jobspec.memory_mb(record.memory_gb) if record.memory_gb else None
+        seen = observe(allocs, [], limit_mb)
+        ended = self._ended_meanwhile(record) if seen.status in TERMINAL else None
+        if ended is not None:
+            return ended
+        changes = changes_from(record, seen)
+        if changes.get("status", record.status) == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
+            self._stop_job(record)
+            changes["stop_requested_by"] = "deadline"
+        try:
+            self.history.update(record.id, changes)
+        except HistoryUnwritable as exc:
+            self.unrecorded = exc
+        for key, value in changes.items():
+            setattr(record, key, value)
+        return record
 
     @contextmanager
     def _batched_history(self) -> Iterator[None]:

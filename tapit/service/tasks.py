@@ -123,9 +123,7 @@ class TaskService(RecordKeeper):
         like any cluster: its archivist may be switched off."""
         if self.connection.started_agent:
             return None
-        namespace = self.connection.settings.namespace
-        clients = [self._nomad()] + ([self.cluster.client("default")] if namespace != "default" else [])
-        return archivist_notice.notice_once(clients)
+        return archivist_notice.notice_once(self._archivist_clients())
 
     def vcpu_mhz(self, driver: str | None = None) -> vcpu.VcpuMhz:
         """The MHz a vCPU is for a task on `driver` (by default a task's without an image)."""
