@@ -1,8 +1,8 @@
 """The tapit TUI: live task list, details, logs, a new-task form and consoles.
 
 Every Nomad or history call goes through the service layer, which blocks, so it
-runs in Textual's thread workers (LiveFeed's loops among them) and in LogTail's
-thread; results come back to the event loop as messages or `call_from_thread`.
+runs in Textual's thread workers (LiveFeed's loops and the log pane's tail among them);
+results come back to the event loop as messages or `call_from_thread`.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ class TapitApp(TaskActions):
         preferences.remember(self.service.history.directory, "theme", theme.name)
 
     def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
-        # A bug in a log tail's or the service's thread would print its traceback over the screen
+        # A bug in one of the service's own threads (a log copy's follower) would print its traceback over the screen
         # (Textual draws on stderr) and leave a pane silently stale: it ends the app as any bug does.
         try:
             self.call_from_thread(self._handle_exception, args.exc_value)
@@ -245,9 +245,7 @@ class TapitApp(TaskActions):
         if self._frozen:
             gc.unfreeze()  # the app's objects are garbage now: let the collector see them again
         if self.feed is not None:
-            self.feed.stop()
-        for pane in self.query(LogPane):
-            pane.stop()
+            self.feed.stop()  # the log pane's tail is Textual's to cancel, as the pane goes
 
     # --- live data -----------------------------------------------------------------
 
