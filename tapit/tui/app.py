@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
@@ -113,6 +114,8 @@ class TapitApp(TaskActions):
             super().__init__()
             self.state, self.detail = state, detail
 
+    namespace: reactive[str | None] = reactive(None, init=False)  # picked with `:`; None: the connection's
+
     def __init__(
         self,
         service: TaskService,
@@ -133,7 +136,6 @@ class TapitApp(TaskActions):
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
         self.sessions = Sessions(self)
-        self.namespace: str | None = None  # picked with `:`; None: the connection's
         self.top_bar = TopBar(id="topbar")
         self._frozen = False  # the objects alive once the history was first shown: see _show_records
 
@@ -382,9 +384,10 @@ class TapitApp(TaskActions):
         self.push_screen(NamespacePicker(current, self.service.namespaces), self._namespace_picked)
 
     def _namespace_picked(self, namespace: str | None) -> None:
-        if namespace is None or namespace == self.namespace:
-            return
-        self.namespace = namespace
+        if namespace is not None:
+            self.namespace = namespace  # the same one again changes nothing
+
+    def watch_namespace(self, namespace: str) -> None:
         self.table.show_namespaces(namespace == EVERY)
         self._draw_topbar()
         if self.feed is not None:

@@ -16,6 +16,10 @@ from tapit.model import TaskRecord
 from tapit.service import TaskService
 
 Sink = Callable[[str, bytes], object]
+# A thread worker is joined when the app exits (asyncio.run waits for its default executor), so a
+# cancelled tail must let go of its blocking query soon: quitting while following a task waited up
+# to the CLI's 10 s. One query a second on the task shown is nothing to Nomad.
+BLOCKING_WAIT_S = 1.0
 
 
 def tail_logs(service: TaskService, record: TaskRecord, sink: Sink, cancel: threading.Event) -> str | None:
@@ -29,7 +33,7 @@ def tail_logs(service: TaskService, record: TaskRecord, sink: Sink, cancel: thre
             sink(log_type, data)
 
     try:
-        service.wait(record.id, deliver, cancel=cancel)
+        service.wait(record.id, deliver, cancel=cancel, blocking_wait_s=BLOCKING_WAIT_S)
     except TapitError as exc:
         return str(exc)
     except RuntimeError:
