@@ -37,6 +37,7 @@ class Watched:
         self.real, self.hold = service.wait, hold
         self.workers: dict[str, object] = {}
         self.threads: list[str] = []
+        self.waits: list[float] = []  # each call's blocking_wait_s
         self.entered = threading.Event()
         self.release = threading.Event()
         self.returned: dict[str, threading.Event] = {}
@@ -44,6 +45,7 @@ class Watched:
 
     def __call__(self, task_id, sink, cancel=None, **kwargs):
         self.threads.append(threading.current_thread().name)
+        self.waits.append(kwargs.get("blocking_wait_s", 10.0))
         self.workers[task_id] = get_current_worker()  # NoActiveWorker in a thread of its own
         self.returned[task_id] = threading.Event()
         self.entered.set()
@@ -86,6 +88,8 @@ async def test_the_tail_is_a_textual_worker_cancelled_with_the_task_and_the_pane
     assert second.is_cancelled and watched.returned["bbbb0002"].wait(10)
     assert not [name for name in watched.threads if name.startswith("logs-")]
     assert not [t.name for t in threading.enumerate() if t.name.startswith("logs-")]
+    # A thread worker is joined as the app exits: its blocking queries are short, not the CLI's 10 s.
+    assert watched.waits == [1.0, 1.0]
 
 
 async def test_a_flood_of_chunks_is_drawn_from_one_message_in_order_byte_exact(tmp_path):
