@@ -102,7 +102,9 @@ class LogPane(Vertical):
         self.record, self.ended, self.error = record, False, None
         self.view.clear()
         self.tail = None
-        if record is not None:
+        if record is None:
+            self.workers.cancel_group(self, "log-tail")  # no task left to show (its cancelled_event ends the wait)
+        else:
             # Exclusive: Textual cancels the last task's tail (its cancelled_event ends the service's wait).
             self.tail = self.run_worker(
                 partial(self._follow, record),

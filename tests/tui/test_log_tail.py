@@ -67,29 +67,36 @@ def finished(task_id: str, minute: int):
 
 
 async def test_the_tail_is_a_textual_worker_cancelled_with_the_task_and_the_pane(tmp_path):
-    service = history_service(tmp_path, [finished("aaaa0001", 1), finished("bbbb0002", 2)])
-    watched = Watched(service, hold={"aaaa0001", "bbbb0002"})
+    ids = ("aaaa0001", "bbbb0002", "cccc0003")
+    service = history_service(tmp_path, [finished(task_id, n) for n, task_id in enumerate(ids, 1)])
+    watched = Watched(service, hold=set(ids))
     app = TapitApp(service, clock=fixed_clock, live=False)
+
+    async def tail_of(task_id: str):
+        app.table.select_task(task_id)
+        app.action_show_tab("logs")
+        await wait_for(pilot, lambda: task_id in watched.workers)
+        return watched.workers[task_id]
+
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(LogPane)
-        app.table.select_task("aaaa0001")
-        app.action_show_tab("logs")
-        await wait_for(pilot, lambda: "aaaa0001" in watched.workers)
-        first = watched.workers["aaaa0001"]
+        first = await tail_of("aaaa0001")
         assert first.group == "log-tail" and first.node is pane and first.name == "logs-aaaa0001"
-        app.table.select_task("bbbb0002")
-        app.action_show_tab("logs")
-        await wait_for(pilot, lambda: "bbbb0002" in watched.workers)
+        second = await tail_of("bbbb0002")
         # Textual cancelled the first (exclusive group); its cancelled_event ended the service's wait.
         await wait_for(pilot, lambda: watched.returned["aaaa0001"].is_set())
         assert first.state == WorkerState.CANCELLED and not pane.ended
-        second = watched.workers["bbbb0002"]
+        app.table.needle = "no such task"  # the list empties: no task to show, the tail goes
+        await wait_for(pilot, lambda: watched.returned["bbbb0002"].is_set())
+        assert second.is_cancelled and pane.record is None
+        app.table.needle = ""
+        third = await tail_of("cccc0003")
     # The app is gone, and with the pane its tail, still waiting: Textual cancelled it too.
-    assert second.is_cancelled and watched.returned["bbbb0002"].wait(10)
+    assert third.is_cancelled and watched.returned["cccc0003"].wait(10)
     assert not [name for name in watched.threads if name.startswith("logs-")]
     assert not [t.name for t in threading.enumerate() if t.name.startswith("logs-")]
     # A thread worker is joined as the app exits: its blocking queries are short, not the CLI's 10 s.
-    assert watched.waits == [1.0, 1.0]
+    assert watched.waits == [1.0, 1.0, 1.0]
 
 
 async def test_a_flood_of_chunks_is_drawn_from_one_message_in_order_byte_exact(tmp_path):
