@@ -42,6 +42,7 @@ def wait(
     sink: OutputSink,
     cancel: threading.Event | None = None,
     on_queued: Callable[[str], None] = lambda message: None,
+    blocking_wait_s: float = BLOCKING_WAIT_S,
 ) -> TaskRecord:
     """Stream the task's output from its start until it ends; return the final record.
 
@@ -50,7 +51,8 @@ def wait(
 
     What is streamed is archived as it arrives, so the logs are never downloaded twice.
     Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
-    at once and returns within one blocking wait. A sink that fails (a closed pipe) gets
+    at once and returns within one blocking wait (`blocking_wait_s`, shorter for a caller that
+    must be let go sooner). A sink that fails (a closed pipe) gets
     nothing more; its error is raised once the task has ended and its logs are archived.
     """
     cancel = cancel or threading.Event()
@@ -64,7 +66,7 @@ def wait(
     alloc = await_placement(service, record, cancel, on_queued)
     if alloc is None:
         return service.refresh(record)
-    alloc, index = wait_while(service, alloc, {"pending"}, record, cancel)
+    alloc, index = wait_while(service, alloc, {"pending"}, record, cancel, wait_s=blocking_wait_s)
     if cancel.is_set():
         return record
     # Only a followed task's frames arrive in the order they were written: the arrival is kept then.
@@ -79,7 +81,7 @@ def wait(
             if following:
                 for copy in copies:
                     copy.follow()
-                wait_while(service, alloc, {"running"}, record, cancel, index)
+                wait_while(service, alloc, {"running"}, record, cancel, index, blocking_wait_s)
                 if cancel.is_set():
                     return record
                 for copy in copies:
@@ -100,12 +102,18 @@ def wait(
 
 
 def wait_while(
-    service: TaskService, alloc: dict, statuses: set[str], record: TaskRecord, cancel: threading.Event, index: int = 0
+    service: TaskService,
+    alloc: dict,
+    statuses: set[str],
+    record: TaskRecord,
+    cancel: threading.Event,
+    index: int = 0,
+    wait_s: float = BLOCKING_WAIT_S,
 ) -> tuple[dict, int]:
     """Block on the allocation until its ClientStatus leaves `statuses`, enforcing tapit's deadline."""
     nomad = service._nomad(record)
     while alloc.get("ClientStatus") in statuses and not cancel.is_set():
-        wait = BLOCKING_WAIT_S
+        wait = wait_s
         if record.deadline_at and not record.stop_requested_by:
             remaining = (parse_iso(record.deadline_at) - datetime.now(timezone.utc)).total_seconds()
             if remaining + DEADLINE_GRACE_S <= 0:

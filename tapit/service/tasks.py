@@ -334,10 +334,11 @@ class TaskService(RecordKeeper):
         sink: task_logs.OutputSink,
         cancel: threading.Event | None = None,
         on_queued: Callable[[str], None] = lambda message: None,
+        blocking_wait_s: float = task_logs.BLOCKING_WAIT_S,
     ) -> TaskRecord:
         """Stream the task's output from its start until it ends; return the final record
         (tapit/service/logs.py wait says how)."""
-        return task_logs.wait(self, task_id, sink, cancel, on_queued)
+        return task_logs.wait(self, task_id, sink, cancel, on_queued, blocking_wait_s)
 
     def logs(self, task_id: str, sink: task_logs.OutputSink, follow: bool = False) -> TaskRecord:
         """Print the task's output; with follow, keep going until it ends (same as waiting on it)."""

@@ -1,8 +1,8 @@
 """The tapit TUI: live task list, details, logs, a new-task form and consoles.
 
 Every Nomad or history call goes through the service layer, which blocks, so it
-runs in Textual's thread workers (LiveFeed's loops among them) and in LogTail's
-thread; results come back to the event loop as messages or `call_from_thread`.
+runs in Textual's thread workers (LiveFeed's loops and the log pane's tail among them);
+results come back to the event loop as messages or `call_from_thread`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
@@ -113,6 +114,8 @@ class TapitApp(TaskActions):
             super().__init__()
             self.state, self.detail = state, detail
 
+    namespace: reactive[str | None] = reactive(None, init=False)  # picked with `:`; None: the connection's
+
     def __init__(
         self,
         service: TaskService,
@@ -133,7 +136,6 @@ class TapitApp(TaskActions):
         # Kept rather than queried: a query runs against the active screen, which is a modal at times.
         self.table = TaskTable(clock, id="tasks")
         self.sessions = Sessions(self)
-        self.namespace: str | None = None  # picked with `:`; None: the connection's
         self.top_bar = TopBar(id="topbar")
         self._frozen = False  # the objects alive once the history was first shown: see _show_records
 
@@ -183,7 +185,7 @@ class TapitApp(TaskActions):
         preferences.remember(self.service.history.directory, "theme", theme.name)
 
     def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
-        # A bug in a log tail's or the service's thread would print its traceback over the screen
+        # A bug in one of the service's own threads (a log copy's follower) would print its traceback over the screen
         # (Textual draws on stderr) and leave a pane silently stale: it ends the app as any bug does.
         try:
             self.call_from_thread(self._handle_exception, args.exc_value)
@@ -245,9 +247,7 @@ class TapitApp(TaskActions):
         if self._frozen:
             gc.unfreeze()  # the app's objects are garbage now: let the collector see them again
         if self.feed is not None:
-            self.feed.stop()
-        for pane in self.query(LogPane):
-            pane.stop()
+            self.feed.stop()  # the log pane's tail is Textual's to cancel, as the pane goes
 
     # --- live data -----------------------------------------------------------------
 
@@ -386,9 +386,10 @@ class TapitApp(TaskActions):
         self.push_screen(NamespacePicker(current, self.service.namespaces), self._namespace_picked)
 
     def _namespace_picked(self, namespace: str | None) -> None:
-        if namespace is None or namespace == self.namespace:
-            return
-        self.namespace = namespace
+        if namespace is not None:
+            self.namespace = namespace  # the same one again changes nothing
+
+    def watch_namespace(self, namespace: str) -> None:
         self.table.show_namespaces(namespace == EVERY)
         self._draw_topbar()
         if self.feed is not None:

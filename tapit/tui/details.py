@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.geometry import Size
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -83,10 +84,12 @@ class FieldRows(Widget):
 class Details(VerticalScroll):
     """The details tab; loads Nomad's view of the task in thread workers."""
 
+    # The task shown; set again every tick (ages count up), so every setting redraws.
+    record: reactive[TaskRecord | None] = reactive(None, init=False, always_update=True, repaint=False)
+
     def __init__(self, service: TaskService, clock: Callable[[], datetime], **kwargs) -> None:
         super().__init__(**kwargs)
         self.service, self.clock = service, clock
-        self.record: TaskRecord | None = None
         self.alloc: Placement | None = None
         # Each task's usage seen in this session, so coming back to a task shows its whole life so far.
         self.histories = Histories()
@@ -118,13 +121,14 @@ class Details(VerticalScroll):
         self._draw()
 
     def show(self, record: TaskRecord | None) -> None:
-        """Show a task; a different task shows its own usage seen so far and reloads its allocation."""
-        last = self.record
+        self.record = record
+
+    def watch_record(self, last: TaskRecord | None, record: TaskRecord | None) -> None:
+        """A different task shows its own usage seen so far and reloads its allocation."""
         if record is None or last is None or record.id != last.id:
             other = changed = True
         else:
             other, changed = False, (record.nomad_alloc_id, record.status) != (last.nomad_alloc_id, last.status)
-        self.record = record
         if other:
             self.alloc = None
             self.usage = self.histories.of(record.id) if record is not None else UsageHistory()

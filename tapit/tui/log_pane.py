@@ -1,13 +1,15 @@
 """The logs tab: the selected task's log view, its status line, search box and saving.
 
-Output arrives from LogTail threads; they only append to a list under a lock
-and post one message per batch, so the event loop ingests in large batches
-however fast the task writes.
+Output arrives from the pane's tail worker (Textual's thread worker, one per task shown, in
+group "log-tail": showing another task, or the pane going, cancels it). Each chunk is posted
+as an `Arrived` message that merges into the next one waiting in the queue, so under a flood
+the event loop ingests in large batches however fast the task writes, in order.
 """
 
 from __future__ import annotations
 
-import threading
+from collections import deque
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -17,12 +19,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tapit.model import TaskRecord
 from tapit.output import plural
 from tapit.service import TaskService
-from tapit.tui.log_tail import LogTail
+from tapit.tui.log_tail import tail_logs
 from tapit.tui.log_buffer import STREAMS, plain_text
 from tapit.tui.log_view import LogView
 from tapit.tui.safe_text import DataInput, plain, template
@@ -45,23 +49,30 @@ class LogPane(Vertical):
     ]
 
     class Arrived(Message):
-        """Output is waiting to be drawn."""
+        """Output of one tail (`tail` tells the tails apart), from its thread."""
 
-    class Ended(Message):
-        def __init__(self, task_id: str, error: str | None) -> None:
+        def __init__(self, tail: object, chunks: list[tuple[str, bytes]]) -> None:
             super().__init__()
-            self.task_id, self.error = task_id, error
+            self.tail, self.chunks = tail, chunks
+
+        def can_replace(self, message: Message) -> bool:
+            # Textual asks this of a message about to be handled while the next one waits:
+            # the next one takes this one's chunks ahead of its own, and this one is dropped.
+            if not isinstance(message, LogPane.Arrived) or message.tail is not self.tail:
+                return False
+            self.chunks.extend(message.chunks)
+            message.chunks = self.chunks
+            return True
 
     def __init__(self, service: TaskService, **kwargs) -> None:
         super().__init__(**kwargs)
         self.service = service
         self.record: TaskRecord | None = None
-        self.tail: LogTail | None = None
+        self.tail: Worker[str | None] | None = None
         self.ended = False
         self.error: str | None = None
-        self._pending: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self._posted = False
+        self._backlog: deque[tuple[str, bytes]] = deque()  # arrived, not drawn yet
+        self._drain_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
@@ -84,62 +95,72 @@ class LogPane(Vertical):
             self.record = record
             self._draw_status()
             return
-        if self.tail is not None:
-            self.tail.cancel()
-            self.tail = None
-        with self._lock:
-            self._pending.clear()
+        self._backlog.clear()
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
         self.record, self.ended, self.error = record, False, None
         self.view.clear()
-        if record is not None:
-            self.tail = LogTail(self.service, record, self._sink, self._end)
-            self.tail.start()
+        self.tail = None
+        if record is None:
+            self.workers.cancel_group(self, "log-tail")  # no task left to show (its cancelled_event ends the wait)
+        else:
+            # Exclusive: Textual cancels the last task's tail (its cancelled_event ends the service's wait).
+            self.tail = self.run_worker(
+                partial(self._follow, record),
+                name=f"logs-{record.id}",
+                description=f"following the logs of task {record.id}",
+                group="log-tail",
+                exclusive=True,
+                thread=True,
+            )
         self._draw_status()
 
-    def stop(self) -> None:
-        if self.tail is not None:
-            self.tail.cancel()
+    # --- from the tail's thread -------------------------------------------------
 
-    # --- from the tail's threads -----------------------------------------------
-
-    def _sink(self, log_type: str, data: bytes) -> None:
-        with self._lock:
-            self._pending.append((log_type, data))
-            if self._posted:
-                return
-            self._posted = True
-        self.post_message(self.Arrived())
-
-    def _end(self, error: str | None) -> None:
-        task_id = self.record.id if self.record else ""
-        self.post_message(self.Ended(task_id, error))
+    def _follow(self, record: TaskRecord) -> str | None:
+        worker = get_current_worker()
+        return tail_logs(
+            self.service,
+            record,
+            lambda log_type, data: self.post_message(self.Arrived(worker, [(log_type, data)])),
+            worker.cancelled_event,
+        )
 
     @on(Arrived)
+    def _arrived(self, event: Arrived) -> None:
+        if event.tail is not self.tail:
+            return  # posted by a tail cancelled since
+        self._backlog.extend(event.chunks)
+        if self._drain_timer is None:
+            self._drain()
+
     def _drain(self) -> None:
         """Draw what arrived, at most DRAIN_BYTES at a time so key presses queued meanwhile answer."""
-        with self._lock:
-            taken = size = 0
-            while taken < len(self._pending) and size < DRAIN_BYTES:
-                size += len(self._pending[taken][1])
-                taken += 1
-            chunks, self._pending = self._pending[:taken], self._pending[taken:]
-            self._posted = bool(self._pending)
+        self._drain_timer = None
+        chunks: list[tuple[str, bytes]] = []
+        size = 0
+        while self._backlog and size < DRAIN_BYTES:
+            chunks.append(self._backlog.popleft())
+            size += len(chunks[-1][1])
         if chunks:
             self.view.feed(chunks)
-        if self._posted:
+        if self._backlog:
             # A timer, not a message: a widget drains its own queue without yielding, so
             # re-posting at once would keep key presses waiting until all output is drawn.
-            self.set_timer(0.001, lambda: self.post_message(self.Arrived()))
+            self._drain_timer = self.set_timer(0.001, self._drain)
 
-    @on(Ended)
-    def _ended(self, event: Ended) -> None:
-        if self.record is None or event.task_id != self.record.id:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # After every chunk its thread posted: the worker's result comes back to the loop after them.
+        if event.worker is not self.tail or event.state != WorkerState.SUCCESS:
             return
-        with self._lock:
-            chunks, self._pending = self._pending, []
-        self.view.feed(chunks)
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        self.view.feed(list(self._backlog))
+        self._backlog.clear()
         self.view.feed([], ended=True)
-        self.ended, self.error = True, event.error
+        self.ended, self.error = True, event.worker.result
         self._draw_status()
 
     # --- status ------------------------------------------------------------------

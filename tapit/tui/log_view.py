@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Offset, Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
@@ -58,11 +59,14 @@ class LogView(ScrollView, can_focus=True):
     class StateChanged(Message):
         """Following, wrap, stream mode, search or size changed: the pane's status line redraws."""
 
+    # The view's state; each watcher re-indexes or tells the pane's status line.
+    mode: reactive[str] = reactive("both", init=False, always_update=True, repaint=False)  # MODES
+    wrap: reactive[bool] = reactive(False, init=False, repaint=False)
+    following: reactive[bool] = reactive(True, init=False, repaint=False)  # the view is at the bottom
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.buffer = LogBuffer()
-        self.mode = "both"
-        self.wrap = False
         self.term = ""
         self.matches: list[int] = []  # positions in the view
         self.match_index = -1
@@ -70,7 +74,6 @@ class LogView(ScrollView, can_focus=True):
         self._row_ends: list[int] = []  # wrap: cumulative row count per view position
         self._wrap_width = 0
         self._texts: LRUCache[int, Text] = LRUCache(2048)
-        self._following = True
         self.window: int | None = None  # keep only the last this many characters; None: all
 
     # --- data ----------------------------------------------------------------
@@ -84,7 +87,7 @@ class LogView(ScrollView, can_focus=True):
         self._row_ends = []
         self._update_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
-        self._following = True
+        self.following = True
         self.post_message(self.StateChanged())
 
     def feed(self, chunks: list[tuple[str, bytes]], ended: bool = False) -> None:
@@ -102,7 +105,7 @@ class LogView(ScrollView, can_focus=True):
         if self.window is not None and self.buffer.chars > self.window * 1.25:
             self.buffer.keep_last(self.window)
             self._texts.clear()
-            self.set_mode(self.mode)  # positions, rows and matches of what is left
+            self.mode = self.mode  # positions, rows and matches of what is left (always_update)
             if follow:
                 self._to_end()
             return
@@ -134,12 +137,10 @@ class LogView(ScrollView, can_focus=True):
 
     # --- modes ---------------------------------------------------------------
 
-    @property
-    def following(self) -> bool:
-        return self._following
-
     def set_mode(self, mode: str) -> None:
         self.mode = mode
+
+    def watch_mode(self, mode: str) -> None:
         if mode == "both":
             self._view = None
         else:
@@ -149,6 +150,8 @@ class LogView(ScrollView, can_focus=True):
 
     def set_wrap(self, wrap: bool) -> None:
         self.wrap = wrap
+
+    def watch_wrap(self) -> None:
         self._reindex()
 
     def search(self, term: str) -> None:
@@ -174,7 +177,7 @@ class LogView(ScrollView, can_focus=True):
             self._extend_matches(0)
         self._texts.clear()
         self._update_size()
-        if self._following:
+        if self.following:
             self._to_end()
         self.refresh()
         self.post_message(self.StateChanged())
@@ -223,7 +226,7 @@ class LogView(ScrollView, can_focus=True):
         else:
             self._update_size()
         # Output that arrived while the tab was hidden (no size yet) still ends at the bottom.
-        if self._following:
+        if self.following:
             self._to_end()
 
     # --- scrolling -------------------------------------------------------------
@@ -232,10 +235,10 @@ class LogView(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if not self.size.height:
             return  # not laid out yet: nothing was scrolled by anyone
-        following = self.is_vertical_scroll_end
-        if following != self._following:
-            self._following = following
-            self.post_message(self.StateChanged())
+        self.following = self.is_vertical_scroll_end
+
+    def watch_following(self) -> None:
+        self.post_message(self.StateChanged())
 
     def _to_end(self) -> None:
         # Widget.scroll_end waits for a refresh even when asked to be immediate; the row count
@@ -260,8 +263,7 @@ class LogView(ScrollView, can_focus=True):
 
     def action_follow(self) -> None:
         self._to_end()
-        self._following = True
-        self.post_message(self.StateChanged())
+        self.following = True
 
     def action_next_match(self, direction: int) -> None:
         if not self.matches:
@@ -285,7 +287,7 @@ class LogView(ScrollView, can_focus=True):
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
         if self.window is not None and self.buffer.keep_last(self.window):
             self._texts.clear()
-            self.set_mode(self.mode)
+            self.mode = self.mode  # re-indexed (always_update)
         self.post_message(self.WindowChanged())
         self.post_message(self.StateChanged())
 

@@ -111,21 +111,21 @@ class TaskActions(App[int]):
             return
         session = self.sessions.find(record.id)
         if isinstance(session, ConsoleScreen):  # ended from this side, so its record says so
-            question = ConfirmScreen(f"End console {record.id}?", [record.command])
-
-            def end(yes: bool | None) -> None:
-                if yes:
-                    self.run_worker(session.end("ended from the task list"))
-
-            self.push_screen(question, end)
+            self._confirm(
+                ConfirmScreen(f"End console {record.id}?", [record.command]),
+                lambda: self.run_worker(session.end("ended from the task list")),
+            )
             return
-        question = ConfirmScreen(f"Stop task {record.id}?", [record.command])
+        self._confirm(ConfirmScreen(f"Stop task {record.id}?", [record.command]), lambda: self._stop_worker(record.id))
 
-        def stop(yes: bool | None) -> None:
+    def _confirm(self, question: ConfirmScreen, then: Callable[[], object]) -> None:
+        """Ask, and do `then` only on yes (a dismissed question is a no)."""
+
+        def answered(yes: bool | None) -> None:
             if yes:
-                self._stop_worker(record.id)
+                then()
 
-        self.push_screen(question, stop)
+        self.push_screen(question, answered)
 
     @work(thread=True, group="stop")
     def _stop_worker(self, task_id: str) -> None:
@@ -151,15 +151,10 @@ class TaskActions(App[int]):
         if not record.terminal:
             self.notify(f"task {record.id} is {record.status}; stop it first (x)", severity="warning")
             return
-        question = ConfirmScreen(
-            f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]
+        self._confirm(
+            ConfirmScreen(f"Delete task {record.id}?", ["Its record and archived logs are removed.", record.command]),
+            lambda: self._delete_worker(record.id),
         )
-
-        def delete(yes: bool | None) -> None:
-            if yes:
-                self._delete_worker(record.id)
-
-        self.push_screen(question, delete)
 
     @work(thread=True, group="delete")
     def _delete_worker(self, task_id: str) -> None:

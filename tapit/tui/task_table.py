@@ -201,6 +201,8 @@ class TaskTable(ScrollView, can_focus=True):
     status_filter: reactive[str] = reactive("all", init=False)
     sort_column: reactive[str] = reactive("age", init=False)
     sort_reverse: reactive[bool] = reactive(False, init=False)
+    cursor_id: reactive[str | None] = reactive(None, init=False)  # the selected task; None: the list is empty
+    namespaces: reactive[bool] = reactive(False, init=False)  # every namespace's tasks: each row says which
 
     def __init__(self, clock: Callable[[], datetime], **kwargs) -> None:
         super().__init__(**kwargs)
@@ -210,10 +212,8 @@ class TaskTable(ScrollView, can_focus=True):
         self._sorted: list[str] = []  # every id, in the sort order; the filter picks from it
         self.running = 0  # counted as the records change, not on every redraw of the top bar
         self.order: list[str] = []
-        self.cursor_id: str | None = None
         self._cursor = 0
         self._styles: dict[tuple[str, bool], Style] = {}
-        self.namespaces = False  # the list holds tasks of every namespace: each row says which
 
     # --- data ----------------------------------------------------------------
 
@@ -260,12 +260,10 @@ class TaskTable(ScrollView, can_focus=True):
             self._cursor = self.order.index(previous)
         else:
             self._cursor = min(self._cursor, max(0, len(self.order) - 1))
-        self.cursor_id = self.order[self._cursor] if self.order else None
+        self.cursor_id = self.order[self._cursor] if self.order else None  # Highlighted if another
         self._size_rows()
         self._keep_cursor_visible()
         self.refresh()
-        if self.cursor_id != previous:
-            self.post_message(self.Highlighted(self.cursor_id))
         self.post_message(self.ViewChanged())
 
     def watch_needle(self) -> None:
@@ -280,19 +278,23 @@ class TaskTable(ScrollView, can_focus=True):
     def watch_sort_reverse(self) -> None:
         self._reorder(resort=True)
 
+    def watch_cursor_id(self, task_id: str | None) -> None:
+        self.post_message(self.Highlighted(task_id))
+
+    def watch_namespaces(self, shown: bool) -> None:
+        if not shown and self.sort_column == NAMESPACE.key:
+            self.sort_column = "age"
+
     # --- cursor --------------------------------------------------------------
 
     def _move_to(self, index: int) -> None:
         if not self.order:
             return
         index = max(0, min(index, len(self.order) - 1))
-        changed = index != self._cursor or self.order[index] != self.cursor_id
         self._cursor = index
-        self.cursor_id = self.order[index]
+        self.cursor_id = self.order[index]  # Highlighted if another
         self._keep_cursor_visible()
         self.refresh()
-        if changed:
-            self.post_message(self.Highlighted(self.cursor_id))
 
     def _keep_cursor_visible(self) -> None:
         rows = max(1, self.scrollable_content_region.height - 1)
@@ -319,9 +321,6 @@ class TaskTable(ScrollView, can_focus=True):
 
     def show_namespaces(self, shown: bool) -> None:
         self.namespaces = shown
-        if not shown and self.sort_column == NAMESPACE.key:
-            self.sort_column = "age"
-        self.refresh()
 
     def action_sort_next(self) -> None:
         keys = [c.key for c in columns_for(10**4, self.namespaces)]
