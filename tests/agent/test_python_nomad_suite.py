@@ -105,7 +105,6 @@ EXPECTED_FAILURES = {
     ),
     "test_jobs.py::test_parse_job": "needs `nomad init`'s example.nomad, and /v1/jobs/parse (HCL) " + NOT_SERVED,
     "test_metrics.py::test_metrics": "/v1/metrics " + NOT_SERVED,
-    "test_scaling.py::test_scaling_list": "/v1/scaling/policies " + NOT_SERVED,
     "test_search.py::test_search_fuzzy": "/v1/search/fuzzy " + NOT_SERVED,
 }
 

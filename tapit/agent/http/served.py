@@ -12,7 +12,6 @@ NOT_SERVED = {
     "services": "/v1/service",
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
-    "scaling policies": "/v1/scaling",
     "fuzzy search": "/v1/search/fuzzy",
     "metrics": "/v1/metrics",
     # Of the operator's endpoints only the raft configuration is served.

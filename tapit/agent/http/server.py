@@ -21,6 +21,7 @@ from . import (
     jobs,
     namespaces,
     nodes,
+    scaling,
     system,
     search,
     validate,
@@ -49,6 +50,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *validate.ENDPOINTS,
     *variables.ENDPOINTS,
     *search.ENDPOINTS,
+    *scaling.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 

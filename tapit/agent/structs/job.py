@@ -10,6 +10,7 @@ import copy
 
 from .api import UPDATE_FIELDS
 from .funcs import HOUR, SECOND
+from .scaling import canonical_policy
 
 ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # structs.RegisterEnforceIndexErrPrefix
 
@@ -103,6 +104,9 @@ def canonicalize_job(job: dict) -> dict:
     out["NodePool"] = out["NodePool"] or "default"
     job_reschedule = job.get("Reschedule")
     out["TaskGroups"] = [_canonical_group(g, job_type, job_reschedule) for g in job.get("TaskGroups") or []]
+    for group in out["TaskGroups"]:
+        if group["Scaling"] is not None:
+            group["Scaling"] = canonical_policy(group["Scaling"], out, group)
     return out
 
 
