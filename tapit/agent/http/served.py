@@ -13,7 +13,6 @@ NOT_SERVED = {
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
     "fuzzy search": "/v1/search/fuzzy",
-    "metrics": "/v1/metrics",
     # Of the operator's endpoints only the raft configuration is served.
     "operator license": "/v1/operator/license",
     "raft peers": "/v1/operator/raft/peer",

@@ -19,6 +19,7 @@ from . import (
     evaluations,
     events,
     jobs,
+    metrics,
     namespaces,
     nodes,
     scaling,
@@ -51,6 +52,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *variables.ENDPOINTS,
     *search.ENDPOINTS,
     *scaling.ENDPOINTS,
+    *metrics.ENDPOINTS,
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
