@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import structs
 from ..acl import ACL, BOOTSTRAP_INDEX, PolicyError
 from ..structs import gojson
-from . import allocations, client_allocations, client_fs, events, jobs, metrics, nodes, scaling, validate
+from . import allocations, client_allocations, client_fs, events, jobs, metrics, nodes, scaling, search_fuzzy, validate
 from .auth import PERMISSION_DENIED, request_acl, request_token
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
@@ -194,6 +194,7 @@ CHECKS: dict[Callable, Check | None] = {
     token: None,  # ACL.GetToken: a client token may read itself
     validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
     metrics.metrics: None,  # MetricsRequest checks no token (the agent still asks for one)
+    search_fuzzy.fuzzy_search: None,  # Search.FuzzySearch: read-job for the job contexts
     scaling.list_policies: None,  # Scaling.ListPolicies: list-scaling-policies, or list-jobs and read-job
     scaling.read_policy: None,  # Scaling.GetPolicy: read-scaling-policy, or list-jobs and read-job
     jobs.read_job: _in_query_namespace("read-job"),

@@ -42,7 +42,8 @@ CONTEXTS = (
 UUID_CONTEXTS = {"allocs", "nodes", "evals", "deployments"}
 JOB_CONTEXTS = {"allocs", "deployments", "evals", "jobs", "scaling_policies"}
 TRUNCATE_LIMIT = 20  # truncateLimit
-# Each context's table in the state store's index table (contextToIndex), where the agent keeps one.
+# Each context's table in the state store's index table (contextToIndex: the context's own name,
+# so none for scaling_policies, whose table is scaling_policy), where the agent keeps one.
 TABLES = {
     "allocs": "allocs",
     "jobs": "jobs",
@@ -50,7 +51,6 @@ TABLES = {
     "evals": "evals",
     "variables": "variables",
     "namespaces": "namespaces",
-    "scaling_policies": "scaling_policy",
 }
 BUILT_IN_NODE_POOLS = ("all", "default")  # structs.NodePoolAll, NodePoolDefault
 
@@ -116,7 +116,14 @@ async def prefix_search(agent: Agent, request: web.Request) -> web.Response:
         matches[ctx] = found or None  # a nil []string, null on the wire
         truncations[ctx] = len(scanned) > TRUNCATE_LIMIT
     index = max([1] + [agent.store.table_index[TABLES[c]] for c in contexts if c in TABLES])
-    return encode(request, {"Matches": matches, "Truncations": truncations}, headers=query_meta(index))
+    # structs.SearchResponse embeds QueryMeta: its fields are the answer's too.
+    body = {"Matches": matches, "Truncations": truncations, **search_meta(index)}
+    return encode(request, body, headers=query_meta(index))
+
+
+def search_meta(index: int) -> dict:
+    """structs.QueryMeta as the search RPCs fill it (setQueryMeta: the agent is its own leader)."""
+    return {"Index": index, "LastContact": 0, "KnownLeader": True, "NextToken": ""}
 
 
 ENDPOINTS = (Endpoint(WRITE, "/v1/search", prefix_search, "search_endpoint.go SearchRequest", ("namespace",)),)

@@ -12,7 +12,6 @@ NOT_SERVED = {
     "services": "/v1/service",
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
-    "fuzzy search": "/v1/search/fuzzy",
     # Of the operator's endpoints only the raft configuration is served.
     "operator license": "/v1/operator/license",
     "raft peers": "/v1/operator/raft/peer",

@@ -25,6 +25,7 @@ from . import (
     scaling,
     system,
     search,
+    search_fuzzy,
     validate,
     variables,
 )
@@ -51,6 +52,7 @@ ROUTES: tuple[Endpoint, ...] = (
     *validate.ENDPOINTS,
     *variables.ENDPOINTS,
     *search.ENDPOINTS,
+    *search_fuzzy.ENDPOINTS,
     *scaling.ENDPOINTS,
     *metrics.ENDPOINTS,
 )
