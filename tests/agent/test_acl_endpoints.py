@@ -149,3 +149,14 @@ def test_tokens_outlive_a_restart_but_an_old_agent_token_does_not(agent):
     assert as_token(agent, old).get("/v1/acl/tokens").status_code == 403
     names = sorted(t["Name"] for t in agent.http.get("/v1/acl/tokens").json())
     assert names == ["Bootstrap Token", "kept"]
+
+
+def test_one_time_token_paths_are_routed_as_nomads_router_routes_them(agent):
+    """command/agent/http.go routes /v1/acl/token/onetime (and /exchange) to their own handlers,
+    which answer 405 to anything but PUT and POST (acl_endpoint.go UpsertOneTimeToken,
+    ExchangeOneTimeToken): not to aclTokenCrud with "onetime" as an accessor ID."""
+    for path in ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange"):
+        refused = agent.http.get(path)
+        assert (refused.status_code, refused.text) == (405, "Invalid method"), path
+        # Not served: the writes are the agent's 404 of a path it does not serve.
+        assert agent.http.post(path).status_code == 404

@@ -225,6 +225,12 @@ def authorize(agent: Agent, request: web.Request, handler: Callable | None) -> N
         raise HTTPError(403, PERMISSION_DENIED)
 
 
+# Paths the agent does not serve whose handlers in Nomad (acl_endpoint.go UpsertOneTimeToken and
+# ExchangeOneTimeToken) answer any method but PUT and POST with CodedError(405): routed here so
+# that they do (and a write is the 404 of an unserved path), not taken as a token's accessor ID.
+UNSERVED_WRITES = ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange")
+
+
 ENDPOINTS = (
     Endpoint(
         ("GET", "PUT", "POST", "DELETE"), "/v1/acl/policy/{name}", policy, "acl_endpoint.go ACLPolicySpecificRequest"
