@@ -19,7 +19,16 @@ from .encode import encode
 from .errors import HTTPError
 from .query import query_meta
 from .routing import WRITE, Endpoint
-from .search import BUILT_IN_NODE_POOLS, CONTEXTS, JOB_CONTEXTS, TABLES, TRUNCATE_LIMIT, ids, is_uuid_prefix, search_meta
+from .search import (
+    BUILT_IN_NODE_POOLS,
+    CONTEXTS,
+    JOB_CONTEXTS,
+    TABLES,
+    TRUNCATE_LIMIT,
+    ids,
+    is_uuid_prefix,
+    search_meta,
+)
 
 if TYPE_CHECKING:
     from ..agent import Agent

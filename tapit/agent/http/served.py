@@ -12,6 +12,12 @@ NOT_SERVED = {
     "services": "/v1/service",
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
+    "job parsing": "/v1/jobs/parse",
+    "one-time tokens": "/v1/acl/token/onetime",
+    "ACL roles": "/v1/acl/role",
+    "ACL auth methods": "/v1/acl/auth-method",
+    "ACL binding rules": "/v1/acl/binding-rule",
+    "ACL logins": "/v1/acl/login",
     # Of the operator's endpoints only the raft configuration is served.
     "operator license": "/v1/operator/license",
     "raft peers": "/v1/operator/raft/peer",

@@ -29,7 +29,17 @@ log = logging.getLogger("tapit.agent")
 # A job's file stays small (the node's room bounds its allocations, each job is written once);
 # one far larger was not written by this agent and would only hold up its start.
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
-TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes", "namespaces", "scaling_event", "scaling_policy", "variables")
+TABLES = (
+    "jobs",
+    "allocs",
+    "evals",
+    "job_summary",
+    "nodes",
+    "namespaces",
+    "scaling_event",
+    "scaling_policy",
+    "variables",
+)
 JOB_TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
 JOB_TRACKED_SCALING_EVENTS = 20  # structs.JobTrackedScalingEvents
 TERMINAL_EVAL = ("complete", "failed", "canceled")

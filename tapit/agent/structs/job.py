@@ -103,10 +103,11 @@ def canonicalize_job(job: dict) -> dict:
     out["Datacenters"] = out["Datacenters"] or ["*"]
     out["NodePool"] = out["NodePool"] or "default"
     job_reschedule = job.get("Reschedule")
-    out["TaskGroups"] = [_canonical_group(g, job_type, job_reschedule) for g in job.get("TaskGroups") or []]
-    for group in out["TaskGroups"]:
+    groups = [_canonical_group(g, job_type, job_reschedule) for g in job.get("TaskGroups") or []]
+    for group in groups:
         if group["Scaling"] is not None:
             group["Scaling"] = canonical_policy(group["Scaling"], out, group)
+    out["TaskGroups"] = groups
     return out
 
 

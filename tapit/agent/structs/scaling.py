@@ -40,7 +40,9 @@ def group_errors(group: dict) -> list[str]:
         errors.append("minimum count must be specified and non-negative")
     errors = [f"Scaling policy invalid: {e}" for e in errors]
     if policy["Max"] < group["Count"]:
-        errors.append("Scaling policy invalid: task group count must not be greater than maximum count in scaling policy")
+        errors.append(
+            "Scaling policy invalid: task group count must not be greater than maximum count in scaling policy"
+        )
     if group["Count"] < policy["Min"]:
         errors.append("Scaling policy invalid: task group count must not be less than minimum count in scaling policy")
     return errors
