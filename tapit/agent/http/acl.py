@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .. import structs
 from ..acl import ACL, BOOTSTRAP_INDEX, PolicyError
+from ..acl_rules import rules_json
 from ..structs import gojson
 from . import allocations, client_allocations, client_fs, events, jobs, metrics, nodes, scaling, search_fuzzy, validate
 from .auth import PERMISSION_DENIED, request_acl, request_token
@@ -75,7 +76,10 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
         found = agent.acl.policies.get(name)
         if found is None:
             raise HTTPError(404, "ACL policy not found")
-        return encode(request, found)
+        # GetPolicy: the rules parsed (acl.Parse), as RulesJSON, after Rules.
+        fields = list(found.items())
+        at = [k for k, _ in fields].index("Rules") + 1
+        return encode(request, dict(fields[:at] + [("RulesJSON", rules_json(found["Rules"]))] + fields[at:]))
     _management_only(request)
     if request.method == "DELETE":
         agent.acl.delete_policy(name)
