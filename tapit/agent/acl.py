@@ -219,7 +219,7 @@ class AclStore:
         parse(rules)
         existing = self.policies.get(policy["Name"])
         description = policy.get("Description", "")
-        # structs.ACLPolicy; RulesJSON, which GetPolicy derives from Rules, is not served.
+        # structs.ACLPolicy; RulesJSON, which GetPolicy derives from Rules, is added on a read.
         self.policies[policy["Name"]] = {
             "Name": policy["Name"],
             "Description": description,

@@ -111,7 +111,7 @@ class Runner:
     async def restart_alloc(self, alloc_id: str, task_name: str, all_tasks: bool) -> list[str]:
         """client.go RestartAllocation and alloc_runner.go RestartTask/RestartRunning/RestartAll:
         the named task (TaskNotRunning when it is not running), else every running task, each
-        restarted in place.  The errors of a many-task
+        restarted in place, and with all_tasks every ended one but a poststop task run again.  The errors of a many-task
         restart, "failed to restart task <name>: <error>" (a task not running is skipped)."""
         if all_tasks and task_name:
             raise ValueError("task name cannot be set when restarting all tasks")
@@ -133,13 +133,21 @@ class Runner:
                 raise ValueError("restart of an alloc that should not run")
         event = wire.task_event("Restart Signaled", RestartReason=reason)
         runners = [tasks[task_name]] if task_name in tasks else [] if task_name else list(tasks.values())
-        # ForceRestart (all_tasks) reruns a dead task only while its Run() still waits for a
-        # restart; the embedded agent's task runner ends with its task, so it reruns none.
         running = [
             tr for tr in runners if alloc["TaskStates"][tr.handle.name]["State"] == "running" and tr.restarting is None
         ]
         if task_name and not running:
             raise TaskNotRunning("Task not running")
+        if all_tasks:
+            # RestartAll: ForceRestart of a dead task whose Run() still waits for a restart (every
+            # task but a poststop one, while the allocation runs): the event, then the run loop's
+            # next run of it, at once (restartImpl signals restartCh; there is no handle to kill).
+            for tr in runners:
+                ts = alloc["TaskStates"][tr.handle.name]
+                poststop = (tr.handle.task.get("Lifecycle") or {}).get("Hook") == "poststop"
+                if ts["State"] == "dead" and not poststop and tr.restarting is None:
+                    tr.update(dict(event, Details=dict(event["Details"])))
+                    tr.rerun_dead()
         # restartTasks: every task runner at once, each error collected.
         results = await asyncio.gather(
             *(tr.restart(dict(event, Details=dict(event["Details"]))) for tr in running), return_exceptions=True

@@ -13,6 +13,7 @@ from .node import Node
 from .placement import NodeFit, name_index
 from .runner import Runner
 from .state.store import TERMINAL_EVAL, Store
+from .structs import scaling
 from .structs.alloc import TERMINAL_CLIENT
 
 STOP_DESCRIPTION = "alloc not needed due to job update"  # scheduler/structs StatusAllocNotNeeded
@@ -40,6 +41,8 @@ class Scheduler:
         priority = eval_priority or job["Priority"]
         reply = {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "Warnings": ""}
         ev: dict | None
+        # propagateScalingPolicyIDs comes first: the IDs are part of what SpecChanged compares.
+        scaling.propagate_ids(existing, job)
         if existing is not None and not structs.spec_changed(existing, job):
             reply["JobModifyIndex"] = existing["ModifyIndex"]
             if not evaluated:

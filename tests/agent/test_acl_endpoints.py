@@ -28,9 +28,15 @@ ACL_TOKEN = [
     "ModifyIndex",
 ]
 ACL_TOKEN_LIST_STUB = [f for f in ACL_TOKEN if f not in ("SecretID", "ExpirationTTL")]
-# ACLPolicy less RulesJSON, which ACL.GetPolicy derives from Rules and the agent does not serve.
-ACL_POLICY = ["Name", "Description", "Rules", "JobACL", "Hash", "CreateIndex", "ModifyIndex"]
+# structs.ACLPolicy (nomad/structs/acl.go), RulesJSON as ACL.GetPolicy sets it on a read.
+ACL_POLICY = ["Name", "Description", "Rules", "RulesJSON", "JobACL", "Hash", "CreateIndex", "ModifyIndex"]
+# acl.Policy (acl/policy.go), no json tags: every field by its Go name.
+ACL_RULES = ["Namespaces", "NodePools", "HostVolumes", "Agent", "Node", "Operator", "Sentinel", "Quota", "Plugin"]
+ACL_RULES += ["Raw", "ExtraKeysHCL"]
 ACL_POLICY_LIST_STUB = ["Name", "Description", "JobACL", "Hash", "CreateIndex", "ModifyIndex"]
+# acl/policy.go expandNamespacePolicy("read").
+READ = ["list-jobs", "parse-job", "read-job", "csi-list-volume", "csi-read-volume", "read-job-scaling"]
+READ += ["list-scaling-policies", "read-scaling-policy", "host-volume-read"]
 BOOTSTRAP_DONE = "ACL bootstrap already done (reset index: "  # nomad/acl_endpoint.go Bootstrap
 
 
@@ -119,6 +125,10 @@ def test_policies_are_listed_read_and_deleted(agent):
     policy = agent.http.get("/v1/acl/policy/a").json()
     assert list(policy) == ACL_POLICY
     assert policy["Hash"] == blake2b_256("a", "d", rules)  # ACLPolicy.SetHash
+    parsed = policy["RulesJSON"]
+    assert list(parsed) == ACL_RULES and parsed["Raw"] == rules and parsed["Agent"] is None
+    assert parsed["Namespaces"] == [{"Name": "default", "Policy": "read", "Capabilities": READ, "Variables": None}]
+    assert agent.http.get("/v1/acl/policy/b").json()["RulesJSON"] == dict.fromkeys(ACL_RULES) | {"Raw": ""}
     listed = agent.http.get("/v1/acl/policies").json()
     assert [list(p) for p in listed] == [ACL_POLICY_LIST_STUB] * 2 and [p["Name"] for p in listed] == ["a", "b"]
     # ACL.ListPolicies and ACL.GetPolicy: a client token sees its own policies only.
@@ -149,3 +159,14 @@ def test_tokens_outlive_a_restart_but_an_old_agent_token_does_not(agent):
     assert as_token(agent, old).get("/v1/acl/tokens").status_code == 403
     names = sorted(t["Name"] for t in agent.http.get("/v1/acl/tokens").json())
     assert names == ["Bootstrap Token", "kept"]
+
+
+def test_one_time_token_paths_are_routed_as_nomads_router_routes_them(agent):
+    """command/agent/http.go routes /v1/acl/token/onetime (and /exchange) to their own handlers,
+    which answer 405 to anything but PUT and POST (acl_endpoint.go UpsertOneTimeToken,
+    ExchangeOneTimeToken): not to aclTokenCrud with "onetime" as an accessor ID."""
+    for path in ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange"):
+        refused = agent.http.get(path)
+        assert (refused.status_code, refused.text) == (405, "Invalid method"), path
+        # Not served: the writes are the agent's 404 of a path it does not serve.
+        assert agent.http.post(path).status_code == 404

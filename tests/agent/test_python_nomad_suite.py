@@ -104,9 +104,6 @@ EXPECTED_FAILURES = {
         "fails against Nomad too: python-nomad 2.1 no longer raises InvalidParameters, and purge=True is a bool to Go"
     ),
     "test_jobs.py::test_parse_job": "needs `nomad init`'s example.nomad, and /v1/jobs/parse (HCL) " + NOT_SERVED,
-    "test_metrics.py::test_metrics": "/v1/metrics " + NOT_SERVED,
-    "test_scaling.py::test_scaling_list": "/v1/scaling/policies " + NOT_SERVED,
-    "test_search.py::test_search_fuzzy": "/v1/search/fuzzy " + NOT_SERVED,
 }
 
 

@@ -189,22 +189,29 @@ class TaskRunner:
         self.driver.stop(self.handle, signal.SIGTERM)
         await restarting
 
-    def _restarted(self, events: list[dict], finished: int) -> None:
+    def _restarted(self, events: list[dict], finished: int | None) -> None:
         """task_runner.go shouldRestart for a triggered restart: "Restarting" with no delay and no
         reason, the task pending again (Restarts counted, LastRestart stamped: appendEvent), then
         the MAIN loop's next run of the task."""
         restart = wire.task_event("Restarting", StartDelay=0, RestartReason="")
         ts = self.ar.alloc()["TaskStates"][self.handle.name]
+        times = {"FinishedAt": finished} if finished is not None else {}  # a dead task keeps its own
         self.update(
             *events,
             restart,
             state="pending",
             restarts=ts["Restarts"] + 1,
-            FinishedAt=finished,
             LastRestart=restart["Time"],
+            **times,
         )
         self.handle = TaskHandle(self.handle.alloc_id, self.handle.task, self.runner.run_dir)
         self._rerun = asyncio.get_running_loop().create_task(self._run_again(self.ar.alloc()))
+
+    def rerun_dead(self) -> None:
+        """The run loop woken from its wait after the task died (task_runner.go ALLOC_RESTART):
+        shouldRestart for the triggered restart, and the task run again."""
+        self.close()
+        self._restarted([], None)
 
     async def _run_again(self, alloc: dict) -> None:
         try:

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from .. import structs
 from ..acl import ACL, BOOTSTRAP_INDEX, PolicyError
+from ..acl_rules import rules_json
 from ..structs import gojson
-from . import allocations, client_allocations, client_fs, events, jobs, nodes, validate
+from . import allocations, client_allocations, client_fs, events, jobs, metrics, nodes, scaling, search_fuzzy, validate
 from .auth import PERMISSION_DENIED, request_acl, request_token
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
@@ -75,7 +76,10 @@ async def policy(agent: Agent, request: web.Request) -> web.Response:
         found = agent.acl.policies.get(name)
         if found is None:
             raise HTTPError(404, "ACL policy not found")
-        return encode(request, found)
+        # GetPolicy: the rules parsed (acl.Parse), as RulesJSON, after Rules.
+        fields = list(found.items())
+        at = [k for k, _ in fields].index("Rules") + 1
+        return encode(request, dict(fields[:at] + [("RulesJSON", rules_json(found["Rules"]))] + fields[at:]))
     _management_only(request)
     if request.method == "DELETE":
         agent.acl.delete_policy(name)
@@ -193,6 +197,10 @@ CHECKS: dict[Callable, Check | None] = {
     policies: None,  # ACL.ListPolicies: a client token lists its own
     token: None,  # ACL.GetToken: a client token may read itself
     validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
+    metrics.metrics: None,  # MetricsRequest checks no token (the agent still asks for one)
+    search_fuzzy.fuzzy_search: None,  # Search.FuzzySearch: read-job for the job contexts
+    scaling.list_policies: None,  # Scaling.ListPolicies: list-scaling-policies, or list-jobs and read-job
+    scaling.read_policy: None,  # Scaling.GetPolicy: read-scaling-policy, or list-jobs and read-job
     jobs.read_job: _in_query_namespace("read-job"),
     jobs.job_allocations: _in_query_namespace("read-job"),
     jobs.job_evaluations: _in_query_namespace("read-job"),
@@ -219,6 +227,12 @@ def authorize(agent: Agent, request: web.Request, handler: Callable | None) -> N
     check = CHECKS[handler]
     if check is not None and not check(agent, request, acl):
         raise HTTPError(403, PERMISSION_DENIED)
+
+
+# Paths the agent does not serve whose handlers in Nomad (acl_endpoint.go UpsertOneTimeToken and
+# ExchangeOneTimeToken) answer any method but PUT and POST with CodedError(405): routed here so
+# that they do (and a write is the 404 of an unserved path), not taken as a token's accessor ID.
+UNSERVED_WRITES = ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange")
 
 
 ENDPOINTS = (

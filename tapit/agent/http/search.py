@@ -1,8 +1,7 @@
 """Prefix search: POST /v1/search (command/agent/search_endpoint.go newSearchRequest, then
 nomad/search_endpoint.go PrefixSearch), structs.SearchRequest in, structs.SearchResponse out
 (nomad/structs/search.go), over what the agent holds.  The agent has no deployments, CSI plugins
-or volumes, host volumes or stored scaling policies: those contexts match nothing, as Nomad's
-empty tables do."""
+or volumes, or host volumes: those contexts match nothing, as Nomad's empty tables do."""
 
 from __future__ import annotations
 
@@ -43,8 +42,16 @@ CONTEXTS = (
 UUID_CONTEXTS = {"allocs", "nodes", "evals", "deployments"}
 JOB_CONTEXTS = {"allocs", "deployments", "evals", "jobs", "scaling_policies"}
 TRUNCATE_LIMIT = 20  # truncateLimit
-# Each context's table in the state store's index table (contextToIndex), where the agent keeps one.
-TABLES = {"allocs", "jobs", "nodes", "evals", "variables", "namespaces"}
+# Each context's table in the state store's index table (contextToIndex: the context's own name,
+# so none for scaling_policies, whose table is scaling_policy), where the agent keeps one.
+TABLES = {
+    "allocs": "allocs",
+    "jobs": "jobs",
+    "nodes": "nodes",
+    "evals": "evals",
+    "variables": "variables",
+    "namespaces": "namespaces",
+}
 BUILT_IN_NODE_POOLS = ("all", "default")  # structs.NodePoolAll, NodePoolDefault
 
 
@@ -79,6 +86,8 @@ def ids(agent: Agent, context: str, ns: str) -> list[str]:
         return sorted(agent.store.namespaces)
     if context == "variables":
         return [meta["Path"] for meta in agent.store.variables.all()]
+    if context == "scaling_policies":  # the id index; ScalingPoliciesByIDPrefix filters the namespace
+        return sorted(p["ID"] for p in agent.store.scaling_policies() if in_ns(p["Target"]))
     return []
 
 
@@ -106,8 +115,15 @@ async def prefix_search(agent: Agent, request: web.Request) -> web.Response:
         found = [i for i in scanned[:TRUNCATE_LIMIT] if i.startswith(prefix)]
         matches[ctx] = found or None  # a nil []string, null on the wire
         truncations[ctx] = len(scanned) > TRUNCATE_LIMIT
-    index = max([1] + [agent.store.table_index[c] for c in contexts if c in TABLES])
-    return encode(request, {"Matches": matches, "Truncations": truncations}, headers=query_meta(index))
+    index = max([1] + [agent.store.table_index[TABLES[c]] for c in contexts if c in TABLES])
+    # structs.SearchResponse embeds QueryMeta: its fields are the answer's too.
+    body = {"Matches": matches, "Truncations": truncations, **search_meta(index)}
+    return encode(request, body, headers=query_meta(index))
+
+
+def search_meta(index: int) -> dict:
+    """structs.QueryMeta as the search RPCs fill it (setQueryMeta: the agent is its own leader)."""
+    return {"Index": index, "LastContact": 0, "KnownLeader": True, "NextToken": ""}
 
 
 ENDPOINTS = (Endpoint(WRITE, "/v1/search", prefix_search, "search_endpoint.go SearchRequest", ("namespace",)),)

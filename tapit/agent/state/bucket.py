@@ -18,6 +18,8 @@ class Bucket:
         # them with the current one).
         self.versions: list[dict] = []
         self.scaling_events: dict[str, list[dict]] = {}  # by group, newest first
+        # The scaling_policy table's rows of the job (state_store.go updateJobScalingPolicies).
+        self.scaling_policies: list[dict] = []
         self.queued: dict[str, int] = {}
         self.summary_index = 0
         self.allocs: dict[str, dict] = {}
@@ -51,6 +53,7 @@ class Bucket:
                 "Job": self.job,
                 "Versions": self.versions,
                 "ScalingEvents": self.scaling_events,
+                "ScalingPolicies": self.scaling_policies,
                 "Queued": self.queued,
                 "SummaryIndex": self.summary_index,
                 "AllocJobs": jobs,
@@ -65,6 +68,7 @@ class Bucket:
         bucket.job = data["Job"]
         bucket.versions = data.get("Versions", [])
         bucket.scaling_events = data.get("ScalingEvents", {})
+        bucket.scaling_policies = data.get("ScalingPolicies", [])
         bucket.queued = data["Queued"]
         bucket.summary_index = data["SummaryIndex"]
         jobs = data.get("AllocJobs", [])

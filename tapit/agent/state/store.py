@@ -20,6 +20,7 @@ from tapit.paths import private_dir, write_private
 
 from .. import structs
 from ..structs import namespace as namespace_structs
+from ..structs import scaling
 from . import event_broker
 from .bucket import Bucket
 from .variables import VariableTable
@@ -28,7 +29,17 @@ log = logging.getLogger("tapit.agent")
 # A job's file stays small (the node's room bounds its allocations, each job is written once);
 # one far larger was not written by this agent and would only hold up its start.
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
-TABLES = ("jobs", "allocs", "evals", "job_summary", "nodes", "namespaces", "scaling_event", "variables")
+TABLES = (
+    "jobs",
+    "allocs",
+    "evals",
+    "job_summary",
+    "nodes",
+    "namespaces",
+    "scaling_event",
+    "scaling_policy",
+    "variables",
+)
 JOB_TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
 JOB_TRACKED_SCALING_EVENTS = 20  # structs.JobTrackedScalingEvents
 TERMINAL_EVAL = ("complete", "failed", "canceled")
@@ -80,15 +91,21 @@ class Txn:
             bucket.versions = history
         bucket.job = job
         self._touch(bucket, "jobs")
+        bucket.scaling_policies, changed = scaling.upsert(bucket.scaling_policies, job, self.index)
+        if changed:
+            self.tables.add("scaling_policy")
         self.events.append(event_broker.job_event(job))
 
     def delete_job(self, bucket: Bucket) -> None:
-        """DeleteJobTxn: the job, its versions and its scaling events."""
+        """DeleteJobTxn: the job, its versions, its scaling events and policies."""
         job = bucket.current_job
         bucket.job = None
         bucket.versions = []
         bucket.scaling_events = {}
         self._touch(bucket, "jobs")
+        if bucket.scaling_policies:  # deleteJobScalingPolicies
+            bucket.scaling_policies = []
+            self.tables.add("scaling_policy")
         self.tables.add("job_summary")
         self.events.append(event_broker.job_event(job, deleted=True))
 
@@ -318,6 +335,11 @@ class Store:
 
     def jobs(self):
         return (b.job for b in self.buckets.values() if b.job is not None)
+
+    def scaling_policies(self):
+        """The scaling_policy table, in its target index's order (namespace, job, group, task)."""
+        for key in sorted(self.buckets):
+            yield from self.buckets[key].scaling_policies
 
     def alloc(self, alloc_id: str) -> dict | None:
         bucket = self.alloc_bucket.get(alloc_id)

@@ -10,6 +10,7 @@ import copy
 
 from .api import UPDATE_FIELDS
 from .funcs import HOUR, SECOND
+from .scaling import canonical_policy
 
 ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # structs.RegisterEnforceIndexErrPrefix
 
@@ -102,7 +103,11 @@ def canonicalize_job(job: dict) -> dict:
     out["Datacenters"] = out["Datacenters"] or ["*"]
     out["NodePool"] = out["NodePool"] or "default"
     job_reschedule = job.get("Reschedule")
-    out["TaskGroups"] = [_canonical_group(g, job_type, job_reschedule) for g in job.get("TaskGroups") or []]
+    groups = [_canonical_group(g, job_type, job_reschedule) for g in job.get("TaskGroups") or []]
+    for group in groups:
+        if group["Scaling"] is not None:
+            group["Scaling"] = canonical_policy(group["Scaling"], out, group)
+    out["TaskGroups"] = groups
     return out
 
 

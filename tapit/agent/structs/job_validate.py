@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tapit.gostrconv import quote
 
+from . import scaling
 from .funcs import SECOND, go_duration, multierror
 
 
@@ -143,6 +144,9 @@ def _group_errors(job: dict, group: dict) -> list[str]:
         errors.append("Only one task may be marked as leader")
     if group["Tasks"] and not any(not (task["Lifecycle"] or {}).get("Hook") for task in group["Tasks"]):
         errors.append(f"Task group {group['Name']} must have at least one main task")
+    scaling_errors = scaling.group_errors(group)  # validateScalingPolicy
+    if scaling_errors:
+        errors.append(f"Task group scaling policy validation failed: {multierror(scaling_errors)}")
     for task in group["Tasks"]:
         task_errors = _task_errors(task, group)
         if task_errors:
