@@ -107,3 +107,13 @@ def test_concurrent_writers_of_the_live_file_and_the_segments_lose_nothing(small
     assert set(records) == ({f"{n:08x}" for n in range(30)} - removed) | added
     assert all(records[f"{n:08x}"].exit_code == n for n in range(1, 12, 3))
     assert History(tmp_path).recent()[1] == set(records)
+
+
+def test_an_id_with_a_space_is_found_in_its_segment(small, tmp_path):
+    odd = replace(_finished(0), id="from meta 1")  # an id the archivist took from a job's meta
+    History(tmp_path).add(odd, *(_finished(n) for n in range(1, 20)))
+    history = History(tmp_path)
+    assert history.get("from meta 1").id == "from meta 1"
+    assert "from meta 1" in history.recent()[1]
+    history.remove("from meta 1")
+    assert "from meta 1" not in History(tmp_path).recent()[1]
