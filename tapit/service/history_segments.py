@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
@@ -200,14 +199,14 @@ class SegmentWriter:
             finally:
                 db.close()
             ids[name] = [doc["id"] for doc in chunk]
-            self.table.insert({"name": name, "stamp": secrets.token_hex(6)})
+            self.table.insert({"name": name, "stamp": os.urandom(6).hex()})
         self.segments.write_index(self.stamps(), ids)
         live.remove(doc_ids=moving)
 
     def _restamp(self, name: str, left: list[str]) -> None:
         from tinydb import Query
 
-        self.table.update({"stamp": secrets.token_hex(6)}, Query().name == name)
+        self.table.update({"stamp": os.urandom(6).hex()}, Query().name == name)
         ids = self.ids()
         ids[name] = left
         self.segments.write_index(self.stamps(), ids)
