@@ -32,6 +32,8 @@ from tapit.service.history_segments import (
     HistoryUnwritable,
     SegmentWriter,
     Segments,
+    holds,
+    id_list,
     manifest,
     read_json,
 )
@@ -268,7 +270,7 @@ class History:
             if index is not None:
                 ids = set(recent.get("ids", ()))
                 for segment_ids in index.values():
-                    ids.update(segment_ids)
+                    ids.update(id_list(segment_ids))
                 return [self._record(doc) for doc in recent.get("tasks", {}).values()], ids
         cached = self._live()
         if cached is None:
@@ -309,7 +311,7 @@ class History:
             if index is None:
                 candidates = self._documents()
             else:
-                names = [name for name, ids in index.items() if task_id in ids]
+                names = [name for name, ids in index.items() if holds(ids, task_id)]
                 candidates = [doc for name in names for doc in self._segments.documents(name)]
             found = next((doc for doc in candidates if doc.get("id") == task_id), None)
         if found is None:

@@ -76,6 +76,25 @@ def refused(path: Path) -> Iterator[None]:
         raise HistoryUnwritable(path, exc) from None
 
 
+Ids = str | list[str]  # a segment's task ids: one string, space-separated, unless one has a space
+
+
+def _joined(ids: list[str]) -> Ids:
+    text = " ".join(ids)
+    return text if text.count(" ") == len(ids) - 1 else ids
+
+
+def id_list(ids: Ids) -> list[str]:
+    return (ids.split(" ") if ids else []) if isinstance(ids, str) else ids
+
+
+def holds(ids: Ids, task_id: str) -> bool:
+    """Whether the segment's ids hold the task's, without splitting them."""
+    if isinstance(ids, list):
+        return task_id in ids
+    return " " not in task_id and f" {task_id} " in f" {ids} "
+
+
 class Segments:
     """The closed segments of the history at `history_path` and the index of their tasks."""
 
@@ -91,21 +110,22 @@ class Segments:
         data = read_json(self.path(name)) or {}
         return list((data.get("tasks") or {}).values())
 
-    def index(self, stamps: dict[str, str]) -> dict[str, list[str]] | None:
-        """{segment name: its task ids} if the index is of these stamps, else None."""
+    def index(self, stamps: dict[str, str]) -> dict[str, Ids] | None:
+        """{segment name: its task ids (see holds and id_list)} if the index is of these stamps,
+        else None."""
         try:
             stored = json.loads(self.index_path.read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(stored, dict) or stored.get("stamps") != stamps:
             return None
-        return {name: ids.split(" ") if isinstance(ids, str) else ids for name, ids in stored["ids"].items()}
+        return stored["ids"]
 
-    def write_index(self, stamps: dict[str, str], ids: dict[str, list[str]]) -> None:
+    def write_index(self, stamps: dict[str, str], ids: dict[str, Ids]) -> None:
         """Not durable: a crash leaves it stale or gone, and a stale one is never used. A segment's
         ids are one string, parsed many times faster than a list of them (a list if one of them
         has a space: an id taken from a job's meta may have anything)."""
-        joined = {name: " ".join(got) if all(" " not in i for i in got) else got for name, got in ids.items()}
+        joined = {name: got if isinstance(got, str) else _joined(got) for name, got in ids.items()}
         try:
             body = json.dumps({"stamps": stamps, "ids": joined}, separators=(",", ":")).encode()
             write_private(self.index_path, body)
@@ -132,12 +152,12 @@ class SegmentWriter:
 
     def __init__(self, segments: Segments, table, storage_cls):
         self.segments, self.table, self.storage_cls = segments, table, storage_cls
-        self._ids: dict[str, list[str]] | None = None
+        self._ids: dict[str, Ids] | None = None
 
     def stamps(self) -> dict[str, str]:
         return {doc["name"]: doc["stamp"] for doc in self.table.all()}
 
-    def ids(self) -> dict[str, list[str]]:
+    def ids(self) -> dict[str, Ids]:
         """{segment name: its task ids}, from the index, or read from the segments and kept."""
         if self._ids is None:
             stamps = self.stamps()
@@ -149,7 +169,12 @@ class SegmentWriter:
 
     def holding(self, task_ids: Iterable[str]) -> dict[str, set[str]]:
         wanted = set(task_ids)
-        found = {name: wanted.intersection(ids) for name, ids in self.ids().items()} if wanted else {}
+        if not wanted:
+            return {}
+        if len(wanted) > 8:  # many (a trail's records to cache): each segment's ids split once
+            found = {name: wanted.intersection(id_list(ids)) for name, ids in self.ids().items()}
+        else:
+            found = {name: {i for i in wanted if holds(ids, i)} for name, ids in self.ids().items()}
         return {name: hit for name, hit in found.items() if hit}
 
     def change(self, name: str, edit: Callable) -> None:
