@@ -10,6 +10,8 @@ one line naming the file.
 
 Beside the history, every write leaves its newest records (and every unfinished one) in a small
 file stamped with the history's version: `list` reads that, not all of a history of 100,000.
+The history file itself holds only those (and a few hundred more): older finished records move
+out to closed segments (history_segments), so that no write rewrites all of a long history.
 """
 
 from __future__ import annotations
@@ -20,25 +22,25 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TERMINAL, TaskRecord
 from tapit.paths import temporaries, write_private
+from tapit.service.history_segments import (
+    RECENT_KEPT,
+    HistoryUnwritable,
+    SegmentWriter,
+    Segments,
+    holds,
+    id_list,
+    manifest,
+    read_json,
+)
 
 LOCK_TIMEOUT_S = 30
 PARTIAL_SUFFIX = ".partial"  # a log being archived, named .<log type>.<pid>.<random>.partial
 READ_CHUNK = 1024 * 1024
-RECENT_KEPT = 1000  # records in the recent file: enough for a list of 200 in any one namespace
-
-
-class HistoryUnwritable(TapitError):
-    """The history (or an archived log) cannot be written: one line naming the file."""
-
-    def __init__(self, path: Path, exc: OSError):
-        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
-        super().__init__(f"cannot write the history at {path}: {exc.strerror or exc}{where}")
-        self.path = path
 
 
 class AtomicJSONStorage:
@@ -47,27 +49,17 @@ class AtomicJSONStorage:
 
     def __init__(self, path: str):
         self.path = Path(path)
-        self.recent_path = recent_path(self.path)
+        self.written: dict | None = None  # what it last wrote
 
     def read(self):
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return None
-        try:
-            return json.loads(text) if text else None
-        except ValueError as exc:
-            raise TapitError(f"the history at {self.path} is damaged ({exc}); move it aside to start afresh") from None
+        return read_json(self.path)
 
     def write(self, data) -> None:
         try:
             write_private(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=True)
         except OSError as exc:
             raise HistoryUnwritable(self.path, exc) from None
-        try:
-            write_recent(self.recent_path, file_version(self.path), data.get("tasks") or {})
-        except OSError:
-            pass  # a reader finds it stale, or missing, and reads the whole history instead
+        self.written = data
 
     def close(self) -> None:
         pass
@@ -83,17 +75,18 @@ def file_version(path: Path) -> tuple[int, int, int]:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def write_recent(path: Path, version: tuple[int, int, int], documents: dict) -> None:
-    """The newest RECENT_KEPT records and every unfinished one, in the history's insertion order,
-    stamped with the version of the history they were taken from. Not durable: a crash leaves it
-    stale or gone, and a stale one is never used."""
+def write_recent(path: Path, version: tuple[int, int, int], documents: dict, stamps: dict[str, str]) -> None:
+    """The newest RECENT_KEPT of the live records and every unfinished one, in insertion order,
+    stamped with the version of the history they were taken from and the segments it named. Not
+    durable: a crash leaves it stale or gone, and a stale one is never used."""
     newest = sorted(documents, key=lambda key: documents[key].get("created_at") or "", reverse=True)
     kept = set(newest[:RECENT_KEPT])
     kept.update(key for key, doc in documents.items() if doc.get("status") not in TERMINAL)
     recent = {key: doc for key, doc in documents.items() if key in kept}
-    # Every task's id too: whether the history holds a task is then answered without reading it.
+    # Every live task's id too, and the segments' in their index: whether the history holds a
+    # task is then answered without reading it.
     ids = [doc.get("id") for doc in documents.values()]
-    body = {"version": list(version), "tasks": recent, "ids": ids}
+    body = {"version": list(version), "tasks": recent, "ids": ids, "segments": stamps}
     write_private(path, json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -160,27 +153,41 @@ class History:
         self.path = directory / "history.json"
         self.logs_dir = directory / "logs"
         self._lock_path = directory / "history.lock"
-        self._cache: tuple[tuple[int, int, int], dict] | None = None  # (file version, documents)
+        self._segments = Segments(self.path)
+        # (file version, live documents, segment stamps, every document or None until read)
+        self._cache: tuple[tuple[int, int, int], dict, dict[str, str], list | None] | None = None
         self._pending: dict[str, dict] | None = None  # {task id: changes} while batched
-        self._index: tuple[dict, dict] | None = None  # (the cached documents, them by task id)
+        self._index: tuple[dict, dict] | None = None  # (the live documents, them by task id)
 
     @contextmanager
-    def _table(self, write: bool) -> Iterator:
+    def _writing(self) -> Iterator[tuple[Any, SegmentWriter]]:
+        """The live tasks table and the segments' writer, under the lock: what the body changes
+        in the live file is written once, when it ends (moving the oldest finished records out
+        first, when there are enough of them), and the recent file after it."""
         from tinydb import TinyDB
+        from tinydb.middlewares import CachingMiddleware
 
-        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
-        try:
-            if write:
-                with self._locked():
-                    yield db.table("tasks")
-            else:
-                yield db.table("tasks")
-        finally:
-            db.close()
-            if write:
-                # A write and a read within one tick of the file system's clock could otherwise
-                # see the old version, should the new file get the old one's inode and size.
-                self._cache = None
+        with self._locked():
+            storage = CachingMiddleware(AtomicJSONStorage)
+            db = TinyDB(str(self.path), storage=storage)
+            live, segments = db.table("tasks"), SegmentWriter(self._segments, db.table("segments"), AtomicJSONStorage)
+            try:
+                yield live, segments
+                segments.move_out(live)
+            finally:
+                try:
+                    db.close()
+                finally:
+                    # A write and a read within one tick of the file system's clock could otherwise
+                    # see the old version, should the new file get the old one's inode and size.
+                    self._cache = None
+                    inner = storage.storage
+                    if isinstance(inner, AtomicJSONStorage) and (data := inner.written) is not None:
+                        try:
+                            version = file_version(self.path)
+                            write_recent(recent_path(self.path), version, data.get("tasks") or {}, manifest(data))
+                        except OSError:
+                            pass  # a reader finds it stale, or missing, and reads the whole history instead
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -204,34 +211,52 @@ class History:
                     stale.unlink()
                 except OSError:
                     pass  # the write that follows says why the directory refuses changes
+            try:
+                self._segments.sweep()
+            except OSError:
+                pass
             yield
         finally:
             lock.release()
 
     def add(self, *records: TaskRecord) -> None:
-        with self._table(write=True) as table:
-            table.insert_multiple(record.to_dict() for record in records)
+        with self._writing() as (live, _):
+            live.insert_multiple(record.to_dict() for record in records)
 
-    def _documents(self) -> dict:
-        """The records as TinyDB keeps them ({doc id: record}, in insertion order), parsed once per
-        version of the file. The TUI reads a record each time the selection moves: over 10,000
-        tasks that was a 4 MB parse each time."""
+    def _live(self) -> tuple[tuple[int, int, int], dict, dict[str, str], list | None] | None:
+        """The live file's records as TinyDB keeps them ({doc id: record}, in insertion order) and
+        the segments it names, parsed once per version of the file. The TUI reads a record each
+        time the selection moves: over 10,000 tasks that was a 4 MB parse each time."""
         try:
             version = file_version(self.path)
         except FileNotFoundError:
-            return {}
+            return None
         cached = self._cache
         if cached is None or cached[0] != version:
-            data = AtomicJSONStorage(str(self.path)).read() or {}
-            cached = self._cache = (version, data.get("tasks") or {})
-        return cached[1]
+            data = read_json(self.path) or {}
+            cached = self._cache = (version, data.get("tasks") or {}, manifest(data), None)
+        return cached
+
+    def _documents(self) -> list:
+        """Every record: the segments' (oldest first), then the live file's. The live file is read
+        first: a record moving out is in a segment before the live file stops holding it."""
+        cached = self._live()
+        if cached is None:
+            return []
+        if cached[3] is None:
+            version, live, stamps, _ = cached
+            documents = [doc for name in sorted(stamps) for doc in self._segments.documents(name)]
+            seen = {doc.get("id") for doc in live.values()}
+            documents = [doc for doc in documents if doc.get("id") not in seen] + list(live.values())
+            cached = self._cache = (version, live, stamps, documents)
+        return cached[3] or []
 
     def recent(self) -> tuple[list[TaskRecord], set[str]]:
         """At least the newest RECENT_KEPT records and every unfinished one, in insertion order,
         and the ids of every record the history holds, without reading the whole history when its
-        recent file is of the same version. Without one (a history written before there were
-        any), the whole history, and a recent file is left for the next reader if the directory
-        takes it."""
+        recent file is of the same version (and the segments' index of the segments it names).
+        Without them (a history written before there were any), the whole history, and a recent
+        file is left for the next reader if the directory takes it."""
         try:
             version = file_version(self.path)
         except FileNotFoundError:
@@ -241,13 +266,22 @@ class History:
         except (OSError, ValueError):
             recent = None
         if isinstance(recent, dict) and recent.get("version") == list(version):
-            return [self._record(doc) for doc in recent.get("tasks", {}).values()], set(recent.get("ids", ()))
+            stamps = recent.get("segments") or {}
+            index = self._segments.index(stamps) if stamps else {}
+            if index is not None:
+                ids = set(recent.get("ids", ()))
+                for segment_ids in index.values():
+                    ids.update(id_list(segment_ids))
+                return [self._record(doc) for doc in recent.get("tasks", {}).values()], ids
+        cached = self._live()
+        if cached is None:
+            return [], set()
         documents = self._documents()
         try:
-            write_recent(recent_path(self.path), self._cache[0] if self._cache else version, documents)
+            write_recent(recent_path(self.path), cached[0], cached[1], cached[2])
         except OSError:
             pass  # a history that cannot be written still lists, from the whole of it
-        records = [self._record(doc) for doc in documents.values()]
+        records = [self._record(doc) for doc in documents]
         return records, {r.id for r in records}
 
     def _record(self, doc: dict) -> TaskRecord:
@@ -258,31 +292,44 @@ class History:
     def add_missing(self, *records: TaskRecord) -> None:
         """Add those of the records it lacks: another tapit may have cached the same ones from the
         trail since this one looked."""
-        with self._table(write=True) as table:
-            have = {doc["id"] for doc in table.all()}
-            table.insert_multiple(record.to_dict() for record in records if record.id not in have)
+        with self._writing() as (live, segments):
+            have = {doc["id"] for doc in live.all()}
+            held = segments.holding(r.id for r in records if r.id not in have)
+            have.update(task_id for hit in held.values() for task_id in hit)
+            live.insert_multiple(record.to_dict() for record in records if record.id not in have)
 
-    def _by_id(self) -> dict:
-        """The records by task id, made once per version of the file: a list that brings 1,000
-        ended tasks up to date reads each of them (_ended_meanwhile)."""
-        documents = self._documents()
+    def _live_by_id(self, live: dict) -> dict:
+        """The live file's records by task id, made once per version of it: a list that brings
+        1,000 ended tasks up to date reads each of them (record_keeper.py)."""
         index = self._index
-        if index is None or index[0] is not documents:
+        if index is None or index[0] is not live:
             # The first of duplicates, as a scan finds it.
-            index = self._index = (documents, {doc.get("id"): doc for doc in reversed(list(documents.values()))})
+            index = self._index = (live, {doc.get("id"): doc for doc in reversed(list(live.values()))})
         return index[1]
 
     def ids(self) -> set[str]:
-        return {doc.get("id") for doc in self._documents().values()}
+        return {doc.get("id") for doc in self._documents()}
 
     def get(self, task_id: str) -> TaskRecord:
-        found = self._by_id().get(task_id)
+        """From the live file, else from the one segment the index names, else from all of them."""
+        cached = self._live()
+        if cached is None:
+            raise TaskNotFound(task_id)
+        found = self._live_by_id(cached[1]).get(task_id)
+        if found is None and cached[2]:
+            index = self._segments.index(cached[2])
+            if index is None:
+                candidates = self._documents()
+            else:
+                names = [name for name, ids in index.items() if holds(ids, task_id)]
+                candidates = [doc for name in names for doc in self._segments.documents(name)]
+            found = next((doc for doc in candidates if doc.get("id") == task_id), None)
         if found is None:
             raise TaskNotFound(task_id)
         return self._record(found)
 
     def all(self) -> list[TaskRecord]:
-        return [self._record(doc) for doc in self._documents().values()]
+        return [self._record(doc) for doc in self._documents()]
 
     def update(self, task_id: str, changes: dict) -> None:
         """Write only the fields that changed, so concurrent writers of other fields lose nothing.
@@ -292,10 +339,7 @@ class History:
         if self._pending is not None:
             self._pending.setdefault(task_id, {}).update(changes)
             return
-        from tinydb import Query
-
-        with self._table(write=True) as table:
-            table.update(changes, Query().id == task_id)
+        self._write({task_id: changes})
 
     @contextmanager
     def batched(self) -> Iterator[None]:
@@ -319,8 +363,22 @@ class History:
     def _write_pending(self) -> None:
         pending, self._pending = self._pending, None
         if pending:
-            with self._table(write=True) as table:
-                table.update(lambda doc: doc.update(pending[doc["id"]]), lambda doc: doc.get("id") in pending)
+            self._write(pending)
+
+    def _write(self, pending: dict[str, dict]) -> None:
+        """{task id: changes}: to the live records in one write, and to a segment's in one each."""
+
+        def changed(doc) -> None:
+            doc.update(pending[doc["id"]])
+
+        def held(doc) -> bool:
+            return doc.get("id") in pending
+
+        with self._writing() as (live, segments):
+            in_live = {doc["id"] for doc in live.all()}
+            live.update(changed, held)
+            for name in segments.holding(set(pending) - in_live):
+                segments.change(name, lambda table: table.update(changed, held))
 
     def log_path(self, task_id: str, log_type: str) -> Path:
         return self.logs_dir / task_id / log_type
@@ -354,11 +412,13 @@ class History:
         from tinydb import Query
 
         directory = self.logs_dir / task_id
-        with self._table(write=True) as table:
+        with self._writing() as (live, segments):
             try:
                 shutil.rmtree(directory)
             except FileNotFoundError:
                 pass
             except OSError as exc:
                 raise HistoryUnwritable(self.path, exc) from None
-            table.remove(Query().id == task_id)
+            if not live.remove(Query().id == task_id):
+                for name in segments.holding({task_id}):
+                    segments.change(name, lambda table: table.remove(Query().id == task_id))
