@@ -5,12 +5,13 @@
   log pane ingest while keys still answer        >= 50,000 lines/s, keys <= 100 ms
   embedded console output                        >= 5 MB/s (and its ratio to a plain pty reader)
 
-Run: python bench/tui_bench.py   (no Nomad needed: the service refuses to connect,
+Run: python bench/tui_bench.py [--only paint|logs|console]   (no Nomad needed: the service refuses to connect,
 so the app shows the history, as it does before the agent answers.)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -299,12 +300,19 @@ async def console_throughput(directory: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="TUI budgets")
+    parser.add_argument("--only", choices=("paint", "logs", "console"), help="measure only this part")
+    only = parser.parse_args().only
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as empty:
         directory = Path(tmp)
-        write_history(directory)
-        asyncio.run(first_paint_and_filter(directory, Path(empty)))
-        asyncio.run(log_ingest(directory))
-        asyncio.run(console_throughput(directory))
+        if only in (None, "paint", "logs"):
+            write_history(directory)
+        if only in (None, "paint"):
+            asyncio.run(first_paint_and_filter(directory, Path(empty)))
+        if only in (None, "logs"):
+            asyncio.run(log_ingest(directory))
+        if only in (None, "console"):
+            asyncio.run(console_throughput(directory))
 
 
 if __name__ == "__main__":

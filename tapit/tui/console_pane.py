@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from itertools import groupby, repeat
+from itertools import groupby, repeat, starmap
 from operator import itemgetter
 from typing import Any, Awaitable, Callable, Coroutine
 
@@ -262,9 +262,16 @@ class TerminalView(Widget, can_focus=True):
         if 0 <= cursor_x < len(cells):
             cell = cells[cursor_x]
             cells[cursor_x] = cell._replace(reverse=not cell.reverse)
-        segments = [
-            Segment("".join(map(CELL_TEXT, run)), self._style(attrs, base)) for attrs, run in groupby(cells, CELL_ATTRS)
+        texts_styles = [
+            ("".join(map(CELL_TEXT, run)), self._style(attrs, base)) for attrs, run in groupby(cells, CELL_ATTRS)
         ]
+        segments = list(starmap(Segment, texts_styles))
+        if all(text.isascii() for text, _ in texts_styles):
+            # One cell per character: the row is len(cells) wide, so the strip is made at its width
+            # at once (crop_extend would make two more, and a Strip costs seven caches to make).
+            if len(cells) < width:
+                segments.append(Segment(" " * (width - len(cells)), base))
+            return Strip(segments, width)
         return Strip(segments).crop_extend(0, width, base)
 
 

@@ -234,7 +234,7 @@ class TerminalStream(pyte.Stream):
             screen.settle()
 
     def _feed(self, text: str) -> None:
-        screen, basic, csi, slow = self.listener, self._basic, self._csi, super().feed
+        screen, basic, csi, slow, sgr = self.listener, self._basic, self._csi, super().feed, self.listener._sgr
         draw, settle, graphic_rendition = screen.draw, screen.settle, screen.graphic_rendition
         parts = SEQUENCES.split(text)  # text, sequence, text, ..., text
         parts.append("")
@@ -253,7 +253,12 @@ class TerminalStream(pyte.Stream):
             elif sequence[0] != "\x1b":  # BEL, BS, HT, LF, VT, FF, CR: only LF/VT/FF move down, as a batch does
                 basic[sequence]()
             elif sequence[-1] == "m" and sequence[2] != "?":  # private SGR goes to pyte, which ignores it
-                graphic_rendition(sequence[2:-1])
+                cursor = screen.cursor
+                attrs = sgr.get((cursor.attrs, sequence[2:-1]))
+                if attrs is None:
+                    graphic_rendition(sequence[2:-1])
+                else:  # as graphic_rendition does, without the call
+                    cursor.attrs = attrs
             else:
                 handler = csi.get(sequence[-1])
                 if handler is None:
