@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator
 
+from tapit import heap
 from tapit.nomad.frames import FrameDecoder, LogFrame, data_frame
 from tapit.nomad.transport import Transport, go_bool, interrupt_on, is_set, path_id, until_stopped
 
@@ -52,6 +53,8 @@ class AllocFS:
             interrupt_on(stop, response),
         ):
             for chunk in until_stopped(response.iter_bytes(), stop):
+                if len(chunk) >= heap.LARGE_READ_BYTES:
+                    heap.keep_freed_memory()  # a large log: its temporaries are reused, not faulted in
                 try:
                     frames = [data_frame(f) for f in decoder.feed(chunk)]
                 except ValueError as exc:
