@@ -7,8 +7,10 @@ the ratio is taken pair by pair, so that a machine whose speed drifts still give
 Every tapit run is checked byte for byte against the local one (size and SHA-256) — or, when
 the task outran the follower and Nomad's log rotation (10 files of 10 MB) took bytes before they
 were read, against the count tapit printed — and so is the archive it left in the history. The
-client's peak RSS is the kernel's figure for the finished `tapit` process. Uses a throwaway
-TAPIT_HOME, stops its agent and removes the home at the end.
+client's peak RSS is the kernel's figure for the finished `tapit` process. Before the local run
+the bench waits until the agent's archivist has shipped the task (its manifest is in the log
+store), so that what tapit leaves to do in the background never slows the reference down. Uses
+a throwaway TAPIT_HOME, stops its agent and removes the home at the end.
 """
 
 import argparse
@@ -45,6 +47,17 @@ def timed(argv: list[str], out: Path, env: dict) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, errors
 
 
+def shipped(home: Path, task_id: str, timeout: float = 300.0) -> None:
+    """Until the embedded agent's archivist has written the task's manifest to its log store
+    (tapit/trail/logformat.py manifest_path, under the agent's logstore)."""
+    manifest = home / "agent" / "logstore" / "default" / task_id / "manifest.json"
+    deadline = time.monotonic() + timeout
+    while not manifest.exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"the archivist had not shipped task {task_id} after {timeout:g} s")
+        time.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=200, help="output size in MB (10^6 bytes)")
@@ -63,9 +76,12 @@ def main() -> None:
     try:
         subprocess.run([*tapit, "agent", "env"], env=env, check=True, capture_output=True)  # a warm agent
         local_out, tapit_out = work / "local.out", work / "tapit.out"
-        walls, locals_, ratios, peaks, losses = [], [], [], [], []
+        walls, locals_, ratios, peaks, losses, loads = [], [], [], [], [], []
         for run in range(args.runs + 1):  # the first pair warms the caches and is not counted
             wall, peak, errors = timed([*tapit, "create", "task", command, f"cpu={args.cpu}", "--wait"], tapit_out, env)
+            listing = subprocess.run([*tapit, "list", "tasks", "--json"], env=env, capture_output=True, check=True)
+            newest = json.loads(listing.stdout)[0]
+            shipped(work / "home", newest["id"])
             local, _, _ = timed(["sh", "-c", command], local_out, env)
             expected = digest(local_out)
             got = digest(tapit_out)
@@ -74,8 +90,6 @@ def main() -> None:
                 sys.exit(f"run {run}: tapit's output differs from the local one, unannounced: {got} {errors}")
             if errors and not lost:
                 sys.exit(f"run {run}: tapit said: {errors}")
-            listing = subprocess.run([*tapit, "list", "tasks", "--json"], env=env, capture_output=True, check=True)
-            newest = json.loads(listing.stdout)[0]
             if digest(work / "home" / "logs" / newest["id"] / "stdout") != got:
                 sys.exit(f"run {run}: the archive differs from the output")
             if run:
@@ -84,17 +98,19 @@ def main() -> None:
                 ratios.append(wall / local)
                 peaks.append(peak)
                 losses.append(lost)
+            loads.append(os.getloadavg()[0])
             exact = "byte-exact" if not lost else f"{lost:,} bytes rotated away before they were read, said so"
             print(
                 f"run {run}: tapit {wall:.2f} s, local {local:.2f} s, ratio {wall / local:.2f}, "
-                f"client peak {peak:.0f} MB, {exact}"
+                f"client peak {peak:.0f} MB, {exact}, load {loads[-1]:.1f}"
             )
         print(
             f"\n{args.mb} MB, cpu={args.cpu}, {args.runs} runs: tapit median {statistics.median(walls):.2f} s "
             f"({args.mb / statistics.median(walls):.0f} MB/s), local median {statistics.median(locals_):.2f} s; "
             f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
             f"client peak RSS max {max(peaks):.0f} MB; {losses.count(0)} of {args.runs} runs byte-exact (the others "
-            "fell behind Nomad's log rotation and said how many bytes it took); archives equal to the output"
+            "fell behind Nomad's log rotation and said how many bytes it took); archives equal to the output; "
+            f"load average {min(loads):.1f}-{max(loads):.1f}"
         )
     finally:
         subprocess.run([*tapit, "agent", "stop", "--kill-tasks"], env=env, capture_output=True)

@@ -23,6 +23,8 @@ from pathlib import Path
 import pybase64
 from aiohttp import web
 
+from tapit import heap
+
 FRAME_SIZE = 64 * 1024  # streamFrameSize
 BATCH_WINDOW = 0.2  # streamBatchWindow
 HEARTBEAT = 1.0  # streamHeartbeatRate
@@ -108,22 +110,30 @@ class Framer:
         if file != self.file:
             await self.flush()  # a frame never spans two files
             self.file, self._file_json = file, json.dumps(file).encode()
-        if not self.data:
-            self.first_at = asyncio.get_running_loop().time()
-        self.data += data
+        # Every full frame at once, in one write: far fewer writes (and chunks) for a fast log.
+        # The frames are encoded from views of the read: nothing is copied but the pending tail.
+        view = memoryview(data)
+        frames: list[bytes] = []
+        pos = 0
+        start = end_offset - len(data) - len(self.data)  # where the pending data begins in the file
+        if self.data:
+            pos = min(FRAME_SIZE - len(self.data), len(data))
+            self.data += view[:pos]
+            if len(self.data) == FRAME_SIZE:
+                start += FRAME_SIZE
+                frames += self._frame(self.data, start)
+                self.data.clear()
+        while len(data) - pos >= FRAME_SIZE:
+            start += FRAME_SIZE
+            frames += self._frame(view[pos : pos + FRAME_SIZE], start)
+            pos += FRAME_SIZE
+        if pos < len(data):
+            if not self.data:
+                self.first_at = asyncio.get_running_loop().time()
+            self.data += view[pos:]
         self.end_offset = end_offset
-        whole = len(self.data) - len(self.data) % FRAME_SIZE
-        if whole:
-            # Every full frame at once, in one write: far fewer writes (and chunks) for a fast log.
-            start = end_offset - len(self.data)
-            payload = bytes(self.data[:whole])
-            del self.data[:whole]
-            await self.resp.write(
-                b"".join(
-                    self._frame(payload[i : i + FRAME_SIZE], start + i + FRAME_SIZE)
-                    for i in range(0, whole, FRAME_SIZE)
-                )
-            )
+        if frames:
+            await self.resp.write(b"".join(frames))
 
     async def tick(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -145,14 +155,15 @@ class Framer:
 
     async def flush(self) -> None:
         if self.data:
-            await self.resp.write(self._frame(bytes(self.data), self.end_offset))
+            await self.resp.write(b"".join(self._frame(self.data, self.end_offset)))
             self.data.clear()
 
-    def _frame(self, data: bytes, offset: int) -> bytes:
+    def _frame(self, data: bytes | bytearray | memoryview, offset: int) -> tuple[bytes, ...]:
+        """The frame's pieces, joined by the caller with its neighbours' in one copy."""
         if self.plain:
-            return data
+            return (bytes(data),)
         # api.StreamFrame's JSON: Offset, Data (standard base64), File, every one omitempty.
-        return b'{"Offset":%d,"Data":"%s","File":%s}' % (offset, pybase64.b64encode(data), self._file_json)
+        return b'{"Offset":%d,"Data":"' % offset, pybase64.b64encode(data), b'","File":%s}' % self._file_json
 
 
 async def stream_file(log_dir: Path, name: str, offset: int, framer: Framer, follow: bool, next_exists) -> None:
@@ -169,6 +180,8 @@ async def stream_file(log_dir: Path, name: str, offset: int, framer: Framer, fol
         while True:
             chunk = handle.read(READ_SIZE)
             if chunk:
+                if len(chunk) >= heap.LARGE_READ_BYTES:
+                    heap.keep_freed_memory()  # each read's frames are reused heap, not fresh pages
                 offset += len(chunk)
                 await framer.add(path, chunk, offset)
                 await framer.tick()

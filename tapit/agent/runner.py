@@ -19,6 +19,7 @@ from .allocrunner.task_runner import TaskRunner
 from .cgroups import Cgroups
 
 from .drivers.base import Driver, TaskHandle, read_status
+from .log_readers import LogReaders
 from .node import Node
 from .state.bucket import Bucket
 from .state.store import Store
@@ -49,6 +50,7 @@ class Runner:
         self.on_alloc_terminal = lambda alloc: None
         self._disk_task: asyncio.Task | None = None
         self._cleanups: dict[str, asyncio.Task] = {}  # releasing or destroying an allocation's disk
+        self.log_readers = LogReaders()  # the log streams open now: a release waits for them
         self._restarts: set[asyncio.Task] = set()  # allocations started afresh by reattach()
         self._fingerprints: list[asyncio.Task] = []
 
@@ -181,14 +183,18 @@ class Runner:
 
     # --- cleaning up ---------------------------------------------------------------------
 
-    def after_cleanup(self, alloc_id: str, work) -> None:
+    def after_cleanup(self, alloc_id: str, work, after_readers: bool = False) -> None:
         """Run `work` (blocking file work on the allocation's directory) in a thread, after any
-        earlier such work on the same allocation."""
+        earlier such work on the same allocation; `after_readers`, once its logs' readers have
+        gone (log_readers.py). Earlier work that waits for them goes on at once."""
         previous = self._cleanups.get(alloc_id)
+        self.log_readers.wake(alloc_id)
 
         async def run() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
+            if after_readers:
+                await self.log_readers.gone(alloc_id)
             try:
                 await asyncio.to_thread(work)
             except Exception:

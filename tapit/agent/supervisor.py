@@ -17,6 +17,7 @@ Protocol with the agent:
 """
 
 import errno
+import fcntl
 import marshal
 import os
 import select
@@ -24,7 +25,11 @@ import signal
 import sys
 import time
 
-CHUNK = 65536
+# The task's pipes hold this much (F_SETPIPE_SZ; the kernel's default is 64 KiB, and 1 MiB is
+# /proc/sys/fs/pipe-max-size's default) and are read this much at a time into one buffer: a fast
+# writer blocks and wakes this process 16 times less often, and no read allocates.
+PIPE_SIZE = 1024 * 1024
+CHUNK = PIPE_SIZE
 PRIVATE_FILE = 0o600  # tapit.paths.PRIVATE_FILE: this process imports nothing of tapit's
 DRAIN_GRACE = 1.0  # seconds to wait for pipe EOF after the task tree is gone
 
@@ -153,6 +158,11 @@ class Supervisor:
             os._exit(127)
         for fd in (out_w, err_w, fail_w):
             os.close(fd)
+        for fd in (out_r, err_r):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass  # above pipe-max-size for an unprivileged user: the default pipe still works
         failure = b""
         while chunk := os.read(fail_r, 4096):
             failure += chunk
@@ -268,6 +278,8 @@ class Supervisor:
             poller.register(fd, select.POLLIN)
         open_pipes = {out_r, err_r}
         drain_until = None
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
         # Until the main process has exited, whatever its pipes do: a task may close its output
         # and run on (GNU tools close it just before they exit), and Nomad's executor waits on the
         # process, not on its output (drivers/shared/executor/executor.go UniversalExecutor.wait).
@@ -290,9 +302,9 @@ class Supervisor:
                         except BlockingIOError:
                             break
                     continue
-                data = os.read(fd, CHUNK)
-                if data:
-                    logs[fd].write(data)
+                n = os.readv(fd, [buffer])
+                if n:
+                    logs[fd].write(view[:n])
                 else:
                     poller.unregister(fd)
                     open_pipes.discard(fd)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator
 
-from tapit.nomad.frames import FrameDecoder, LogFrame, data_frame
+from tapit import heap
+from tapit.nomad.frames import FrameDecoder, LogFrame
 from tapit.nomad.transport import Transport, go_bool, interrupt_on, is_set, path_id, until_stopped
 
 # Log streams send a heartbeat every 1 s (client/fs_endpoint.go streamHeartbeatRate): this much
@@ -52,10 +53,12 @@ class AllocFS:
             interrupt_on(stop, response),
         ):
             for chunk in until_stopped(response.iter_bytes(), stop):
+                if len(chunk) >= heap.LARGE_READ_BYTES:
+                    heap.keep_freed_memory()  # a large log: its temporaries are reused, not faulted in
                 try:
-                    frames = [data_frame(f) for f in decoder.feed(chunk)]
+                    frames = decoder.feed_logs(chunk)
                 except ValueError as exc:
                     raise self._t.protocol_error(f"a malformed log stream ({exc})") from None
-                yield from (f for f in frames if f is not None)
+                yield from frames
         if decoder.pending and not is_set(stop):
             raise self._t.protocol_error("a log stream that ended in the middle of a frame")

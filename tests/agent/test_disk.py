@@ -84,6 +84,36 @@ def test_logs_stay_readable_while_the_filesystem_is_released(agent):
         assert stdout(agent, alloc_id) == expected
 
 
+def test_the_release_waits_for_the_readers_of_the_logs(agent):
+    """A task's logs are copied out of its filesystem once nobody streams them any more: the copy
+    of a large log does not compete with the client still reading it (tapit/agent/log_readers.py)."""
+    if node_mechanism(agent) != disk.FILESYSTEM:
+        pytest.skip("this machine does not let the agent mount a filesystem")
+    images = agent.home / "agent" / "disks"
+    gate = agent.home / "gate"
+    agent.register("read", f"seq 1 1000; until [ -e {gate} ]; do sleep 0.05; done", **SMALL_DISK)
+    read_id = agent.wait_alloc("read", ("running",))["ID"]
+    agent.wait_output(read_id, "1000\n")
+    params = {"task": "main", "type": "stdout", "follow": "true"}
+    with agent.http.stream("GET", f"/v1/client/fs/logs/{read_id}", params=params) as followed:
+        next(followed.iter_bytes())  # the stream is open, then the task ends
+        gate.touch()
+        agent.wait_alloc("read", ("complete",))
+        # An allocation that ended after it, with nobody reading it, is released meanwhile.
+        agent.register("unread", "seq 1 10", **SMALL_DISK)
+        unread_id = agent.wait_alloc("unread", ("complete",))["ID"]
+        deadline = time.monotonic() + 15
+        while (images / f"{unread_id}.img").exists():
+            assert time.monotonic() < deadline, "the unread task's filesystem was never released"
+            time.sleep(0.05)
+        assert (images / f"{read_id}.img").exists()
+    deadline = time.monotonic() + 15
+    while (images / f"{read_id}.img").exists():
+        assert time.monotonic() < deadline, "the filesystem was never released once its reader left"
+        time.sleep(0.05)
+    assert stdout(agent, read_id) == "".join(f"{i}\n" for i in range(1, 1001))
+
+
 def test_a_watcher_catches_a_fast_writer_elsewhere(watcher, agent):
     assert node_mechanism(agent) == disk.WATCHER
     agent.register("fast", FAST_WRITER + "; sleep 30", **SMALL_DISK)

@@ -340,6 +340,19 @@ def test_the_agents_archivist_dies_with_a_sigkilled_agent(tapit):
     wait_for(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), "the archivist to end with its agent")
 
 
+def test_the_agents_archivist_runs_nicer_than_the_agent(tapit):
+    """It reads every log a `create --wait` reads: on a busy machine the user's wait comes first."""
+    from tapit.agent import archivist_child, daemon
+
+    agent = daemon.ensure_running()
+    child = wait_for(lambda: _archivist_child_of(agent.pid), "the agent's archivist")
+    assert _niceness(child) == _niceness(agent.pid) + archivist_child.NICENESS
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[16])  # proc(5): field 19
+
+
 def _archivist_child_of(pid: int) -> int | None:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -121,3 +121,19 @@ def test_log_index_is_the_rotation_number():
     assert log_index("alloc/logs/my.task.stderr.12") == 12
     with pytest.raises(ValueError):
         log_index("alloc/logs/main.stdout")
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_feed_logs_decodes_the_data_frames_at_every_split(cut):
+    """The log reader's path: data frames decoded from the bytes as received, the rest dropped."""
+    decoder = FrameDecoder()
+    logs = decoder.feed_logs(STREAM[:cut]) + decoder.feed_logs(STREAM[cut:])
+    assert logs == [data_frame(f) for f in EXPECTED if data_frame(f) is not None]
+    assert not decoder.pending
+
+
+def test_feed_logs_takes_any_utf8_file_name_and_refuses_bad_base64():
+    data = '{"Offset":2,"Data":"aGkK","File":"alloc/logs/tâche-日本.stdout.0"}{}'.encode()
+    assert FrameDecoder().feed_logs(data) == [LogFrame("alloc/logs/tâche-日本.stdout.0", 2, b"hi\n")]
+    with pytest.raises(ValueError):
+        FrameDecoder().feed_logs(b'{"Offset":2,"Data":"not base64!","File":"f"}')

@@ -106,7 +106,8 @@ class AllocRunner:
         if alloc_disk is not None:
             self.stop_watching(alloc_disk)
             if alloc_disk.filesystem is not None:  # its limit has done its work: keep the logs only
-                self.runner.after_cleanup(self.alloc_id, alloc_disk.filesystem.release)
+                # Once its log streams are done: the release copies the logs they read.
+                self.runner.after_cleanup(self.alloc_id, alloc_disk.filesystem.release, after_readers=True)
 
     # --- starting ------------------------------------------------------------------------
 

@@ -51,7 +51,8 @@ async def logs(agent: Agent, request: web.Request) -> web.StreamResponse:
     if state["StartedAt"] == structs.ZERO_TIME:  # client/fs_endpoint.go: taskState.StartedAt.IsZero()
         raise HTTPError(404, f'task "{task}" not started yet. No logs available')
     try:
-        return await logstream.stream(request, alloc_dir, task, log_type, follow, offset, origin, plain)
+        async with agent.runner.log_readers.reading(alloc_id):
+            return await logstream.stream(request, alloc_dir, task, log_type, follow, offset, origin, plain)
     except logstream.LogError as err:
         raise HTTPError(err.code, str(err)) from err
 
