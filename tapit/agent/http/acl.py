@@ -17,7 +17,19 @@ from .. import structs
 from ..acl import ACL, BOOTSTRAP_INDEX, PolicyError
 from ..acl_rules import rules_json
 from ..structs import gojson
-from . import allocations, client_allocations, client_fs, events, jobs, metrics, nodes, scaling, search_fuzzy, validate
+from . import (
+    allocations,
+    client_allocations,
+    client_fs,
+    events,
+    job_parse,
+    jobs,
+    metrics,
+    nodes,
+    scaling,
+    search_fuzzy,
+    validate,
+)
 from .auth import PERMISSION_DENIED, request_acl, request_token
 from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
@@ -197,6 +209,7 @@ CHECKS: dict[Callable, Check | None] = {
     policies: None,  # ACL.ListPolicies: a client token lists its own
     token: None,  # ACL.GetToken: a client token may read itself
     validate.validate_job: None,  # Job.Validate: read-job in the job's namespace
+    job_parse.parse_job: None,  # JobsParseRequest: parse-job or submit-job in the query's namespace
     metrics.metrics: None,  # MetricsRequest checks no token (the agent still asks for one)
     search_fuzzy.fuzzy_search: None,  # Search.FuzzySearch: read-job for the job contexts
     scaling.list_policies: None,  # Scaling.ListPolicies: list-scaling-policies, or list-jobs and read-job

@@ -8,6 +8,7 @@ funcs        IDs, go-multierror's format, Go's time and durations
 api          the api structs a register request decodes into (gojson: Go's encoding/json)
 job          api.Job.Canonicalize, JobListStub, JobSummary
 job_validate Job/TaskGroup/Task.Validate and the server's own checks
+jobspec_hcl  an HCL2 jobspec read into an api.Job (jobspec2.ParseWithConfig)
 alloc        Allocation, AllocMetric, AllocListStub
 eval         Evaluation and its stub
 task_state   TaskState and TaskEvent
