@@ -236,6 +236,10 @@ def stop(kill_tasks: bool = False) -> bool:
             os.kill(pid, signal.SIGKILL)
         stopped = stopped or bool(supervisors)
         _release_disks()
+    if stopped and (agent_dir() / "disks" / "pool").is_dir():
+        from tapit.agent.diskpool import FilesystemPool
+
+        FilesystemPool(agent_dir() / "disks").clear()  # made ready by an agent that did not stop on its own
     return stopped
 
 
@@ -340,6 +344,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None, disabl
         except (FileNotFoundError, ValueError):
             pass
         await runner.cleanup()
+        agent.runner.close()
         agent.store.flush()
 
 
