@@ -236,10 +236,11 @@ def stop(kill_tasks: bool = False) -> bool:
             os.kill(pid, signal.SIGKILL)
         stopped = stopped or bool(supervisors)
         _release_disks()
-    if stopped and (agent_dir() / "disks" / "pool").is_dir():
+    pool = agent_dir() / "disks" / "pool"
+    if pool.is_dir() and any(pool.iterdir()):
         from tapit.agent.diskpool import FilesystemPool
 
-        FilesystemPool(agent_dir() / "disks").clear()  # made ready by an agent that did not stop on its own
+        FilesystemPool(pool.parent).clear()  # made ready by an agent that did not stop on its own
     return stopped
 
 

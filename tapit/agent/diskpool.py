@@ -47,10 +47,13 @@ class FilesystemPool:
         """Blocking: what an earlier agent left in the pool goes."""
         private_dir(self.dir)
         for image in [*self.dir.glob("*.img"), *self.dir.glob("*.part")]:
-            Filesystem(image, image.with_suffix(".mnt")).destroy()
+            self._destroy(Filesystem(image, image.with_suffix(".mnt")))
         for entry in self.dir.iterdir():
             if entry.is_dir() and not mounted(entry):
-                entry.rmdir()
+                try:
+                    entry.rmdir()
+                except OSError as exc:
+                    log.warning("removing %s failed: %s", entry, exc)
 
     def fill(self, size_mb: int) -> None:
         """Blocking: one ready for `size_mb` (instead of one of another size)."""

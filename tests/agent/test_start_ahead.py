@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from agent.conftest import mounts_under
 from agent.test_disk import SMALL_DISK, events, exceeded_mb, node_mechanism
 
 from tapit.agent import daemon, disk
@@ -66,12 +67,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_a_killed_agent_leaves_its_waiting_supervisor_to_end_on_its_own(agent):
+def test_a_killed_agent_leaves_nothing_made_ahead_once_stopped(agent):
+    """Its waiting supervisor ends on its own; the disk it made ready goes with `agent stop`."""
     import signal
 
     ready = wait_for(lambda: warm_supervisors(agent.info.pid), "a supervisor waiting for a task")
+    if node_mechanism(agent) == disk.FILESYSTEM:
+        wait_for(lambda: pool_images(agent), "a disk made ready")
     os.kill(agent.info.pid, signal.SIGKILL)
     wait_for(lambda: not [p for p in ready if alive(p)], "the waiting supervisor gone")
+    daemon.stop(kill_tasks=True)
+    assert not mounts_under(agent.home) and not pool_images(agent)
 
 
 def test_the_task_joins_its_cgroup_v1_through_the_thread_file():
