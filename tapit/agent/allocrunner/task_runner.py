@@ -120,14 +120,14 @@ class TaskRunner:
         handle.listening = True
         if handle.pending_signal:
             handle.signal(handle.pending_signal)
-        if supervisor == warm.argv:
-            warm.fill()  # for the next task, now that this one has started
         if line.startswith("started ") and alloc["TaskStates"][handle.name]["State"] == "pending":
             # The supervisor's own time of the start, the clock that also stamps `finished`: read
             # here, after a short task may already have ended, the agent's clock would put
             # StartedAt after FinishedAt, which Nomad's task runner never does (updateStateImpl).
             started = int(read_status(handle.status_path).get("started") or wire.now_ns())
             self.update(wire.task_event("Started", when=started), state="running", StartedAt=started)
+        if supervisor == warm.argv:
+            warm.fill()  # for the next task, once this one is recorded running
 
     def persist(self) -> None:
         """The handle and the allocation on disk, and no stale status, before the task's process or
