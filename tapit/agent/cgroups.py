@@ -1,7 +1,7 @@
 """Per-task cgroups (v2, or v1 where that is what the machine has): limits, usage, OOM counts.
 
 The agent creates the cgroup and writes its limits; the supervisor's child joins it by writing
-its pid into the listed cgroup.procs files just before exec, so the task and everything it forks
+"0" (itself) into the listed `join` files just before exec, so the task and everything it forks
 are accounted and limited from their first instruction.
 """
 
@@ -30,6 +30,18 @@ class TaskCgroup:
     @property
     def procs(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in dict.fromkeys(self.dirs.values())]
+
+    @property
+    def join(self) -> list[str]:
+        """The files a single-threaded process moves itself through, by writing "0".  On v1 that
+        is `tasks`: moving one thread, the calling one, needs no write lock on the kernel's
+        cgroup_threadgroup_rwsem, whose taking waits for an RCU grace period (10-20 ms here,
+        every task's start) when cgroup.procs moves a whole thread group.  The supervisor's
+        forked child has one thread, so the process, and everything it forks, is in the cgroup
+        all the same.  v2's threads file moves threads of a threaded cgroup only: cgroup.procs."""
+        if self.version == "v2":
+            return self.procs
+        return [str(d / "tasks") for d in dict.fromkeys(self.dirs.values())]
 
     def oom_kills(self) -> int:
         if self.version == "v2":

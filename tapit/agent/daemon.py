@@ -236,6 +236,11 @@ def stop(kill_tasks: bool = False) -> bool:
             os.kill(pid, signal.SIGKILL)
         stopped = stopped or bool(supervisors)
         _release_disks()
+    pool = agent_dir() / "disks" / "pool"
+    if pool.is_dir() and any(pool.iterdir()):
+        from tapit.agent.diskpool import FilesystemPool
+
+        FilesystemPool(pool.parent).clear()  # made ready by an agent that did not stop on its own
     return stopped
 
 
@@ -340,6 +345,7 @@ async def _serve(host: str, port: int, tls: ssl.SSLContext | None = None, disabl
         except (FileNotFoundError, ValueError):
             pass
         await runner.cleanup()
+        agent.runner.close()
         agent.store.flush()
 
 

@@ -300,13 +300,15 @@ class AllocDisk:
         self.watch: TreeWatch | None = None  # set when a watcher keeps it
         self.unavailable = ""  # why the node's filesystem mechanism could not serve this allocation
 
-    def set_up(self, mechanism: str) -> None:
-        """Blocking: make and mount the filesystem when that is the node's mechanism; should that
-        fail here (no free loop device, no room for the image...), fall back to the watcher."""
+    def set_up(self, mechanism: str, pool=None) -> None:
+        """Blocking: make and mount the filesystem when that is the node's mechanism (or take the
+        one diskpool.FilesystemPool has ready); should that fail here (no free loop device, no
+        room for the image...), fall back to the watcher."""
         if mechanism != FILESYSTEM:
             return
         try:
-            self._candidate.create(self.limit)
+            if pool is None or not pool.take(self.size_mb, self._candidate):
+                self._candidate.create(self.limit)
             self.filesystem = self._candidate
         except (DiskError, OSError) as exc:
             self.unavailable = str(exc)

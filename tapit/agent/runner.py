@@ -19,11 +19,14 @@ from .allocrunner.task_runner import TaskRunner
 from .cgroups import Cgroups
 
 from .drivers.base import Driver, TaskHandle, read_status
+from .drivers.host import SUPERVISOR_ARGV
 from .log_readers import LogReaders
 from .node import Node
 from .state.bucket import Bucket
 from .state.store import Store
 from .structs.alloc import TERMINAL_CLIENT, alloc_terminal
+from .diskpool import DEFAULT_SIZE_MB, FilesystemPool
+from .warm import WarmSupervisor
 
 log = logging.getLogger("tapit.agent")
 COLLECTED_GRACE_S = 60.0  # how long a purged job's allocations and evaluations stay readable
@@ -46,6 +49,9 @@ class Runner:
             node.set_driver(name, driver.fingerprint())
         self.disk_mechanism = disk.fingerprint(self.disks_dir)
         node.attributes[disk.ATTRIBUTE] = self.disk_mechanism
+        self.disk_pool = FilesystemPool(self.disks_dir) if self.disk_mechanism == disk.FILESYSTEM else None
+        self._disk_fill: asyncio.Task | None = None
+        self._disk_fill_next = 0  # a size to make ready once the fill under way is done
         self.allocs: dict[str, AllocRunner] = {}  # the allocations with a runner: started, not yet ended
         self.on_alloc_terminal = lambda alloc: None
         self._disk_task: asyncio.Task | None = None
@@ -53,6 +59,7 @@ class Runner:
         self.log_readers = LogReaders()  # the log streams open now: a release waits for them
         self._restarts: set[asyncio.Task] = set()  # allocations started afresh by reattach()
         self._fingerprints: list[asyncio.Task] = []
+        self.warm = WarmSupervisor(SUPERVISOR_ARGV)  # the next host task's supervisor, started ahead
 
     async def fingerprint_drivers(self) -> None:
         """The drivers that fingerprint again (docker: an engine started or stopped after the
@@ -181,6 +188,32 @@ class Runner:
                     ar.disk.watch.rescan()
                 ar.check_disk()
 
+    def refill_disks(self, size_mb: int) -> None:
+        """An ephemeral disk of `size_mb` made ready for the next allocation, in a thread, one
+        at a time."""
+        if self.disk_pool is None:
+            return
+        if self._disk_fill is not None:
+            self._disk_fill_next = size_mb
+            return
+        self._disk_fill = asyncio.get_running_loop().create_task(asyncio.to_thread(self.disk_pool.fill, size_mb))
+        self._disk_fill.add_done_callback(self._disk_filled)
+
+    def _disk_filled(self, task: asyncio.Task) -> None:
+        self._disk_fill = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("making an ephemeral disk ready failed", exc_info=task.exception())
+        if self._disk_fill_next:
+            size_mb, self._disk_fill_next = self._disk_fill_next, 0
+            self.refill_disks(size_mb)
+
+    def close(self) -> None:
+        """Blocking, as the agent stops: the supervisor and the disk made ready for tasks that
+        will not come go."""
+        self.warm.close()
+        if self.disk_pool is not None:
+            self.disk_pool.close()
+
     # --- cleaning up ---------------------------------------------------------------------
 
     def after_cleanup(self, alloc_id: str, work, after_readers: bool = False) -> None:
@@ -256,6 +289,11 @@ class Runner:
     def reattach(self) -> None:
         """After an agent restart: watch supervisors that still run, record the ones that ended."""
         self._disk_task = asyncio.get_running_loop().create_task(self._watch_disk())
+        if any(self.node.drivers.get(name) for name in ("raw_exec", "exec")):
+            self.warm.fill()
+        if self.disk_pool is not None:
+            self.disk_pool.clear()  # what a stopped agent left ready
+            self.refill_disks(DEFAULT_SIZE_MB)
         for alloc in list(self.store.allocs()):
             filesystem = self.filesystem(alloc["ID"])
             if alloc["ClientStatus"] in TERMINAL_CLIENT:

@@ -2,7 +2,8 @@
 request or at its deadline, and records how it ended.  It outlives the agent, which is what lets
 a restarted agent reattach to running tasks.
 
-Run as `python -I -S supervisor.py SPEC`: standard library only, and only modules that are cheap
+Run as `python -I -S supervisor.py SPEC`, or `supervisor.py -` started ahead of its task
+(tapit/agent/warm.py), which reads the spec's path from stdin when its task comes: standard library only, and only modules that are cheap
 to import (no json: the spec is a marshal file and the status file is key=value lines), because
 its start-up time is part of every task's start latency.
 
@@ -142,9 +143,9 @@ class Supervisor:
         if pid == 0:
             try:
                 os.setpgid(0, 0)
-                for procs in spec["procs"]:
-                    with open(procs, "w") as f:
-                        f.write(str(os.getpid()))
+                for join in spec["join"]:  # TaskCgroup.join: this process, one thread, moves itself
+                    with open(join, "w") as f:
+                        f.write("0")
                 null = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(null, 0)
                 os.dup2(out_w, 1)
@@ -365,9 +366,34 @@ class Supervisor:
         return 0
 
 
+def wait_for_spec():
+    """A warm supervisor's spec path, one line on stdin; None at EOF (the agent went, or no
+    longer wants it)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return None
+        data += chunk
+    return data[:-1].decode()
+
+
 def main():
-    with open(sys.argv[1], "rb") as f:
+    path = sys.argv[1]
+    warm = path == "-"
+    if warm and (path := wait_for_spec()) is None:
+        return
+    with open(path, "rb") as f:
         spec = marshal.load(f)
+    if warm:
+        # What a cold start gets from the agent: stdin from /dev/null, stderr into its log.
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        fd = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
+        os.dup2(fd, 2)
+        os.close(fd)
     Supervisor(spec).run()
 
 

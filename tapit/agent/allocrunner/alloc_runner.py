@@ -129,7 +129,7 @@ class AllocRunner:
                 alloc_dir, group["EphemeralDisk"]["SizeMB"], self.runner.filesystem(alloc["ID"])
             )
             self.disk = alloc_disk
-            await asyncio.to_thread(alloc_disk.set_up, self.runner.disk_mechanism)
+            await asyncio.to_thread(alloc_disk.set_up, self.runner.disk_mechanism, self.runner.disk_pool)
             self.start_watching(alloc_disk)
             allocdir.build_shared(alloc_dir, any(_isolated(drivers, t) for t in group["Tasks"]))
             self.arm_deadline(alloc, group)
@@ -157,6 +157,8 @@ class AllocRunner:
             except Exception as exc:
                 log.exception("starting task %s of allocation %s failed", task["Name"], alloc["ID"])
                 tr.start_failed(exc)
+        if alloc_disk.filesystem is not None:
+            self.runner.refill_disks(alloc_disk.size_mb)  # the next allocation's, now that these started
 
     def alloc(self) -> dict:
         """The allocation, while its tasks run: the store drops only a terminal allocation, and

@@ -104,24 +104,14 @@ class TaskRunner:
         if supervisor is None:
             return
         spec_path = handle.file("spec")
+        spec["log"] = str(handle.file("log"))  # a warm supervisor opens its stderr itself
         write_private(spec_path, marshal.dumps(spec))
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        log_fd = open_private(handle.file("log"), os.O_WRONLY | os.O_APPEND)
-        # A plain (v)fork+exec rather than asyncio's subprocess: no child watcher thread per task,
-        # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
-        # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
-        # inherit, and Python cannot set those back to SIG_DFL.
-        try:
-            handle.proc = subprocess.Popen(
-                [*supervisor, str(spec_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=write_fd,
-                stderr=log_fd,
-                start_new_session=True,
-            )
-        finally:
-            os.close(write_fd)
-            os.close(log_fd)
+        warm = self.runner.warm
+        taken = warm.take(str(spec_path)) if supervisor == warm.argv else None
+        if taken is not None:
+            handle.proc, read_fd = taken
+        else:
+            handle.proc, read_fd = _start_supervisor(supervisor, spec_path, handle.file("log"))
         handle.sup_pid = handle.proc.pid
         self.watch()
         line = await read_line(read_fd)
@@ -136,6 +126,8 @@ class TaskRunner:
             # StartedAt after FinishedAt, which Nomad's task runner never does (updateStateImpl).
             started = int(read_status(handle.status_path).get("started") or wire.now_ns())
             self.update(wire.task_event("Started", when=started), state="running", StartedAt=started)
+        if supervisor == warm.argv:
+            warm.fill()  # for the next task, once this one is recorded running
 
     def persist(self) -> None:
         """The handle and the allocation on disk, and no stale status, before the task's process or
@@ -328,6 +320,31 @@ class TaskRunner:
             events += not_restarting("Policy allows no restarts")
             failed = True
         self.update(*events, state="dead", failed=failed, FinishedAt=finished)
+
+
+def _start_supervisor(supervisor: list[str], spec_path, log_path) -> tuple[subprocess.Popen, int]:
+    """A supervisor of the task's own: (its process, the read end of its stdout)."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    log_fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)
+    # A plain (v)fork+exec rather than asyncio's subprocess: no child watcher thread per task,
+    # and the supervisor gets its own session so that it outlives the agent.  Not os.posix_spawn:
+    # glibc's leaves its internal signals (32, 33) ignored in the child, which every task would
+    # inherit, and Python cannot set those back to SIG_DFL.
+    try:
+        proc = subprocess.Popen(
+            [*supervisor, str(spec_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=log_fd,
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+        os.close(log_fd)
+    return proc, read_fd
 
 
 async def read_line(fd: int) -> str:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tapit.agent")
 SUPERVISOR = str(Path(__file__).parent.with_name("supervisor.py"))
+# python -S: the supervisor needs the standard library only, and starts faster without site.
+SUPERVISOR_ARGV = [sys.executable, "-I", "-S", SUPERVISOR]
 
 
 class HostDriver(Driver):
@@ -74,6 +76,7 @@ class HostDriver(Driver):
                 "env": handle.env,
                 "cwd": handle.cwd,
                 "procs": cgroup.procs if cgroup else [],
+                "join": cgroup.join if cgroup else [],
                 "cgroup_dirs": [str(d) for d in (cgroup.dirs.values() if cgroup else ())],
                 "oom_file": _oom_file(cgroup),
                 "kill_signal": int(kill_signal),
@@ -81,8 +84,7 @@ class HostDriver(Driver):
             }
         )
         tr.persist()
-        # python -S: the supervisor needs the standard library only, and starts faster without site.
-        return [sys.executable, "-I", "-S", SUPERVISOR]
+        return list(SUPERVISOR_ARGV)
 
     def recover(self, handle: TaskHandle, meta: dict) -> None:
         if meta["cgroup_version"]:
