@@ -210,8 +210,9 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=500)
     parser.add_argument("--megabytes", type=int, default=50)
     parser.add_argument("--starts", type=int, default=5)
-    parser.add_argument("--cat-runs", type=int, default=3)
+    parser.add_argument("--cat-runs", type=int, default=5, help="rounds of the `cat` ratio (median)")
     parser.add_argument("--pane-megabytes", type=int, default=20)
+    parser.add_argument("--only-cat", action="store_true", help="only the `cat` inside tapit run against a local pty")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tapit-bench-") as home:
         os.environ["TAPIT_HOME"] = home
@@ -223,35 +224,49 @@ def main() -> None:
         daemon.ensure_running()
         try:
             time_to_prompt(env, 1)  # warm the agent and the page cache
-            print(f"time to first prompt (warm agent, {args.starts} starts): {ms(time_to_prompt(env, args.starts))}")
-            print(
-                f"keystroke round trip, exec API ({args.keystrokes}): {ms(asyncio.run(api_round_trips(args.keystrokes)))}"
-            )
-            print(
-                f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}"
-            )
-            # In turns, tapit then the same shell on a local pty, so that both see the same machine.
-            ratios = []
-            for run in range(args.cat_runs):
-                count, elapsed = cat_throughput(env, args.megabytes)
-                local_count, local_elapsed = cat_throughput(env, args.megabytes, local=True)
-                rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
-                ratios.append(rate / local_rate)
-                print(
-                    f"cat of {args.megabytes} MB, run {run}: tapit run {rate:.1f} MB/s, "
-                    f"local pty {local_rate:.1f} MB/s, ratio {rate / local_rate:.2f}"
-                )
-            print(f"cat inside tapit run against a local pty: median ratio {statistics.median(ratios):.2f}")
-            count, elapsed, cpu = asyncio.run(pane_cat_throughput(args.pane_megabytes))
-            local_count, local_elapsed = cat_throughput(env, args.pane_megabytes, local=True)
-            rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
-            print(
-                f"cat of a {args.pane_megabytes} MB file in the TUI's embedded pane: {rate:.1f} MB/s "
-                f"({count / 1e6 / cpu:.1f} MB per CPU second of the TUI); local pty {local_rate:.1f} MB/s, "
-                f"ratio {rate / local_rate:.3f}"
-            )
+            if not args.only_cat:
+                _latencies(env, args)
+            _cat_ratio(env, args)
+            if not args.only_cat:
+                _pane(env, args)
         finally:
             daemon.stop(kill_tasks=True)
+
+
+def _latencies(env: dict, args) -> None:
+    print(f"time to first prompt (warm agent, {args.starts} starts): {ms(time_to_prompt(env, args.starts))}")
+    print(f"keystroke round trip, exec API ({args.keystrokes}): {ms(asyncio.run(api_round_trips(args.keystrokes)))}")
+    print(f"keystroke round trip, tapit run on a pty ({args.keystrokes}): {ms(cli_round_trips(env, args.keystrokes))}")
+
+
+def _cat_ratio(env: dict, args) -> None:
+    """In turns A B A B, tapit then the same shell on a local pty, so that both see the same machine."""
+    ratios = []
+    for run in range(args.cat_runs):
+        count, elapsed = cat_throughput(env, args.megabytes)
+        local_count, local_elapsed = cat_throughput(env, args.megabytes, local=True)
+        rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
+        ratios.append(rate / local_rate)
+        print(
+            f"cat of {args.megabytes} MB, run {run}: tapit run {rate:.1f} MB/s, "
+            f"local pty {local_rate:.1f} MB/s, ratio {rate / local_rate:.2f}",
+            flush=True,
+        )
+    print(
+        f"cat inside tapit run against a local pty: median ratio {statistics.median(ratios):.2f} "
+        f"over {args.cat_runs} rounds (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
+def _pane(env: dict, args) -> None:
+    count, elapsed, cpu = asyncio.run(pane_cat_throughput(args.pane_megabytes))
+    local_count, local_elapsed = cat_throughput(env, args.pane_megabytes, local=True)
+    rate, local_rate = count / 1e6 / elapsed, local_count / 1e6 / local_elapsed
+    print(
+        f"cat of a {args.pane_megabytes} MB file in the TUI's embedded pane: {rate:.1f} MB/s "
+        f"({count / 1e6 / cpu:.1f} MB per CPU second of the TUI); local pty {local_rate:.1f} MB/s, "
+        f"ratio {rate / local_rate:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,9 +12,20 @@ import codecs
 import json
 import time
 from collections.abc import Iterator
+from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from pathlib import Path
 
 CAST_NAME = "console.cast"
+# The ASCII bytes json.dumps writes as they are (everything but controls, '"' and '\\').
+_PLAIN = bytes(b for b in range(0x20, 0x80) if b not in b'"\\')
+
+
+def _json_string(text: str) -> str:
+    """encode_basestring(text), exactly; for plain text whose only controls are CR and LF (most bulk
+    output) without its per-character loop, which costs a bulk `cat` more than all of its framing."""
+    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN).translate(None, b"\r\n"):
+        return '"' + text.replace("\r", "\\r").replace("\n", "\\n") + '"'
+    return encode_basestring(text)
 
 
 # A write per event cost a bulk `cat` a system call every few KB; buffered, the file is still at
@@ -45,7 +56,8 @@ class Transcript:
 
     def _event(self, kind: str, text: str) -> None:
         now = time.monotonic()
-        self._file.write(json.dumps([round(now - self._start, 6), kind, text], ensure_ascii=False) + "\n")
+        # json.dumps([stamp, kind, text], ensure_ascii=False), without its encoder set up per event.
+        self._file.write(f'[{round(now - self._start, 6)!r}, "{kind}", {_json_string(text)}]\n')
         if now - self._flushed >= FLUSH_INTERVAL:
             self._file.flush()
             self._flushed = now

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pybase64
 import wsproto
 from httpx_ws import (
     AsyncWebSocketSession,
@@ -116,11 +117,17 @@ class ExecSession:
 
     async def _events(self) -> AsyncIterator[Output | Exited]:
         while self.exited is None:
-            frame = await self._receive()
+            text = await self._receive_text()
+            data = _plain_output(text)
+            if data is not None:
+                if data[1]:
+                    yield Output(*data)
+                continue
+            frame = self._parse(text)
             for stream in ("stdout", "stderr"):
                 data = (frame.get(stream) or {}).get("data")
                 if data:
-                    yield Output(stream, base64.b64decode(data))
+                    yield Output(stream, pybase64.b64decode(data))
             if frame.get("exited"):
                 result = frame.get("result") or {}
                 self.exited = Exited(
@@ -128,7 +135,7 @@ class ExecSession:
                 )
                 yield self.exited
 
-    async def _receive(self) -> dict:
+    async def _receive_text(self) -> str:
         try:
             text = await self._ws.receive_text()
         except WebSocketDisconnect as exc:
@@ -139,6 +146,9 @@ class ExecSession:
             raise ExecError(f"lost the connection to Nomad at {self._address} before the command exited") from None
         except WebSocketInvalidTypeReceived:
             raise ExecError(f"Nomad at {self._address} sent a non-text exec frame") from None
+        return text
+
+    def _parse(self, text: str) -> dict:
         try:
             frame = json.loads(text)
         except ValueError:
@@ -146,6 +156,23 @@ class ExecSession:
         if not isinstance(frame, dict):
             raise ExecError(f"Nomad at {self._address} sent a malformed exec frame: {text[:60]!r}")
         return frame
+
+
+_PLAIN = {'{"stdout":{"data":"': "stdout", '{"stderr":{"data":"': "stderr"}
+_PLAIN_HEAD = len('{"stdout":{"data":"')
+
+
+def _plain_output(text: str) -> tuple[str, bytes] | None:
+    """The stream and the bytes of a frame that is only output, `{"stdout":{"data":"<base64>"}}` as
+    Go's encoding/json writes an ExecTaskStreamingResponseMsg (plugins/drivers/proto/driver.pb.go),
+    without building a dict for it; None for any other frame, which json.loads then reads."""
+    stream = _PLAIN.get(text[:_PLAIN_HEAD])
+    if stream is None or not text.endswith('"}}') or text.find('"', _PLAIN_HEAD) != len(text) - 3:
+        return None
+    try:
+        return stream, pybase64.b64decode(text[_PLAIN_HEAD:-3], validate=True)
+    except ValueError:
+        return None
 
 
 def close_message(code: int, reason: str) -> str:
