@@ -179,9 +179,14 @@ async def log_ingest(directory: Path) -> None:
             b"2026-01-01T00:00:00Z INFO \x1b[32mworker\x1b[0m processed item %06d in 3ms\n" % i for i in range(1000)
         )
 
-        def produce() -> None:  # as LogTail's threads do, as fast as they can
-            for _ in range(LOG_LINES // 1000):
-                pane._sink("stdout", chunk)
+        failed: list[BaseException] = []
+
+        def produce() -> None:  # as the pane's tail worker posts what it reads, as fast as it can
+            try:
+                for _ in range(LOG_LINES // 1000):
+                    pane.post_message(LogPane.Arrived(pane.tail, [("stdout", chunk)]))
+            except BaseException as exc:
+                failed.append(exc)
 
         answered: list[float] = []
         scroll = view.action_scroll_lines
@@ -205,6 +210,8 @@ async def log_ingest(directory: Path) -> None:
         producer.start()
         latencies = []
         while view.view_length < base + LOG_LINES:
+            if failed:
+                raise failed[0]  # a bench that waits on lines never coming would hang
             latencies.append(await key_answer())
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
