@@ -66,7 +66,10 @@ async def _read(fd: int, buffer: bytearray | None = None) -> bytes:
 
     A pty hands out at most 4 KB per read (the line discipline's buffer); gathering what is already
     there into one frame cuts the per-frame cost that dominates bulk output (a `cat` of a large
-    file) and adds no latency.  The reads go into one buffer (`os.readv`), not a new 64 KB bytes
+    file) and adds no latency. Nomad sends one frame per read of its own 4 KiB buffer
+    (drivers/shared/executor/exec_utils.go handleStdout), 1 KiB for other drivers
+    (plugins/drivers/execstreaming.go): the frame is the same JSON, only larger (the client reads
+    any size up to its 4 MiB cap), and against a cluster a `cat` is slower than here.  The reads go into one buffer (`os.readv`), not a new 64 KB bytes
     object per read joined to the last.
     """
     view = memoryview(buffer if buffer is not None else bytearray(READ_SIZE))
