@@ -123,24 +123,25 @@ class RecordKeeper:
             return None
         return kept if kept.terminal else None
 
-    def _keep(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
+    def _keep(self, record: TaskRecord, changes: dict, share: bool = False, trail: bool = True) -> TaskRecord:
         """_apply for reads: what cannot be recorded is still shown."""
         try:
-            return self._apply(record, changes, share)
+            return self._apply(record, changes, share, trail)
         except HistoryUnwritable as exc:
             self.unrecorded = exc
             for key, value in changes.items():
                 setattr(record, key, value)
             return record
 
-    def _apply(self, record: TaskRecord, changes: dict, share: bool = False) -> TaskRecord:
+    def _apply(self, record: TaskRecord, changes: dict, share: bool = False, trail: bool = True) -> TaskRecord:
         """Record the changes here, then in the cluster's trail, where they are merged with what
         other writers recorded (tapit/trail/records.py merge); the record as merged. `share`
-        writes the trail even without changes: it may know more than this machine."""
+        writes the trail even without changes: it may know more than this machine; without
+        `trail`, the changes are kept here only (an archivist keeps the trail)."""
         self.history.update(record.id, changes)
         for key, value in changes.items():
             setattr(record, key, value)
-        if changes or share:
+        if trail and (changes or share):
             merged = self._share(record)
             learnt = {k: v for k, v in merged.to_dict().items() if getattr(record, k) != v}
             self.history.update(record.id, learnt)
@@ -242,13 +243,7 @@ class RecordKeeper:
         if changes.get("status", record.status) == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
             self._stop_job(record)
             changes["stop_requested_by"] = "deadline"
-        try:
-            self.history.update(record.id, changes)
-        except HistoryUnwritable as exc:
-            self.unrecorded = exc
-        for key, value in changes.items():
-            setattr(record, key, value)
-        return record
+        return self._keep(record, changes, trail=False)
 
     @contextmanager
     def _batched_history(self) -> Iterator[None]:
