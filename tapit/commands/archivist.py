@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 
+from tapit.commands import task_service
 from tapit.commands.usage import form
 from tapit.errors import UsageError
 
@@ -12,12 +13,11 @@ from tapit.errors import UsageError
 def archivist_command(words: list[str]) -> int:
     if words:
         raise UsageError(f"unexpected argument {words[0]!r}; use {form('archivist')}")
-    from tapit.service import TaskService
     from tapit.service.archivist import Archivist
     from tapit.service.logs import log_store_url
     from tapit.trail.logstore import LogStore
 
-    service = TaskService.from_environment()
+    service = task_service()
     url = log_store_url(service)
     store = LogStore(url)
     store.probe()  # a store that refuses or is down: one line, exit 3, before anything is shipped

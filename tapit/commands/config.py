@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from tapit.commands import task_service
 from tapit.commands.usage import form
 from tapit.errors import UsageError
 
@@ -31,13 +32,12 @@ def _derived_mhz_per_vcpu() -> tuple[int | None, str]:
     """mhz_per_vcpu as a task created now would get it (tapit/service/vcpu.py). `tapit config`
     starts nothing: without NOMAD_ADDR it asks the embedded agent only if one runs."""
     from tapit.errors import TapitError
-    from tapit.service import TaskService
     from tapit.service.connection import embedded_agent_running
 
     if not os.environ.get("NOMAD_ADDR") and not embedded_agent_running():
         return None, "unset: derived from the embedded agent's node when a task is created"
 
-    service = TaskService.from_environment()
+    service = task_service()
     try:
         found = service.vcpu_mhz()
     except TapitError as exc:

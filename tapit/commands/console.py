@@ -17,6 +17,7 @@ import threading
 import time
 import tty as ttymode
 
+from tapit.commands import task_service
 from tapit.commands.usage import form
 from tapit.errors import UsageError
 from tapit.params import CONSOLE_KEYS, build_spec, parse_assignments
@@ -41,10 +42,10 @@ def run_command(words: list[str]) -> int:
         raise UsageError(f"the command is missing; use {form('run')}")
     command, assignments = words[0], words[1:]
     values = parse_assignments(assignments, CONSOLE_KEYS)
-    from tapit.service import TaskService, default_initiator
+    from tapit.service import default_initiator
     from tapit.service.consoles import start_console
 
-    service = TaskService.from_environment()
+    service = task_service()
     spec = build_spec(command, values, service.config, default_initiator())
     tty = sys.stdin.isatty()
     previous = {sig: signal.signal(sig, _raise_hangup) for sig in (signal.SIGHUP, signal.SIGTERM)}
@@ -69,10 +70,9 @@ def run_command(words: list[str]) -> int:
 
 def run_shell(task_id: str) -> int:
     """The TUI's `E`: a shell in a running task's allocation, on this terminal, until it exits or `~.`."""
-    from tapit.service import TaskService
     from tapit.service.shells import open_shell
 
-    shell = open_shell(TaskService.from_environment(), task_id)
+    shell = open_shell(task_service(), task_id)
     tty = sys.stdin.isatty()
     _progress(f"shell in task {shell.record.id} (allocation {(shell.record.nomad_alloc_id or '')[:8]}); ~. disconnects")
     asyncio.run(_attach(shell, tty))  # ConsoleError: the caller prints its one line

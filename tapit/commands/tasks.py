@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 
+from tapit.commands import task_service
 from tapit.commands.usage import form
 from tapit.errors import UsageError
 from tapit.params import TASK_KEYS, build_spec, parse_assignments
@@ -17,7 +18,7 @@ def create_task(words: list[str], flags: set[str]) -> int:
         raise UsageError(f"the command is missing; use {form('create task')}")
     command, assignments = words[0], words[1:]
     values = parse_assignments(assignments, TASK_KEYS)
-    service = _service()
+    service = task_service()
     from tapit.model import exit_status
     from tapit.service import default_initiator
 
@@ -55,7 +56,7 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
     namespace = parse_assignments(words, ("namespace",)).get("namespace")
     if namespace == "":
         raise UsageError("namespace= is empty; use namespace=<name>, or namespace=* for every namespace")
-    service = _service()
+    service = task_service()
     records = service.list(namespace, limit=None if "all" in flags else LIST_SHOWN)
     if "json" in flags:
         from tapit.output import dumps, task_json
@@ -74,7 +75,7 @@ def list_tasks(words: list[str], flags: set[str]) -> int:
 
 
 def show_task(words: list[str], flags: set[str]) -> int:
-    service = _service()
+    service = task_service()
     record = service.show(_task_id(words, "show task"))
     usage = service.usage(record)
     if "json" in flags:
@@ -91,7 +92,7 @@ def show_task(words: list[str], flags: set[str]) -> int:
 
 def show_logs(words: list[str], flags: set[str]) -> int:
     task_id = _task_id(words, "show logs")
-    service = _service()
+    service = task_service()
     if "replay" in flags:
         from tapit.commands.console import replay_transcript
 
@@ -108,14 +109,14 @@ def show_logs(words: list[str], flags: set[str]) -> int:
 
 def stop_task(words: list[str], flags: set[str]) -> int:
     task_id = _task_id(words, "stop task")
-    record = _service().stop(task_id)
+    record = task_service().stop(task_id)
     print(f"Task {record.id} is {record.status}" + (f" ({record.reason})." if record.reason else "."))
     return 0
 
 
 def delete_task(words: list[str], flags: set[str]) -> int:
     task_id = _task_id(words, "delete task")
-    record = _service().delete(task_id)
+    record = task_service().delete(task_id)
     print(f"Deleted task {record.id} and purged Nomad job {record.nomad_job_id}.")
     return 0
 
@@ -181,12 +182,6 @@ def _warn_unrecorded(service) -> None:
         print(f"tapit: warning: {service.unrecorded}; what Nomad reports was shown, not recorded", file=sys.stderr)
     if service.unshared is not None:
         print(f"tapit: warning: {service.unshared}; tasks are recorded in this machine's history only", file=sys.stderr)
-
-
-def _service():
-    from tapit.service import TaskService
-
-    return TaskService.from_environment()
 
 
 def _task_id(words: list[str], command: str) -> str:

@@ -20,6 +20,8 @@ def run_tui() -> int:
     # An auditor's TUI: every view, no action that changes a task.
     read_only = os.environ.get("TAPIT_READ_ONLY", "") not in ("", "0")
     app = TapitApp(TaskService.from_environment(), read_only=read_only)
+    # A history's long one-time rewrite is said as a toast (App.notify is thread-safe).
+    app.service.history.on_notice = lambda message: app.notify(message, timeout=10)
     app.run()
     if app.crash:
         print(app.crash, file=sys.stderr)  # the terminal is the user's again

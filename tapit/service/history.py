@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tapit.errors import TapitError, TaskNotFound
 from tapit.model import TERMINAL, TaskRecord
@@ -148,8 +148,9 @@ def _sweep_partials(directory: Path) -> None:
 
 
 class History:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, on_notice: Callable[[str], None] = lambda message: None):
         self.directory = directory
+        self.on_notice = on_notice  # what the user is told while a write takes long
         self.path = directory / "history.json"
         self.logs_dir = directory / "logs"
         self._lock_path = directory / "history.lock"
@@ -173,7 +174,7 @@ class History:
             live, segments = db.table("tasks"), SegmentWriter(self._segments, db.table("segments"), AtomicJSONStorage)
             try:
                 yield live, segments
-                segments.move_out(live)
+                segments.move_out(live, self.on_notice)
             finally:
                 try:
                     db.close()

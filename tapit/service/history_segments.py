@@ -30,6 +30,9 @@ INDEX_NAME = "history.index.json"
 SEGMENT_RECORDS = 1000  # records in a segment the first write of an old history makes
 RECENT_KEPT = 1000  # records in the recent file: enough for a list of 200 in any one namespace
 MOVE_AT = 500  # finished records beyond the newest kept that the live file gathers before they move
+# A move this large is an old history's first write (one written before the segments): it takes
+# seconds (about 75 ms a thousand records), so the user is told rather than left waiting.
+ANNOUNCED_MOVE = 5 * SEGMENT_RECORDS
 
 
 class HistoryUnwritable(TapitError):
@@ -199,14 +202,17 @@ class SegmentWriter:
             with refused(self.segments.path(name)):
                 self.segments.path(name).unlink(missing_ok=True)
 
-    def move_out(self, live) -> None:
-        """The live records `movable` names go to new segments, SEGMENT_RECORDS to each."""
+    def move_out(self, live, on_notice: Callable[[str], None]) -> None:
+        """The live records `movable` names go to new segments, SEGMENT_RECORDS to each; a move
+        of ANNOUNCED_MOVE or more is said first."""
         from tinydb import TinyDB
 
         documents = {doc.doc_id: doc for doc in live.all()}
         moving = movable(documents, RECENT_KEPT)
         if not moving:
             return
+        if len(moving) >= ANNOUNCED_MOVE:
+            on_notice(f"moving {len(moving):,} older tasks of the history into segments, once (a few seconds)")
         ids = self.ids()
         with refused(self.segments.directory):
             private_dir(self.segments.directory)

@@ -63,9 +63,12 @@ class TaskService(RecordKeeper):
         self.more = False
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> TaskService:
+    def from_environment(
+        cls, environ: Mapping[str, str] = os.environ, on_notice: Callable[[str], None] = lambda message: None
+    ) -> TaskService:
+        """`on_notice` hears what the user should be told while something takes long (History.on_notice)."""
         config = load_config(environ=environ)
-        return cls(History(state_dir()), config, lambda: resolve_connection(environ, config))
+        return cls(History(state_dir(), on_notice), config, lambda: resolve_connection(environ, config))
 
     # --- create -------------------------------------------------------------
 

@@ -117,3 +117,23 @@ def test_an_id_with_a_space_is_found_in_its_segment(small, tmp_path):
     assert "from meta 1" in history.recent()[1]
     history.remove("from meta 1")
     assert "from meta 1" not in History(tmp_path).recent()[1]
+
+
+def test_an_old_historys_long_first_move_is_said_once_and_an_ordinary_move_is_not(small, monkeypatch, tmp_path):
+    monkeypatch.setattr(history_segments, "ANNOUNCED_MOVE", 20)
+    _write_old_history(tmp_path, [_finished(n) for n in range(30)])
+    said: list[str] = []
+    History(tmp_path, said.append).add(_finished(30))
+    assert said == [f"moving {31 - KEPT} older tasks of the history into segments, once (a few seconds)"]
+
+    History(tmp_path, said.append).add(*(_finished(n) for n in range(31, 31 + MOVE_AT + 1)))
+    assert len(_segment_files(tmp_path)) > 7  # it moved again, and said nothing
+    assert len(said) == 1
+
+
+def test_the_commands_service_says_its_notices_on_stderr(monkeypatch, tmp_path, capsys):
+    from tapit.commands import task_service
+
+    monkeypatch.setenv("TAPIT_HOME", str(tmp_path))
+    task_service().history.on_notice("moving 1 older tasks")
+    assert capsys.readouterr().err == "tapit: moving 1 older tasks\n"
