@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .structs.funcs import SECOND, rfc3339nano
+
 # acl/policy.go isNamespaceCapabilityValid.
 NAMESPACE_CAPABILITIES = frozenset(
     """deny list-jobs parse-job read-job submit-job dispatch-job read-logs read-fs alloc-exec alloc-node-exec
@@ -190,6 +192,7 @@ _POLICY_STUB = ("Name", "Description", "JobACL", "Hash", "CreateIndex", "ModifyI
 # (the agent's own token exists before any write).
 BOOTSTRAP_NAME = "Bootstrap Token"
 BOOTSTRAP_INDEX = 1
+ONE_TIME_TTL_NS = 600 * SECOND  # nomad/acl_endpoint.go UpsertOneTimeToken: ExpiresAt now + 10 minutes
 
 
 def _is_bootstrap(token: dict) -> bool:
@@ -206,12 +209,14 @@ class AclStore:
         data = json.loads(path.read_text()) if path.exists() else {}
         self.policies: dict[str, dict] = data.get("policies", {})
         self.tokens: dict[str, dict] = data.get("tokens", {})  # by SecretID
+        # structs.OneTimeToken by OneTimeSecretID, with its expiry in ns under "_expires".
+        self.one_time: dict[str, dict] = data.get("one_time", {})
 
     def _save(self) -> None:
         temporary = self.path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"policies": self.policies, "tokens": self.tokens}, f)
+            json.dump({"policies": self.policies, "tokens": self.tokens, "one_time": self.one_time}, f)
         os.replace(temporary, self.path)
 
     def put_policy(self, policy: dict, index: int) -> None:
@@ -311,6 +316,42 @@ class AclStore:
         if token is not None:
             del self.tokens[token["SecretID"]]
             self._save()
+
+    def upsert_one_time(self, secret: str, index: int, now_ns: int) -> dict | None:
+        """ACL.UpsertOneTimeToken (nomad/acl_endpoint.go): a one-time token for the caller's own
+        token, valid ten minutes; None when the caller holds none (no capability is checked)."""
+        token = self.tokens.get(secret)
+        if token is None:
+            return None
+        self._expire_one_time(now_ns)
+        expires = now_ns + ONE_TIME_TTL_NS
+        one_time = {
+            "OneTimeSecretID": str(uuid.uuid4()),
+            "AccessorID": token["AccessorID"],
+            "ExpiresAt": rfc3339nano(expires),
+            "CreateIndex": index,
+            "ModifyIndex": index,
+        }
+        self.one_time[one_time["OneTimeSecretID"]] = dict(one_time, _expires=expires)
+        self._save()
+        return one_time
+
+    def exchange_one_time(self, one_time_secret: str, now_ns: int) -> dict | None:
+        """ACL.ExchangeOneTimeToken: the ACL token behind an unexpired one-time token, whose
+        every one-time token then goes (OneTimeTokenDeleteRequest by AccessorID); None when there
+        is no such token, it has expired, or the token behind it was deleted."""
+        self._expire_one_time(now_ns)
+        found = self.one_time.get(one_time_secret)
+        token = self.token_by_accessor(found["AccessorID"]) if found is not None else None
+        if token is None:
+            return None
+        self.one_time = {k: v for k, v in self.one_time.items() if v["AccessorID"] != token["AccessorID"]}
+        self._save()
+        return token
+
+    def _expire_one_time(self, now_ns: int) -> None:
+        # The core GC's ExpireOneTimeTokens (nomad/core_sched.go), done at each use instead.
+        self.one_time = {k: v for k, v in self.one_time.items() if v["_expires"] > now_ns}
 
     def token_by_accessor(self, accessor: str) -> dict | None:
         return next((t for t in self.tokens.values() if t["AccessorID"] == accessor), None)

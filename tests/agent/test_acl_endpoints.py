@@ -5,6 +5,7 @@ across a restart as the rest of acl.json is."""
 
 import base64
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from batch_jobs import batch_job
@@ -161,12 +162,56 @@ def test_tokens_outlive_a_restart_but_an_old_agent_token_does_not(agent):
     assert names == ["Bootstrap Token", "kept"]
 
 
-def test_one_time_token_paths_are_routed_as_nomads_router_routes_them(agent):
-    """command/agent/http.go routes /v1/acl/token/onetime (and /exchange) to their own handlers,
-    which answer 405 to anything but PUT and POST (acl_endpoint.go UpsertOneTimeToken,
-    ExchangeOneTimeToken): not to aclTokenCrud with "onetime" as an accessor ID."""
-    for path in ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange"):
+ONE_TIME_TOKEN = ["OneTimeSecretID", "AccessorID", "ExpiresAt", "CreateIndex", "ModifyIndex"]  # structs.OneTimeToken
+EXCHANGE = "/v1/acl/token/onetime/exchange"
+
+
+def test_a_one_time_token_is_exchanged_once_for_the_token_that_asked_for_it(agent):
+    """command/agent/acl_endpoint.go UpsertOneTimeToken and ExchangeOneTimeToken, nomad/acl_endpoint.go
+    ACL.UpsertOneTimeToken (the caller's own token, ten minutes, no capability checked) and
+    ACL.ExchangeOneTimeToken (no token needed; the token's one-time tokens deleted once used):
+    routed before aclTokenCrud, so "onetime" is not taken for an accessor ID."""
+    for path in ("/v1/acl/token/onetime", EXCHANGE):
         refused = agent.http.get(path)
         assert (refused.status_code, refused.text) == (405, "Invalid method"), path
-        # Not served: the writes are the agent's 404 of a path it does not serve.
-        assert agent.http.post(path).status_code == 404
+    agent.http.put("/v1/acl/policy/reader", json={"Name": "reader", "Rules": 'namespace "default" { policy = "read" }'})
+    token = agent.http.post("/v1/acl/token", json={"Name": "ui", "Type": "client", "Policies": ["reader"]}).json()
+    client = as_token(agent, token["SecretID"])
+
+    made = client.post("/v1/acl/token/onetime")
+    assert made.status_code == 200 and list(made.json()) == ["OneTimeToken", "Index"]
+    one_time = made.json()["OneTimeToken"]
+    assert list(one_time) == ONE_TIME_TOKEN and one_time["AccessorID"] == token["AccessorID"]
+    expires = datetime.fromisoformat(one_time["ExpiresAt"])
+    assert timedelta(minutes=9) < expires - datetime.now(UTC) <= timedelta(minutes=10)
+    second = client.put("/v1/acl/token/onetime").json()["OneTimeToken"]
+
+    anonymous = httpx.Client(base_url=str(agent.http.base_url))
+    assert anonymous.post("/v1/acl/token/onetime").status_code == 403  # no token of its own
+    exchanged = anonymous.post(EXCHANGE, json={"OneTimeSecretID": one_time["OneTimeSecretID"]})
+    assert exchanged.status_code == 200 and list(exchanged.json()) == ["Token", "Index"]
+    assert exchanged.json()["Token"] == token
+    for spent in (one_time, second):  # every one-time token of that token goes with the first used
+        again = anonymous.post(EXCHANGE, json={"OneTimeSecretID": spent["OneTimeSecretID"]})
+        assert (again.status_code, again.text) == (403, "Permission denied")
+    assert anonymous.post(EXCHANGE, content=b"{").status_code == 400
+
+    orphan = client.post("/v1/acl/token/onetime").json()["OneTimeToken"]
+    agent.http.delete(f"/v1/acl/token/{token['AccessorID']}")
+    gone = anonymous.post(EXCHANGE, json={"OneTimeSecretID": orphan["OneTimeSecretID"]})
+    assert (gone.status_code, gone.text) == (403, "Permission denied")  # its token was deleted
+    anonymous.close()
+
+
+def test_an_expired_one_time_token_is_refused_and_collected(tmp_path):
+    """nomad/acl_endpoint.go ExchangeOneTimeToken: ExpiresAt before now is ErrPermissionDenied,
+    the token left for the core GC (nomad/core_sched.go expiredOneTimeTokenGC), which the agent
+    does at each use."""
+    from tapit.agent.acl import ONE_TIME_TTL_NS, AclStore
+
+    store = AclStore(tmp_path / "acl.json")
+    store.bootstrapped_with("secret", "2026-01-01T00:00:00Z")
+    one_time = store.upsert_one_time("secret", 5, now_ns=1_000)
+    assert store.exchange_one_time(one_time["OneTimeSecretID"], now_ns=1_000 + ONE_TIME_TTL_NS) is None
+    assert store.one_time == {}
+    assert store.upsert_one_time("no such secret", 5, now_ns=1_000) is None

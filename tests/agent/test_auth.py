@@ -50,7 +50,9 @@ def test_every_route_refuses_a_request_without_the_right_token(agent, token):
     # agent refuses as a cluster bootstrapped already does (tests/agent/test_acl_endpoints.py).
     anonymous = {"/v1/status/leader", "/v1/status/peers", "/v1/regions"}
     bootstrap = "/v1/acl/bootstrap"
-    assert {endpoint.path for endpoint in ROUTES if endpoint.anonymous} == anonymous | {bootstrap}
+    # ACL.ExchangeOneTimeToken reads no caller token: an unknown one-time secret is refused.
+    exchange = "/v1/acl/token/onetime/exchange"
+    assert {endpoint.path for endpoint in ROUTES if endpoint.anonymous} == anonymous | {bootstrap, exchange}
     for path in [*every_route(), *LOOKALIKES]:
         for method in METHODS:
             resp = httpx.request(method, agent.address + path, headers=headers, content=b"{}", timeout=10)
@@ -59,6 +61,9 @@ def test_every_route_refuses_a_request_without_the_right_token(agent, token):
                 continue
             if path == bootstrap:
                 assert resp.status_code == (400 if method in ("PUT", "POST") else 405), method
+                continue
+            if path == exchange:
+                assert resp.status_code == (403 if method in ("PUT", "POST") else 405), method
                 continue
             assert (resp.status_code, resp.text) == (403, want), (method, path)
 

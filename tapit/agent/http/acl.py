@@ -35,7 +35,7 @@ from .encode import encode
 from .errors import INVALID_METHOD, HTTPError
 from .decode import decode_body
 from .query import namespace
-from .routing import GET, WRITE, Endpoint
+from .routing import ANY, GET, WRITE, Endpoint
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -174,6 +174,34 @@ async def token_self(agent: Agent, request: web.Request) -> web.Response:
     return encode(request, found)
 
 
+_ONE_TIME_EXCHANGE = gojson.Struct("structs.OneTimeTokenExchangeRequest", {"OneTimeSecretID": gojson.STRING})
+
+
+async def one_time_token(agent: Agent, request: web.Request) -> web.Response:
+    """UpsertOneTimeToken (ACL.UpsertOneTimeToken): a one-time token for the caller's own token,
+    PUT or POST only (405 otherwise, before the token is looked at), 403 without one."""
+    if request.method not in WRITE:
+        raise HTTPError(405, INVALID_METHOD)
+    one_time = agent.acl.upsert_one_time(request_token(request), agent.store.index, time.time_ns())
+    if one_time is None:
+        raise HTTPError(403, PERMISSION_DENIED)
+    # structs.OneTimeTokenUpsertResponse: the token, then WriteMeta's Index.
+    return _indexed(request, {"OneTimeToken": one_time, "Index": agent.store.index}, agent.store.index)
+
+
+async def exchange_one_time_token(agent: Agent, request: web.Request) -> web.Response:
+    """ExchangeOneTimeToken (ACL.ExchangeOneTimeToken): served without a token, as the web UI
+    calls it; the ACL token behind an unexpired one-time token, which is then spent. A body that
+    does not decode is 400; an unknown, spent or expired one, or one whose token was deleted, 403."""
+    if request.method not in WRITE:
+        raise HTTPError(405, INVALID_METHOD)
+    body = await decode_body(request, _ONE_TIME_EXCHANGE)
+    token = agent.acl.exchange_one_time(body.get("OneTimeSecretID") or "", time.time_ns())
+    if token is None:
+        raise HTTPError(403, PERMISSION_DENIED)
+    return _indexed(request, {"Token": token, "Index": agent.store.index}, agent.store.index)
+
+
 def _in_query_namespace(*capabilities: str) -> Check:
     return lambda agent, request, acl: acl.allows(namespace(request), *capabilities)
 
@@ -205,6 +233,7 @@ CHECKS: dict[Callable, Check | None] = {
     jobs.register_job: None,  # jobUpdate: submit-job or register-job, after admission (doRegister)
     client_allocations.alloc_exec: None,  # alloc-exec (and alloc-node-exec), once the token is read
     token_self: None,
+    one_time_token: None,  # ACL.UpsertOneTimeToken: any token, for itself
     policy: None,  # ACL.GetPolicy: a client token may read its own policies
     policies: None,  # ACL.ListPolicies: a client token lists its own
     token: None,  # ACL.GetToken: a client token may read itself
@@ -242,12 +271,6 @@ def authorize(agent: Agent, request: web.Request, handler: Callable | None) -> N
         raise HTTPError(403, PERMISSION_DENIED)
 
 
-# Paths the agent does not serve whose handlers in Nomad (acl_endpoint.go UpsertOneTimeToken and
-# ExchangeOneTimeToken) answer any method but PUT and POST with CodedError(405): routed here so
-# that they do (and a write is the 404 of an unserved path), not taken as a token's accessor ID.
-UNSERVED_WRITES = ("/v1/acl/token/onetime", "/v1/acl/token/onetime/exchange")
-
-
 ENDPOINTS = (
     Endpoint(
         ("GET", "PUT", "POST", "DELETE"), "/v1/acl/policy/{name}", policy, "acl_endpoint.go ACLPolicySpecificRequest"
@@ -257,5 +280,14 @@ ENDPOINTS = (
     Endpoint(GET, "/v1/acl/tokens", tokens, "acl_endpoint.go ACLTokensRequest"),
     Endpoint(WRITE, "/v1/acl/token", update_token, "acl_endpoint.go aclTokenUpdate"),
     Endpoint(GET, "/v1/acl/token/self", token_self, "acl_endpoint.go aclTokenSelf"),
+    # Routed before {accessor}, as http.go does, so that "onetime" is not taken for an accessor ID.
+    Endpoint(ANY, "/v1/acl/token/onetime", one_time_token, "acl_endpoint.go UpsertOneTimeToken"),
+    Endpoint(
+        ANY,
+        "/v1/acl/token/onetime/exchange",
+        exchange_one_time_token,
+        "acl_endpoint.go ExchangeOneTimeToken",
+        anonymous=True,
+    ),
     Endpoint(("GET", "PUT", "POST", "DELETE"), "/v1/acl/token/{accessor}", token, "acl_endpoint.go aclTokenCrud"),
 )

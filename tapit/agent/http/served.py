@@ -12,7 +12,6 @@ NOT_SERVED = {
     "services": "/v1/service",
     "volumes": "/v1/volume",
     "plugins": "/v1/plugin",
-    "one-time tokens": "/v1/acl/token/onetime",
     "ACL roles": "/v1/acl/role",
     "ACL auth methods": "/v1/acl/auth-method",
     "ACL binding rules": "/v1/acl/binding-rule",

@@ -31,7 +31,7 @@ from . import (
     variables,
 )
 from .auth import check_request
-from .errors import INVALID_METHOD, NOT_FOUND, HTTPError, plain_text
+from .errors import NOT_FOUND, HTTPError, plain_text
 from .routing import Endpoint, add_routes, path_routes
 
 if TYPE_CHECKING:
@@ -77,13 +77,4 @@ def app(agent: Agent) -> web.Application:
 
     application = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     add_routes(application, agent, ROUTES)
-    for path in acl.UNSERVED_WRITES:
-        application.router.add_route("*", path, unserved_write)
     return application
-
-
-async def unserved_write(request: web.Request) -> web.Response:
-    """A path of acl.UNSERVED_WRITES: 405 unless PUT or POST, which are not served (404)."""
-    if request.method not in ("PUT", "POST"):
-        raise HTTPError(405, INVALID_METHOD)
-    raise web.HTTPNotFound()
