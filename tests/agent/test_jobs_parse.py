@@ -119,13 +119,77 @@ def test_archivist_hcl_parses_with_its_template_and_identity(agent):
     agent.http.delete("/v1/job/tapit-archivist", params={"purge": "true"})
 
 
+AFFINITY_AND_SPREAD = """
+job "placed" {
+  affinity {
+    attribute = "${node.datacenter}"
+    value     = "dc1"
+    weight    = -30
+  }
+  spread {
+    attribute = "${node.datacenter}"
+    target "dc1" {
+      percent = 70
+    }
+    target "dc2" {
+      percent = 30
+    }
+  }
+  group "g" {
+    affinity {
+      attribute = "${meta.rack}"
+      operator  = "set_contains_any"
+      value     = "r1,r2"
+    }
+    spread {
+      attribute = "${meta.rack}"
+      weight    = 20
+    }
+    task "t" {
+      driver = "raw_exec"
+      affinity {
+        attribute = "${attr.kernel.name}"
+        value     = "linux"
+      }
+    }
+  }
+}
+"""
+
+
+def test_affinities_and_spreads_parse_to_their_api_structs_weighted_50_when_canonicalized(agent):
+    """api/tasks.go Affinity (hcl attribute/value/operator/weight) and Spread (attribute, weight,
+    target blocks labelled by their Value) on the job, its groups and (affinities) its tasks;
+    Affinity.Canonicalize and Spread.Canonicalize give a missing weight 50."""
+    resp = agent.http.post("/v1/jobs/parse", json={"JobHCL": AFFINITY_AND_SPREAD})
+    assert resp.status_code == 200, resp.text
+    job = resp.json()
+    group, task = job["TaskGroups"][0], job["TaskGroups"][0]["Tasks"][0]
+    assert job["Affinities"] == [{"LTarget": "${node.datacenter}", "RTarget": "dc1", "Operand": "", "Weight": -30}]
+    targets = [{"Value": "dc1", "Percent": 70}, {"Value": "dc2", "Percent": 30}]
+    assert job["Spreads"] == [{"Attribute": "${node.datacenter}", "Weight": None, "SpreadTarget": targets}]
+    assert group["Affinities"][0]["Operand"] == "set_contains_any" and group["Affinities"][0]["Weight"] is None
+    assert group["Spreads"] == [{"Attribute": "${meta.rack}", "Weight": 20, "SpreadTarget": None}]
+    assert task["Affinities"][0]["RTarget"] == "linux"
+    # api.Task's fields of a value type, unset: Go's zero values, not null (api/tasks.go Task).
+    assert [task[k] for k in ("User", "Leader", "ShutdownDelay", "KillSignal", "Kind")] == ["", False, 0, "", ""]
+    assert task["KillTimeout"] is None  # a *time.Duration
+
+    body = {"JobHCL": AFFINITY_AND_SPREAD, "Canonicalize": True}
+    canonical = agent.http.post("/v1/jobs/parse", json=body).json()
+    group, task = canonical["TaskGroups"][0], canonical["TaskGroups"][0]["Tasks"][0]
+    weights = [canonical["Affinities"][0]["Weight"], canonical["Spreads"][0]["Weight"]]
+    weights += [group["Affinities"][0]["Weight"], group["Spreads"][0]["Weight"], task["Affinities"][0]["Weight"]]
+    assert weights == [-30, 50, 50, 20, 50]
+
+
 @pytest.mark.parametrize(
     ("body", "text"),
     [
         ({}, "Job spec is empty"),
         (
-            {"JobHCL": 'job "x" {\n  spread {\n    attribute = "a"\n  }\n}\n'},
-            'Failed to parse job: input.hcl: Unsupported block type; The agent does not parse "spread" blocks (job).',
+            {"JobHCL": 'job "x" {\n  vault {\n    role = "a"\n  }\n}\n'},
+            'Failed to parse job: input.hcl: Unsupported block type; The agent does not parse "vault" blocks (job).',
         ),
         (
             {"JobHCL": 'job "x" {\n  bogus {\n  }\n}\n'},

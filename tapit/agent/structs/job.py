@@ -98,6 +98,7 @@ def canonicalize_job(job: dict) -> dict:
     for key, value in job.items():
         if value is not None and key not in ("TaskGroups", "Update", "Reschedule"):
             out[key] = value
+    _weigh(out)
     out["Name"] = out["Name"] or out["ID"]
     out["Priority"] = out["Priority"] or 50
     out["Datacenters"] = out["Datacenters"] or ["*"]
@@ -144,8 +145,17 @@ def _canonical_group(group: dict, job_type: str, job_reschedule: dict | None) ->
     for key, value in group.items():
         if value is not None and key not in ("RestartPolicy", "ReschedulePolicy", "EphemeralDisk", "Tasks"):
             out[key] = value
+    _weigh(out)
     out["Tasks"] = [_canonical_task(t, out["RestartPolicy"]) for t in group.get("Tasks") or []]
     return out
+
+
+def _weigh(holder: dict) -> None:
+    """api/tasks.go Affinity.Canonicalize and Spread.Canonicalize: a weight not given is 50."""
+    for key in ("Affinities", "Spreads"):
+        for item in holder.get(key) or []:
+            if item.get("Weight") is None:
+                item["Weight"] = 50
 
 
 def _canonical_task(task: dict, group_restart: dict) -> dict:
@@ -203,6 +213,7 @@ def _canonical_task(task: dict, group_restart: dict) -> dict:
     for key, value in task.items():
         if value is not None and key not in ("Resources", "RestartPolicy", "LogConfig"):
             out[key] = value
+    _weigh(out)
     return out
 
 

@@ -34,10 +34,19 @@ S, N, B, D, SS, SMAP, ANY = "string", "int", "bool", "duration", "[]string", "ma
 class Block:
     """A nested block: its api struct's fields by hcl name, and whether it repeats / is labelled."""
 
-    def __init__(self, fields: dict[str, tuple[str, Any]], many: bool = False, label: str | None = None, go=None):
+    def __init__(
+        self,
+        fields: dict[str, tuple[str, Any]],
+        many: bool = False,
+        label: str | None = None,
+        go=None,
+        zeros: dict[str, Any] | None = None,
+    ):
         self.fields, self.many, self.label = fields, many, label
         # The api struct whose every field Go encodes (nil pointers as null); None: only those set.
         self.go_fields = tuple(go.fields) if go is not None and go.fields else ()
+        # Its fields of a value type rather than a pointer: unset, Go encodes their zero value.
+        self.zeros = zeros or {}
 
 
 def _go(struct_name: str, *path: str):
@@ -58,7 +67,27 @@ def _go(struct_name: str, *path: str):
     return found.get("t")
 
 
-_CONSTRAINT = Block({"attribute": ("LTarget", S), "value": ("RTarget", S), "operator": ("Operand", S)}, many=True)
+_TARGETS = {"LTarget": "", "RTarget": "", "Operand": ""}  # api.Constraint's and api.Affinity's strings
+_CONSTRAINT = Block(
+    {"attribute": ("LTarget", S), "value": ("RTarget", S), "operator": ("Operand", S)},
+    many=True,
+    go=_go("api.Constraint"),
+    zeros=_TARGETS,
+)
+# api.Affinity and api.Spread (api/tasks.go): Weight a *int8, nil until canonicalized (50).
+_AFFINITY = Block(
+    {"attribute": ("LTarget", S), "value": ("RTarget", S), "operator": ("Operand", S), "weight": ("Weight", N)},
+    many=True,
+    go=_go("api.Affinity"),
+    zeros=_TARGETS,
+)
+_SPREAD_TARGET = Block({"percent": ("Percent", N)}, many=True, label="Value", zeros={"Value": "", "Percent": 0})
+_SPREAD = Block(
+    {"attribute": ("Attribute", S), "weight": ("Weight", N), "target": ("SpreadTarget", _SPREAD_TARGET)},
+    many=True,
+    go=_go("api.Spread"),
+    zeros={"Attribute": ""},
+)
 _RESTART = Block(
     {"interval": ("Interval", D), "attempts": ("Attempts", N), "delay": ("Delay", D), "mode": ("Mode", S)}
     | {"render_templates": ("RenderTemplates", B)},
@@ -86,6 +115,7 @@ _PORT = Block(
     | {"ignore_collision": ("IgnoreCollision", B)},
     many=True,
     label="Label",
+    zeros={"Label": "", "Value": 0, "To": 0, "HostNetwork": "", "IgnoreCollision": False},  # api.Port
 )
 _NETWORK = Block(
     {"mode": ("Mode", S), "hostname": ("Hostname", S), "mbits": ("MBits", N), "port": ("DynamicPorts", _PORT)},
@@ -127,6 +157,7 @@ _TASK = Block(
         "user": ("User", S),
         "config": ("Config", ANY),
         "constraint": ("Constraints", _CONSTRAINT),
+        "affinity": ("Affinities", _AFFINITY),
     }
     | {"env": ("Env", SMAP), "service": ("Services", _SERVICE), "resources": ("Resources", _RESOURCES)}
     | {"restart": ("RestartPolicy", _RESTART), "meta": ("Meta", SMAP), "kill_timeout": ("KillTimeout", D)}
@@ -141,16 +172,32 @@ _TASK = Block(
         )
     }
     | {"artifact": ("Artifacts", _ARTIFACT), "template": ("Templates", _TEMPLATE), "leader": ("Leader", B)}
-    | {"lifecycle": ("Lifecycle", Block({"hook": ("Hook", S), "sidecar": ("Sidecar", B)}, go=_go("api.TaskLifecycle")))}
-    | {"dispatch_payload": ("DispatchPayload", Block({"file": ("File", S)}, go=_go("api.DispatchPayloadConfig")))}
+    | {
+        "lifecycle": (
+            "Lifecycle",
+            Block(
+                {"hook": ("Hook", S), "sidecar": ("Sidecar", B)},
+                go=_go("api.TaskLifecycle"),
+                zeros={"Hook": "", "Sidecar": False},
+            ),
+        )
+    }
+    | {
+        "dispatch_payload": (
+            "DispatchPayload",
+            Block({"file": ("File", S)}, go=_go("api.DispatchPayloadConfig"), zeros={"File": ""}),
+        )
+    }
     | {"shutdown_delay": ("ShutdownDelay", D), "kill_signal": ("KillSignal", S), "kind": ("Kind", S)}
     | {"identity": ("Identities", _IDENTITY)},
     many=True,
     label="Name",
     go=_go("api.Task"),
+    zeros={"Name": "", "Driver": "", "User": "", "Leader": False, "ShutdownDelay": 0, "KillSignal": "", "Kind": ""},
 )
 _GROUP = Block(
     {"count": ("Count", N), "constraint": ("Constraints", _CONSTRAINT), "task": ("Tasks", _TASK)}
+    | {"affinity": ("Affinities", _AFFINITY), "spread": ("Spreads", _SPREAD)}
     | {"restart": ("RestartPolicy", _RESTART), "reschedule": ("ReschedulePolicy", _RESCHEDULE)}
     | {
         "ephemeral_disk": (
@@ -174,6 +221,7 @@ _JOB = Block(
     {"region": ("Region", S), "namespace": ("Namespace", S), "id": ("ID", S), "name": ("Name", S)}
     | {"type": ("Type", S), "priority": ("Priority", N), "all_at_once": ("AllAtOnce", B)}
     | {"datacenters": ("Datacenters", SS), "node_pool": ("NodePool", S), "constraint": ("Constraints", _CONSTRAINT)}
+    | {"affinity": ("Affinities", _AFFINITY), "spread": ("Spreads", _SPREAD)}
     | {"group": ("TaskGroups", _GROUP), "update": ("Update", _UPDATE), "migrate": ("Migrate", _MIGRATE)}
     | {
         "periodic": (
@@ -192,6 +240,7 @@ _JOB = Block(
                 {"payload": ("Payload", S), "meta_required": ("MetaRequired", SS)}
                 | {"meta_optional": ("MetaOptional", SS)},
                 go=_go("api.ParameterizedJobConfig"),
+                zeros={"Payload": ""},
             ),
         )
     }
@@ -202,15 +251,19 @@ _JOB = Block(
             Block(
                 {
                     "description": ("Description", S),
-                    "link": ("Links", Block({"label": ("Label", S), "url": ("URL", S)}, many=True)),
-                }
+                    "link": (
+                        "Links",
+                        Block({"label": ("Label", S), "url": ("URL", S)}, many=True, zeros={"Label": "", "URL": ""}),
+                    ),
+                },
+                zeros={"Description": "", "Links": None},  # api.JobUIConfig
             ),
         )
     },
     go=_go("api.Job"),
 )
 # Blocks jobspec2 reads into the api.Job that this reader does not: refused by name.
-NOT_READ = ("affinity", "spread", "multiregion", "vault", "consul", "volume", "volume_mount", "scaling", "secret") + (
+NOT_READ = ("multiregion", "vault", "consul", "volume", "volume_mount", "scaling", "secret") + (
     "dynamic",
     "task",
     "locals",
@@ -273,7 +326,7 @@ class _Reader:
         return raw
 
     def block(self, spec: Block, body: dict, where: str) -> dict:
-        out: dict[str, Any] = dict.fromkeys(spec.go_fields)
+        out: dict[str, Any] = dict.fromkeys(spec.go_fields) | spec.zeros
         for key, raw in body.items():
             if key.startswith("__"):
                 continue
