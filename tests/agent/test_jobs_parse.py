@@ -192,6 +192,14 @@ def test_affinities_and_spreads_parse_to_their_api_structs_weighted_50_when_cano
             'Failed to parse job: input.hcl: Unsupported block type; The agent does not parse "vault" blocks (job).',
         ),
         (
+            {"JobHCL": 'job "x" {\n  name = @\n}\n'},
+            "Failed to parse job: input.hcl:2,10-11: Invalid HCL; Unexpected token",
+        ),
+        (
+            {"JobHCL": 'job "x" {\n}\n', "Variables": "v = @\n"},
+            "Failed to parse job: unable to parse var content: input.hcl:1,5-6: Invalid HCL; Unexpected token",
+        ),
+        (
             {"JobHCL": 'job "x" {\n  bogus {\n  }\n}\n'},
             'Failed to parse job: input.hcl: Unsupported block type; Blocks of type "bogus" are not expected here.',
         ),

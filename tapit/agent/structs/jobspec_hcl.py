@@ -22,10 +22,13 @@ PATH = "input.hcl"  # command/agent/job_endpoint.go JobsParseRequest's ParseConf
 
 
 class ParseError(Exception):
-    """An hcl.Diagnostics error: "<file>: <summary>; <detail>" (hcl/diagnostic.go Error)."""
+    """An hcl.Diagnostics error: "<subject>: <summary>; <detail>" (hcl/diagnostic.go Error), its
+    subject the file, and where the parser stopped the range "<file>:<line>,<column>-<end column>"
+    (hcl/pos.go Range.String) of the one character it could not take."""
 
-    def __init__(self, summary: str, detail: str):
-        super().__init__(f"{PATH}: {summary}; {detail}")
+    def __init__(self, summary: str, detail: str, at: tuple[int, int] | None = None, context: str = ""):
+        subject = f"{PATH}:{at[0]},{at[1]}-{at[1] + 1}" if at else PATH
+        super().__init__(f"{context}{subject}: {summary}; {detail}")
 
 
 S, N, B, D, SS, SMAP, ANY = "string", "int", "bool", "duration", "[]string", "map[string]string", "any"
@@ -377,17 +380,25 @@ def _unquote_key(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
-def _load(text: str, what: str) -> dict:
+def _load(text: str, context: str = "") -> dict:
+    """The HCL read; `context` goes before the error, as jobspec2/parse.go says which text failed
+    (the variables' content is "input.hcl" too)."""
     try:
         return hcl2.loads(text)
-    except Exception as exc:  # lark's parse errors: the text is not HCL
-        raise ParseError("Invalid HCL", f"{what}: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # lark's parse errors: the text is not HCL; most say where
+        line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+        at = (line, column) if isinstance(line, int) and isinstance(column, int) and line > 0 else None
+        raise ParseError("Invalid HCL", str(exc).splitlines()[0], at, context) from exc
 
 
 def parse(job_hcl: str, var_content: str = "") -> dict:
     """jobspec2.ParseWithConfig with AllowFS false: the api.Job, not canonicalized."""
-    doc = _load(job_hcl, "job")
-    given = {k: v for k, v in _load(var_content, "variables").items() if not k.startswith("__")} if var_content else {}
+    doc = _load(job_hcl)
+    given = (
+        {k: v for k, v in _load(var_content, "unable to parse var content: ").items() if not k.startswith("__")}
+        if var_content
+        else {}
+    )
     plain = _Reader({})
     variables: dict[str, Any] = {}
     for item in doc.get("variable", []):
