@@ -258,7 +258,9 @@ class TerminalView(Widget, can_focus=True):
         else:
             return Strip.blank(width, base)
         # Whole runs of equally styled cells make one segment each; the loops run in C (map, groupby).
-        cells = list(map(row.get, range(min(screen.columns, width)), repeat(screen.default_char)))
+        drawn = min(screen.columns, width)
+        cells = row[:drawn]  # a scrollback row keeps the width it had when it scrolled off
+        cells.extend(repeat(screen.default_char, drawn - len(cells)))
         if 0 <= cursor_x < len(cells):
             cell = cells[cursor_x]
             cells[cursor_x] = cell._replace(reverse=not cell.reverse)

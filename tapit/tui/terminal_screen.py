@@ -8,6 +8,11 @@ split across reads) goes through pyte's own parser, character by character, unti
 in its ground state. The screen then writes ASCII runs as slices of shared cells and scrolls in
 one dictionary rebuild, so the cost is per token and per line rather than per character.
 
+A row is a list of exactly `columns` cells, where pyte keeps a dictionary of the cells written:
+a run of text is then one slice assignment instead of a dictionary insert per character, and the
+pane draws a row from one slice. The few pyte methods that treat a row as a dictionary (inserting
+and deleting characters, erasing, DECSCNM, a resize) are overridden here for lists.
+
 The alternate screen (`CSI ? 1049 h`, and the older 47/1047) is xterm's: full-screen programs
 draw on a screen of their own, and when they leave, the shell's screen comes back as it was.
 """
@@ -27,6 +32,7 @@ SCROLLBACK = 5000
 # pyte stores private modes shifted left by 5 (pyte/screens.py set_mode).
 ALT_SCREEN_SAVING_CURSOR = 1049 << 5
 ALT_SCREENS = {47 << 5, 1047 << 5, ALT_SCREEN_SAVING_CURSOR}
+REVERSE_SCREEN = modes.DECSCNM >> 5  # DECSCNM as `CSI ? 5 h` names it
 # The sequences the fast path takes whole: CR LF, the C0 controls, and CSI with plain numeric
 # parameters (`?` only right after the bracket, as programs send it). `split` leaves the text between them.
 SEQUENCES = re.compile(r"(\r\n|[\x07-\x0d]|\x1b\[\??[0-9;]*[@-~])")
@@ -40,9 +46,12 @@ BLANK_REVERSED = BLANK._replace(reverse=True)
 class TerminalScreen(pyte.Screen):
     """pyte's Screen keeping lines that scroll off the top, with an alternate screen, answering queries."""
 
+    # Rows are lists here, where pyte declares its dictionaries of cells.
+    buffer: defaultdict[int, list[pyte.screens.Char]]  # type: ignore[assignment]
+
     def __init__(self, columns: int, lines: int) -> None:
         super().__init__(columns, lines)
-        self.scrollback: deque[dict] = deque(maxlen=SCROLLBACK)
+        self.scrollback: deque[list[pyte.screens.Char]] = deque(maxlen=SCROLLBACK)
         # Cells are immutable, so one per (attributes, character) serves every place it is drawn.
         self._cells: dict[pyte.screens.Char, dict[str, pyte.screens.Char]] = {}
         self.reply: Callable[[str], None] | None = None
@@ -51,10 +60,13 @@ class TerminalScreen(pyte.Screen):
         # the stream sets it for the tokens that write text and move down, and settles before anything else.
         self.batching = False
         self.overflow = 0
+        self.buffer = self._fresh_buffer()  # pyte's __init__ made one of dictionaries
 
     def reset(self) -> None:
         # pyte's __init__ calls this too, so the attribute is first set here.
-        self.main_screen: tuple[dict, pyte.screens.Cursor | None] | None = None  # set while on the alternate
+        self.main_screen: tuple[defaultdict[int, list[pyte.screens.Char]], pyte.screens.Cursor | None] | None = (
+            None  # set while on the alternate
+        )
         super().reset()
 
     @property
@@ -66,11 +78,11 @@ class TerminalScreen(pyte.Screen):
         # pyte builds a new one at each call, and a scroll asks for one per new row.
         return BLANK_REVERSED if modes.DECSCNM in self.mode else BLANK
 
-    def _fresh_buffer(self) -> defaultdict:
+    def _fresh_buffer(self) -> defaultdict[int, list[pyte.screens.Char]]:
         return defaultdict(self._blank_row)
 
-    def _blank_row(self) -> pyte.screens.StaticDefaultDict:
-        return pyte.screens.StaticDefaultDict(self.default_char)
+    def _blank_row(self) -> list[pyte.screens.Char]:
+        return [self.default_char] * self.columns
 
     def draw(self, data: str) -> None:
         """pyte's draw, with a fast path for the common case: printable ASCII, auto-wrap, no insert mode.
@@ -93,7 +105,7 @@ class TerminalScreen(pyte.Screen):
         cells = self._cells.get(cursor.attrs) or self._cells_for(cursor.attrs)
         x, end = cursor.x, cursor.x + len(data)
         if end <= self.columns:  # the common case: it fits on the row
-            self.buffer[cursor.y].update(zip(range(x, end), map(cells.__getitem__, data)))
+            self.buffer[cursor.y][x:end] = map(cells.__getitem__, data)
             cursor.x = end
             self.dirty.add(cursor.y)
             return
@@ -106,7 +118,7 @@ class TerminalScreen(pyte.Screen):
                 x = 0
             room = self.columns - x
             part, data = data[:room], data[room:]
-            self.buffer[cursor.y].update(zip(range(x, x + len(part)), map(cells.__getitem__, part)))
+            self.buffer[cursor.y][x : x + len(part)] = map(cells.__getitem__, part)
             cursor.x = x + len(part)
         self.dirty.add(cursor.y)
 
@@ -164,21 +176,86 @@ class TerminalScreen(pyte.Screen):
         self.cursor.attrs = attrs
 
     def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        columns = columns or self.columns
+        if columns != self.columns:
+            # pyte drops the cells past the new width from its dictionaries; rows here are cut or
+            # padded, the main screen's too while a program has the alternate one.
+            self.columns = columns
+            self._fit_rows(self.buffer)
+            if self.main_screen is not None:
+                self._fit_rows(self.main_screen[0])
+            self.cursor.x = min(self.cursor.x, columns)  # columns itself: a wrap still pending
+            self.dirty.update(range(lines or self.lines))
+            self.set_margins()  # as pyte's resize does at any change
         super().resize(lines, columns)
         # pyte sets tab stops only at reset, for the initial width: a wider screen needs its own.
         self.tabstops = set(range(8, self.columns, 8))
 
+    def _fit_rows(self, buffer: dict[int, list[pyte.screens.Char]]) -> None:
+        columns, blank = self.columns, self.default_char
+        for row in buffer.values():
+            del row[columns:]
+            row.extend([blank] * (columns - len(row)))
+
+    def insert_characters(self, count: int | None = None) -> None:
+        """ICH: blanks at the cursor, the rest of the row pushed right and cut at the edge (pyte's, on a list)."""
+        self.dirty.add(self.cursor.y)
+        row, x = self.buffer[self.cursor.y], self.cursor.x
+        row[x:x] = [self.default_char] * min(count or 1, self.columns)
+        del row[self.columns :]
+
+    def delete_characters(self, count: int | None = None) -> None:
+        """DCH: the rest of the row pulled left over the cursor, blanks coming in at the edge."""
+        self.dirty.add(self.cursor.y)
+        row = self.buffer[self.cursor.y]
+        del row[self.cursor.x : self.cursor.x + (count or 1)]
+        row.extend([self.default_char] * (self.columns - len(row)))
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        """EL with the cursor's attributes; the cursor may stand just past the edge, a wrap pending."""
+        self.dirty.add(self.cursor.y)
+        start, end = {0: (self.cursor.x, self.columns), 1: (0, self.cursor.x + 1)}.get(how, (0, self.columns))
+        end = min(end, self.columns)
+        self.buffer[self.cursor.y][start:end] = [self.cursor.attrs] * max(0, end - start)
+
+    def erase_in_display(self, how: int = 0, *args, **kwargs) -> None:
+        """ED: pyte erases only the cells a row's dictionary holds; here every cell, as xterm does."""
+        # 3 (the scrollback too, in xterm) erases the screen, as in pyte
+        interval = {0: range(self.cursor.y + 1, self.lines), 1: range(self.cursor.y)}.get(how, range(self.lines))
+        self.dirty.update(interval)
+        for y in interval:
+            self.buffer[y] = [self.cursor.attrs] * self.columns
+        if how in (0, 1):
+            self.erase_in_line(how)
+
     def set_mode(self, *codes: int, **kwargs) -> None:
-        if kwargs.get("private") and not self.on_alternate:
+        if kwargs.get("private"):
             shifted = {code << 5 for code in codes} & ALT_SCREENS
-            if shifted:
+            if shifted and not self.on_alternate:
                 self._enter_alternate(save_cursor=ALT_SCREEN_SAVING_CURSOR in shifted)
+            codes = self._reverse_screen(codes, on=True)
         super().set_mode(*codes, **kwargs)
 
     def reset_mode(self, *codes: int, **kwargs) -> None:
+        if kwargs.get("private"):
+            codes = self._reverse_screen(codes, on=False)
         super().reset_mode(*codes, **kwargs)
         if kwargs.get("private") and self.on_alternate and {code << 5 for code in codes} & ALT_SCREENS:
             self._leave_alternate()
+
+    def _reverse_screen(self, codes: tuple[int, ...], on: bool) -> tuple[int, ...]:
+        """DECSCNM as pyte's set_mode and reset_mode do it, on list rows; the other private codes are left to pyte."""
+        if REVERSE_SCREEN not in codes:
+            return codes
+        if on:
+            self.mode.add(modes.DECSCNM)
+        else:
+            self.mode.discard(modes.DECSCNM)
+        self.dirty.update(range(self.lines))
+        for row in self.buffer.values():
+            row[:] = [cell._replace(reverse=on) for cell in row]
+        self.select_graphic_rendition(7 if on else 27)
+        return tuple(code for code in codes if code != REVERSE_SCREEN)
 
     def _enter_alternate(self, save_cursor: bool) -> None:
         cursor = pyte.screens.Cursor(self.cursor.x, self.cursor.y, self.cursor.attrs) if save_cursor else None
@@ -194,7 +271,7 @@ class TerminalScreen(pyte.Screen):
         if cursor is not None:
             cursor.hidden = self.cursor.hidden
             self.cursor = cursor
-        # The screen may have been resized meanwhile; the main one keeps its rows, the cursor stays on it.
+        # The screen may have been resized meanwhile (its rows were fitted with the alternate's); the cursor stays on it.
         self.ensure_hbounds()
         self.ensure_vbounds()
         self.dirty.update(range(self.lines))

@@ -91,7 +91,7 @@ def test_leaving_the_alternate_screen_brings_the_shell_back():
     assert not screen.on_alternate
     assert screen.display == shell
     assert (screen.cursor.x, screen.cursor.y) == cursor
-    assert not any("frame" in "".join(c.data for c in row.values()) for row in screen.scrollback)
+    assert not any("frame" in "".join(c.data for c in row) for row in screen.scrollback)
 
 
 def test_the_older_alternate_screen_modes_switch_without_restoring_the_cursor():
@@ -117,3 +117,33 @@ def test_a_reset_drops_the_alternate_screen():
     stream = TerminalStream(screen)
     stream.feed(b"\x1b[?1049hprogram\x1bc")
     assert not screen.on_alternate
+
+
+REVERSED = b"normal\r\n\x1b[?5hreversed screen\x1b[1;3H\x1b[2Pz\x1b[?5l after\r\n\x1b[?5h\x1b[4hins\x1b[4l\x1b[?5l"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_reversed_screen_and_back_as_pyte_has_it(seed):
+    expected, got = fed_by_pyte(REVERSED), fed_in_pieces(REVERSED, seed)
+    assert cells(got) == cells(expected)
+    assert got.cursor.attrs == expected.cursor.attrs
+
+
+@pytest.mark.parametrize(("lines", "columns"), [(4, 12), (12, 70), (ROWS, COLS // 2)])
+def test_a_resized_screen_takes_output_as_pyte_does(lines, columns):
+    before, after = LS[:200] + b"\x1b[3;30Hpast the middle", b"\x1b[Kmore\x1b[1K\x1b[2@x\x1b[3P" + LS[:300]
+    expected, got = pyte.Screen(COLS, ROWS), TerminalScreen(COLS, ROWS)
+    pyte.ByteStream(expected).feed(before)
+    TerminalStream(got).feed(before)
+    expected.resize(lines, columns)
+    got.resize(lines, columns)
+    pyte.ByteStream(expected).feed(after)
+    TerminalStream(got).feed(after)
+    assert got.display == expected.display
+    assert all(len(got.buffer[y]) == columns for y in range(lines))  # every row exactly as wide as the screen
+
+
+def test_erasing_the_display_paints_every_cell_with_the_background():
+    screen = TerminalScreen(COLS, ROWS)
+    TerminalStream(screen).feed(b"text\x1b[44m\x1b[2J")  # xterm's background colour erase, cells never written too
+    assert {cell.bg for y in range(ROWS) for cell in screen.buffer[y]} == {"blue"}
