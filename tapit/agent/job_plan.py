@@ -34,10 +34,20 @@ def plan(store: Store, fit: NodeFit, job: dict, existing: dict | None) -> tuple[
     # The allocations of the job's version now, which a changed job replaces.
     version = existing["JobModifyIndex"] if existing else None
     allocs = list(store.bucket_for(job["Namespace"], job["ID"]).allocs.values()) if existing else []
+    # The version the job would have: Plan upserts a changed job into its snapshot, a new version.
+    planned = (existing["Version"] + changed) if existing else 0
     used = fit.in_use()
     updates, failed = {}, {}
     for group in job["TaskGroups"]:
-        current = [a for a in allocs if a["TaskGroup"] == group["Name"] and a["Job"]["JobModifyIndex"] == version]
+        in_group = [a for a in allocs if a["TaskGroup"] == group["Name"]]
+        # filterOldTerminalAllocs (scheduler/reconciler/filters.go): a batch job's allocations that
+        # ended under an older version are ignored, neither kept nor replaced.
+        done_before = [
+            a
+            for a in in_group
+            if job["Type"] == "batch" and a["Job"]["Version"] < planned and structs.alloc_terminal(a)
+        ]
+        current = [a for a in in_group if a["Job"]["JobModifyIndex"] == version and a not in done_before]
         live = [a for a in current if not structs.alloc_terminal(a)]
         # What _place counts: a finished batch allocation is done with, not placed again.
         counted = [a for a in current if a["DesiredStatus"] not in ("stop", "evict")]
@@ -50,6 +60,7 @@ def plan(store: Store, fit: NodeFit, job: dict, existing: dict | None) -> tuple[
                 used = [u - a for u, a in zip(used, fit.ask(old))]
         else:
             update["Ignore"] = kept
+        update["Ignore"] += len(done_before)
         update["Stop"] = len(live) - update["DestructiveUpdate"] if changed else max(0, len(live) - kept)
         missing = 0 if job["Stop"] else group["Count"] - kept
         update["Place"] = max(0, missing - update["DestructiveUpdate"])

@@ -52,7 +52,7 @@ def test_versions_diff_each_version_against_the_one_before(agent):
 
 
 def test_plan_diff_with_annotations(agent):
-    agent.register("planned", "true")
+    agent.register("planned", "sleep 300")  # still running when planned: it is replaced, not ignored
     job = agent.nomad.job.get_job("planned")
     job["Meta"] = {"owner": "ops"}
     job["TaskGroups"][0]["Count"] = 2
@@ -80,6 +80,22 @@ def test_plan_diff_with_annotations(agent):
     assert diff["Type"] == "Added" and diff["TaskGroups"][0]["Type"] == "Added"
     assert diff["TaskGroups"][0]["Tasks"][0]["Annotations"] == ["forces create"]
     assert all(f["Type"] == "Added" for f in diff["Fields"])
+
+
+def test_a_plan_ignores_what_a_batch_job_finished_under_its_older_version(agent):
+    agent.register("finished", "true")
+    agent.wait_alloc("finished", {"complete"})
+    job = agent.nomad.job.get_job("finished")
+    unchanged = agent.http.post("/v1/job/finished/plan", json={"Job": job, "Diff": True}).json()
+    # Same version: the finished allocation is the group's one, kept (reconcile_cluster.go computeUpdates).
+    assert unchanged["Annotations"]["DesiredTGUpdates"]["main"]["Ignore"] == 1
+    assert unchanged["Diff"]["TaskGroups"][0]["Updates"] == {"ignore": 1}
+    job["TaskGroups"][0]["Count"] = 2
+    changed = agent.http.post("/v1/job/finished/plan", json={"Job": job, "Diff": True}).json()
+    # A new version: filterOldTerminalAllocs sets the finished one aside and both are placed anew.
+    update = changed["Annotations"]["DesiredTGUpdates"]["main"]
+    assert (update["Place"], update["Ignore"], update["DestructiveUpdate"], update["Stop"]) == (2, 1, 0, 0)
+    assert changed["Diff"]["TaskGroups"][0]["Updates"] == {"create": 2, "ignore": 1}
 
 
 def _job(**fields):
