@@ -20,12 +20,12 @@ CAST_NAME = "console.cast"
 _PLAIN = bytes(b for b in range(0x20, 0x80) if b not in b'"\\')
 
 
-def _json_string(text: str) -> str:
-    """encode_basestring(text), exactly; for plain text whose only controls are CR and LF (most bulk
-    output) without its per-character loop, which costs a bulk `cat` more than all of its framing."""
-    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN).translate(None, b"\r\n"):
-        return '"' + text.replace("\r", "\\r").replace("\n", "\\n") + '"'
-    return encode_basestring(text)
+def _plain_json_string(data: bytes) -> bytes | None:
+    """The JSON string of ASCII output whose only controls are CR and LF (most bulk output), made
+    from the bytes as they came, without decoding them; None for anything else."""
+    if not data.isascii() or data.translate(None, _PLAIN).translate(None, b"\r\n"):
+        return None
+    return b'"' + data.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b'"'
 
 
 # A write per event cost a bulk `cat` a system call every few KB; buffered, the file is still at
@@ -40,7 +40,7 @@ class Transcript:
 
     def __init__(self, path: Path, cols: int, rows: int, command: str, term: str | None):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", encoding="utf-8", buffering=1 << 16)
+        self._file = path.open("wb", buffering=1 << 16)
         self._start = self._flushed = time.monotonic()
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         header = {
@@ -51,30 +51,38 @@ class Transcript:
             "command": command,
             "env": {"TERM": term} if term else {},
         }
-        self._file.write(json.dumps(header) + "\n")
+        self._file.write(json.dumps(header).encode() + b"\n")
         self._file.flush()  # a transcript that exists says at once which console it is
 
-    def _event(self, kind: str, text: str) -> None:
+    def _event(self, kind: bytes, json_string: bytes) -> None:
         now = time.monotonic()
         # json.dumps([stamp, kind, text], ensure_ascii=False), without its encoder set up per event.
-        self._file.write(f'[{round(now - self._start, 6)!r}, "{kind}", {_json_string(text)}]\n')
+        self._file.write(b'[%r, "%s", %s]\n' % (round(now - self._start, 6), kind, json_string))
         if now - self._flushed >= FLUSH_INTERVAL:
             self._file.flush()
             self._flushed = now
 
+    def _text(self, kind: bytes, text: str) -> None:
+        self._event(kind, encode_basestring(text).encode())
+
     def output(self, data: bytes) -> None:
+        if not self._utf8.getstate()[0]:  # no character cut short by the chunk before
+            plain = _plain_json_string(data)
+            if plain is not None:
+                self._event(b"o", plain)
+                return
         text = self._utf8.decode(data)
         if text:
-            self._event("o", text)
+            self._text(b"o", text)
 
     def resize(self, rows: int, cols: int) -> None:
-        self._event("r", f"{cols}x{rows}")
+        self._text(b"r", f"{cols}x{rows}")
 
     def close(self) -> None:
         if not self._file.closed:
             rest = self._utf8.decode(b"", final=True)
             if rest:
-                self._event("o", rest)
+                self._text(b"o", rest)
             self._file.close()
 
 

@@ -6,7 +6,7 @@ import os
 
 from tapit.agent.execsession import _data_frame, _frame, _read
 from tapit.nomad.exec import _plain_output
-from tapit.transcript import _json_string
+from tapit.transcript import Transcript, _plain_json_string, read_cast
 
 SAMPLES = [b"", b"hi", b"line\r\n" * 1000, os.urandom(70_000)]
 TEXTS = ["", "plain\r\n" * 100, 'a"b\\c\r\n', "\x1b[0m\t\x00\x7f", "é \u2028 ok\r\n", "\r", "\n\r"]
@@ -35,7 +35,22 @@ def test_client_reads_plain_output_frames_and_leaves_the_rest_to_json():
 
 def test_transcript_strings_are_json_dumps():
     for text in TEXTS + [os.urandom(5000).decode("latin-1")]:
-        assert _json_string(text) == json.dumps(text, ensure_ascii=False)
+        data = text.encode()
+        plain = _plain_json_string(data)
+        if set(text) <= set(map(chr, range(0x20, 0x80))) - {'"', "\\"} | {"\r", "\n"}:
+            assert plain == json.dumps(text, ensure_ascii=False).encode()
+        else:  # other controls or non-ASCII: decoded and escaped by the json module
+            assert plain is None
+
+
+def test_the_transcript_reads_back_what_was_output(tmp_path):
+    chunks = [text.encode() for text in TEXTS] + [os.urandom(5000), "é".encode()[:1], "é".encode()[1:] + b"ok\r\n"]
+    cast = Transcript(tmp_path / "console.cast", 80, 24, "sh", None)
+    for chunk in chunks:
+        cast.output(chunk)
+    cast.close()
+    _, events = read_cast(tmp_path / "console.cast")
+    assert "".join(text for _, _, text in events) == b"".join(chunks).decode(errors="replace")
 
 
 def test_pty_reads_gather_what_is_ready_into_one_buffer():
