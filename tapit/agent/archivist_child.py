@@ -41,6 +41,10 @@ class ArchivistChild:
             "NOMAD_ADDR": address,
             "NOMAD_TOKEN": token,
             "TAPIT_LOG_STORE": (directory / "logstore").as_uri(),
+            # It runs beside its agent: an ssh in the tapit.toml of the directory the agent was
+            # started from is the route to a cluster, and would tunnel it to this agent through
+            # that bastion (or, the bastion unreachable, leave it dying at every start).
+            "TAPIT_SSH": "none",
         }
         self.log_path = directory / "archivist.log"
         (directory / "logstore").mkdir(mode=0o700, exist_ok=True)

@@ -5,6 +5,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import asyncssh
 import pytest
@@ -135,6 +136,13 @@ def test_ssh_needs_nomad_addr_and_none_turns_it_off(tapit, ssh_user, bastion):
     # An ssh in the app's file is the cluster's route: the embedded agent is still used without NOMAD_ADDR.
     assert tapit("list", "tasks").returncode == 0
     agent = daemon.ensure_running()
+    # The agent was started in that app's directory; its archivist reaches it directly all the same.
+    said = tapit.home / "agent" / "archivist.log"
+    deadline = time.monotonic() + 30
+    while "keeping the trail of" not in (said.read_text() if said.exists() else ""):
+        assert time.monotonic() < deadline, said.read_text() if said.exists() else "no archivist log"
+        time.sleep(0.1)
+    assert f"keeping the trail of {agent.address};" in said.read_text()
     direct = {"NOMAD_ADDR": agent.address, "NOMAD_TOKEN": agent.token, "TAPIT_SSH": "none"}
     assert tapit("list", "tasks", env=direct).returncode == 0
     assert not bastion.forwards
