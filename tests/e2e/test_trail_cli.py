@@ -169,8 +169,9 @@ def test_a_lost_answer_to_the_submission_still_starts_exactly_one_job(tapit, clu
         result = tapit("create", "task", "echo once", "--json", env=via)
         assert result.returncode == 0 and result.stderr == "", result.stderr
         task = json.loads(result.stdout)
-        # Running already when the agent's archivist recorded it so before the answer was resolved.
-        assert proxy.dropped == 1 and task["status"] in ("pending", "running")
+        # Running already when the agent's archivist recorded it so before the answer was resolved,
+        # and on a quick machine `echo` may be done by then.
+        assert proxy.dropped == 1 and task["status"] in ("pending", "running", "complete")
     finally:
         proxy.shutdown()
         proxy.server_close()
