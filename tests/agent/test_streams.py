@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, connect_ws
+from wsproto.utilities import LocalProtocolError
 
 from tapit.agent import daemon
 
@@ -182,14 +183,23 @@ def run_exec(agent, alloc_id, command, tty=False, stdin=b"", headers=None, hands
     extra = {"ws_handshake": "true"} if handshake else {}
     with httpx.Client(headers=headers) as client:
         with connect_ws(exec_url(agent, alloc_id, command, tty, **extra), client) as ws:
+
+            def send(frame) -> None:
+                try:
+                    ws.send_text(frame if isinstance(frame, str) else json.dumps(frame))
+                except (LocalProtocolError, WebSocketDisconnect):
+                    # A command that reads no input (`exit 5`) may be over, its exit sent and the
+                    # socket closing, before all of this is sent: its frames are read all the same.
+                    pass
+
             if handshake:
-                ws.send_text(json.dumps(handshake))
+                send(handshake)
             if resize:
-                ws.send_text(json.dumps({"tty_size": resize}))
+                send({"tty_size": resize})
             if stdin:
-                ws.send_text(json.dumps({"stdin": {"data": base64.b64encode(stdin).decode()}}))
-            ws.send_text(json.dumps({"stdin": {"close": True}}))
-            ws.send_text("{}")
+                send({"stdin": {"data": base64.b64encode(stdin).decode()}})
+            send({"stdin": {"close": True}})
+            send("{}")
             while True:
                 frame = json.loads(ws.receive_text(timeout=10))
                 frames.append(frame)
