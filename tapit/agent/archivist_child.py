@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from tapit.config import LOG_STORE_ENV, SSH_ENV, SSH_OFF
 from tapit.paths import open_private
 
 SWITCH_ENV = "TAPIT_AGENT_ARCHIVIST"
@@ -40,11 +41,11 @@ class ArchivistChild:
         self.env = environment | {
             "NOMAD_ADDR": address,
             "NOMAD_TOKEN": token,
-            "TAPIT_LOG_STORE": (directory / "logstore").as_uri(),
+            LOG_STORE_ENV: (directory / "logstore").as_uri(),
             # It runs beside its agent: an ssh in the tapit.toml of the directory the agent was
             # started from is the route to a cluster, and would tunnel it to this agent through
             # that bastion (or, the bastion unreachable, leave it dying at every start).
-            "TAPIT_SSH": "none",
+            SSH_ENV: SSH_OFF,
         }
         self.log_path = directory / "archivist.log"
         (directory / "logstore").mkdir(mode=0o700, exist_ok=True)

@@ -42,12 +42,12 @@ def plan(store: Store, fit: NodeFit, job: dict, existing: dict | None) -> tuple[
         in_group = [a for a in allocs if a["TaskGroup"] == group["Name"]]
         # filterOldTerminalAllocs (scheduler/reconciler/filters.go): a batch job's allocations that
         # ended under an older version are ignored, neither kept nor replaced.
-        done_before = [
-            a
+        done_before = {
+            a["ID"]
             for a in in_group
             if job["Type"] == "batch" and a["Job"]["Version"] < planned and structs.alloc_terminal(a)
-        ]
-        current = [a for a in in_group if a["Job"]["JobModifyIndex"] == version and a not in done_before]
+        }
+        current = [a for a in in_group if a["Job"]["JobModifyIndex"] == version and a["ID"] not in done_before]
         live = [a for a in current if not structs.alloc_terminal(a)]
         # What _place counts: a finished batch allocation is done with, not placed again.
         counted = [a for a in current if a["DesiredStatus"] not in ("stop", "evict")]
