@@ -6,7 +6,8 @@ Both write their output to a file on the same disk; runs alternate (tapit, local
 the ratio is taken pair by pair, so that a machine whose speed drifts still gives a fair figure.
 Every tapit run is checked byte for byte against the local one (size and SHA-256) — or, when
 the task outran the follower and Nomad's log rotation (10 files of 10 MB) took bytes before they
-were read, against the count tapit printed — and so is the archive it left in the history. The
+were read, against the count tapit printed — and so is the stream the agent's archivist shipped
+to its log store (the one copy kept: tapit keeps none of its own beside it). The
 client's peak RSS is the kernel's figure for the finished `tapit` process. Before the local run
 the bench waits until the agent's archivist has shipped the task (its manifest is in the log
 store), so that what tapit leaves to do in the background never slows the reference down. Uses
@@ -33,7 +34,9 @@ def digest(path: Path) -> tuple[int, str]:
 
 
 def timed(argv: list[str], out: Path, env: dict) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB of the process itself, and what it wrote on stderr."""
+    """Wall seconds, peak RSS in MB of the process itself, and what it wrote on stderr. Written
+    back first: what the previous runs left dirty in the page cache is not flushed during this one."""
+    os.sync()
     with open(out, "wb") as stdout, tempfile.TemporaryFile() as stderr:
         started = time.monotonic()
         process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env)
@@ -47,10 +50,15 @@ def timed(argv: list[str], out: Path, env: dict) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, errors
 
 
+def store_folder(home: Path, task_id: str) -> Path:
+    """The task's folder in the embedded agent's log store (tapit/trail/logformat.py task_prefix)."""
+    return home / "agent" / "logstore" / "default" / task_id
+
+
 def shipped(home: Path, task_id: str, timeout: float = 300.0) -> None:
     """Until the embedded agent's archivist has written the task's manifest to its log store
-    (tapit/trail/logformat.py manifest_path, under the agent's logstore)."""
-    manifest = home / "agent" / "logstore" / "default" / task_id / "manifest.json"
+    (tapit/trail/logformat.py manifest_path): the last object it writes."""
+    manifest = store_folder(home, task_id) / "manifest.json"
     deadline = time.monotonic() + timeout
     while not manifest.exists():
         if time.monotonic() > deadline:
@@ -90,8 +98,8 @@ def main() -> None:
                 sys.exit(f"run {run}: tapit's output differs from the local one, unannounced: {got} {errors}")
             if errors and not lost:
                 sys.exit(f"run {run}: tapit said: {errors}")
-            if digest(work / "home" / "logs" / newest["id"] / "stdout") != got:
-                sys.exit(f"run {run}: the archive differs from the output")
+            if digest(store_folder(work / "home", newest["id"]) / "stdout") != got:
+                sys.exit(f"run {run}: the shipped stream differs from the output")
             if run:
                 walls.append(wall)
                 locals_.append(local)
@@ -109,7 +117,7 @@ def main() -> None:
             f"({args.mb / statistics.median(walls):.0f} MB/s), local median {statistics.median(locals_):.2f} s; "
             f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
             f"client peak RSS max {max(peaks):.0f} MB; {losses.count(0)} of {args.runs} runs byte-exact (the others "
-            "fell behind Nomad's log rotation and said how many bytes it took); archives equal to the output; "
+            "fell behind Nomad's log rotation and said how many bytes it took); shipped streams equal to the output; "
             f"load average {min(loads):.1f}-{max(loads):.1f}"
         )
     finally:

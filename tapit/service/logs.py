@@ -2,7 +2,8 @@
 
 Each log is copied out of Nomad by a LogCopy (tapit/service/logcopy.py), byte-exact across
 rotation, into the sink and the history's archive at once, so a followed task's logs are never
-downloaded twice and outlive its Nomad job. The functions take the TaskService they serve
+downloaded twice and outlive its Nomad job; the history keeps no archive where the embedded
+agent's archivist ships the logs to the store beside it (RecordKeeper.keeps_log_copies). The functions take the TaskService they serve
 (tapit/service/tasks.py), which exposes them as `wait` and `logs`.
 """
 
@@ -49,7 +50,8 @@ def wait(
     While Nomad has no room for it, the task is queued and the wait goes on; `on_queued` hears
     why (tapit/service/placement.py).
 
-    What is streamed is archived as it arrives, so the logs are never downloaded twice.
+    What is streamed is archived as it arrives (where the history keeps a copy), so the logs
+    are never downloaded twice.
     Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
     at once and returns within one blocking wait (`blocking_wait_s`, shorter for a caller that
     must be let go sooner). A sink that fails (a closed pipe) gets
@@ -72,7 +74,8 @@ def wait(
     # Only a followed task's frames arrive in the order they were written: the arrival is kept then.
     following = alloc["ClientStatus"] == "running"
     try:
-        copies = _log_copies(service, record, alloc, sink, cancel, keep_arrival=following)
+        archive = service.keeps_log_copies()
+        copies = _log_copies(service, record, alloc, sink, cancel, archive=archive, keep_arrival=following)
     except HistoryUnwritable as exc:
         service.unrecorded = exc  # follow it all the same; it is archived once the history can be written
         copies = _log_copies(service, record, alloc, sink, cancel, archive=False)

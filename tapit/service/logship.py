@@ -151,28 +151,26 @@ class LogShipper:
     def complete(self, lost_why: str | None) -> Shipped:
         """Each stream whole, then the manifest: `lost_why` says why the copy could not reach
         the end of the logs (Nomad no longer has them), and the manifest is then not complete."""
-        streams: dict[str, dict] = {}  # each stream's bytes, sha256 and lost_bytes: encode_manifest
         tail = _Tail()
-        for stream in STREAMS:
-            digest = hashlib.sha256()
-            size = 0
+        digests = {stream: hashlib.sha256() for stream in STREAMS}
+        sizes = dict.fromkeys(STREAMS, 0)
 
-            def parts(stream=stream, digest=digest):
-                nonlocal size
-                for name, data in self.store.records(self.namespace, self.task_id):
-                    if stream == STREAMS[0]:
-                        tail.add(data)  # both streams pass by once, in arrival order
-                    if name == stream:
-                        digest.update(data)
-                        size += len(data)
-                        yield bytes(data)
+        def records():  # every chunk read once: both streams are written from the same pass
+            for stream, data in self.store.records(self.namespace, self.task_id):
+                tail.add(data)
+                digests[stream].update(data)
+                sizes[stream] += len(data)
+                yield stream, data
 
-            self.store.put_stream(self.namespace, self.task_id, stream, parts())
-            streams[stream] = {
-                "bytes": size,
-                "sha256": digest.hexdigest(),
+        self.store.put_streams(self.namespace, self.task_id, records())
+        streams: dict[str, dict] = {  # each stream's bytes, sha256 and lost_bytes: encode_manifest
+            stream: {
+                "bytes": sizes[stream],
+                "sha256": digests[stream].hexdigest(),
                 "lost_bytes": self.states[stream].lost_bytes,
             }
+            for stream in STREAMS
+        }
         manifest = logformat.encode_manifest(self.namespace, self.task_id, self.seq, streams, lost_why)
         self.store.put_manifest(self.namespace, self.task_id, manifest)
         return Shipped(

@@ -100,7 +100,7 @@ class RecordKeeper:
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
-            if state in TERMINAL and not record.logs_archived and seen.alloc_id:
+            if state in TERMINAL and not record.logs_archived and seen.alloc_id and self.keeps_log_copies():
                 changes.update(task_logs.archive(self, record, seen.alloc_id))
             elif state == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
                 self._stop_job(record)
@@ -207,6 +207,14 @@ class RecordKeeper:
                 ships = False  # what follows asks Nomad again, and says why it cannot
             self._ships = (now, ships)
         return self._ships[1]
+
+    def keeps_log_copies(self) -> bool:
+        """Whether an ended task's logs are copied into this machine's history. Not from the
+        embedded agent of this home while its archivist ships them, to the store in the same
+        home (tapit/agent/archivist_child.py): a second copy on the same disk, written while the
+        user waits, which `show logs` reads no faster. A cluster's store is elsewhere, and may
+        not even be readable from here: the history's copy is then the one a laptop can rely on."""
+        return not (self.connection.started_agent and self._archivist_ships())
 
     def _listed(self, records: list[TaskRecord]) -> dict[str, TaskRecord]:
         """The records whose jobs have allocations, brought up to date from one list of every

@@ -14,7 +14,7 @@ import re
 import secrets
 from datetime import timedelta
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -166,19 +166,25 @@ class LogStore:
 
     # --- the final objects -----------------------------------------------------------------
 
-    def put_stream(self, namespace: str, task_id: str, stream: str, parts: Iterable[bytes]) -> None:
-        """One stream whole, uploaded as it comes (a multipart upload past a buffer's worth).
-        A writer, not obstore.put(iterator): `parts` reads the store itself, and obstore cannot
-        be entered from inside one of its own calls."""
+    def put_streams(self, namespace: str, task_id: str, records: Iterable[tuple[str, memoryview]]) -> None:
+        """Every stream whole, from the records of all of them in one pass, each uploaded as it
+        comes (a multipart upload past a buffer's worth). Writers, not obstore.put(iterator):
+        `records` reads the store itself, and obstore cannot be entered from inside one of its
+        own calls."""
         import obstore
 
-        path = logformat.stream_path(namespace, task_id, stream)
-        with (
-            self._errors(f"writing {path}"),
-            obstore.open_writer(self._store, path, buffer_size=WRITE_BUFFER) as writer,
-        ):
-            for part in parts:
-                writer.write(part)
+        folder = logformat.task_prefix(namespace, task_id)
+        with self._errors(f"writing {folder}/{', '.join(logformat.STREAMS)}"), ExitStack() as writers:
+            by_stream = {
+                stream: writers.enter_context(
+                    obstore.open_writer(
+                        self._store, logformat.stream_path(namespace, task_id, stream), buffer_size=WRITE_BUFFER
+                    )
+                )
+                for stream in logformat.STREAMS
+            }
+            for stream, data in records:
+                by_stream[stream].write(data)
 
     def stream(self, namespace: str, task_id: str, stream: str) -> Iterator[bytes]:
         import obstore

@@ -1,5 +1,6 @@
 """Output is sacred: what a task prints reaches `create --wait` byte for byte, past log rotation,
-is archived from that one stream, says what rotation took, and goes entirely with `delete`."""
+is kept once (by the embedded agent's archivist, or archived from that one stream where none
+ships), says what rotation took, and goes entirely with `delete`."""
 
 import hashlib
 import json
@@ -7,6 +8,8 @@ import os
 import signal
 import subprocess
 import time
+
+from tests.e2e.test_archivist import NO_AGENT_ARCHIVIST, wait_for
 
 MIB = 1024 * 1024
 # A 400 MB disk keeps Nomad's default log storage, MaxFiles 10 × MaxFileSizeMB 10 (a larger disk
@@ -38,7 +41,7 @@ def run_to_file(tapit, path, *args):
     return process.returncode, err.decode()
 
 
-def test_wait_is_byte_exact_beyond_the_rotation_window_and_archives_that_stream(tapit, tmp_path):
+def test_wait_is_byte_exact_beyond_the_rotation_window_and_the_output_is_kept_once(tapit, tmp_path):
     local = tmp_path / "local.out"
     with open(local, "wb") as out:
         subprocess.run(["sh", "-c", PACED], stdout=out, check=True)
@@ -49,13 +52,22 @@ def test_wait_is_byte_exact_beyond_the_rotation_window_and_archives_that_stream(
     assert (code, err) == (0, "")
     assert digest(remote) == (size, checksum)
     (record,) = json.loads(tapit("list", "tasks", "--json").stdout)
-    assert digest(tapit.home / "logs" / record["id"] / "stdout") == (size, checksum)
+    # The embedded agent's archivist ships it to the store in the same home: the history keeps
+    # no second copy of it on the same disk.
+    shipped = tapit.home / "agent" / "logstore" / "default" / record["id"]
+    wait_for(lambda: (shipped / "manifest.json").exists(), "the archivist to ship the output")
+    assert digest(shipped / "stdout") == (size, checksum)
+    assert not (tapit.home / "logs" / record["id"]).exists()
     again = tmp_path / "replay.out"
     assert run_to_file(tapit, again, "show", "logs", f"task={record['id']}") == (0, "")
     assert digest(again) == (size, checksum)
+    assert not (tapit.home / "logs" / record["id"]).exists()  # nor did reading it download it
 
 
 def test_output_rotated_away_before_anyone_read_it_is_counted_out_loud(tapit, tmp_path):
+    # Without the agent's archivist, which would follow the task from its start and lose its own
+    # share of the rotated files: what is counted here is what tapit itself read.
+    tapit("agent", "env", env=NO_AGENT_ARCHIVIST)
     # 12 full 10 MiB files and 100 bytes, written before anyone follows: files 0-2 are rotated away.
     total = 12 * 10 * MIB + 100
     record = json.loads(tapit("create", "task", f"head -c {total} /dev/urandom", DISK, "--json").stdout)
@@ -93,6 +105,8 @@ def files_holding(root, marker: bytes, skip=()):
 
 
 def test_delete_leaves_no_file_of_the_history_holding_the_tasks_output(tapit):
+    # The history's own copies, partial and whole, are made where no archivist ships the logs.
+    tapit("agent", "env", env=NO_AGENT_ARCHIVIST)
     marker = b"only-in-this-tasks-output-7f3a"
     # More than the archive's write buffer, so that some of it is on disk while the task runs.
     command = f"echo {marker.decode()}; echo {marker.decode()} >&2; seq 400000; echo end; sleep 300"

@@ -44,7 +44,8 @@ HEAVY = ("textual", "asyncssh", "aiohttp", "httpx", "httpcore", "httpx_ws", "wsp
 def modules_loaded_by(argv: list[str]) -> list[str]:
     code = (
         "import sys; from tapit.cli import main; code = main(%r); "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & set(%r))); sys.exit(code)"
+        # None marks an import blocked, not done (tapit/nomad/__init__.py blocks httpx's CLI).
+        "print(sorted({m.split('.')[0] for m, module in sys.modules.items() if module} & set(%r))); sys.exit(code)"
     ) % (argv, HEAVY)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -60,3 +61,14 @@ def test_list_tasks_loads_nothing_heavy(tapit_home):
 
     daemon.ensure_running()  # running already, as it is after the first command of the day
     assert modules_loaded_by(["list", "tasks"]) == "[]"
+
+
+def test_httpx_comes_without_its_command_line_client():
+    """httpx loads its CLI (click, rich, pygments: about 40 ms) whenever they are installed;
+    tapit's blocking queries, streams and consoles never need it."""
+    code = (
+        "import sys, tapit.nomad.exec, httpx; "
+        "print(sorted({m.split('.')[0] for m, module in sys.modules.items() if module} & {'click', 'rich', 'pygments'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -53,3 +53,24 @@ def test_a_settled_task_is_shown_from_the_history_alone(tapit_home):
     assert "0000abce" in shown.stdout and "complete" in shown.stdout
     assert shown.stderr.splitlines()[-1] == "[]"
     assert daemon.status() is None  # nothing asked the agent
+
+
+def test_a_settled_tasks_logs_are_shown_from_the_log_store_alone(tapit_home, tmp_path):
+    """The embedded agent's archivist keeps the one copy (the history keeps none beside it):
+    `show logs` reads both streams from the store, in the order they arrived, and asks nobody."""
+    from tapit.agent import daemon
+    from tapit.trail import logformat
+    from tapit.trail.logstore import LogStore
+
+    store_url = (tmp_path / "logstore").as_uri()
+    arrived = [("stdout", b"one\n"), ("stderr", b"a warning\n"), ("stdout", b"two\n")]
+    empty = {stream: logformat.StreamState() for stream in logformat.STREAMS}
+    assert LogStore(store_url).put_chunk("default", "0000abcf", 0, logformat.encode_chunk(0, empty, arrived))
+    shipped = replace(record("0000abcf"), status="complete", exit_code=0, logs_url=f"{store_url}/default/0000abcf/")
+    History(tapit_home).add(shipped)
+
+    logs = run_cli(["show", "logs", "task=0000abcf"])
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout == "one\ntwo\n"
+    assert logs.stderr.splitlines() == ["a warning", "[]"]
+    assert daemon.status() is None  # nothing asked the agent

@@ -58,8 +58,10 @@ def test_a_chunk_number_is_written_once(tmp_path):
     assert store.resume_point("default", "1a2b3c4d")[0] == 1
 
 
-def test_a_stream_is_written_whole_from_parts(tmp_path):
+def test_every_stream_is_written_whole_from_one_pass_over_the_records(tmp_path):
     store = LogStore((tmp_path / "store").as_uri())
-    store.put_stream("default", "1a2b3c4d", "stdout", iter([b"a" * 5, b"b" * 3]))
+    records = [("stdout", b"a" * 5), ("stderr", b"oops\n"), ("stdout", b"b" * 3)]
+    store.put_streams("default", "1a2b3c4d", iter((s, memoryview(d)) for s, d in records))
     assert b"".join(store.stream("default", "1a2b3c4d", "stdout")) == b"aaaaabbb"
+    assert b"".join(store.stream("default", "1a2b3c4d", "stderr")) == b"oops\n"
     assert store.manifest("default", "1a2b3c4d") is None
