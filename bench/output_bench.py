@@ -10,7 +10,9 @@ were read, against the count tapit printed — and so is the stream the agent's 
 to its log store (the one copy kept: tapit keeps none of its own beside it). The
 client's peak RSS is the kernel's figure for the finished `tapit` process. Before the local run
 the bench waits until the agent's archivist has shipped the task (its manifest is in the log
-store), so that what tapit leaves to do in the background never slows the reference down. Uses
+store) and the agent has released the allocation's disk, and every timed run starts with the
+page cache written back (sync), so that what tapit leaves to do in the background never slows
+the reference down, nor one run the next. Uses
 a throwaway TAPIT_HOME, stops its agent and removes the home at the end.
 """
 
@@ -55,14 +57,22 @@ def store_folder(home: Path, task_id: str) -> Path:
     return home / "agent" / "logstore" / "default" / task_id
 
 
-def shipped(home: Path, task_id: str, timeout: float = 300.0) -> None:
-    """Until the embedded agent's archivist has written the task's manifest to its log store
-    (tapit/trail/logformat.py manifest_path): the last object it writes."""
-    manifest = store_folder(home, task_id) / "manifest.json"
+def settled(home: Path, task: dict, timeout: float = 300.0) -> None:
+    """Until the embedded agent has done all it does for the task after it ended: its archivist
+    has written the task's manifest to its log store (tapit/trail/logformat.py manifest_path, the
+    last object it writes), and the agent has released the allocation's disk, copying its logs out
+    (tapit/agent/disk.py Filesystem.release: its mount is gone)."""
+    manifest = store_folder(home, task["id"]) / "manifest.json"
+    mount = os.fsencode(os.path.realpath(home / "agent" / "allocs" / task["nomad_alloc_id"]))
     deadline = time.monotonic() + timeout
-    while not manifest.exists():
+
+    def mounted() -> bool:
+        with open("/proc/self/mountinfo", "rb") as f:
+            return any(line.split()[4] == mount for line in f)
+
+    while not manifest.exists() or mounted():
         if time.monotonic() > deadline:
-            sys.exit(f"the archivist had not shipped task {task_id} after {timeout:g} s")
+            sys.exit(f"the agent had not shipped task {task['id']} and released its disk after {timeout:g} s")
         time.sleep(0.2)
 
 
@@ -89,7 +99,7 @@ def main() -> None:
             wall, peak, errors = timed([*tapit, "create", "task", command, f"cpu={args.cpu}", "--wait"], tapit_out, env)
             listing = subprocess.run([*tapit, "list", "tasks", "--json"], env=env, capture_output=True, check=True)
             newest = json.loads(listing.stdout)[0]
-            shipped(work / "home", newest["id"])
+            settled(work / "home", newest)
             local, _, _ = timed(["sh", "-c", command], local_out, env)
             expected = digest(local_out)
             got = digest(tapit_out)
