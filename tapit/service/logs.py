@@ -3,8 +3,9 @@
 Each log is copied out of Nomad by a LogCopy (tapit/service/logcopy.py), byte-exact across
 rotation, into the sink and the history's archive at once, so a followed task's logs are never
 downloaded twice and outlive its Nomad job; the history keeps no archive where the embedded
-agent's archivist ships the logs to the store beside it (RecordKeeper.keeps_log_copies). The functions take the TaskService they serve
-(tapit/service/tasks.py), which exposes them as `wait` and `logs`.
+agent's archivist ships the logs to the store beside it (RecordKeeper.keeps_log_copies). The
+functions take the TaskService they serve (tapit/service/tasks.py), which exposes them as
+`wait` and `logs`.
 """
 
 from __future__ import annotations
