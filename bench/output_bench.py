@@ -7,7 +7,7 @@ the ratio is taken pair by pair, so that a machine whose speed drifts still give
 Every tapit run is checked byte for byte against the local one (size and SHA-256) — or, when
 the task outran the follower and Nomad's log rotation (10 files of 10 MB) took bytes before they
 were read, against the count tapit printed — and so is the stream the agent's archivist shipped
-to its log store (the one copy kept: tapit keeps none of its own beside it). The
+to its log store (tapit archives its own copy of what it printed beside it). The
 client's peak RSS is the kernel's figure for the finished `tapit` process. Before the local run
 the bench waits until the agent's archivist has shipped the task (its manifest is in the log
 store) and the agent has released the allocation's disk, and every timed run starts with the

@@ -43,6 +43,11 @@ class Refused(TapitError):
     exit_code = 1
 
 
+class LogsGone(TapitError):
+    """Nomad no longer has an allocation's logs: its client keeps no state of it (the job was
+    purged and collected, or the client garbage-collected it), or the allocation is unknown."""
+
+
 @contextmanager
 def nomad_errors() -> Iterator[None]:
     """The one place a failure talking to Nomad becomes tapit's: one line naming the address,

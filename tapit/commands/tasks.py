@@ -166,13 +166,16 @@ def _say_why_not_complete(record) -> None:
 
 
 def _say_lost(record) -> None:
-    """Output Nomad rotated away before it could be read is never dropped without a word."""
+    """Output Nomad rotated away before it could be read, or that an archivist could not ship to
+    its end, is never dropped without a word."""
     for log_type, count in record.logs_lost_bytes.items():
         print(
             f"tapit: {count:,} bytes of the task's {log_type} are missing: Nomad's log rotation removed them "
             "before tapit could read them (the task wrote faster than its logs were read)",
             file=sys.stderr,
         )
+    if record.logs_url and record.logs_error and not record.logs_archived:
+        print(f"tapit: the task's shipped logs ({record.logs_url}) are {record.logs_error}", file=sys.stderr)
 
 
 def _warn_unrecorded(service) -> None:

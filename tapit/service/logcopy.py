@@ -26,6 +26,7 @@ import time
 from contextlib import closing
 from typing import Callable, NamedTuple, Protocol
 
+from tapit.errors import LogsGone
 from tapit.nomad.client import NomadClient
 from tapit.nomad.errors import NomadError, NomadNotFound, NomadRefused
 from tapit.nomad.frames import LogFrame, log_index
@@ -114,8 +115,8 @@ class LogCopy:
         try:
             for frame in self.nomad.alloc_fs.logs(self.alloc_id, self.task, self.log_type, follow=False):
                 self._take(frame)
-        except NomadNotFound:
-            pass  # the task never started, so it wrote nothing
+        except NomadNotFound as exc:
+            self._unless_never_started(exc)
 
     def follow(self) -> None:
         """Start following in a thread; finish() once the task has ended. A token that may not
@@ -225,9 +226,17 @@ class LogCopy:
             with closing(frames):
                 for frame in frames:
                     return Position(log_index(frame.file), frame.offset)
-        except NomadNotFound:
-            pass  # the task never started
+        except NomadNotFound as exc:
+            self._unless_never_started(exc)
         return NOTHING
+
+    def _unless_never_started(self, exc: NomadNotFound) -> None:
+        """A task that never started wrote nothing (client/fs_endpoint.go logsImpl answers 404
+        "task %q not started yet. No logs available"). Any other 404 ("state for allocation %s
+        not found on client", from the same file, once the client has collected it; or an
+        unknown allocation) means the logs are gone: never shown as an empty log."""
+        if "not started yet" not in exc.reason:
+            raise LogsGone(f"Nomad no longer has its logs ({exc.reason})") from None
 
     def _reached(self) -> bool:
         return self._target is not None and self.position >= self._target

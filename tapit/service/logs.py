@@ -2,21 +2,22 @@
 
 Each log is copied out of Nomad by a LogCopy (tapit/service/logcopy.py), byte-exact across
 rotation, into the sink and the history's archive at once, so a followed task's logs are never
-downloaded twice and outlive its Nomad job; the history keeps no archive where the embedded
-agent's archivist ships the logs to the store beside it (RecordKeeper.keeps_log_copies). The
-functions take the TaskService they serve (tapit/service/tasks.py), which exposes them as
-`wait` and `logs`.
+downloaded twice and outlive its Nomad job, even one purged the moment its task ended, before
+an archivist could ship it. The functions take the TaskService they serve
+(tapit/service/tasks.py), which exposes them as `wait` and `logs`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from tapit.errors import UsageError, nomad_errors
+from tapit.errors import LogsGone, UsageError, nomad_errors
 from tapit.model import TaskRecord, parse_iso
+from tapit.nomad.errors import NomadNotFound
 from tapit.paths import agent_dir
 from tapit.service import log_arrival
 from tapit.service.history import HistoryUnwritable
@@ -36,6 +37,10 @@ OutputSink = Callable[[str, bytes], None]
 DEADLINE_GRACE_S = 5.0
 # Short enough that a cancelled wait (the TUI moving to another task) lets go of its connection soon.
 BLOCKING_WAIT_S = 10.0
+# How long `show logs` waits for an archivist to ship an ended task whose logs Nomad no longer has
+# (it ships a task within moments of its end), and how often it looks.
+SHIPMENT_WAIT_S = 15.0
+SHIPMENT_POLL_S = 0.2
 
 
 def wait(
@@ -51,8 +56,7 @@ def wait(
     While Nomad has no room for it, the task is queued and the wait goes on; `on_queued` hears
     why (tapit/service/placement.py).
 
-    What is streamed is archived as it arrives (where the history keeps a copy), so the logs
-    are never downloaded twice.
+    What is streamed is archived as it arrives, so the logs are never downloaded twice.
     Setting `cancel` (the TUI does, when the user looks at another task) stops the delivery
     at once and returns within one blocking wait (`blocking_wait_s`, shorter for a caller that
     must be let go sooner). A sink that fails (a closed pipe) gets
@@ -75,8 +79,7 @@ def wait(
     # Only a followed task's frames arrive in the order they were written: the arrival is kept then.
     following = alloc["ClientStatus"] == "running"
     try:
-        archive = service.keeps_log_copies()
-        copies = _log_copies(service, record, alloc, sink, cancel, archive=archive, keep_arrival=following)
+        copies = _log_copies(service, record, alloc, sink, cancel, keep_arrival=following)
     except HistoryUnwritable as exc:
         service.unrecorded = exc  # follow it all the same; it is archived once the history can be written
         copies = _log_copies(service, record, alloc, sink, cancel, archive=False)
@@ -135,9 +138,15 @@ def _replay_archive(service: TaskService, record: TaskRecord, sink: OutputSink) 
 
 
 def _replay_store(record: TaskRecord, logs_url: str, sink: OutputSink) -> None:
-    """The logs the archivist shipped to the log store, both streams in the order they arrived."""
-    for stream, data in _stored(record, logs_url).records(record.nomad_namespace, record.id):
+    """The logs the archivist shipped to the log store, both streams in the order they arrived.
+    A shipment that could not reach the end of the logs (its manifest says why, logship.py
+    complete) is said so in the record's logs_error, which the CLI prints."""
+    store = _stored(record, logs_url)
+    for stream, data in store.records(record.nomad_namespace, record.id):
         sink(stream, bytes(data))
+    manifest = store.manifest(record.nomad_namespace, record.id) or {}
+    if manifest.get("complete") is False:
+        record.logs_error = f"incomplete: {manifest.get('lost_why') or 'the archivist did not read them to their end'}"
 
 
 def remove_stored(service: TaskService, record: TaskRecord) -> None:
@@ -174,15 +183,69 @@ def show(service: TaskService, task_id: str, sink: OutputSink, follow: bool = Fa
         _replay_archive(service, record, sink)
     elif record.logs_url:
         _replay_store(record, record.logs_url, sink)
-    elif record.nomad_alloc_id:
-        with nomad_errors():
-            alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)
-            copies = _log_copies(service, record, alloc, sink, threading.Event(), archive=False)
-            for copy in copies:
-                copy.read_all()
-        if lost := {c.log_type: c.lost_bytes for c in copies if c.lost_bytes}:
-            record.logs_lost_bytes = lost  # what this read found missing; the archive records its own
+    elif record.nomad_alloc_id or record.status == "unknown":
+        _show_from_nomad(service, record, sink)
     return record
+
+
+def _show_from_nomad(service: TaskService, record: TaskRecord, sink: OutputSink) -> None:
+    """The logs as Nomad has them now; should it no longer have them (the job purged and
+    collected), the copy an archivist ships, or one line saying they are gone: never nothing."""
+    printed = threading.Event()
+
+    def printing(stream: str, data: bytes) -> None:
+        printed.set()
+        sink(stream, data)
+
+    try:
+        if not record.nomad_alloc_id:  # the job went before anyone saw its allocation
+            raise LogsGone("Nomad no longer has its job")
+        if lost := _read_from_nomad(service, record, printing):
+            record.logs_lost_bytes = lost  # what this read found missing; the archive records its own
+    except LogsGone as gone:
+        if printed.is_set():
+            raise LogsGone(f"task {record.id}: {gone}, partway through: what was printed is incomplete") from None
+        logs_url = _await_shipment(service, record)
+        if logs_url is None:
+            raise LogsGone(f"task {record.id}: {gone}, and no copy of its output was kept") from None
+        record.logs_url = logs_url
+        _replay_store(record, logs_url, sink)
+
+
+def _read_from_nomad(service: TaskService, record: TaskRecord, sink: OutputSink) -> dict[str, int]:
+    """Both logs as Nomad has them now, stream by stream; the bytes its rotation removed."""
+    assert record.nomad_alloc_id
+    with nomad_errors():
+        try:
+            alloc = service._nomad(record).allocations.info(record.nomad_alloc_id)
+        except NomadNotFound as exc:  # collected by the server's GC with its job
+            raise LogsGone(f"Nomad no longer has its allocation ({exc.reason})") from None
+        copies = _log_copies(service, record, alloc, sink, threading.Event(), archive=False)
+        for copy in copies:
+            copy.read_all()
+    return {c.log_type: c.lost_bytes for c in copies if c.lost_bytes}
+
+
+def _await_shipment(service: TaskService, record: TaskRecord) -> str | None:
+    """Where the archivist has shipped the task's logs, waiting SHIPMENT_WAIT_S for it to: Nomad
+    may collect a job (a purge, on the embedded agent at once) moments after its task ended,
+    before the archivist has written its manifest, the last object of a shipment
+    (tapit/service/logship.py). None where no archivist ships, or its store cannot be read here."""
+    if not service._archivist_ships():
+        return None
+    try:
+        store = LogStore(log_store_url(service))
+    except UsageError:
+        return None
+    deadline = time.monotonic() + SHIPMENT_WAIT_S
+    try:
+        while store.manifest(record.nomad_namespace, record.id) is None:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(SHIPMENT_POLL_S)
+    except LogStoreError:
+        return None
+    return store.where(record.nomad_namespace, record.id)
 
 
 def archive(service: RecordKeeper, record: TaskRecord, alloc_id: str) -> dict:
@@ -196,6 +259,8 @@ def archive(service: RecordKeeper, record: TaskRecord, alloc_id: str) -> dict:
             for copy in copies:
                 copy.read_all()
         return _keep_archive(service, copies)
+    except LogsGone:
+        return {}  # nothing to archive: `show logs` looks for a shipped copy, or says they are gone
     finally:
         for copy in copies:
             copy.close()

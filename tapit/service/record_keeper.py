@@ -100,7 +100,7 @@ class RecordKeeper:
         changes = changes_from(record, seen)
         state = changes.get("status", record.status)
         try:
-            if state in TERMINAL and not record.logs_archived and seen.alloc_id and self.keeps_log_copies():
+            if state in TERMINAL and not record.logs_archived and seen.alloc_id and self.downloads_ended_logs():
                 changes.update(task_logs.archive(self, record, seen.alloc_id))
             elif state == "running" and _past(record.deadline_at, task_logs.DEADLINE_GRACE_S):
                 self._stop_job(record)
@@ -208,12 +208,14 @@ class RecordKeeper:
             self._ships = (now, ships)
         return self._ships[1]
 
-    def keeps_log_copies(self) -> bool:
-        """Whether an ended task's logs are copied into this machine's history. Not from the
-        embedded agent of this home while its archivist ships them, to the store in the same
-        home (tapit/agent/archivist_child.py): a second copy on the same disk, written while the
-        user waits, which `show logs` reads no faster. A cluster's store is elsewhere, and may
-        not even be readable from here: the history's copy is then the one a laptop can rely on."""
+    def downloads_ended_logs(self) -> bool:
+        """Whether the logs of a task that ended unwatched are downloaded into this machine's
+        history when a read finds it ended. Not from the embedded agent of this home while its
+        archivist ships them, to the store in the same home (tapit/agent/archivist_child.py): a
+        second copy on the same disk, which `show logs` reads no faster (and, should Nomad no
+        longer have them, waits for the archivist's copy). A cluster's store is elsewhere, and may
+        not even be readable from here: the history's copy is then the one a laptop can rely on.
+        What `--wait` and `--follow` print is archived from their stream wherever they run."""
         return not (self.connection.started_agent and self._archivist_ships())
 
     def _listed(self, records: list[TaskRecord]) -> dict[str, TaskRecord]:

@@ -6,6 +6,8 @@ import time
 import pytest
 from nomad.api.exceptions import URLNotFoundNomadException
 
+from tests.e2e.test_archivist import NO_AGENT_ARCHIVIST
+
 
 def test_wait_streams_output_and_passes_exit_codes_through(tapit):
     ok = tapit("create", "task", "echo hello; echo oops >&2", "--wait")
@@ -97,6 +99,34 @@ def test_logs_survive_a_purge_of_the_job(tapit, nomad_api):
     nomad_api.job.deregister_job(record["nomad_job_id"], purge=True)
     logs = tapit("show", "logs", f"task={record['id']}")
     assert (logs.returncode, logs.stdout, logs.stderr) == (0, "kept\n", "also\n")
+
+
+def test_logs_nobody_kept_are_said_to_be_gone_never_shown_as_empty(tapit):
+    """Nobody followed the task, no archivist ships (NO_AGENT_ARCHIVIST), and the job was purged
+    (on the embedded agent, collected at once): its output cannot be shown, and one line says so."""
+    import nomad
+
+    from tapit.agent import daemon
+
+    tapit("agent", "env", env=NO_AGENT_ARCHIVIST)
+    info = daemon.ensure_running()  # the agent just started, without its archivist
+    nomad_api = nomad.Nomad(address=info.address, token=info.token, timeout=10)
+    record = json.loads(tapit("create", "task", "echo lost", "--json").stdout)
+    deadline = time.monotonic() + 60
+    while not (
+        done := [a for a in nomad_api.job.get_allocations(record["nomad_job_id"]) if a["ClientStatus"] == "complete"]
+    ):
+        assert time.monotonic() < deadline, "the task never completed"
+        time.sleep(0.1)
+    nomad_api.job.deregister_job(record["nomad_job_id"], purge=True)
+    while (tapit.home / "agent" / "allocs" / done[0]["ID"]).exists():  # the client's GC, once its disk is released
+        assert time.monotonic() < deadline + 60, "the purged allocation was never collected"
+        time.sleep(0.1)
+    logs = tapit("show", "logs", f"task={record['id']}")
+    assert (logs.returncode, logs.stdout) == (1, "")
+    (said,) = logs.stderr.splitlines()
+    assert said.startswith(f"tapit: task {record['id']}: Nomad no longer has its ")
+    assert said.endswith(", and no copy of its output was kept")
 
 
 def test_admins_see_a_well_labelled_batch_job(tapit, nomad_api):

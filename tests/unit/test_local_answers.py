@@ -74,3 +74,24 @@ def test_a_settled_tasks_logs_are_shown_from_the_log_store_alone(tapit_home, tmp
     assert logs.stdout == "one\ntwo\n"
     assert logs.stderr.splitlines() == ["a warning", "[]"]
     assert daemon.status() is None  # nothing asked the agent
+
+
+def test_a_shipment_that_could_not_reach_the_end_is_said_so(tapit_home, tmp_path):
+    """What was shipped is printed, and one line says it is incomplete and why (its manifest)."""
+    from tapit.trail import logformat
+    from tapit.trail.logstore import LogStore
+
+    store_url = (tmp_path / "logstore").as_uri()
+    store = LogStore(store_url)
+    empty = {stream: logformat.StreamState() for stream in logformat.STREAMS}
+    assert store.put_chunk("default", "0000abd0", 0, logformat.encode_chunk(0, empty, [("stdout", b"kept\n")]))
+    why = "Nomad no longer has its logs (state for allocation x not found on client)"
+    store.put_manifest("default", "0000abd0", logformat.encode_manifest("default", "0000abd0", 1, {}, why))
+    shipped = replace(record("0000abd0"), status="complete", exit_code=0, logs_url=f"{store_url}/default/0000abd0/")
+    History(tapit_home).add(shipped)
+
+    logs = run_cli(["show", "logs", "task=0000abd0"])
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout == "kept\n"
+    (said, _) = logs.stderr.splitlines()
+    assert said == f"tapit: the task's shipped logs ({store_url}/default/0000abd0/) are incomplete: {why}"
