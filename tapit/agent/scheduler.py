@@ -78,16 +78,19 @@ class Scheduler:
         return reply, index
 
     def evaluate(self, job: dict) -> tuple[dict, int]:
-        """nomad/job_endpoint.go Evaluate: a new evaluation of the job as it is."""
+        """nomad/job_endpoint.go Evaluate: a new evaluation of the job as it is. The eval and the
+        reply name the ModifyIndex of the job as it was read, as there: placing the eval may
+        change the job's status, and with it its ModifyIndex, before the reply is written."""
+        modify_index = job["ModifyIndex"]
         with self.store.txn("AllocationUpdateDesiredStatus") as tx:
-            ev = structs.evaluation(job, "job-register", "pending", tx.index, JobModifyIndex=job["ModifyIndex"])
+            ev = structs.evaluation(job, "job-register", "pending", tx.index, JobModifyIndex=modify_index)
             tx.put_eval(ev)
         index = self.store.index
         self._place(job, ev)
         return {
             "EvalID": ev["ID"],
             "EvalCreateIndex": index,
-            "JobModifyIndex": job["ModifyIndex"],
+            "JobModifyIndex": modify_index,
             "Warnings": "",
         }, index
 

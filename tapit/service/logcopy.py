@@ -116,7 +116,7 @@ class LogCopy:
             for frame in self.nomad.alloc_fs.logs(self.alloc_id, self.task, self.log_type, follow=False):
                 self._take(frame)
         except NomadNotFound as exc:
-            self._unless_never_started(exc)
+            self._unless_gone(exc)
 
     def follow(self) -> None:
         """Start following in a thread; finish() once the task has ended. A token that may not
@@ -227,15 +227,18 @@ class LogCopy:
                 for frame in frames:
                     return Position(log_index(frame.file), frame.offset)
         except NomadNotFound as exc:
-            self._unless_never_started(exc)
+            self._unless_gone(exc)
         return NOTHING
 
-    def _unless_never_started(self, exc: NomadNotFound) -> None:
-        """A task that never started wrote nothing (client/fs_endpoint.go logsImpl answers 404
-        "task %q not started yet. No logs available"). Any other 404 ("state for allocation %s
-        not found on client", from the same file, once the client has collected it; or an
-        unknown allocation) means the logs are gone: never shown as an empty log."""
-        if "not started yet" not in exc.reason:
+    def _unless_gone(self, exc: NomadNotFound) -> None:
+        """A 404 for a log that was never written is an empty log: the task has not started
+        ("task %q not started yet. No logs available") or has no such file yet ("log entry for
+        task %q and log type %q not found"; client/fs_endpoint.go logsImpl, notFoundErr). A 404
+        for the allocation itself means the logs are gone, never shown as an empty log: the
+        client has no state of it once collected ("state for allocation %s not found on client",
+        the same file), or it is unknown (nomad/structs/errors.go ErrUnknownAllocationPrefix,
+        matched as IsErrUnknownAllocation does, by substring)."""
+        if "not found on client" in exc.reason or "Unknown allocation" in exc.reason:
             raise LogsGone(f"Nomad no longer has its logs ({exc.reason})") from None
 
     def _reached(self) -> bool:
