@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +131,60 @@ class EngineUnderTest:
 
     def has_image(self, reference: str) -> bool:
         return self.http.get(f"/images/{reference}/json").status_code == 200
+
+
+class SlowToAnswer:
+    """The engine behind a socket of its own that holds its first connection `delay` seconds
+    before passing it on: an engine that is there but slow to answer (a socket-activated Podman
+    starting up).  Every later connection passes straight through, both ways."""
+
+    def __init__(self, engine_url: str, path: Path, delay: float):
+        self.engine_url, self.delay = engine_url, delay
+        self.url = f"unix://{path}"
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen()
+        self.open: list[socket.socket] = [self.server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _engine(self) -> socket.socket:
+        if self.engine_url.startswith("unix://"):
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.engine_url.removeprefix("unix://"))
+            return upstream
+        host, port = self.engine_url.removeprefix("tcp://").rsplit(":", 1)
+        return socket.create_connection((host, int(port)))
+
+    def _accept(self) -> None:
+        first = True
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            self.open.append(client)
+            threading.Thread(target=self._pass_on, args=(client, self.delay if first else 0), daemon=True).start()
+            first = False
+
+    def _pass_on(self, client: socket.socket, delay: float) -> None:
+        time.sleep(delay)
+        upstream = self._engine()
+        self.open.append(upstream)
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        self._pump(client, upstream)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # either end closed
+
+    def close(self) -> None:
+        for sock in self.open:
+            sock.close()
 
 
 def busybox_rootfs() -> bytes | None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 from tapit.paths import PRIVATE_FILE, agent_dir, open_private, write_private
 
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # includes the docker driver's first fingerprint (engine.FINGERPRINT_TIMEOUT_S)
 # The node attribute saying that the agent runs its own archivist (tapit/service/archivist_notice.py).
 ARCHIVIST_ATTRIBUTE = "tapit.archivist"
 STOP_TIMEOUT = 10.0

@@ -20,7 +20,14 @@ from .cgroups import MIB
 
 # Nomad's docker driver talks to DOCKER_HOST, else the default socket; Podman's sockets follow.
 KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
-FINGERPRINT_TIMEOUT_S = 3.0
+# Nomad's client registers its node only once every driver's first fingerprint is in, waiting up
+# to 50 s for them (client/client.go fpInitialized, client/node_updater.go
+# batchFirstFingerprintsTimeout), and its docker client waits minutes for an answer
+# (drivers/docker/config.go dockerTimeout).  An engine that is there but slow (a socket-activated
+# Podman starting, an engine busy removing containers) must not cost a task its driver: "missing
+# drivers" fails the task at once.  Bounded well below 50 s because the CLI waits for the agent's
+# start, which includes this first fingerprint (daemon.START_TIMEOUT).
+FINGERPRINT_TIMEOUT_S = 20.0
 HELPER_TIMEOUT_S = 10.0
 FINGERPRINT_PERIOD_S = float(os.environ.get("TAPIT_ENGINE_FINGERPRINT_S", 30))  # fingerprint.go; tests shorten it
 CONTAINER_ALLOC_DIR, CONTAINER_TASK_DIR, CONTAINER_SECRETS_DIR = "/alloc", "/local", "/secrets"

@@ -46,7 +46,26 @@ def test_docker_tag_picks_a_tag_of_the_apps_image(docker_host, tapit):
     (tapit.home / "tapit.toml").write_text(f'image_repository = "{repository}"\n')
     result = tapit("create", "task", "echo tagged", f"docker_tag={tag}", "--wait", "--json", timeout=120)
     record = json.loads(result.stdout)
-    assert (result.returncode, record["status"], record["image"]) == (0, "complete", TEST_IMAGE)
+    assert (result.returncode, record["status"], record["image"]) == (0, "complete", TEST_IMAGE), (
+        result.stderr,
+        record,
+    )
+
+
+def test_an_engine_slow_to_answer_still_runs_the_image(docker_host, tapit, tmp_path):
+    # Nomad's client waits for its drivers' first fingerprints before it registers the node
+    # (client/client.go fpInitialized): an engine 5 s slow to answer its first ping must not make
+    # the task fail placement with "missing drivers".
+    from container_engine import SlowToAnswer
+
+    slow = SlowToAnswer(docker_host.url, tmp_path / "slow.sock", delay=5)
+    try:
+        tapit.env["DOCKER_HOST"] = slow.url
+        result = tapit("create", "task", "echo waited", f"image={TEST_IMAGE}", "--wait", timeout=120)
+        assert (result.returncode, result.stdout) == (0, "waited\n"), result.stderr
+    finally:
+        daemon.stop(kill_tasks=True)
+        slow.close()
 
 
 def test_max_hours_ends_a_container_as_timed_out(docker_host, tapit):
