@@ -204,6 +204,22 @@ def test_archivist_sigkilled_mid_task_loses_nothing_and_repeats_nothing(tapit, t
     assert wait_for(lambda: record(task_id).get("logs_url"), "the final record")
 
 
+def test_an_archivist_stops_however_many_signals_come_at_once(tapit, tmp_path, archivists):
+    """The embedded agent's archivist gets SIGTERM twice when its agent stops (the agent's own,
+    then its death's): signals that land while the first one's handler runs must not hang it."""
+    create(tapit, "true", env=NO_AGENT_ARCHIVIST)  # the agent runs, and there is a task to visit
+    archivist = archivists()
+    log = tmp_path / "archivist-0.log"
+    wait_for(lambda: b"keeping the trail" in log.read_bytes(), "the archivist to start")
+    for _ in range(300):
+        archivist.proc.send_signal(signal.SIGTERM if _ % 2 else signal.SIGINT)
+    try:
+        archivist.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the archivist hung on its stop signals") from None
+    assert archivist.proc.returncode == 0, log.read_text()
+
+
 def test_two_archivists_at_once_ship_each_chunk_once(tapit, tmp_path, archivists):
     gate = tmp_path / "release"
     task_id = create(tapit, gated(gate, first=300, then=300), env=NO_AGENT_ARCHIVIST)
