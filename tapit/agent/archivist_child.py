@@ -60,7 +60,10 @@ class ArchivistChild:
             started = time.monotonic()
             with os.fdopen(open_private(self.log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
                 self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "tapit", "archivist", stdin=asyncio.subprocess.DEVNULL,
+                    # job_prefix= (empty): every tapit job on this agent, which every app of the
+                    # home shares, not only those named by the prefix of the tapit.toml in the
+                    # directory the agent happened to be started from.
+                    sys.executable, "-m", "tapit", "archivist", "job_prefix=", stdin=asyncio.subprocess.DEVNULL,
                     stdout=log, stderr=log, env=self.env, start_new_session=True,
                     preexec_fn=_die_with(os.getpid()),
                 )  # fmt: skip

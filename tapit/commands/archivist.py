@@ -13,8 +13,7 @@ from tapit.errors import UsageError
 
 
 def archivist_command(words: list[str]) -> int:
-    if words:
-        raise UsageError(f"unexpected argument {words[0]!r}; use {form('archivist')}")
+    prefix = _job_prefix(words)
     from tapit.service.archivist import Archivist
     from tapit.service.logs import log_store_url
     from tapit.trail.logstore import LogStore
@@ -23,7 +22,7 @@ def archivist_command(words: list[str]) -> int:
     url = log_store_url(service)
     store = LogStore(url)
     store.probe()  # a store that refuses or is down: one line, exit 3, before anything is shipped
-    archivist = Archivist(service, store, say=_say)
+    archivist = Archivist(service, store, say=_say, job_prefix=prefix)
     _stop_on_signals(archivist.stop)
     _say(f"keeping the trail of {service.connection.settings.address}; logs to {store.url}")
     try:
@@ -31,6 +30,18 @@ def archivist_command(words: list[str]) -> int:
     finally:
         service.close()
     return 0
+
+
+def _job_prefix(words: list[str]) -> str | None:
+    """`job_prefix=<prefix>`: the jobs to keep, when not the app's own (tapit.toml's job_prefix).
+    Empty keeps every tapit job, whatever app named it (a tapit job is known by its meta)."""
+    prefix = None
+    for word in words:
+        key, equals, value = word.partition("=")
+        if key != "job_prefix" or not equals:
+            raise UsageError(f"unexpected argument {word!r}; use {form('archivist')}")
+        prefix = value
+    return prefix
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -68,6 +68,17 @@ COMMANDS = {
             ("--tls-client-ca FILE", "require client certificates signed by this CA (default: agent_tls_client_ca)"),
         ],
     ),
+    "archivist": (
+        "Keeps the cluster's trail until stopped (SIGTERM): every tapit task's record and end, its logs\n"
+        "shipped to log_store, its peak memory, and max_hours on servers without max_run_duration.\n"
+        "A cluster runs it as a service job (jobs/tapit-archivist.nomad.hcl); the embedded agent runs its own.",
+        [
+            (
+                "job_prefix=<prefix>",
+                "keep the jobs named so (default: the app's job_prefix); empty: every tapit job",
+            )
+        ],
+    ),
     "config": ("The effective configuration: every setting, its value and where it came from.", []),
     "tui": ("The full-screen interface over the same tasks (? there shows its keys).", []),
 }

@@ -15,7 +15,10 @@ FORMS = {
         "tapit agent [--port N] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]",
         "in the foreground, HTTPS",
     ),
-    "archivist": ("tapit archivist", "keep the cluster's trail: records, logs to log_store"),
+    "archivist": (
+        "tapit archivist [job_prefix=<prefix>]",
+        "keep the cluster's trail: records, logs to log_store",
+    ),
     "config": ("tapit config", "effective configuration and where each value came from"),
     "tui": ("tapit [tui]", "the full-screen interface"),
 }

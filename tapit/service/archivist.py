@@ -49,10 +49,12 @@ ALL_NAMESPACES = "*"
 
 
 class Archivist:
-    def __init__(self, service: TaskService, store: LogStore, say: Callable[[str], None]):
+    def __init__(
+        self, service: TaskService, store: LogStore, say: Callable[[str], None], job_prefix: str | None = None
+    ):
         self.service, self.store, self.say = service, store, say
         self.trail = Trail(service.cluster.client)
-        self.prefix = service.config.job_prefix
+        self.prefix = service.config.job_prefix if job_prefix is None else job_prefix
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()

@@ -156,6 +156,28 @@ def test_agent_keeps_the_trail_itself_and_show_logs_reads_the_store_after_purge(
         assert shown.stderr == numbered("err", 40).decode()
 
 
+def test_the_agents_archivist_keeps_every_apps_tasks_whatever_their_prefix(tapit, tmp_path):
+    """Every app of a home shares its embedded agent. The agent starts from the first app's
+    directory; a second app names its jobs with its own prefix, and its tasks are kept too."""
+    assert tapit("agent", "env").returncode == 0  # started from the home: the default prefix
+    other_app = tmp_path / "other-app"
+    other_app.mkdir()
+    (other_app / "tapit.toml").write_text('job_prefix = "other-"\n')
+    done = tapit("create", "task", "echo from the other app", "--json", cwd=other_app)
+    assert done.returncode == 0, done.stderr
+    task = json.loads(done.stdout)
+    assert task["nomad_job_id"] == f"other-{task['id']}"
+    folder = tapit.home / "agent" / "logstore" / "default" / task["id"]
+    wait_for(lambda: (folder / "manifest.json").exists(), "the other app's task shipped")
+    assert (folder / "stdout").read_bytes() == b"from the other app\n"
+
+
+def test_archivist_refuses_an_argument_it_does_not_know(tapit):
+    result = tapit("archivist", "prefix=x")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "tapit: unexpected argument 'prefix=x'; use tapit archivist [job_prefix=<prefix>]\n"
+
+
 def as_teammate(tapit, home):
     """A second operator: their own TAPIT_HOME, pointed at the first one's agent as at a cluster."""
     from tapit.agent import daemon

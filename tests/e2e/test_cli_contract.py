@@ -109,6 +109,7 @@ def test_each_command_has_its_own_help_with_units_ranges_and_the_defaults_in_eff
     assert "usage: tapit show task task=<id>" in show and "usage: tapit show logs task=<id>" in show
     assert "--replay" in tapit("show", "logs", "-h").stdout
     assert "--tls-client-ca FILE" in tapit("agent", "--help").stdout
+    assert "job_prefix=<prefix>" in tapit("archivist", "--help").stdout
     wrong = tapit("help", "frobnicate")
     assert (wrong.returncode, wrong.stdout, wrong.stderr) == (
         2,
