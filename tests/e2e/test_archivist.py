@@ -178,6 +178,44 @@ def test_archivist_refuses_an_argument_it_does_not_know(tapit):
     assert result.stderr == "tapit: unexpected argument 'prefix=x'; use tapit archivist [job_prefix=<prefix>]\n"
 
 
+def test_show_logs_of_a_purged_task_waits_for_the_archivists_shipment(tapit):
+    """The job is purged (and on the agent collected at once) between its task's end and the
+    archivist's manifest, and nobody else kept the output: `show logs` waits for the shipment
+    rather than saying the output is gone. The agent's archivist is paused (SIGSTOP) so that the
+    order is a fact of the test; the shipment it would write is written with the store's own code
+    (tapit/trail), as the archivist's LogShipper writes it, while `show logs` waits."""
+    from tapit.agent import daemon
+    from tapit.trail import logformat
+    from tapit.trail.logstore import LogStore
+
+    agent = daemon.ensure_running()
+    archivist = wait_for(lambda: _archivist_child_of(agent.pid), "the agent's archivist")
+    os.kill(archivist, signal.SIGSTOP)
+    try:
+        task_id = create(tapit, "echo shipped late")
+        job = f"/v1/job/tapit-{task_id}"
+        wait_for(lambda: (agent_request(f"{job}/allocations") or [{}])[0].get("ClientStatus") == "complete", "the end")
+        agent_request(f"{job}?purge=true", method="DELETE")
+        waiting = tapit.popen("show", "logs", f"task={task_id}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)
+        assert waiting.poll() is None, waiting.communicate()  # it waits for the shipment
+        store = LogStore((tapit.home / "agent" / "logstore").as_uri())
+        data = b"shipped late\n"
+        states = {s: logformat.StreamState() for s in logformat.STREAMS}
+        states["stdout"].total = len(data)
+        store.put_chunk("default", task_id, 0, logformat.encode_chunk(0, states, [("stdout", data)]))
+        store.put_streams("default", task_id, store.records("default", task_id))
+        streams = {
+            "stdout": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "lost_bytes": 0},
+            "stderr": {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest(), "lost_bytes": 0},
+        }
+        store.put_manifest("default", task_id, logformat.encode_manifest("default", task_id, 1, streams, None))
+        out, err = waiting.communicate(timeout=30)
+        assert (waiting.returncode, out, err) == (0, data, b"")
+    finally:
+        os.kill(archivist, signal.SIGCONT)
+
+
 def as_teammate(tapit, home):
     """A second operator: their own TAPIT_HOME, pointed at the first one's agent as at a cluster."""
     from tapit.agent import daemon
