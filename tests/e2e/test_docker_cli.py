@@ -71,7 +71,7 @@ def test_an_engine_slow_to_answer_still_runs_the_image(docker_host, tapit, tmp_p
 def test_max_hours_ends_a_container_as_timed_out(docker_host, tapit):
     tapit.env["DOCKER_HOST"] = docker_host.url
     result = tapit("create", "task", "sleep 600", f"image={TEST_IMAGE}", "max_hours=0.0005", "--wait", timeout=120)
-    assert result.returncode == 124
+    assert result.returncode == 124, result.stderr
     assert "timed_out" in result.stderr
 
 
@@ -81,7 +81,7 @@ def test_a_console_in_an_image_through_pipes(docker_host, tapit):
     assert result.returncode == 4, result.stderr
     assert result.stdout == "piped /alloc\n"
     result = tapit("run", "cat", f"image={TEST_IMAGE}", input="line 1\nline 2\n", timeout=120)
-    assert (result.returncode, result.stdout) == (0, "line 1\nline 2\n")  # stdin's end reaches the container
+    assert (result.returncode, result.stdout) == (0, "line 1\nline 2\n"), result.stderr  # stdin's end reaches it
 
 
 def test_a_console_in_an_image_on_a_terminal(docker_host, tapit):
@@ -140,7 +140,7 @@ def test_a_private_image_is_pulled_with_the_users_registry_login(docker_host, ta
         # No login yet: the registry refuses, and the task says so.
         result = tapit("create", "task", "true", f"image={image}", "--wait", "--json", timeout=120)
         record = json.loads(result.stdout)
-        assert (result.returncode, record["status"]) == (1, "failed")
+        assert (result.returncode, record["status"]) == (1, "failed"), result.stderr
         assert record["reason"].startswith(f"Failed to pull `{image}`: ")
         # What `docker login` leaves in the Docker CLI's config.
         login = base64.b64encode(f"{PRIVATE_LOGIN['username']}:{PRIVATE_LOGIN['password']}".encode()).decode()
