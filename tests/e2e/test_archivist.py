@@ -182,10 +182,12 @@ def test_show_logs_of_a_purged_task_waits_for_the_archivists_shipment(tapit):
     """The job is purged (and on the agent collected at once) between its task's end and the
     archivist's manifest, and nobody else kept the output: `show logs` waits for the shipment
     rather than saying the output is gone. The agent's archivist is paused (SIGSTOP) so that the
-    order is a fact of the test; the shipment it would write is written with the store's own code
-    (tapit/trail), as the archivist's LogShipper writes it, while `show logs` waits."""
+    order is a fact of the test; the shipment it would write is written by the archivist's own
+    LogShipper, from this test, while `show logs` waits."""
     from tapit.agent import daemon
-    from tapit.trail import logformat
+    from tapit.nomad.client import NomadClient
+    from tapit.nomad.settings import NomadSettings
+    from tapit.service.logship import LogShipper
     from tapit.trail.logstore import LogStore
 
     agent = daemon.ensure_running()
@@ -195,23 +197,20 @@ def test_show_logs_of_a_purged_task_waits_for_the_archivists_shipment(tapit):
         task_id = create(tapit, "echo shipped late")
         job = f"/v1/job/tapit-{task_id}"
         wait_for(lambda: (agent_request(f"{job}/allocations") or [{}])[0].get("ClientStatus") == "complete", "the end")
+        [alloc] = agent_request(f"{job}/allocations")
         agent_request(f"{job}?purge=true", method="DELETE")
         waiting = tapit.popen("show", "logs", f"task={task_id}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(2)
         assert waiting.poll() is None, waiting.communicate()  # it waits for the shipment
         store = LogStore((tapit.home / "agent" / "logstore").as_uri())
-        data = b"shipped late\n"
-        states = {s: logformat.StreamState() for s in logformat.STREAMS}
-        states["stdout"].total = len(data)
-        store.put_chunk("default", task_id, 0, logformat.encode_chunk(0, states, [("stdout", data)]))
-        store.put_streams("default", task_id, store.records("default", task_id))
-        streams = {
-            "stdout": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "lost_bytes": 0},
-            "stderr": {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest(), "lost_bytes": 0},
-        }
-        store.put_manifest("default", task_id, logformat.encode_manifest("default", task_id, 1, streams, None))
+        with NomadClient(NomadSettings(address=agent.address, token=agent.token)) as nomad:
+            shipper = LogShipper(store, nomad, "default", task_id, alloc["ID"], 1 << 20)
+            stdout = shipper.copies[0]
+            shipper.take("stdout", stdout, b"shipped late\n")  # what it had read before the purge
+            shipper.flush()
+            shipper.complete(None)
         out, err = waiting.communicate(timeout=30)
-        assert (waiting.returncode, out, err) == (0, data, b"")
+        assert (waiting.returncode, out, err) == (0, b"shipped late\n", b"")
     finally:
         os.kill(archivist, signal.SIGCONT)
 
@@ -271,8 +270,8 @@ def test_an_archivist_stops_however_many_signals_come_at_once(tapit, tmp_path, a
     archivist = archivists()
     log = tmp_path / "archivist-0.log"
     wait_for(lambda: b"keeping the trail" in log.read_bytes(), "the archivist to start")
-    for _ in range(300):
-        archivist.proc.send_signal(signal.SIGTERM if _ % 2 else signal.SIGINT)
+    for sent in range(300):
+        archivist.proc.send_signal(signal.SIGTERM if sent % 2 else signal.SIGINT)
     try:
         archivist.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
